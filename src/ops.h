@@ -1,0 +1,61 @@
+/*
+** ops.h -- differentiable operations on lt_tensor.
+**
+** Every op returns a new reference or NULL with lt_err set, and records
+** an autograd node when an input needs grad.  Dims are 0-based and may be
+** negative (counted from the end); each op wraps and checks them itself
+** with lt_wrap_dim so the message names the op.
+*/
+#ifndef LT_OPS_H
+#define LT_OPS_H
+
+#include "tensor.h"
+
+#define LT_ALLDIMS 0x7fffffff   /* "reduce over every element" */
+
+/* ---- elementwise, NumPy broadcasting (ops_elem.c) ---- */
+typedef enum {
+  LT_ADD, LT_SUB, LT_MUL, LT_DIV, LT_POW, LT_MAXIMUM, LT_MINIMUM,
+  /* comparisons give 0/1 and carry no gradient */
+  LT_EQ, LT_NE, LT_LT, LT_LE, LT_GT, LT_GE
+} lt_binop;
+
+typedef enum {
+  LT_NEG, LT_EXP, LT_LOG, LT_SQRT, LT_RSQRT, LT_ABS, LT_TANH, LT_SIGMOID,
+  LT_RELU, LT_GELU, LT_GELU_TANH, LT_SILU, LT_SIN, LT_COS, LT_SQUARE
+} lt_unop;
+
+const char *lt_binop_name(lt_binop op);
+const char *lt_unop_name(lt_unop op);
+lt_tensor *lt_binary(lt_binop op, lt_tensor *a, lt_tensor *b);
+lt_tensor *lt_binary_scalar(lt_binop op, lt_tensor *a, float s, int s_first);
+lt_tensor *lt_unary(lt_unop op, lt_tensor *a);
+lt_tensor *lt_clamp(lt_tensor *a, float lo, float hi);   /* +-INFINITY: open */
+lt_tensor *lt_where(lt_tensor *cond, lt_tensor *a, lt_tensor *b);
+lt_tensor *lt_masked_fill(lt_tensor *a, lt_tensor *mask, float v);
+int lt_broadcast_shape(const char *op, const lt_tensor *a, const lt_tensor *b,
+                       int64_t *shape, int *ndim);
+
+/* ---- reductions (ops_reduce.c) ---- */
+lt_tensor *lt_sum(lt_tensor *a, int dim, int keepdim);
+lt_tensor *lt_mean(lt_tensor *a, int dim, int keepdim);
+/* values, and 0-based indices as floats in *idx (NULL for dim ALLDIMS) */
+lt_tensor *lt_max(lt_tensor *a, int dim, int keepdim, lt_tensor **idx);
+lt_tensor *lt_min(lt_tensor *a, int dim, int keepdim, lt_tensor **idx);
+lt_tensor *lt_argmax(lt_tensor *a, int dim, int keepdim);   /* 0-based */
+lt_tensor *lt_var(lt_tensor *a, int dim, int correction, int keepdim);
+lt_tensor *lt_std(lt_tensor *a, int dim, int correction, int keepdim);
+lt_tensor *lt_norm(lt_tensor *a, double p, int dim, int keepdim);
+lt_tensor *lt_softmax(lt_tensor *a, int dim);
+lt_tensor *lt_log_softmax(lt_tensor *a, int dim);
+lt_tensor *lt_logsumexp(lt_tensor *a, int dim, int keepdim);
+
+/* ---- matrix products (ops_matmul.c, through blas.c) ---- */
+lt_tensor *lt_matmul(lt_tensor *a, lt_tensor *b);
+lt_tensor *lt_bmm(lt_tensor *a, lt_tensor *b);
+
+/* ---- joining (ops_shape.c) ---- */
+lt_tensor *lt_cat(lt_tensor **ts, int n, int dim);
+lt_tensor *lt_stack(lt_tensor **ts, int n, int dim);
+
+#endif

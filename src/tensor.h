@@ -1,0 +1,104 @@
+/*
+** tensor.h -- lunet's core: float32 tensors over refcounted storage.
+**
+** The core knows nothing of Lua.  Every function that can fail returns
+** NULL (or -1) and leaves a message in lt_errmsg(); the binding turns it
+** into a Lua error.  Dimensions are 0-based here; the binding converts.
+**
+** Ownership: functions returning lt_tensor* return a new reference that
+** the caller must lt_tensor_release().  Arguments are borrowed.
+*/
+#ifndef LT_TENSOR_H
+#define LT_TENSOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define LT_MAXDIM 8
+
+typedef struct lt_storage {
+  int refs;
+  size_t n;          /* number of floats */
+  float *data;
+} lt_storage;
+
+typedef struct lt_node lt_node;
+
+typedef struct lt_tensor {
+  int refs;
+  int ndim;
+  int64_t shape[LT_MAXDIM];
+  int64_t stride[LT_MAXDIM];    /* in elements */
+  int64_t offset;               /* in elements, into st->data */
+  lt_storage *st;
+  int requires_grad;            /* leaf flag, or set because grad_fn != NULL */
+  struct lt_tensor *grad;       /* accumulated gradient (leaves) */
+  lt_node *grad_fn;             /* node that produced this tensor */
+} lt_tensor;
+
+/* ---- errors (one hook: the binding reads the message) ---- */
+void lt_err(const char *fmt, ...);
+const char *lt_errmsg(void);
+/* formats a shape as "{2,3}" into buf; returns buf */
+char *lt_shape_str(const lt_tensor *t, char *buf, size_t sz);
+char *lt_dims_str(const int64_t *shape, int ndim, char *buf, size_t sz);
+
+/* ---- memory accounting (so the Lua GC can be told) ---- */
+size_t lt_mem_live(void);     /* bytes of live storage */
+
+/* ---- lifetime ---- */
+lt_tensor *lt_tensor_retain(lt_tensor *t);
+void lt_tensor_release(lt_tensor *t);
+
+/* ---- creation ---- */
+lt_tensor *lt_empty(const int64_t *shape, int ndim);    /* contiguous, uninitialised */
+lt_tensor *lt_zeros(const int64_t *shape, int ndim);
+lt_tensor *lt_full(const int64_t *shape, int ndim, float v);
+lt_tensor *lt_scalar(float v);                          /* 0-d tensor */
+lt_tensor *lt_arange(double start, double stop, double step);
+lt_tensor *lt_eye(int64_t n, int64_t m);
+lt_tensor *lt_rand(const int64_t *shape, int ndim);     /* U[0,1) */
+lt_tensor *lt_randn(const int64_t *shape, int ndim);    /* N(0,1) */
+lt_tensor *lt_uniform(const int64_t *shape, int ndim, float lo, float hi);
+
+/* ---- random numbers: one portable generator, reproducible everywhere ---- */
+void lt_rng_seed(uint64_t seed);
+uint64_t lt_rng_next(void);          /* 64 random bits */
+double lt_rng_uniform(void);         /* [0,1) */
+double lt_rng_normal(void);
+
+/* ---- geometry ---- */
+int64_t lt_numel(const lt_tensor *t);
+int lt_is_contiguous(const lt_tensor *t);
+int lt_same_shape(const lt_tensor *a, const lt_tensor *b);
+int lt_wrap_dim(const char *op, int dim, int ndim, int *out);  /* 0-based, neg ok */
+float *lt_data(const lt_tensor *t);  /* st->data + offset */
+/* contiguous strides for shape; returns numel or -1 on overflow */
+int64_t lt_contig_strides(const int64_t *shape, int ndim, int64_t *stride);
+
+/* element at a 0-based multi-index (no bounds check: caller checks) */
+float *lt_elem_ptr(const lt_tensor *t, const int64_t *idx);
+
+/* ---- views (share storage, record autograd) ---- */
+lt_tensor *lt_view(lt_tensor *t, const int64_t *shape, int ndim);  /* one -1 allowed */
+lt_tensor *lt_reshape(lt_tensor *t, const int64_t *shape, int ndim);
+lt_tensor *lt_transpose(lt_tensor *t, int d0, int d1);
+lt_tensor *lt_permute(lt_tensor *t, const int *perm, int n);
+lt_tensor *lt_narrow(lt_tensor *t, int dim, int64_t start, int64_t len);
+lt_tensor *lt_select(lt_tensor *t, int dim, int64_t index);
+lt_tensor *lt_expand(lt_tensor *t, const int64_t *shape, int ndim);  /* -1 keeps */
+lt_tensor *lt_unsqueeze(lt_tensor *t, int dim);
+lt_tensor *lt_squeeze(lt_tensor *t, int dim);      /* dim < 0 after wrap: all */
+lt_tensor *lt_squeeze_all(lt_tensor *t);
+lt_tensor *lt_flatten(lt_tensor *t, int start, int end);
+lt_tensor *lt_contiguous(lt_tensor *t);            /* self (retained) if already */
+lt_tensor *lt_clone(lt_tensor *t);
+lt_tensor *lt_detach(lt_tensor *t);
+
+/* raw view constructor (no autograd): new tensor header on t's storage */
+lt_tensor *lt_make_view(lt_tensor *t, const int64_t *shape,
+                        const int64_t *stride, int ndim, int64_t offset);
+/* copy src into dst elementwise (same shape, any strides); no autograd */
+void lt_copy_into(lt_tensor *dst, const lt_tensor *src);
+
+#endif
