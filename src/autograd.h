@@ -17,7 +17,6 @@
 
 #include "tensor.h"
 
-#define LT_MAXIN 4
 #define LT_MAXSAVED 4
 
 typedef int (*lt_backward_fn)(lt_node *n, lt_tensor *gout, lt_tensor **gin);
@@ -26,9 +25,9 @@ struct lt_node {
   int refs;
   const char *name;                 /* "MulBackward", shown by tostring */
   lt_backward_fn backward;
-  int ninputs;
-  lt_tensor *inputs[LT_MAXIN];      /* edges; NULL where no grad needed */
-  int needs[LT_MAXIN];
+  int ninputs;                      /* any number (cat takes many) */
+  lt_tensor **inputs;               /* edges; NULL where no grad needed */
+  int *needs;                       /* (both allocated with the node) */
   lt_tensor *saved[LT_MAXSAVED];    /* whatever backward needs */
   int64_t iv[2 * LT_MAXDIM + 4];    /* small integer state (dims, shapes) */
   double dv[4];                     /* small real state (scalars) */

@@ -98,6 +98,28 @@ lt_tensor *lt_detach(lt_tensor *t);
 /* raw view constructor (no autograd): new tensor header on t's storage */
 lt_tensor *lt_make_view(lt_tensor *t, const int64_t *shape,
                         const int64_t *stride, int ndim, int64_t offset);
+/*
+** Row iterator over up to 4 operands sharing one (broadcast) shape, each
+** with its own strides.  Dims are coalesced where every operand allows, so
+** the innermost run (`len` elements, strides `inner[k]`) is as long as
+** possible.  Use:
+**   lt_iter it; lt_iter_init(&it, shape, nd, n, strides, offsets);
+**   do { ... row at it.off[k], it.len elements ... } while (lt_iter_next(&it));
+** (check lt_iter_empty first: a zero-size shape has no rows).
+*/
+typedef struct lt_iter {
+  int n, nd;                       /* operands; outer dims after coalescing */
+  int64_t shape[LT_MAXDIM];
+  int64_t stride[4][LT_MAXDIM];
+  int64_t idx[LT_MAXDIM];
+  int64_t off[4];
+  int64_t len, inner[4];
+  int empty;
+} lt_iter;
+void lt_iter_init(lt_iter *it, const int64_t *shape, int ndim, int n,
+                  const int64_t *const *strides, const int64_t *offsets);
+int lt_iter_next(lt_iter *it);
+
 /* copy src into dst elementwise (same shape, any strides); no autograd */
 void lt_copy_into(lt_tensor *dst, const lt_tensor *src);
 

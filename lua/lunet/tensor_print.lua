@@ -1,0 +1,107 @@
+-- tostring(tensor) in PyTorch's layout: values right-aligned in one
+-- format chosen for the whole tensor, long dims summarised with "...",
+-- then shape and autograd state.
+
+local EDGE, THRESHOLD = 3, 1000
+
+local function shape_str(s)
+  return "{" .. table.concat(s, ",") .. "}"
+end
+
+-- indices shown along a dim: all, or the first and last EDGE with a gap
+local function shown(n, summarise)
+  local idx = {}
+  if summarise and n > 2 * EDGE then
+    for i = 1, EDGE do idx[#idx + 1] = i end
+    idx[#idx + 1] = false                     -- the "..."
+    for i = n - EDGE + 1, n do idx[#idx + 1] = i end
+  else
+    for i = 1, n do idx[i] = i end
+  end
+  return idx
+end
+
+-- visit every shown element, calling f(value)
+local function each_shown(x, shape, summarise, f)
+  local pos = {}
+  local function walk(d)
+    if d > #shape then f(x:get(pos)) return end
+    for _, i in ipairs(shown(shape[d], summarise)) do
+      if i then pos[d] = i; walk(d + 1) end
+    end
+  end
+  walk(1)
+end
+
+-- PyTorch's rule: integers print as "3.", a wide range in scientific
+-- notation, otherwise four decimals
+local function formatter(x, shape, summarise)
+  local ints, lo, hi, any = true, math.huge, 0, false
+  each_shown(x, shape, summarise, function(v)
+    if v == v and v ~= math.huge and v ~= -math.huge then
+      any = true
+      if v ~= math.floor(v) then ints = false end
+      local a = math.abs(v)
+      if a > hi then hi = a end
+      if a > 0 and a < lo then lo = a end
+    end
+  end)
+  local fmt
+  if not any then fmt = function(v) return tostring(v) end
+  elseif ints and hi < 1e8 then fmt = function(v) return string.format("%.0f.", v) end
+  elseif hi > 1e8 or (lo < math.huge and (hi / lo > 1000 or lo < 1e-4)) then
+    fmt = function(v) return string.format("%.4e", v) end
+  else fmt = function(v) return string.format("%.4f", v) end
+  end
+  local function safe(v)
+    if v ~= v then return "nan" elseif v == math.huge then return "inf"
+    elseif v == -math.huge then return "-inf" end
+    return fmt(v)
+  end
+  local width = 0
+  each_shown(x, shape, summarise, function(v) width = math.max(width, #safe(v)) end)
+  return function(v) local s = safe(v); return string.rep(" ", width - #s) .. s end
+end
+
+local function body(x, shape, summarise, fmt, indent)
+  local pos = {}
+  local function walk(d)
+    if d == #shape then
+      local parts = {}
+      for _, i in ipairs(shown(shape[d], summarise)) do
+        if i then pos[d] = i; parts[#parts + 1] = fmt(x:get(pos))
+        else parts[#parts + 1] = "..." end
+      end
+      return "[" .. table.concat(parts, ", ") .. "]"
+    end
+    local parts = {}
+    for _, i in ipairs(shown(shape[d], summarise)) do
+      if i then pos[d] = i; parts[#parts + 1] = walk(d + 1)
+      else parts[#parts + 1] = "..." end
+    end
+    local sep = "," .. string.rep("\n", #shape - d) .. string.rep(" ", indent + d)
+    return "[" .. table.concat(parts, sep) .. "]"
+  end
+  return walk(1)
+end
+
+return function(lunet)
+  local mt = lunet._metatable
+  mt.__tostring = function(x)
+    local shape = x:shape()
+    local suffix = {}
+    local text
+    if x:numel() == 0 then
+      text = "[]"
+    elseif #shape == 0 then
+      text = formatter(x, shape, false)(x:item()):gsub("^%s+", "")
+    else
+      local summarise = x:numel() > THRESHOLD
+      text = body(x, shape, summarise, formatter(x, shape, summarise), #"tensor(")
+    end
+    suffix[#suffix + 1] = "shape=" .. shape_str(shape)
+    if x.grad_fn then suffix[#suffix + 1] = "grad_fn=<" .. x.grad_fn .. ">"
+    elseif x:requires_grad() then suffix[#suffix + 1] = "requires_grad=true" end
+    return "tensor(" .. text .. ", " .. table.concat(suffix, ", ") .. ")"
+  end
+end

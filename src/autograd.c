@@ -1,0 +1,284 @@
+/*
+** autograd.c -- graph nodes and the backward engine.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "autograd.h"
+#include "ops.h"
+
+static int lt_grad_on = 1;
+
+int lt_grad_enabled(void) { return lt_grad_on; }
+
+int lt_set_grad_enabled(int on) {
+  int prev = lt_grad_on;
+  lt_grad_on = on != 0;
+  return prev;
+}
+
+int lt_needs_grad(const lt_tensor *t) {
+  return t->requires_grad || t->grad_fn != NULL;
+}
+
+/* ---------------------------------------------------------------- nodes */
+
+void lt_node_retain(lt_node *n) { n->refs++; }
+
+/* drop what backward needed: the edges and saved tensors */
+static void lt_node_clear(lt_node *n) {
+  int i;
+  for (i = 0; i < n->ninputs; i++) { lt_tensor_release(n->inputs[i]); n->inputs[i] = NULL; }
+  for (i = 0; i < LT_MAXSAVED; i++) { lt_tensor_release(n->saved[i]); n->saved[i] = NULL; }
+  free(n->extra);
+  n->extra = NULL;
+}
+
+void lt_node_release(lt_node *n) {
+  if (n == NULL || --n->refs > 0) return;
+  lt_node_clear(n);
+  lt_tensor_release(n->gacc);
+  free(n);
+}
+
+lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
+                      lt_tensor **inputs, int ninputs) {
+  lt_node *n;
+  int i, any = 0;
+  if (!lt_grad_on) return NULL;
+  for (i = 0; i < ninputs; i++)
+    if (inputs[i] && lt_needs_grad(inputs[i])) any = 1;
+  if (!any) return NULL;
+  /* a failed calloc here would silently drop the graph: leave the output
+  ** looking like a leaf that requires grad is worse than nothing, so we
+  ** just return NULL; the tiny size makes this practically unreachable */
+  n = calloc(1, sizeof *n + (size_t)ninputs * (sizeof(lt_tensor *) + sizeof(int)));
+  if (n == NULL) return NULL;
+  n->inputs = (lt_tensor **)(n + 1);
+  n->needs = (int *)(n->inputs + ninputs);
+  n->refs = 1;
+  n->name = name;
+  n->backward = bw;
+  n->ninputs = ninputs;
+  for (i = 0; i < ninputs; i++) {
+    if (inputs[i] && lt_needs_grad(inputs[i])) {
+      n->inputs[i] = lt_tensor_retain(inputs[i]);
+      n->needs[i] = 1;
+    }
+  }
+  n->out_ndim = out->ndim;
+  memcpy(n->out_shape, out->shape, sizeof n->out_shape);
+  if (out->grad_fn) lt_node_release(out->grad_fn);
+  out->grad_fn = n;
+  out->requires_grad = 1;
+  return n;
+}
+
+void lt_ag_save(lt_node *n, int i, lt_tensor *t) {
+  lt_tensor_release(n->saved[i]);
+  n->saved[i] = lt_tensor_retain(t);
+}
+
+/* ---------------------------------------------------------------- sum_to */
+
+/*
+** Sum g (of a broadcast shape) down to `shape`: leading extra dims and
+** dims where shape has 1 are summed.  Done by viewing the result with
+** stride 0 on the summed dims and accumulating into it.
+*/
+lt_tensor *lt_sum_to(lt_tensor *g, const int64_t *shape, int ndim) {
+  int64_t bstride[LT_MAXDIM] = {0}, ostride[LT_MAXDIM], i;
+  int lead = g->ndim - ndim, d;
+  lt_tensor *out;
+  lt_iter it;
+  const int64_t *st[2];
+  int64_t off[2];
+  if (ndim == g->ndim && memcmp(shape, g->shape, (size_t)ndim * sizeof *shape) == 0)
+    return lt_tensor_retain(g);
+  if (lead < 0) { lt_err("sum_to: gradient has fewer dims than its input"); return NULL; }
+  if ((out = lt_zeros(shape, ndim)) == NULL) return NULL;
+  lt_contig_strides(shape, ndim, ostride);
+  for (d = 0; d < ndim; d++)
+    bstride[lead + d] = (shape[d] == 1 && g->shape[lead + d] != 1) ? 0 : ostride[d];
+  st[0] = bstride; st[1] = g->stride;
+  off[0] = 0; off[1] = g->offset;
+  lt_iter_init(&it, g->shape, g->ndim, 2, st, off);
+  if (!it.empty) do {
+    float *o = out->st->data + it.off[0];
+    const float *s = g->st->data + it.off[1];
+    int64_t os = it.inner[0], gs = it.inner[1];
+    if (os == 0) {
+      double acc = 0;
+      for (i = 0; i < it.len; i++) acc += s[i * gs];
+      o[0] += (float)acc;
+    } else {
+      for (i = 0; i < it.len; i++) o[i * os] += s[i * gs];
+    }
+  } while (lt_iter_next(&it));
+  return out;
+}
+
+/* ---------------------------------------------------------------- engine */
+
+/* a contiguous tensor nobody else shares, holding g's values */
+static lt_tensor *lt_owned(lt_tensor *g) {
+  lt_tensor *c;
+  if (g->refs == 1 && g->st->refs == 1 && g->offset == 0 && lt_is_contiguous(g) &&
+      (size_t)lt_numel(g) == g->st->n)
+    return lt_tensor_retain(g);
+  if ((c = lt_empty(g->shape, g->ndim)) == NULL) return NULL;
+  lt_copy_into(c, g);
+  return c;
+}
+
+/* leaf .grad accumulates in place, like PyTorch: a held x.grad sees it */
+static int lt_accumulate_leaf(lt_tensor *leaf, lt_tensor *g) {
+  lt_tensor *c;
+  float *dst, *src;
+  int64_t i, n;
+  if (leaf->grad == NULL) {
+    if ((leaf->grad = lt_owned(g)) == NULL) return -1;
+    return 0;
+  }
+  if ((c = lt_contiguous(g)) == NULL) return -1;
+  n = lt_numel(c);
+  dst = lt_data(leaf->grad);
+  src = lt_data(c);
+  for (i = 0; i < n; i++) dst[i] += src[i];
+  lt_tensor_release(c);
+  return 0;
+}
+
+static int lt_accumulate_node(lt_node *n, lt_tensor *g) {
+  lt_tensor *sum;
+  if (n->gacc == NULL) { n->gacc = lt_tensor_retain(g); return 0; }
+  if ((sum = lt_binary(LT_ADD, n->gacc, g)) == NULL) return -1;
+  lt_tensor_release(n->gacc);
+  n->gacc = sum;
+  return 0;
+}
+
+/*
+** Topological order by iterative depth-first search: a node is appended
+** after all the nodes it feeds from, so walking the list backwards visits
+** every node before its inputs.  Each listed node is retained, because
+** freeing the graph as we go would otherwise free nodes still listed.
+*/
+typedef struct { lt_node **v; size_t n, cap; } lt_nodevec;
+
+static int lt_vec_push(lt_nodevec *v, lt_node *n) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 64;
+    lt_node **nv = realloc(v->v, cap * sizeof *nv);
+    if (nv == NULL) { lt_err("backward: out of memory"); return -1; }
+    v->v = nv;
+    v->cap = cap;
+  }
+  v->v[v->n++] = n;
+  return 0;
+}
+
+static unsigned lt_epoch = 0;
+
+static int lt_topo(lt_node *root, lt_nodevec *order) {
+  lt_nodevec stack = {0};
+  unsigned epoch = ++lt_epoch;
+  int rc = 0;
+  root->mark = epoch;
+  if (lt_vec_push(&stack, root)) return -1;
+  while (stack.n > 0) {
+    lt_node *n = stack.v[stack.n - 1];
+    lt_node *next = NULL;
+    int i;
+    for (i = 0; i < n->ninputs && next == NULL; i++) {
+      lt_tensor *in = n->inputs[i];
+      if (in && in->grad_fn && in->grad_fn->mark != epoch) next = in->grad_fn;
+    }
+    if (next) {
+      next->mark = epoch;
+      if ((rc = lt_vec_push(&stack, next))) break;
+    } else {
+      stack.n--;
+      lt_node_retain(n);
+      if ((rc = lt_vec_push(order, n))) { lt_node_release(n); break; }
+    }
+  }
+  free(stack.v);
+  return rc;
+}
+
+static int lt_node_step(lt_node *n, int retain) {
+  lt_tensor *gbuf[4] = {0}, **gin = gbuf;
+  char b1[96], b2[96];
+  int i, rc = 0;
+  lt_tensor *g = n->gacc;
+  if (g == NULL) return 0;    /* nothing flowed here */
+  if (n->freed) {
+    lt_err("backward: the graph through %s was freed by an earlier backward "
+           "(pass {retain_graph=true} to the first one)", n->name);
+    return -1;
+  }
+  if (n->ninputs > 4 && (gin = calloc((size_t)n->ninputs, sizeof *gin)) == NULL) {
+    lt_err("backward: out of memory");
+    return -1;
+  }
+  n->gacc = NULL;
+  if (n->backward(n, g, gin)) rc = -1;
+  for (i = 0; i < n->ninputs && rc == 0; i++) {
+    lt_tensor *in = n->inputs[i];
+    if (!n->needs[i]) continue;
+    if (gin[i] == NULL) { rc = -1; break; }
+    if (!lt_same_shape(gin[i], in)) {
+      lt_err("backward: %s produced a gradient of shape %s for an input of shape %s",
+             n->name, lt_shape_str(gin[i], b1, sizeof b1), lt_shape_str(in, b2, sizeof b2));
+      rc = -1;
+    } else if (in->grad_fn) {
+      rc = lt_accumulate_node(in->grad_fn, gin[i]);
+    } else {
+      rc = lt_accumulate_leaf(in, gin[i]);
+    }
+  }
+  for (i = 0; i < n->ninputs; i++) lt_tensor_release(gin[i]);
+  if (gin != gbuf) free(gin);
+  lt_tensor_release(g);
+  if (rc == 0 && !retain) { lt_node_clear(n); n->freed = 1; }
+  return rc;
+}
+
+int lt_backward(lt_tensor *root, lt_tensor *seed, int retain_graph) {
+  lt_nodevec order = {0};
+  char b1[96], b2[96];
+  int rc = 0, prev;
+  size_t i;
+  if (!lt_needs_grad(root)) {
+    lt_err("backward: tensor does not require grad and has no grad_fn");
+    return -1;
+  }
+  if (seed == NULL && lt_numel(root) != 1) {
+    lt_err("backward: grad can be implicitly created only for a 1-element tensor, "
+           "got shape %s (pass a gradient)", lt_shape_str(root, b1, sizeof b1));
+    return -1;
+  }
+  if (seed && !lt_same_shape(seed, root)) {
+    lt_err("backward: gradient of shape %s for a tensor of shape %s",
+           lt_shape_str(seed, b1, sizeof b1), lt_shape_str(root, b2, sizeof b2));
+    return -1;
+  }
+  prev = lt_set_grad_enabled(0);
+  seed = seed ? lt_tensor_retain(seed) : lt_full(root->shape, root->ndim, 1.0f);
+  if (seed == NULL) rc = -1;
+  else if (root->grad_fn == NULL) rc = lt_accumulate_leaf(root, seed);
+  else if ((rc = lt_topo(root->grad_fn, &order)) == 0 &&
+           (rc = lt_accumulate_node(root->grad_fn, seed)) == 0) {
+    for (i = order.n; i-- > 0 && rc == 0;) rc = lt_node_step(order.v[i], retain_graph);
+  }
+  for (i = 0; i < order.n; i++) {   /* on error, drop partial gradients */
+    lt_tensor_release(order.v[i]->gacc);
+    order.v[i]->gacc = NULL;
+    lt_node_release(order.v[i]);
+  }
+  free(order.v);
+  lt_tensor_release(seed);
+  lt_set_grad_enabled(prev);
+  return rc;
+}

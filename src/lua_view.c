@@ -1,0 +1,451 @@
+/*
+** lua_view.c -- geometry queries, views, element access, joining and
+** the few in-place writers (fill_, copy_, uniform_, normal_) that
+** initialisers and optimisers need.
+*/
+#include <stdlib.h>
+#include <string.h>
+
+#include "lua_lunet.h"
+#include "autograd.h"
+#include "ops.h"
+
+/* ---------------------------------------------------------------- queries */
+
+static int lt_lua_shape(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "shape");
+  int i;
+  lua_createtable(L, t->ndim, 0);
+  for (i = 0; i < t->ndim; i++) {
+    lua_pushinteger(L, t->shape[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int lt_lua_stride(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "stride");
+  int i;
+  lua_createtable(L, t->ndim, 0);
+  for (i = 0; i < t->ndim; i++) {
+    lua_pushinteger(L, t->stride[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
+static int lt_lua_size(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "size");
+  if (lua_isnoneornil(L, 2)) return lt_lua_shape(L);
+  lua_pushinteger(L, t->shape[lt_lua_checkdim(L, 2, t->ndim, "size")]);
+  return 1;
+}
+
+static int lt_lua_dim(lua_State *L) {
+  lua_pushinteger(L, lt_lua_check(L, 1, "dim")->ndim);
+  return 1;
+}
+
+static int lt_lua_numel(lua_State *L) {
+  lua_pushinteger(L, lt_numel(lt_lua_check(L, 1, "numel")));
+  return 1;
+}
+
+static int lt_lua_len(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "len");
+  if (t->ndim == 0) luaL_error(L, "len: a 0-d tensor has no length");
+  lua_pushinteger(L, t->shape[0]);
+  return 1;
+}
+
+static int lt_lua_is_contiguous(lua_State *L) {
+  lua_pushboolean(L, lt_is_contiguous(lt_lua_check(L, 1, "is_contiguous")));
+  return 1;
+}
+
+/* ---------------------------------------------------------------- views */
+
+static int lt_lua_view(lua_State *L) {
+  int64_t shape[LT_MAXDIM];
+  lt_tensor *t = lt_lua_check(L, 1, "view");
+  int n = lt_lua_checkshape(L, 2, shape, "view");
+  return lt_lua_push(L, lt_view(t, shape, n));
+}
+
+static int lt_lua_reshape(lua_State *L) {
+  int64_t shape[LT_MAXDIM];
+  lt_tensor *t = lt_lua_check(L, 1, "reshape");
+  int n = lt_lua_checkshape(L, 2, shape, "reshape");
+  return lt_lua_push(L, lt_reshape(t, shape, n));
+}
+
+static int lt_lua_expand(lua_State *L) {
+  int64_t shape[LT_MAXDIM];
+  lt_tensor *t = lt_lua_check(L, 1, "expand");
+  int n = lt_lua_checkshape(L, 2, shape, "expand");
+  return lt_lua_push(L, lt_expand(t, shape, n));
+}
+
+static int lt_lua_transpose(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "transpose");
+  int a, b;
+  if (lua_isnoneornil(L, 2) && t->ndim == 2) { a = 0; b = 1; }   /* x:t() */
+  else {
+    a = lt_lua_checkdim(L, 2, t->ndim, "transpose");
+    b = lt_lua_checkdim(L, 3, t->ndim, "transpose");
+  }
+  return lt_lua_push(L, lt_transpose(t, a, b));
+}
+
+static int lt_lua_t(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "t");
+  if (t->ndim > 2) luaL_error(L, "t: expects a tensor with <= 2 dims, got %d", t->ndim);
+  return lt_lua_push(L, t->ndim < 2 ? lt_detach(t) : lt_transpose(t, 0, 1));
+}
+
+static int lt_lua_permute(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "permute");
+  int64_t dims[LT_MAXDIM];
+  int perm[LT_MAXDIM], i, n;
+  n = lt_lua_checkshape(L, 2, dims, "permute");
+  if (n != t->ndim) luaL_error(L, "permute: %d dims given for a %d-d tensor", n, t->ndim);
+  for (i = 0; i < n; i++) {
+    lua_pushinteger(L, dims[i]);
+    perm[i] = lt_lua_checkdim(L, -1, t->ndim, "permute");
+    lua_pop(L, 1);
+  }
+  return lt_lua_push(L, lt_permute(t, perm, n));
+}
+
+/* start is 1-based like everything the user sees */
+static int lt_lua_narrow(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "narrow");
+  int d = lt_lua_checkdim(L, 2, t->ndim, "narrow");
+  lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+  if (start < 0) start += t->shape[d] + 1;   /* -1 is the last */
+  return lt_lua_push(L, lt_narrow(t, d, start - 1, len));
+}
+
+static int lt_lua_select(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "select");
+  int d = lt_lua_checkdim(L, 2, t->ndim, "select");
+  lua_Integer i = luaL_checkinteger(L, 3);
+  if (i < 0) i += t->shape[d] + 1;
+  return lt_lua_push(L, lt_select(t, d, i - 1));
+}
+
+static int lt_lua_unsqueeze(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "unsqueeze");
+  lua_Integer d = luaL_checkinteger(L, 2);
+  if (d == 0 || d > t->ndim + 1 || d < -(t->ndim + 1))
+    luaL_error(L, "unsqueeze: dim %d out of range for a %d-d tensor", (int)d, t->ndim);
+  return lt_lua_push(L, lt_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
+}
+
+static int lt_lua_squeeze(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "squeeze");
+  if (lua_isnoneornil(L, 2)) return lt_lua_push(L, lt_squeeze_all(t));
+  return lt_lua_push(L, lt_squeeze(t, lt_lua_checkdim(L, 2, t->ndim, "squeeze")));
+}
+
+static int lt_lua_flatten(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "flatten");
+  int s = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, t->ndim, "flatten");
+  int e = lua_isnoneornil(L, 3) ? (t->ndim ? t->ndim - 1 : 0)
+                                : lt_lua_checkdim(L, 3, t->ndim, "flatten");
+  return lt_lua_push(L, lt_flatten(t, s, e));
+}
+
+static int lt_lua_contiguous(lua_State *L) {
+  return lt_lua_push(L, lt_contiguous(lt_lua_check(L, 1, "contiguous")));
+}
+
+static int lt_lua_clone(lua_State *L) {
+  return lt_lua_push(L, lt_clone(lt_lua_check(L, 1, "clone")));
+}
+
+static int lt_lua_detach(lua_State *L) {
+  return lt_lua_push(L, lt_detach(lt_lua_check(L, 1, "detach")));
+}
+
+/* ---------------------------------------------------------------- split, chunk, cat, stack */
+
+/* push views of `size` (the last may be shorter) along dim d */
+static int lt_lua_pieces(lua_State *L, lt_tensor *t, int d, int64_t size) {
+  int64_t start = 0, k = 1;
+  lua_newtable(L);
+  do {   /* an empty dim still gives one (empty) piece, as in PyTorch */
+    int64_t len = t->shape[d] - start < size ? t->shape[d] - start : size;
+    lt_lua_push(L, lt_narrow(t, d, start, len));
+    lua_rawseti(L, -2, (lua_Integer)k++);
+    start += size;
+  } while (start < t->shape[d]);
+  return 1;
+}
+
+static int lt_lua_split(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "split");
+  lua_Integer size = luaL_checkinteger(L, 2);
+  int d = lua_isnoneornil(L, 3) ? 0 : lt_lua_checkdim(L, 3, t->ndim, "split");
+  if (t->ndim == 0) luaL_error(L, "split: cannot split a 0-d tensor");
+  if (size <= 0) luaL_error(L, "split: size must be positive, got %d", (int)size);
+  return lt_lua_pieces(L, t, d, size);
+}
+
+static int lt_lua_chunk(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "chunk");
+  lua_Integer n = luaL_checkinteger(L, 2);
+  int d = lua_isnoneornil(L, 3) ? 0 : lt_lua_checkdim(L, 3, t->ndim, "chunk");
+  if (t->ndim == 0) luaL_error(L, "chunk: cannot chunk a 0-d tensor");
+  if (n <= 0) luaL_error(L, "chunk: number of chunks must be positive, got %d", (int)n);
+  return lt_lua_pieces(L, t, d, t->shape[d] ? (t->shape[d] + n - 1) / n : 1);
+}
+
+/* the tensors of the list at idx, in a userdata-owned array (freed by GC) */
+static lt_tensor **lt_lua_tensor_list(lua_State *L, int idx, int *n, const char *op) {
+  lt_tensor **ts;
+  int i;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  *n = (int)luaL_len(L, idx);
+  if (*n <= 0) luaL_error(L, "%s: expected a non-empty list of tensors", op);
+  ts = lua_newuserdatauv(L, (size_t)*n * sizeof *ts, 0);
+  for (i = 1; i <= *n; i++) {
+    lua_geti(L, idx, i);
+    if ((ts[i - 1] = lt_lua_test(L, -1)) == NULL)
+      luaL_error(L, "%s: entry %d is %s, expected a tensor", op, i, luaL_typename(L, -1));
+    lua_pop(L, 1);   /* still referenced by the list */
+  }
+  return ts;
+}
+
+static int lt_lua_join(lua_State *L, int stack) {
+  const char *op = stack ? "stack" : "cat";
+  int n, d;
+  lt_tensor **ts = lt_lua_tensor_list(L, 1, &n, op);
+  int nd = ts[0]->ndim + stack;
+  d = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, nd, op);
+  return lt_lua_push(L, stack ? lt_stack(ts, n, d) : lt_cat(ts, n, d));
+}
+
+static int lt_lua_cat(lua_State *L) { return lt_lua_join(L, 0); }
+static int lt_lua_stack(lua_State *L) { return lt_lua_join(L, 1); }
+
+/* ---------------------------------------------------------------- element access */
+
+/* a full 1-based index table {i, j, ...} -> pointer to the element */
+static float *lt_lua_elem(lua_State *L, lt_tensor *t, int idx, const char *op) {
+  int64_t ix[LT_MAXDIM];
+  int n, i;
+  luaL_checktype(L, idx, LUA_TTABLE);
+  n = (int)luaL_len(L, idx);
+  if (n != t->ndim)
+    luaL_error(L, "%s: %d indices for a %d-d tensor", op, n, t->ndim);
+  for (i = 0; i < n; i++) {
+    lua_Integer given, v;
+    lua_geti(L, idx, i + 1);
+    if (!lua_isinteger(L, -1))
+      luaL_error(L, "%s: index %d must be an integer, got %s", op, i + 1, luaL_typename(L, -1));
+    given = v = lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (v < 0) v += t->shape[i] + 1;
+    if (v < 1 || v > t->shape[i])
+      luaL_error(L, "%s: index %d out of range for dim %d of size %d", op,
+                 (int)given, i + 1, (int)t->shape[i]);
+    ix[i] = v - 1;
+  }
+  return lt_elem_ptr(t, ix);
+}
+
+/* writing into a tensor the graph depends on would corrupt gradients */
+static void lt_lua_check_writable(lua_State *L, lt_tensor *t, const char *op) {
+  if (lt_grad_enabled() && lt_needs_grad(t))
+    luaL_error(L, "%s: in-place write to a tensor that requires grad "
+               "(wrap it in lunet.no_grad)", op);
+}
+
+static int lt_lua_get(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "get");
+  lua_pushnumber(L, *lt_lua_elem(L, t, 2, "get"));
+  return 1;
+}
+
+static int lt_lua_set(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "set");
+  float *p = lt_lua_elem(L, t, 2, "set");
+  float v = (float)luaL_checknumber(L, 3);
+  lt_lua_check_writable(L, t, "set");
+  *p = v;
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int lt_lua_item(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "item");
+  char b[160];
+  if (lt_numel(t) != 1)
+    luaL_error(L, "item: tensor of shape %s has %d elements, expected 1",
+               lt_shape_str(t, b, sizeof b), (int)lt_numel(t));
+  {
+    int64_t zero[LT_MAXDIM] = {0};
+    lua_pushnumber(L, *lt_elem_ptr(t, zero));
+  }
+  return 1;
+}
+
+static void lt_lua_totable_rec(lua_State *L, lt_tensor *t, int d, int64_t off) {
+  int64_t i;
+  if (d == t->ndim) { lua_pushnumber(L, t->st->data[off]); return; }
+  luaL_checkstack(L, 3, "totable");
+  lua_createtable(L, (int)t->shape[d], 0);
+  for (i = 0; i < t->shape[d]; i++) {
+    lt_lua_totable_rec(L, t, d + 1, off + i * t->stride[d]);
+    lua_rawseti(L, -2, i + 1);
+  }
+}
+
+static int lt_lua_totable(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "totable");
+  lt_lua_totable_rec(L, t, 0, t->offset);
+  return 1;
+}
+
+/* x[i] selects along dim 1 (a number for a 1-d tensor); x[{i,j}] an element */
+int lt_lua_index_key(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "index");
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    lua_pushnumber(L, *lt_lua_elem(L, t, 2, "index"));
+    return 1;
+  }
+  if (lua_isinteger(L, 2)) {
+    lua_Integer i = lua_tointeger(L, 2);
+    if (t->ndim == 0) luaL_error(L, "index: cannot index a 0-d tensor");
+    if (i < 0) i += t->shape[0] + 1;
+    if (i < 1 || i > t->shape[0])
+      luaL_error(L, "index: index %d out of range for dim 1 of size %d",
+                 (int)lua_tointeger(L, 2), (int)t->shape[0]);
+    if (t->ndim == 1) { lua_pushnumber(L, lt_data(t)[(i - 1) * t->stride[0]]); return 1; }
+    return lt_lua_push(L, lt_select(t, 0, i - 1));
+  }
+  return luaL_error(L, "index: cannot index a tensor with a %s", luaL_typename(L, 2));
+}
+
+int lt_lua_newindex_key(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "newindex");
+  if (lua_type(L, 2) == LUA_TTABLE) {
+    float *p = lt_lua_elem(L, t, 2, "newindex");
+    float v = (float)luaL_checknumber(L, 3);
+    lt_lua_check_writable(L, t, "newindex");
+    *p = v;
+    return 0;
+  }
+  if (lua_isinteger(L, 2) && t->ndim == 1) {
+    lua_Integer i = lua_tointeger(L, 2);
+    float v = (float)luaL_checknumber(L, 3);
+    if (i < 0) i += t->shape[0] + 1;
+    if (i < 1 || i > t->shape[0])
+      luaL_error(L, "newindex: index %d out of range for dim 1 of size %d",
+                 (int)lua_tointeger(L, 2), (int)t->shape[0]);
+    lt_lua_check_writable(L, t, "newindex");
+    lt_data(t)[(i - 1) * t->stride[0]] = v;
+    return 0;
+  }
+  return luaL_error(L, "newindex: cannot assign to a tensor with a %s key",
+                    luaL_typename(L, 2));
+}
+
+/* ---------------------------------------------------------------- in-place writers */
+
+static void lt_lua_fill_with(lt_tensor *t, float (*gen)(void *), void *ud) {
+  int64_t idx[LT_MAXDIM] = {0}, n = lt_numel(t), k;
+  int d;
+  for (k = 0; k < n; k++) {
+    *lt_elem_ptr(t, idx) = gen(ud);
+    for (d = t->ndim - 1; d >= 0; d--) {
+      if (++idx[d] < t->shape[d]) break;
+      idx[d] = 0;
+    }
+  }
+}
+
+static float lt_gen_const(void *ud) { return *(float *)ud; }
+static float lt_gen_uniform(void *ud) {
+  float *r = ud;
+  return (float)(r[0] + (r[1] - r[0]) * lt_rng_uniform());
+}
+static float lt_gen_normal(void *ud) {
+  float *r = ud;
+  return (float)(r[0] + r[1] * lt_rng_normal());
+}
+
+static int lt_lua_fill_(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "fill_");
+  float v = (float)luaL_checknumber(L, 2);
+  lt_lua_check_writable(L, t, "fill_");
+  lt_lua_fill_with(t, lt_gen_const, &v);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int lt_lua_uniform_(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "uniform_");
+  float r[2];
+  r[0] = (float)luaL_optnumber(L, 2, 0);
+  r[1] = (float)luaL_optnumber(L, 3, 1);
+  lt_lua_check_writable(L, t, "uniform_");
+  lt_lua_fill_with(t, lt_gen_uniform, r);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int lt_lua_normal_(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "normal_");
+  float r[2];
+  r[0] = (float)luaL_optnumber(L, 2, 0);
+  r[1] = (float)luaL_optnumber(L, 3, 1);
+  lt_lua_check_writable(L, t, "normal_");
+  lt_lua_fill_with(t, lt_gen_normal, r);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int lt_lua_copy_(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "copy_");
+  lt_tensor *src = lt_lua_check(L, 2, "copy_"), *e;
+  lt_lua_check_writable(L, t, "copy_");
+  e = lt_expand(src, t->shape, t->ndim);   /* src may broadcast */
+  if (e == NULL) lt_lua_error(L);
+  lt_copy_into(t, e);
+  lt_tensor_release(e);
+  lua_settop(L, 1);
+  return 1;
+}
+
+static const luaL_Reg lt_view_funcs[] = {
+  {"cat", lt_lua_cat}, {"stack", lt_lua_stack},
+  {NULL, NULL}
+};
+
+static const luaL_Reg lt_view_methods[] = {
+  {"shape", lt_lua_shape}, {"size", lt_lua_size}, {"stride", lt_lua_stride},
+  {"dim", lt_lua_dim}, {"numel", lt_lua_numel}, {"is_contiguous", lt_lua_is_contiguous},
+  {"view", lt_lua_view}, {"reshape", lt_lua_reshape}, {"expand", lt_lua_expand},
+  {"transpose", lt_lua_transpose}, {"t", lt_lua_t}, {"permute", lt_lua_permute},
+  {"narrow", lt_lua_narrow}, {"select", lt_lua_select}, {"unsqueeze", lt_lua_unsqueeze},
+  {"squeeze", lt_lua_squeeze}, {"flatten", lt_lua_flatten},
+  {"contiguous", lt_lua_contiguous}, {"clone", lt_lua_clone}, {"detach", lt_lua_detach},
+  {"split", lt_lua_split}, {"chunk", lt_lua_chunk},
+  {"get", lt_lua_get}, {"set", lt_lua_set}, {"item", lt_lua_item},
+  {"totable", lt_lua_totable},
+  {"fill_", lt_lua_fill_}, {"uniform_", lt_lua_uniform_}, {"normal_", lt_lua_normal_},
+  {"copy_", lt_lua_copy_},
+  {NULL, NULL}
+};
+
+void lt_lua_open_view(lua_State *L) {
+  lt_lua_register(L, lt_view_funcs, lt_view_methods);
+  /* __len lives on the metatable, which is the registry's LT_TENSOR_MT */
+  luaL_getmetatable(L, LT_TENSOR_MT);
+  lua_pushcfunction(L, lt_lua_len);
+  lua_setfield(L, -2, "__len");
+  lua_pop(L, 1);
+}

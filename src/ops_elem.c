@@ -1,0 +1,446 @@
+/*
+** ops_elem.c -- elementwise ops with NumPy broadcasting, and their
+** backwards.  Forward kernels run row by row over lt_iter; each row is a
+** plain loop specialised for unit and zero strides so it vectorises.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "autograd.h"
+#include "ops.h"
+
+static const char *const lt_binop_names[] = {
+  "add", "sub", "mul", "div", "pow", "maximum", "minimum",
+  "eq", "ne", "lt", "le", "gt", "ge"
+};
+
+static const char *const lt_unop_names[] = {
+  "neg", "exp", "log", "sqrt", "rsqrt", "abs", "tanh", "sigmoid",
+  "relu", "gelu", "gelu_tanh", "silu", "sin", "cos", "square"
+};
+
+const char *lt_binop_name(lt_binop op) { return lt_binop_names[op]; }
+const char *lt_unop_name(lt_unop op) { return lt_unop_names[op]; }
+
+/* ---------------------------------------------------------------- broadcasting */
+
+int lt_broadcast_shape(const char *op, const lt_tensor *a, const lt_tensor *b,
+                       int64_t *shape, int *ndim) {
+  int n = a->ndim > b->ndim ? a->ndim : b->ndim, i;
+  char b1[160], b2[160];
+  for (i = 0; i < n; i++) {
+    int ia = i - (n - a->ndim), ib = i - (n - b->ndim);
+    int64_t sa = ia >= 0 ? a->shape[ia] : 1, sb = ib >= 0 ? b->shape[ib] : 1;
+    if (sa != sb && sa != 1 && sb != 1) {
+      lt_err("%s: shapes %s and %s do not broadcast (%lld ~= %lld in dim %d)", op,
+             lt_shape_str(a, b1, sizeof b1), lt_shape_str(b, b2, sizeof b2),
+             (long long)sa, (long long)sb, i + 1);
+      return -1;
+    }
+    shape[i] = sa == 1 ? sb : sa;
+  }
+  *ndim = n;
+  return 0;
+}
+
+/* strides of t seen with the broadcast shape: 0 where t is stretched */
+static void lt_bstrides(const lt_tensor *t, const int64_t *shape, int ndim,
+                        int64_t *stride) {
+  int lead = ndim - t->ndim, i;
+  for (i = 0; i < ndim; i++)
+    stride[i] = (i < lead || t->shape[i - lead] != shape[i]) ? 0 : t->stride[i - lead];
+}
+
+/* ---------------------------------------------------------------- binary kernels */
+
+static inline void lt_binrow(lt_binop op, float *o, const float *a, int64_t sa,
+                             const float *b, int64_t sb, int64_t n) {
+  int64_t i;
+  switch (op) {
+  case LT_ADD: for (i = 0; i < n; i++) o[i] = a[i * sa] + b[i * sb]; break;
+  case LT_SUB: for (i = 0; i < n; i++) o[i] = a[i * sa] - b[i * sb]; break;
+  case LT_MUL: for (i = 0; i < n; i++) o[i] = a[i * sa] * b[i * sb]; break;
+  case LT_DIV: for (i = 0; i < n; i++) o[i] = a[i * sa] / b[i * sb]; break;
+  case LT_POW: for (i = 0; i < n; i++) o[i] = powf(a[i * sa], b[i * sb]); break;
+  case LT_MAXIMUM:   /* NaN propagates, as in PyTorch */
+    for (i = 0; i < n; i++) {
+      float x = a[i * sa], y = b[i * sb];
+      o[i] = (x > y || x != x) ? x : y;
+    }
+    break;
+  case LT_MINIMUM:
+    for (i = 0; i < n; i++) {
+      float x = a[i * sa], y = b[i * sb];
+      o[i] = (x < y || x != x) ? x : y;
+    }
+    break;
+  case LT_EQ: for (i = 0; i < n; i++) o[i] = a[i * sa] == b[i * sb]; break;
+  case LT_NE: for (i = 0; i < n; i++) o[i] = a[i * sa] != b[i * sb]; break;
+  case LT_LT: for (i = 0; i < n; i++) o[i] = a[i * sa] < b[i * sb]; break;
+  case LT_LE: for (i = 0; i < n; i++) o[i] = a[i * sa] <= b[i * sb]; break;
+  case LT_GT: for (i = 0; i < n; i++) o[i] = a[i * sa] > b[i * sb]; break;
+  case LT_GE: for (i = 0; i < n; i++) o[i] = a[i * sa] >= b[i * sb]; break;
+  }
+}
+
+/* dispatch so the common stride patterns get their own vectorised loop */
+static void lt_binrow_any(lt_binop op, float *o, const float *a, int64_t sa,
+                          const float *b, int64_t sb, int64_t n) {
+  if (sa == 1 && sb == 1) lt_binrow(op, o, a, 1, b, 1, n);
+  else if (sa == 1 && sb == 0) lt_binrow(op, o, a, 1, b, 0, n);
+  else if (sa == 0 && sb == 1) lt_binrow(op, o, a, 0, b, 1, n);
+  else lt_binrow(op, o, a, sa, b, sb, n);
+}
+
+static lt_tensor *lt_binary_raw(lt_binop op, lt_tensor *a, lt_tensor *b) {
+  int64_t shape[LT_MAXDIM], sa[LT_MAXDIM], sb[LT_MAXDIM], off[3];
+  const int64_t *st[3];
+  lt_tensor *out;
+  lt_iter it;
+  int nd;
+  if (lt_broadcast_shape(lt_binop_names[op], a, b, shape, &nd)) return NULL;
+  if ((out = lt_empty(shape, nd)) == NULL) return NULL;
+  lt_bstrides(a, shape, nd, sa);
+  lt_bstrides(b, shape, nd, sb);
+  st[0] = out->stride; st[1] = sa; st[2] = sb;
+  off[0] = 0; off[1] = a->offset; off[2] = b->offset;
+  lt_iter_init(&it, shape, nd, 3, st, off);
+  if (!it.empty) do
+    lt_binrow_any(op, out->st->data + it.off[0], a->st->data + it.off[1], it.inner[1],
+                  b->st->data + it.off[2], it.inner[2], it.len);
+  while (lt_iter_next(&it));
+  return out;
+}
+
+/* ---------------------------------------------------------------- binary backward */
+
+/* g op x, summed down to shape of `like` */
+static lt_tensor *lt_grad_to(lt_tensor *g, lt_tensor *like) {
+  return lt_sum_to(g, like->shape, like->ndim);
+}
+
+static lt_tensor *lt_mul_to(lt_tensor *g, lt_tensor *x, lt_tensor *like) {
+  lt_tensor *p = lt_binary_raw(LT_MUL, g, x), *r;
+  if (p == NULL) return NULL;
+  r = lt_grad_to(p, like);
+  lt_tensor_release(p);
+  return r;
+}
+
+/* d(out)/da as a tensor: the factor g is multiplied by for input a */
+static lt_tensor *lt_pow_factor_a(lt_tensor *a, lt_tensor *b) {
+  lt_tensor *bm1 = lt_binary_scalar(LT_SUB, b, 1.0f, 0), *p, *r = NULL;
+  if (bm1 == NULL) return NULL;
+  if ((p = lt_binary_raw(LT_POW, a, bm1)) != NULL) r = lt_binary_raw(LT_MUL, p, b);
+  lt_tensor_release(p);
+  lt_tensor_release(bm1);
+  return r;
+}
+
+/* for maximum/minimum: 1 where a wins, 1/2 on ties, 0 where b wins */
+static lt_tensor *lt_select_mask(lt_binop op, lt_tensor *a, lt_tensor *b) {
+  lt_tensor *win = lt_binary_raw(op == LT_MAXIMUM ? LT_GT : LT_LT, a, b);
+  lt_tensor *tie = lt_binary_raw(LT_EQ, a, b), *half = NULL, *m = NULL;
+  if (win && tie && (half = lt_binary_scalar(LT_MUL, tie, 0.5f, 0)) != NULL)
+    m = lt_binary_raw(LT_ADD, win, half);
+  lt_tensor_release(win);
+  lt_tensor_release(tie);
+  lt_tensor_release(half);
+  return m;
+}
+
+static int lt_binary_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
+  lt_binop op = (lt_binop)n->iv[0];
+  lt_tensor *a = n->saved[0], *b = n->saved[1], *out = n->saved[2];
+  lt_tensor *fa = NULL, *fb = NULL, *t = NULL;
+  int rc = 0;
+  switch (op) {
+  case LT_ADD: case LT_SUB:   /* nothing saved: the edges give the shapes */
+    if (n->needs[0]) gin[0] = lt_grad_to(g, n->inputs[0]);
+    if (n->needs[1]) {
+      t = op == LT_SUB ? lt_unary(LT_NEG, g) : lt_tensor_retain(g);
+      gin[1] = t ? lt_grad_to(t, n->inputs[1]) : NULL;
+    }
+    break;
+  case LT_MUL:
+    if (n->needs[0]) gin[0] = lt_mul_to(g, b, a);
+    if (n->needs[1]) gin[1] = lt_mul_to(g, a, b);
+    break;
+  case LT_DIV:   /* d/da = 1/b, d/db = -out/b */
+    if (n->needs[0]) gin[0] = (t = lt_binary_raw(LT_DIV, g, b)) ? lt_grad_to(t, a) : NULL;
+    if (n->needs[1] && (fb = lt_binary_raw(LT_DIV, out, b)) != NULL) {
+      lt_tensor *neg = lt_unary(LT_NEG, fb);
+      gin[1] = neg ? lt_mul_to(g, neg, b) : NULL;
+      lt_tensor_release(neg);
+    }
+    break;
+  case LT_POW:   /* d/da = b a^(b-1), d/db = out log a */
+    if (n->needs[0] && (fa = lt_pow_factor_a(a, b)) != NULL) gin[0] = lt_mul_to(g, fa, a);
+    if (n->needs[1] && (t = lt_unary(LT_LOG, a)) != NULL &&
+        (fb = lt_binary_raw(LT_MUL, out, t)) != NULL)
+      gin[1] = lt_mul_to(g, fb, b);
+    break;
+  case LT_MAXIMUM: case LT_MINIMUM:
+    if ((fa = lt_select_mask(op, a, b)) == NULL) break;
+    if (n->needs[0]) gin[0] = lt_mul_to(g, fa, a);
+    if (n->needs[1] && (fb = lt_binary_scalar(LT_SUB, fa, 1.0f, 1)) != NULL)
+      gin[1] = lt_mul_to(g, fb, b);
+    break;
+  default:
+    lt_err("%s: has no gradient", lt_binop_names[op]);
+    rc = -1;
+  }
+  lt_tensor_release(fa);
+  lt_tensor_release(fb);
+  lt_tensor_release(t);
+  if ((n->needs[0] && !gin[0]) || (n->needs[1] && !gin[1])) rc = -1;
+  return rc;
+}
+
+lt_tensor *lt_binary(lt_binop op, lt_tensor *a, lt_tensor *b) {
+  lt_tensor *out = lt_binary_raw(op, a, b), *in[2];
+  lt_node *n;
+  if (out == NULL || op >= LT_EQ) return out;    /* comparisons: no grad */
+  in[0] = a; in[1] = b;
+  if ((n = lt_ag_record(out, op == LT_ADD ? "AddBackward" : op == LT_SUB ? "SubBackward" :
+                        op == LT_MUL ? "MulBackward" : op == LT_DIV ? "DivBackward" :
+                        op == LT_POW ? "PowBackward" : "MaxMinBackward",
+                        lt_binary_backward, in, 2)) != NULL) {
+    n->iv[0] = op;
+    if (op != LT_ADD && op != LT_SUB) { lt_ag_save(n, 0, a); lt_ag_save(n, 1, b); }
+    if (op == LT_DIV || op == LT_POW) lt_ag_save(n, 2, out);
+  }
+  return out;
+}
+
+lt_tensor *lt_binary_scalar(lt_binop op, lt_tensor *a, float s, int s_first) {
+  lt_tensor *c = lt_scalar(s), *out;
+  if (c == NULL) return NULL;
+  out = s_first ? lt_binary(op, c, a) : lt_binary(op, a, c);
+  lt_tensor_release(c);
+  return out;
+}
+
+/* ---------------------------------------------------------------- unary */
+
+#define LT_SQRT1_2 0.70710678118654752440f
+#define LT_GELU_K  0.79788456080286535588f   /* sqrt(2/pi) */
+
+static inline void lt_unrow(lt_unop op, float *o, const float *x, int64_t sx, int64_t n) {
+  int64_t i;
+  switch (op) {
+  case LT_NEG: for (i = 0; i < n; i++) o[i] = -x[i * sx]; break;
+  case LT_EXP: for (i = 0; i < n; i++) o[i] = expf(x[i * sx]); break;
+  case LT_LOG: for (i = 0; i < n; i++) o[i] = logf(x[i * sx]); break;
+  case LT_SQRT: for (i = 0; i < n; i++) o[i] = sqrtf(x[i * sx]); break;
+  case LT_RSQRT: for (i = 0; i < n; i++) o[i] = 1.0f / sqrtf(x[i * sx]); break;
+  case LT_ABS: for (i = 0; i < n; i++) o[i] = fabsf(x[i * sx]); break;
+  case LT_TANH: for (i = 0; i < n; i++) o[i] = tanhf(x[i * sx]); break;
+  case LT_SIGMOID: for (i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-x[i * sx])); break;
+  case LT_RELU: for (i = 0; i < n; i++) o[i] = x[i * sx] > 0 ? x[i * sx] : 0.0f; break;
+  case LT_GELU:
+    for (i = 0; i < n; i++) o[i] = 0.5f * x[i * sx] * (1.0f + erff(x[i * sx] * LT_SQRT1_2));
+    break;
+  case LT_GELU_TANH:
+    for (i = 0; i < n; i++) {
+      float v = x[i * sx];
+      o[i] = 0.5f * v * (1.0f + tanhf(LT_GELU_K * (v + 0.044715f * v * v * v)));
+    }
+    break;
+  case LT_SILU: for (i = 0; i < n; i++) o[i] = x[i * sx] / (1.0f + expf(-x[i * sx])); break;
+  case LT_SIN: for (i = 0; i < n; i++) o[i] = sinf(x[i * sx]); break;
+  case LT_COS: for (i = 0; i < n; i++) o[i] = cosf(x[i * sx]); break;
+  case LT_SQUARE: for (i = 0; i < n; i++) o[i] = x[i * sx] * x[i * sx]; break;
+  }
+}
+
+/* dy/dx at x (with y = f(x) at hand), times g */
+static float lt_undiff(lt_unop op, float x, float y, float g) {
+  switch (op) {
+  case LT_NEG: return -g;
+  case LT_EXP: return g * y;
+  case LT_LOG: return g / x;
+  case LT_SQRT: return g * 0.5f / y;
+  case LT_RSQRT: return g * -0.5f * y * y * y;
+  case LT_ABS: return x > 0 ? g : x < 0 ? -g : 0.0f;
+  case LT_TANH: return g * (1.0f - y * y);
+  case LT_SIGMOID: return g * y * (1.0f - y);
+  case LT_RELU: return x > 0 ? g : 0.0f;
+  case LT_GELU: {
+    float cdf = 0.5f * (1.0f + erff(x * LT_SQRT1_2));
+    float pdf = 0.39894228040143267794f * expf(-0.5f * x * x);
+    return g * (cdf + x * pdf);
+  }
+  case LT_GELU_TANH: {
+    float t = tanhf(LT_GELU_K * (x + 0.044715f * x * x * x));
+    return g * (0.5f * (1.0f + t) +
+                0.5f * x * (1.0f - t * t) * LT_GELU_K * (1.0f + 3 * 0.044715f * x * x));
+  }
+  case LT_SILU: {
+    float s = 1.0f / (1.0f + expf(-x));
+    return g * s * (1.0f + x * (1.0f - s));
+  }
+  case LT_SIN: return g * cosf(x);
+  case LT_COS: return -g * sinf(x);
+  case LT_SQUARE: return g * 2.0f * x;
+  }
+  return 0.0f;
+}
+
+static int lt_unary_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
+  lt_unop op = (lt_unop)n->iv[0];
+  lt_tensor *x = lt_contiguous(n->saved[0]), *y = n->saved[1], *cg = lt_contiguous(g);
+  int64_t i, len;
+  if (x && cg && (gin[0] = lt_empty(x->shape, x->ndim)) != NULL) {
+    const float *px = lt_data(x), *py = lt_data(y), *pg = lt_data(cg);
+    float *o = lt_data(gin[0]);
+    len = lt_numel(x);
+    for (i = 0; i < len; i++) o[i] = lt_undiff(op, px[i], py[i], pg[i]);
+  }
+  lt_tensor_release(x);
+  lt_tensor_release(cg);
+  return gin[0] ? 0 : -1;
+}
+
+/* out (contiguous, shape of x) = f(x) row by row */
+static lt_tensor *lt_unary_raw(lt_unop op, lt_tensor *x) {
+  const int64_t *st[2];
+  int64_t off[2];
+  lt_tensor *out = lt_empty(x->shape, x->ndim);
+  lt_iter it;
+  if (out == NULL) return NULL;
+  st[0] = out->stride; st[1] = x->stride;
+  off[0] = 0; off[1] = x->offset;
+  lt_iter_init(&it, x->shape, x->ndim, 2, st, off);
+  if (!it.empty) do {
+    float *o = out->st->data + it.off[0];
+    const float *p = x->st->data + it.off[1];
+    if (it.inner[1] == 1) lt_unrow(op, o, p, 1, it.len);
+    else lt_unrow(op, o, p, it.inner[1], it.len);
+  } while (lt_iter_next(&it));
+  return out;
+}
+
+lt_tensor *lt_unary(lt_unop op, lt_tensor *x) {
+  lt_tensor *out = lt_unary_raw(op, x);
+  lt_node *n;
+  if (out && (n = lt_ag_record(out, "UnaryBackward", lt_unary_backward, &x, 1)) != NULL) {
+    n->name = op == LT_EXP ? "ExpBackward" : op == LT_TANH ? "TanhBackward" :
+              op == LT_RELU ? "ReluBackward" : "UnaryBackward";
+    n->iv[0] = op;
+    lt_ag_save(n, 0, x);
+    lt_ag_save(n, 1, out);
+  }
+  return out;
+}
+
+/* ---------------------------------------------------------------- clamp */
+
+static int lt_clamp_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
+  lt_tensor *x = lt_contiguous(n->saved[0]), *cg = lt_contiguous(g);
+  float lo = (float)n->dv[0], hi = (float)n->dv[1];
+  int64_t i, len;
+  if (x && cg && (gin[0] = lt_empty(x->shape, x->ndim)) != NULL) {
+    const float *px = lt_data(x), *pg = lt_data(cg);
+    float *o = lt_data(gin[0]);
+    len = lt_numel(x);
+    for (i = 0; i < len; i++) o[i] = (px[i] >= lo && px[i] <= hi) ? pg[i] : 0.0f;
+  }
+  lt_tensor_release(x);
+  lt_tensor_release(cg);
+  return gin[0] ? 0 : -1;
+}
+
+lt_tensor *lt_clamp(lt_tensor *x, float lo, float hi) {
+  lt_tensor *out;
+  lt_node *n;
+  int64_t i, len;
+  float *o;
+  if (lo > hi) {
+    lt_err("clamp: min %g is greater than max %g", (double)lo, (double)hi);
+    return NULL;
+  }
+  if ((out = lt_empty(x->shape, x->ndim)) == NULL) return NULL;
+  lt_copy_into(out, x);
+  o = lt_data(out);
+  len = lt_numel(out);
+  for (i = 0; i < len; i++) o[i] = o[i] < lo ? lo : o[i] > hi ? hi : o[i];
+  if ((n = lt_ag_record(out, "ClampBackward", lt_clamp_backward, &x, 1)) != NULL) {
+    lt_ag_save(n, 0, x);
+    n->dv[0] = lo;
+    n->dv[1] = hi;
+  }
+  return out;
+}
+
+/* ---------------------------------------------------------------- where, masked_fill */
+
+static lt_tensor *lt_where_raw(lt_tensor *c, lt_tensor *a, lt_tensor *b) {
+  int64_t s1[LT_MAXDIM], shape[LT_MAXDIM];
+  int64_t sc[LT_MAXDIM], sa[LT_MAXDIM], sb[LT_MAXDIM], off[4], i;
+  const int64_t *st[4];
+  lt_tensor *out, tmp;   /* tmp: a shape-only stand-in for a op b */
+  lt_iter it;
+  int n1, nd;
+  if (lt_broadcast_shape("where", a, b, s1, &n1)) return NULL;
+  memset(&tmp, 0, sizeof tmp);
+  tmp.ndim = n1;
+  memcpy(tmp.shape, s1, sizeof s1);
+  if (lt_broadcast_shape("where", c, &tmp, shape, &nd)) return NULL;
+  if ((out = lt_empty(shape, nd)) == NULL) return NULL;
+  lt_bstrides(c, shape, nd, sc);
+  lt_bstrides(a, shape, nd, sa);
+  lt_bstrides(b, shape, nd, sb);
+  st[0] = out->stride; st[1] = sc; st[2] = sa; st[3] = sb;
+  off[0] = 0; off[1] = c->offset; off[2] = a->offset; off[3] = b->offset;
+  lt_iter_init(&it, shape, nd, 4, st, off);
+  if (!it.empty) do {
+    float *o = out->st->data + it.off[0];
+    const float *pc = c->st->data + it.off[1], *pa = a->st->data + it.off[2];
+    const float *pb = b->st->data + it.off[3];
+    for (i = 0; i < it.len; i++)
+      o[i] = pc[i * it.inner[1]] != 0 ? pa[i * it.inner[2]] : pb[i * it.inner[3]];
+  } while (lt_iter_next(&it));
+  return out;
+}
+
+static int lt_where_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
+  lt_tensor *c = n->saved[0], *zero = lt_scalar(0.0f), *t;
+  int i;
+  if (zero == NULL) return -1;
+  for (i = 1; i <= 2; i++) {
+    if (!n->needs[i]) continue;
+    t = i == 1 ? lt_where_raw(c, g, zero) : lt_where_raw(c, zero, g);
+    gin[i] = t ? lt_sum_to(t, n->inputs[i]->shape, n->inputs[i]->ndim) : NULL;
+    lt_tensor_release(t);
+    if (gin[i] == NULL) break;
+  }
+  lt_tensor_release(zero);
+  return ((n->needs[1] && !gin[1]) || (n->needs[2] && !gin[2])) ? -1 : 0;
+}
+
+lt_tensor *lt_where(lt_tensor *c, lt_tensor *a, lt_tensor *b) {
+  lt_tensor *out = lt_where_raw(c, a, b), *in[3];
+  lt_node *n;
+  in[0] = NULL; in[1] = a; in[2] = b;
+  if (out && (n = lt_ag_record(out, "WhereBackward", lt_where_backward, in, 3)) != NULL)
+    lt_ag_save(n, 0, c);
+  return out;
+}
+
+lt_tensor *lt_masked_fill(lt_tensor *a, lt_tensor *mask, float v) {
+  int64_t shape[LT_MAXDIM];
+  lt_tensor *fill, *out;
+  char b1[160], b2[160];
+  int nd;
+  if (lt_broadcast_shape("masked_fill", a, mask, shape, &nd)) return NULL;
+  if (nd != a->ndim || memcmp(shape, a->shape, (size_t)nd * sizeof *shape) != 0) {
+    lt_err("masked_fill: mask of shape %s does not broadcast to the input's %s",
+           lt_shape_str(mask, b1, sizeof b1), lt_shape_str(a, b2, sizeof b2));
+    return NULL;
+  }
+  if ((fill = lt_scalar(v)) == NULL) return NULL;
+  out = lt_where(mask, fill, a);
+  lt_tensor_release(fill);
+  return out;
+}

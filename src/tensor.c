@@ -1,0 +1,370 @@
+/*
+** tensor.c -- storage, tensor headers, creation, errors, random numbers.
+*/
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor.h"
+#include "autograd.h"
+
+/* ---------------------------------------------------------------- errors */
+
+static char lt_errbuf[512];
+
+void lt_err(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(lt_errbuf, sizeof lt_errbuf, fmt, ap);
+  va_end(ap);
+}
+
+const char *lt_errmsg(void) {
+  return lt_errbuf[0] ? lt_errbuf : "lunet: unknown error";
+}
+
+char *lt_dims_str(const int64_t *shape, int ndim, char *buf, size_t sz) {
+  size_t used = 0;
+  int i;
+  used += (size_t)snprintf(buf, sz, "{");
+  for (i = 0; i < ndim && used < sz; i++)
+    used += (size_t)snprintf(buf + used, sz - used, i ? ",%lld" : "%lld",
+                             (long long)shape[i]);
+  if (used < sz) snprintf(buf + used, sz - used, "}");
+  return buf;
+}
+
+char *lt_shape_str(const lt_tensor *t, char *buf, size_t sz) {
+  return lt_dims_str(t->shape, t->ndim, buf, sz);
+}
+
+/* ---------------------------------------------------------------- storage */
+
+static size_t lt_live_bytes = 0;
+
+size_t lt_mem_live(void) { return lt_live_bytes; }
+
+/* a storage of n floats; 64-byte aligned so kernels can use wide loads */
+static lt_storage *lt_storage_new(size_t n) {
+  lt_storage *s = malloc(sizeof *s);
+  size_t bytes = (n ? n : 1) * sizeof(float);
+  if (s == NULL) goto oom;
+  bytes = (bytes + 63) & ~(size_t)63;
+  s->data = aligned_alloc(64, bytes);
+  if (s->data == NULL) { free(s); goto oom; }
+  s->refs = 1;
+  s->n = n;
+  lt_live_bytes += n * sizeof(float);
+  return s;
+oom:
+  lt_err("out of memory allocating %zu floats", n);
+  return NULL;
+}
+
+static void lt_storage_release(lt_storage *s) {
+  if (s && --s->refs == 0) {
+    lt_live_bytes -= s->n * sizeof(float);
+    free(s->data);
+    free(s);
+  }
+}
+
+/* ---------------------------------------------------------------- headers */
+
+int64_t lt_contig_strides(const int64_t *shape, int ndim, int64_t *stride) {
+  int64_t n = 1;
+  int i;
+  for (i = ndim - 1; i >= 0; i--) {
+    if (stride) stride[i] = n;
+    if (shape[i] < 0) return -1;
+    if (shape[i] > 0 && n > INT64_MAX / 4 / shape[i]) return -1;
+    n *= shape[i];
+  }
+  return n;
+}
+
+static lt_tensor *lt_header(lt_storage *st, const int64_t *shape,
+                            const int64_t *stride, int ndim, int64_t offset) {
+  lt_tensor *t = calloc(1, sizeof *t);
+  if (t == NULL) { lt_err("out of memory"); return NULL; }
+  t->refs = 1;
+  t->ndim = ndim;
+  if (ndim) {
+    memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
+    memcpy(t->stride, stride, (size_t)ndim * sizeof *stride);
+  }
+  t->offset = offset;
+  t->st = st;
+  st->refs++;
+  return t;
+}
+
+lt_tensor *lt_empty(const int64_t *shape, int ndim) {
+  int64_t stride[LT_MAXDIM], n;
+  lt_storage *st;
+  lt_tensor *t;
+  char b[128];
+  if (ndim < 0 || ndim > LT_MAXDIM) {
+    lt_err("tensor: %d dimensions (at most %d)", ndim, LT_MAXDIM);
+    return NULL;
+  }
+  n = lt_contig_strides(shape, ndim, stride);
+  if (n < 0) {
+    lt_err("tensor: invalid shape %s", lt_dims_str(shape, ndim, b, sizeof b));
+    return NULL;
+  }
+  if ((st = lt_storage_new((size_t)n)) == NULL) return NULL;
+  t = lt_header(st, shape, stride, ndim, 0);
+  lt_storage_release(st);   /* the header holds it now */
+  return t;
+}
+
+lt_tensor *lt_make_view(lt_tensor *t, const int64_t *shape,
+                        const int64_t *stride, int ndim, int64_t offset) {
+  return lt_header(t->st, shape, stride, ndim, offset);
+}
+
+lt_tensor *lt_tensor_retain(lt_tensor *t) {
+  if (t) t->refs++;
+  return t;
+}
+
+void lt_tensor_release(lt_tensor *t) {
+  if (t == NULL || --t->refs > 0) return;
+  lt_storage_release(t->st);
+  lt_tensor_release(t->grad);
+  if (t->grad_fn) lt_node_release(t->grad_fn);
+  free(t);
+}
+
+/* ---------------------------------------------------------------- geometry */
+
+int64_t lt_numel(const lt_tensor *t) {
+  int64_t n = 1;
+  int i;
+  for (i = 0; i < t->ndim; i++) n *= t->shape[i];
+  return n;
+}
+
+int lt_is_contiguous(const lt_tensor *t) {
+  int64_t expect = 1;
+  int i;
+  for (i = t->ndim - 1; i >= 0; i--) {
+    if (t->shape[i] == 1) continue;     /* any stride is fine for size 1 */
+    if (t->stride[i] != expect) return 0;
+    expect *= t->shape[i];
+  }
+  return 1;
+}
+
+int lt_same_shape(const lt_tensor *a, const lt_tensor *b) {
+  return a->ndim == b->ndim &&
+         memcmp(a->shape, b->shape, (size_t)a->ndim * sizeof a->shape[0]) == 0;
+}
+
+int lt_wrap_dim(const char *op, int dim, int ndim, int *out) {
+  int n = ndim > 0 ? ndim : 1;   /* a 0-d tensor accepts dim 0 / -1 */
+  int d = dim < 0 ? dim + n : dim;
+  if (d < 0 || d >= n) {
+    lt_err("%s: dim %d out of range for a %d-d tensor", op,
+           dim < 0 ? dim : dim + 1, ndim);
+    return -1;
+  }
+  *out = d;
+  return 0;
+}
+
+float *lt_data(const lt_tensor *t) { return t->st->data + t->offset; }
+
+float *lt_elem_ptr(const lt_tensor *t, const int64_t *idx) {
+  int64_t off = t->offset;
+  int i;
+  for (i = 0; i < t->ndim; i++) off += idx[i] * t->stride[i];
+  return t->st->data + off;
+}
+
+void lt_iter_init(lt_iter *it, const int64_t *shape, int ndim, int n,
+                  const int64_t *const *strides, const int64_t *offsets) {
+  int i, k, j = -1;
+  it->n = n;
+  it->empty = 0;
+  for (i = 0; i < ndim; i++) {
+    if (shape[i] == 0) it->empty = 1;
+    if (shape[i] == 1) continue;          /* size-1 dims never move */
+    if (j >= 0) {                         /* fold into the previous dim? */
+      int fold = 1;
+      for (k = 0; k < n; k++)
+        if (it->stride[k][j] != strides[k][i] * shape[i]) fold = 0;
+      if (fold) {
+        it->shape[j] *= shape[i];
+        for (k = 0; k < n; k++) it->stride[k][j] = strides[k][i];
+        continue;
+      }
+    }
+    j++;
+    it->shape[j] = shape[i];
+    for (k = 0; k < n; k++) it->stride[k][j] = strides[k][i];
+  }
+  /* the last dim becomes the inner run, the others the row counter */
+  if (j < 0) {
+    it->nd = 0;
+    it->len = 1;
+    for (k = 0; k < n; k++) it->inner[k] = 0;
+  } else {
+    it->nd = j;
+    it->len = it->shape[j];
+    for (k = 0; k < n; k++) it->inner[k] = it->stride[k][j];
+  }
+  for (i = 0; i < it->nd; i++) it->idx[i] = 0;
+  for (k = 0; k < n; k++) it->off[k] = offsets[k];
+}
+
+/* advance to the next row; 0 when done */
+int lt_iter_next(lt_iter *it) {
+  int d, k;
+  for (d = it->nd - 1; d >= 0; d--) {
+    for (k = 0; k < it->n; k++) it->off[k] += it->stride[k][d];
+    if (++it->idx[d] < it->shape[d]) return 1;
+    for (k = 0; k < it->n; k++) it->off[k] -= it->stride[k][d] * it->shape[d];
+    it->idx[d] = 0;
+  }
+  return 0;
+}
+
+/* Copy src into dst, both of the same shape, any strides. */
+void lt_copy_into(lt_tensor *dst, const lt_tensor *src) {
+  const int64_t *st[2] = {dst->stride, src->stride};
+  int64_t off[2] = {dst->offset, src->offset}, i;
+  lt_iter it;
+  lt_iter_init(&it, src->shape, src->ndim, 2, st, off);
+  if (it.empty) return;
+  do {
+    float *o = dst->st->data + it.off[0];
+    const float *s = src->st->data + it.off[1];
+    int64_t ds = it.inner[0], ss = it.inner[1];
+    if (ds == 1 && ss == 1) memcpy(o, s, (size_t)it.len * sizeof(float));
+    else for (i = 0; i < it.len; i++) o[i * ds] = s[i * ss];
+  } while (lt_iter_next(&it));
+}
+
+/* ---------------------------------------------------------------- creation */
+
+lt_tensor *lt_full(const int64_t *shape, int ndim, float v) {
+  lt_tensor *t = lt_empty(shape, ndim);
+  int64_t i, n;
+  float *p;
+  if (t == NULL) return NULL;
+  n = lt_numel(t);
+  p = lt_data(t);
+  for (i = 0; i < n; i++) p[i] = v;
+  return t;
+}
+
+lt_tensor *lt_zeros(const int64_t *shape, int ndim) {
+  return lt_full(shape, ndim, 0.0f);
+}
+
+lt_tensor *lt_scalar(float v) { return lt_full(NULL, 0, v); }
+
+lt_tensor *lt_arange(double start, double stop, double step) {
+  double len;
+  int64_t n, i;
+  lt_tensor *t;
+  if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
+    lt_err("arange: invalid range (%g, %g, step %g)", start, stop, step);
+    return NULL;
+  }
+  len = ceil((stop - start) / step);
+  if (len < 0) len = 0;
+  if (len > 1e12) {
+    lt_err("arange: range (%g, %g, step %g) is too long", start, stop, step);
+    return NULL;
+  }
+  n = (int64_t)len;
+  if ((t = lt_empty(&n, 1)) == NULL) return NULL;
+  for (i = 0; i < n; i++) lt_data(t)[i] = (float)(start + (double)i * step);
+  return t;
+}
+
+lt_tensor *lt_eye(int64_t n, int64_t m) {
+  int64_t shape[2] = {n, m < 0 ? n : m}, i;
+  lt_tensor *t = lt_zeros(shape, 2);
+  if (t == NULL) return NULL;
+  for (i = 0; i < shape[0] && i < shape[1]; i++) lt_data(t)[i * shape[1] + i] = 1;
+  return t;
+}
+
+/*
+** Random numbers: xoshiro256** seeded through splitmix64.  Our own
+** generator (not rand()) so that a seed gives the same draws on every
+** machine and libc.
+*/
+static uint64_t lt_rng_s[4] = {0x9e3779b97f4a7c15u, 0xbf58476d1ce4e5b9u,
+                               0x94d049bb133111ebu, 0x2545f4914f6cdd1du};
+
+static uint64_t lt_splitmix(uint64_t *x) {
+  uint64_t z = (*x += 0x9e3779b97f4a7c15u);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+  return z ^ (z >> 31);
+}
+
+/* Box-Muller makes normals in pairs; the second is kept for the next draw */
+static int lt_rng_have_spare = 0;
+static double lt_rng_spare;
+
+void lt_rng_seed(uint64_t seed) {
+  int i;
+  for (i = 0; i < 4; i++) lt_rng_s[i] = lt_splitmix(&seed);
+  lt_rng_have_spare = 0;
+}
+
+static uint64_t lt_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t lt_rng_next(void) {
+  uint64_t *s = lt_rng_s;
+  uint64_t r = lt_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+  s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = lt_rotl(s[3], 45);
+  return r;
+}
+
+double lt_rng_uniform(void) {
+  return (double)(lt_rng_next() >> 11) * (1.0 / 9007199254740992.0);
+}
+
+double lt_rng_normal(void) {
+  double u, v;
+  if (lt_rng_have_spare) { lt_rng_have_spare = 0; return lt_rng_spare; }
+  do u = lt_rng_uniform(); while (u <= 0.0);
+  v = lt_rng_uniform();
+  lt_rng_spare = sqrt(-2.0 * log(u)) * sin(2.0 * M_PI * v);
+  lt_rng_have_spare = 1;
+  return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+lt_tensor *lt_uniform(const int64_t *shape, int ndim, float lo, float hi) {
+  lt_tensor *t = lt_empty(shape, ndim);
+  int64_t i, n;
+  if (t == NULL) return NULL;
+  n = lt_numel(t);
+  for (i = 0; i < n; i++)
+    lt_data(t)[i] = (float)(lo + (hi - lo) * lt_rng_uniform());
+  return t;
+}
+
+lt_tensor *lt_rand(const int64_t *shape, int ndim) {
+  return lt_uniform(shape, ndim, 0.0f, 1.0f);
+}
+
+lt_tensor *lt_randn(const int64_t *shape, int ndim) {
+  lt_tensor *t = lt_empty(shape, ndim);
+  int64_t i, n;
+  if (t == NULL) return NULL;
+  n = lt_numel(t);
+  for (i = 0; i < n; i++) lt_data(t)[i] = (float)lt_rng_normal();
+  return t;
+}
