@@ -27,5 +27,7 @@ runner:setOutputType("text")
 runner:runSuite(table.unpack(arg))
 local r = runner.result
 local failed = r.notSuccessCount + load_errors
-print(string.format("%d passed, %d failed", r.passedCount, failed))
+local line = string.format("%d passed, %d failed", r.successCount, failed)
+if r.skippedCount > 0 then line = line .. string.format(", %d skipped", r.skippedCount) end
+print(line)
 os.exit(failed == 0 and 0 or 1)

@@ -30,6 +30,10 @@ lt_tensor **lt_lua_newbox(lua_State *L);
 int lt_lua_push(lua_State *L, lt_tensor *t);
 void lt_lua_fill(lua_State *L, lt_tensor **box, lt_tensor *t);
 
+/* an integer, or a float with an integral value (3.0 from D / 2): 1 and
+** *v set, else 0 */
+int lt_lua_toint(lua_State *L, int idx, lua_Integer *v);
+
 /* raise the core's last error */
 int lt_lua_error(lua_State *L);
 
@@ -49,5 +53,7 @@ void lt_lua_open_reduce(lua_State *L);
 void lt_lua_open_matmul(lua_State *L);
 void lt_lua_open_autograd(lua_State *L);
 void lt_lua_open_io(lua_State *L);
+void lt_lua_open_nn(lua_State *L);
+void lt_lua_open_attention(lua_State *L);
 
 #endif

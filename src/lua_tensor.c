@@ -102,15 +102,21 @@ lt_tensor *lt_lua_totensor(lua_State *L, int idx, const char *op) {
 
 /* ---------------------------------------------------------------- dims and shapes */
 
+int lt_lua_toint(lua_State *L, int idx, lua_Integer *v) {
+  int ok;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  *v = lua_tointegerx(L, idx, &ok);
+  return ok;
+}
+
 int lt_lua_checkdim(lua_State *L, int idx, int ndim, const char *op) {
   lua_Integer d;
   int n = ndim > 0 ? ndim : 1;
-  if (!lua_isinteger(L, idx)) {
+  if (!lt_lua_toint(L, idx, &d)) {
     if (lua_type(L, idx) == LUA_TNUMBER)
       luaL_error(L, "%s: dim must be an integer, got %s", op, lua_tostring(L, idx));
     luaL_error(L, "%s: dim must be an integer, got %s", op, luaL_typename(L, idx));
   }
-  d = lua_tointeger(L, idx);
   if (d == 0 || d > n || d < -n)
     luaL_error(L, "%s: dim %d out of range for a %d-d tensor", op, (int)d, ndim);
   return d > 0 ? (int)d - 1 : (int)(d + n);
@@ -119,12 +125,11 @@ int lt_lua_checkdim(lua_State *L, int idx, int ndim, const char *op) {
 /* one shape entry: an integer (>= -1: -1 means "infer" to those who allow it) */
 static int64_t lt_lua_shape_entry(lua_State *L, int idx, int i, const char *op) {
   lua_Integer v;
-  if (!lua_isinteger(L, idx)) {
+  if (!lt_lua_toint(L, idx, &v)) {
     if (lua_type(L, idx) == LUA_TNUMBER)
       luaL_error(L, "%s: shape entry %d must be an integer, got %s", op, i, lua_tostring(L, idx));
     luaL_error(L, "%s: shape entry %d must be an integer, got %s", op, i, luaL_typename(L, idx));
   }
-  v = lua_tointeger(L, idx);
   if (v < -1) luaL_error(L, "%s: shape entry %d is negative (%d)", op, i, (int)v);
   return (int64_t)v;
 }
@@ -414,6 +419,8 @@ LUAMOD_API int luaopen_lunet_core(lua_State *L) {
   lt_lua_open_matmul(L);
   lt_lua_open_autograd(L);
   lt_lua_open_io(L);
+  lt_lua_open_nn(L);
+  lt_lua_open_attention(L);
   lua_pop(L, 1);
   return 1;
 }

@@ -243,9 +243,10 @@ static float *lt_lua_elem(lua_State *L, lt_tensor *t, int idx, const char *op) {
   for (i = 0; i < n; i++) {
     lua_Integer given, v;
     lua_geti(L, idx, i + 1);
-    if (!lua_isinteger(L, -1))
-      luaL_error(L, "%s: index %d must be an integer, got %s", op, i + 1, luaL_typename(L, -1));
-    given = v = lua_tointeger(L, -1);
+    if (!lt_lua_toint(L, -1, &v))
+      luaL_error(L, "%s: index %d must be an integer, got %s", op, i + 1,
+                 lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
+    given = v;
     lua_pop(L, 1);
     if (v < 0) v += t->shape[i] + 1;
     if (v < 1 || v > t->shape[i])
@@ -316,8 +317,8 @@ int lt_lua_index_key(lua_State *L) {
     lua_pushnumber(L, *lt_lua_elem(L, t, 2, "index"));
     return 1;
   }
-  if (lua_isinteger(L, 2)) {
-    lua_Integer i = lua_tointeger(L, 2);
+  lua_Integer i;
+  if (lt_lua_toint(L, 2, &i)) {
     if (t->ndim == 0) luaL_error(L, "index: cannot index a 0-d tensor");
     if (i < 0) i += t->shape[0] + 1;
     if (i < 1 || i > t->shape[0])
@@ -338,8 +339,8 @@ int lt_lua_newindex_key(lua_State *L) {
     *p = v;
     return 0;
   }
-  if (lua_isinteger(L, 2) && t->ndim == 1) {
-    lua_Integer i = lua_tointeger(L, 2);
+  lua_Integer i;
+  if (lt_lua_toint(L, 2, &i) && t->ndim == 1) {
     float v = (float)luaL_checknumber(L, 3);
     if (i < 0) i += t->shape[0] + 1;
     if (i < 1 || i > t->shape[0])

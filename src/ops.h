@@ -58,4 +58,26 @@ lt_tensor *lt_bmm(lt_tensor *a, lt_tensor *b);
 lt_tensor *lt_cat(lt_tensor **ts, int n, int dim);
 lt_tensor *lt_stack(lt_tensor **ts, int n, int dim);
 
+/* ---- neural-net ops, fused forward+backward (ops_nn.c) ---- */
+lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b);  /* x w^T + b; b may be NULL */
+lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w);  /* ids: 0-based, as floats */
+lt_tensor *lt_layer_norm(lt_tensor *x, lt_tensor *w, lt_tensor *b, float eps);
+lt_tensor *lt_rms_norm(lt_tensor *x, lt_tensor *w, float eps);   /* w may be NULL */
+/* out = x*cos + rot(x)*sin over the last dim; cos/sin broadcast to x
+** (usually {S,D}); rot pairs (2i,2i+1) when interleaved, else halves */
+lt_tensor *lt_rope(lt_tensor *x, lt_tensor *cos, lt_tensor *sin, int interleaved);
+lt_tensor *lt_dropout(lt_tensor *x, float p);   /* always applies: callers check training */
+
+/* ---- fused scaled-dot-product attention (attention.c) ---- */
+typedef struct lt_attn_opts {
+  lt_tensor *mask;    /* {B,T} padding mask, nonzero = keep; or NULL */
+  int causal;         /* query i (of S, the last S of T) sees keys j <= i + T - S */
+  float scale;        /* applied to q k^T; <= 0 means 1/sqrt(D) */
+  float dropout;      /* on the attention weights; 0 = none */
+} lt_attn_opts;
+/* q {B,H,S,D}, k {B,Hk,T,D}, v {B,Hk,T,Dv}, Hk divides H (head h reads
+** kv head h / (H/Hk)): MHA, GQA and MQA without materialising copies.
+** Returns {B,H,S,Dv}. */
+lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v, const lt_attn_opts *o);
+
 #endif
