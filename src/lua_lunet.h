@@ -55,5 +55,7 @@ void lt_lua_open_autograd(lua_State *L);
 void lt_lua_open_io(lua_State *L);
 void lt_lua_open_nn(lua_State *L);
 void lt_lua_open_attention(lua_State *L);
+void lt_lua_open_optim(lua_State *L);
+void lt_lua_open_loss(lua_State *L);
 
 #endif

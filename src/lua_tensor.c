@@ -421,6 +421,8 @@ LUAMOD_API int luaopen_lunet_core(lua_State *L) {
   lt_lua_open_io(L);
   lt_lua_open_nn(L);
   lt_lua_open_attention(L);
+  lt_lua_open_optim(L);
+  lt_lua_open_loss(L);
   lua_pop(L, 1);
   return 1;
 }
