@@ -68,6 +68,16 @@ lt_tensor *lt_rms_norm(lt_tensor *x, lt_tensor *w, float eps);   /* w may be NUL
 lt_tensor *lt_rope(lt_tensor *x, lt_tensor *cos, lt_tensor *sin, int interleaved);
 lt_tensor *lt_dropout(lt_tensor *x, float p);   /* always applies: callers check training */
 
+/* ---- losses (ops_loss.c) ---- */
+typedef enum { LT_REDUCE_MEAN, LT_REDUCE_SUM, LT_REDUCE_NONE } lt_reduction;
+#define LT_NO_IGNORE INT64_MIN
+/* logits {...,C} (classes on the last dim), targets {...} 0-based class
+** ids as floats; rows whose target equals `ignore` count for nothing.
+** mean over zero counted rows gives 0. */
+lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignore,
+                            lt_reduction red);
+lt_tensor *lt_mse_loss(lt_tensor *a, lt_tensor *b, lt_reduction red);
+
 /* ---- fused scaled-dot-product attention (attention.c) ---- */
 typedef struct lt_attn_opts {
   lt_tensor *mask;    /* {B,T} padding mask, nonzero = keep; or NULL */

@@ -1,0 +1,107 @@
+/*
+** ops_loss.c -- cross-entropy fused with log-softmax, and MSE.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "autograd.h"
+#include "ops.h"
+
+/*
+** logits {N,C} (after flattening the leading dims), targets {N}.
+** Forward keeps, per row, the log-sum-exp; backward is
+** (softmax - onehot) * g, with g per row (reduction none) or shared.
+*/
+static int lt_ce_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
+  lt_tensor *x = n->saved[0], *t = n->saved[1], *lse = n->saved[2], *cg = lt_contiguous(g);
+  int64_t C = n->iv[0], N = lt_numel(t), ignore = n->iv[1], i, j;
+  lt_reduction red = (lt_reduction)n->iv[2];
+  double count = n->dv[0];
+  lt_tensor *dx;
+  if (cg == NULL) return -1;
+  if ((dx = lt_empty(n->inputs[0]->shape, n->inputs[0]->ndim)) != NULL) {
+    for (i = 0; i < N; i++) {
+      int64_t ti = (int64_t)lt_data(t)[i];
+      const float *px = lt_data(x) + i * C;
+      float *o = lt_data(dx) + i * C, gi, l = lt_data(lse)[i];
+      if (red == LT_REDUCE_NONE) gi = lt_data(cg)[i];
+      else gi = lt_data(cg)[0] / (red == LT_REDUCE_MEAN ? (float)(count > 0 ? count : 1) : 1.0f);
+      if (ti == ignore) { memset(o, 0, (size_t)C * sizeof *o); continue; }
+      for (j = 0; j < C; j++) o[j] = gi * expf(px[j] - l);
+      o[ti] -= gi;
+    }
+  }
+  lt_tensor_release(cg);
+  gin[0] = dx;
+  return dx ? 0 : -1;
+}
+
+static int lt_ce_check(lt_tensor *x, lt_tensor *t) {
+  char b1[160], b2[160];
+  int ok = x->ndim >= 1 && t->ndim == x->ndim - 1 &&
+           memcmp(x->shape, t->shape, (size_t)t->ndim * sizeof *t->shape) == 0;
+  if (!ok || x->shape[x->ndim - 1] == 0)
+    lt_err("cross_entropy: targets %s do not match logits %s (classes on the last dim)",
+           lt_shape_str(t, b1, sizeof b1), lt_shape_str(x, b2, sizeof b2));
+  return ok && x->shape[x->ndim - 1] > 0 ? 0 : -1;
+}
+
+lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignore,
+                            lt_reduction red) {
+  lt_tensor *x = NULL, *t = NULL, *lse = NULL, *out = NULL;
+  int64_t C, N, i, j, one = 1;
+  double total = 0, count = 0;
+  lt_node *n;
+  if (lt_ce_check(logits, targets)) return NULL;
+  C = logits->shape[logits->ndim - 1];
+  N = lt_numel(targets);
+  if ((x = lt_contiguous(logits)) == NULL || (t = lt_contiguous(targets)) == NULL ||
+      (lse = lt_empty(&N, 1)) == NULL) goto done;
+  for (i = 0; i < N; i++) {   /* check every target before computing anything */
+    float ti = lt_data(t)[i];
+    if ((int64_t)ti == ignore && ti == floorf(ti)) continue;
+    if (!(ti >= 0 && ti < (float)C) || ti != floorf(ti)) {
+      lt_err("cross_entropy: target %g out of range for %lld classes", (double)ti + 1,
+             (long long)C);
+      goto done;
+    }
+  }
+  out = red == LT_REDUCE_NONE ? lt_empty(targets->shape, targets->ndim) : lt_empty(&one, 0);
+  if (out == NULL) goto done;
+  for (i = 0; i < N; i++) {
+    const float *px = lt_data(x) + i * C;
+    int64_t ti = (int64_t)lt_data(t)[i];
+    float m = px[0], loss;
+    double s = 0;
+    for (j = 1; j < C; j++) if (px[j] > m) m = px[j];
+    for (j = 0; j < C; j++) s += expf(px[j] - m);
+    lt_data(lse)[i] = m + (float)log(s);
+    loss = ti == ignore ? 0.0f : lt_data(lse)[i] - px[ti];
+    if (red == LT_REDUCE_NONE) lt_data(out)[i] = loss;
+    if (ti != ignore) { total += loss; count += 1; }
+  }
+  if (red != LT_REDUCE_NONE)
+    lt_data(out)[0] = (float)(red == LT_REDUCE_SUM ? total : count > 0 ? total / count : 0.0);
+  if ((n = lt_ag_record(out, "CrossEntropyBackward", lt_ce_backward, &logits, 1)) != NULL) {
+    lt_ag_save(n, 0, x);
+    lt_ag_save(n, 1, t);
+    lt_ag_save(n, 2, lse);
+    n->iv[0] = C; n->iv[1] = ignore; n->iv[2] = red;
+    n->dv[0] = count;
+  }
+done:
+  lt_tensor_release(x); lt_tensor_release(t); lt_tensor_release(lse);
+  return out;
+}
+
+/* composed from recorded ops: autograd comes for free */
+lt_tensor *lt_mse_loss(lt_tensor *a, lt_tensor *b, lt_reduction red) {
+  lt_tensor *d = lt_binary(LT_SUB, a, b), *sq, *out;
+  if (d == NULL) return NULL;
+  sq = lt_unary(LT_SQUARE, d);
+  lt_tensor_release(d);
+  if (sq == NULL || red == LT_REDUCE_NONE) return sq;
+  out = red == LT_REDUCE_SUM ? lt_sum(sq, LT_ALLDIMS, 0) : lt_mean(sq, LT_ALLDIMS, 0);
+  lt_tensor_release(sq);
+  return out;
+}
