@@ -6,6 +6,7 @@
 
 #include "autograd.h"
 #include "ops.h"
+#include "profile.h"
 
 static int lt_grad_on = 1;
 
@@ -57,6 +58,7 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
   n->inputs = (lt_tensor **)(n + 1);
   n->needs = (int *)(n->inputs + ninputs);
   n->refs = 1;
+  n->scope = lt_prof_scope();
   n->name = name;
   n->backward = bw;
   n->ninputs = ninputs;
@@ -75,6 +77,7 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
 }
 
 void lt_ag_save(lt_node *n, int i, lt_tensor *t) {
+  if (t) lt_prof_add(LT_PROF_SAVED, (double)lt_numel(t) * sizeof(float));
   lt_tensor_release(n->saved[i]);
   n->saved[i] = lt_tensor_retain(t);
 }
@@ -223,7 +226,13 @@ static int lt_node_step(lt_node *n, int retain) {
     return -1;
   }
   n->gacc = NULL;
-  if (n->backward(n, g, gin)) rc = -1;
+  {   /* backward work is charged to the scope whose forward made the node */
+    int prev = lt_prof_set_scope(n->scope);
+    lt_prof_set_backward(1);
+    if (n->backward(n, g, gin)) rc = -1;
+    lt_prof_set_backward(0);
+    lt_prof_set_scope(prev);
+  }
   for (i = 0; i < n->ninputs && rc == 0; i++) {
     lt_tensor *in = n->inputs[i];
     if (!n->needs[i]) continue;

@@ -33,6 +33,7 @@ struct lt_node {
   double dv[4];                     /* small real state (scalars) */
   void *extra;                      /* freed with free() if set */
   int freed;                        /* saved state released after backward */
+  int scope;                        /* profile scope that recorded it */
   /* engine bookkeeping */
   unsigned mark;
   lt_tensor *gacc;                  /* accumulated grad of the output */

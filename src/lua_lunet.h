@@ -57,5 +57,6 @@ void lt_lua_open_nn(lua_State *L);
 void lt_lua_open_attention(lua_State *L);
 void lt_lua_open_optim(lua_State *L);
 void lt_lua_open_loss(lua_State *L);
+void lt_lua_open_profile(lua_State *L);
 
 #endif

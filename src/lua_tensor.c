@@ -182,7 +182,8 @@ static int lt_lua_make(lua_State *L, lt_maker make, const char *op) {
   for (i = 0; i < n; i++)
     if (shape[i] < 0) luaL_error(L, "%s: shape entry %d is negative (-1)", op, i + 1);
   lt_lua_push(L, make(shape, n));
-  if (lua_type(L, 1) == LUA_TTABLE) lt_lua_creation_opts(L, 2, lt_lua_test(L, -1));
+  /* options follow the shape: zeros({2,3}, opts) or zeros(2, 3, opts) */
+  lt_lua_creation_opts(L, lua_type(L, 1) == LUA_TTABLE ? 2 : n + 1, lt_lua_test(L, -1));
   return 1;
 }
 
@@ -423,6 +424,7 @@ LUAMOD_API int luaopen_lunet_core(lua_State *L) {
   lt_lua_open_attention(L);
   lt_lua_open_optim(L);
   lt_lua_open_loss(L);
+  lt_lua_open_profile(L);
   lua_pop(L, 1);
   return 1;
 }

@@ -100,17 +100,20 @@ static int lt_lua_transpose(lua_State *L) {
 static int lt_lua_t(lua_State *L) {
   lt_tensor *t = lt_lua_check(L, 1, "t");
   if (t->ndim > 2) luaL_error(L, "t: expects a tensor with <= 2 dims, got %d", t->ndim);
-  return lt_lua_push(L, t->ndim < 2 ? lt_detach(t) : lt_transpose(t, 0, 1));
+  if (t->ndim < 2) {   /* a no-op view, still on the graph */
+    int perm[1] = {0};
+    return lt_lua_push(L, lt_permute(t, perm, t->ndim));
+  }
+  return lt_lua_push(L, lt_transpose(t, 0, 1));
 }
 
 static int lt_lua_permute(lua_State *L) {
   lt_tensor *t = lt_lua_check(L, 1, "permute");
-  int64_t dims[LT_MAXDIM];
-  int perm[LT_MAXDIM], i, n;
-  n = lt_lua_checkshape(L, 2, dims, "permute");
+  int perm[LT_MAXDIM], i, n, table = lua_istable(L, 2);
+  n = table ? (int)luaL_len(L, 2) : lua_gettop(L) - 1;   /* x:permute{..} or (...) */
   if (n != t->ndim) luaL_error(L, "permute: %d dims given for a %d-d tensor", n, t->ndim);
   for (i = 0; i < n; i++) {
-    lua_pushinteger(L, dims[i]);
+    if (table) lua_geti(L, 2, i + 1); else lua_pushvalue(L, i + 2);
     perm[i] = lt_lua_checkdim(L, -1, t->ndim, "permute");
     lua_pop(L, 1);
   }
@@ -220,10 +223,11 @@ static lt_tensor **lt_lua_tensor_list(lua_State *L, int idx, int *n, const char 
 
 static int lt_lua_join(lua_State *L, int stack) {
   const char *op = stack ? "stack" : "cat";
-  int n, d;
-  lt_tensor **ts = lt_lua_tensor_list(L, 1, &n, op);
-  int nd = ts[0]->ndim + stack;
-  d = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, nd, op);
+  int n, d, nodim = lua_isnoneornil(L, 2);
+  lt_tensor **ts;
+  lua_settop(L, 2);   /* the list's array is pushed at 3 */
+  ts = lt_lua_tensor_list(L, 1, &n, op);
+  d = nodim ? 0 : lt_lua_checkdim(L, 2, ts[0]->ndim + stack, op);
   return lt_lua_push(L, stack ? lt_stack(ts, n, d) : lt_cat(ts, n, d));
 }
 

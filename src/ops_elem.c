@@ -8,6 +8,7 @@
 
 #include "autograd.h"
 #include "ops.h"
+#include "profile.h"
 
 static const char *const lt_binop_names[] = {
   "add", "sub", "mul", "div", "pow", "maximum", "minimum",
@@ -100,6 +101,7 @@ static lt_tensor *lt_binary_raw(lt_binop op, lt_tensor *a, lt_tensor *b) {
   int nd;
   if (lt_broadcast_shape(lt_binop_names[op], a, b, shape, &nd)) return NULL;
   if ((out = lt_empty(shape, nd)) == NULL) return NULL;
+  lt_prof_work((double)lt_numel(out));
   lt_bstrides(a, shape, nd, sa);
   lt_bstrides(b, shape, nd, sb);
   st[0] = out->stride; st[1] = sa; st[2] = sb;
@@ -295,6 +297,7 @@ static int lt_unary_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
     const float *px = lt_data(x), *py = lt_data(y), *pg = lt_data(cg);
     float *o = lt_data(gin[0]);
     len = lt_numel(x);
+    lt_prof_work(2.0 * (double)len);
     for (i = 0; i < len; i++) o[i] = lt_undiff(op, px[i], py[i], pg[i]);
   }
   lt_tensor_release(x);
@@ -309,6 +312,7 @@ static lt_tensor *lt_unary_raw(lt_unop op, lt_tensor *x) {
   lt_tensor *out = lt_empty(x->shape, x->ndim);
   lt_iter it;
   if (out == NULL) return NULL;
+  lt_prof_work((double)lt_numel(out));
   st[0] = out->stride; st[1] = x->stride;
   off[0] = 0; off[1] = x->offset;
   lt_iter_init(&it, x->shape, x->ndim, 2, st, off);
@@ -344,6 +348,7 @@ static int lt_clamp_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
     const float *px = lt_data(x), *pg = lt_data(cg);
     float *o = lt_data(gin[0]);
     len = lt_numel(x);
+    lt_prof_work((double)len);
     for (i = 0; i < len; i++) o[i] = (px[i] >= lo && px[i] <= hi) ? pg[i] : 0.0f;
   }
   lt_tensor_release(x);
@@ -364,6 +369,7 @@ lt_tensor *lt_clamp(lt_tensor *x, float lo, float hi) {
   lt_copy_into(out, x);
   o = lt_data(out);
   len = lt_numel(out);
+  lt_prof_work((double)len);
   for (i = 0; i < len; i++) o[i] = o[i] < lo ? lo : o[i] > hi ? hi : o[i];
   if ((n = lt_ag_record(out, "ClampBackward", lt_clamp_backward, &x, 1)) != NULL) {
     lt_ag_save(n, 0, x);
@@ -388,6 +394,7 @@ static lt_tensor *lt_where_raw(lt_tensor *c, lt_tensor *a, lt_tensor *b) {
   memcpy(tmp.shape, s1, sizeof s1);
   if (lt_broadcast_shape("where", c, &tmp, shape, &nd)) return NULL;
   if ((out = lt_empty(shape, nd)) == NULL) return NULL;
+  lt_prof_work((double)lt_numel(out));
   lt_bstrides(c, shape, nd, sc);
   lt_bstrides(a, shape, nd, sa);
   lt_bstrides(b, shape, nd, sb);

@@ -6,6 +6,7 @@
 
 #include "autograd.h"
 #include "ops.h"
+#include "profile.h"
 
 /*
 ** logits {N,C} (after flattening the leading dims), targets {N}.
@@ -20,6 +21,7 @@ static int lt_ce_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   lt_tensor *dx;
   if (cg == NULL) return -1;
   if ((dx = lt_empty(n->inputs[0]->shape, n->inputs[0]->ndim)) != NULL) {
+    lt_prof_work(3.0 * (double)N * C);
     for (i = 0; i < N; i++) {
       int64_t ti = (int64_t)lt_data(t)[i];
       const float *px = lt_data(x) + i * C;
@@ -68,6 +70,7 @@ lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignor
   }
   out = red == LT_REDUCE_NONE ? lt_empty(targets->shape, targets->ndim) : lt_empty(&one, 0);
   if (out == NULL) goto done;
+  lt_prof_work(4.0 * (double)N * C);
   for (i = 0; i < N; i++) {
     const float *px = lt_data(x) + i * C;
     int64_t ti = (int64_t)lt_data(t)[i];

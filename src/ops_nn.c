@@ -8,6 +8,7 @@
 
 #include "autograd.h"
 #include "ops.h"
+#include "profile.h"
 
 /* ---------------------------------------------------------------- linear */
 
@@ -30,6 +31,8 @@ lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
     return NULL;
   }
   if ((wt = lt_transpose(w, 0, 1)) == NULL) return NULL;
+  /* thop's number: multiply-accumulates of the product, bias not counted */
+  lt_prof_add(LT_PROF_LINEAR, (double)(lt_numel(x) / w->shape[1]) * w->shape[0] * w->shape[1]);
   y = lt_matmul(x, wt);
   lt_tensor_release(wt);
   if (y == NULL || b == NULL) return y;
@@ -135,6 +138,7 @@ static int lt_norm_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   dw = n->needs[1] ? lt_zeros(&wshape, 1) : NULL;
   db = n->needs[2] ? lt_zeros(&wshape, 1) : NULL;
   if ((n->needs[0] && !dx) || (n->needs[1] && !dw) || (n->needs[2] && !db)) goto fail;
+  lt_prof_work(10.0 * (double)N * D);
   for (i = 0; i < N; i++) {
     const float *px = lt_data(x) + i * D, *pg = lt_data(cg) + i * D;
     const float *pw = w ? lt_data(w) : NULL;
@@ -179,6 +183,7 @@ static lt_tensor *lt_normalize(const char *op, int rms, lt_tensor *x, lt_tensor 
     lt_tensor_release(cx); lt_tensor_release(out); lt_tensor_release(stats);
     return NULL;
   }
+  lt_prof_work((rms ? 5.0 : 8.0) * (double)N * D);
   for (i = 0; i < N; i++) {
     const float *px = lt_data(cx) + i * D;
     float *o = lt_data(out) + i * D, mean = 0, rstd;
@@ -254,6 +259,7 @@ static int lt_rope_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   if (cg == NULL) return -1;
   N = lt_numel(cg) / (S * D);
   if ((dx = lt_empty(cg->shape, cg->ndim)) != NULL) {
+    lt_prof_work(3.0 * (double)N * S * D);
     for (r = 0; r < N * S; r++) {
       const float *pg = lt_data(cg) + r * D, *pc = lt_data(c) + (r % S) * D;
       const float *ps = lt_data(s) + (r % S) * D;
@@ -292,9 +298,11 @@ lt_tensor *lt_rope(lt_tensor *x, lt_tensor *cos, lt_tensor *sin, int interleaved
   D = x->shape[x->ndim - 1];
   if (D % 2) { lt_err("rope: last dim %lld must be even", (long long)D); return NULL; }
   cx = lt_contiguous(x); cc = lt_contiguous(cos); cs = lt_contiguous(sin);
-  if (cx && cc && cs && (out = lt_empty(x->shape, x->ndim)) != NULL && S * D > 0)
+  if (cx && cc && cs && (out = lt_empty(x->shape, x->ndim)) != NULL && S * D > 0) {
+    lt_prof_work(3.0 * (double)lt_numel(x));
     lt_rope_rows(lt_data(out), lt_data(cx), lt_data(cc), lt_data(cs),
                  lt_numel(x) / (S * D), S, D, interleaved);
+  }
   if (out && (n = lt_ag_record(out, "RopeBackward", lt_rope_backward, &x, 1)) != NULL) {
     lt_ag_save(n, 0, cc);
     lt_ag_save(n, 1, cs);

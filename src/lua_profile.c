@@ -1,0 +1,51 @@
+/*
+** lua_profile.c -- the work counters, for lunet.profile (Lua).
+** Scopes are small integers handed out by the Lua side.
+*/
+#include "lua_lunet.h"
+#include "profile.h"
+
+static int lt_lua_prof_start(lua_State *L) {
+  if (lt_prof_start((int)luaL_checkinteger(L, 1))) return lt_lua_error(L);
+  return 0;
+}
+
+static int lt_lua_prof_stop(lua_State *L) {
+  lt_prof_stop();
+  return 0;
+}
+
+static int lt_lua_prof_active(lua_State *L) {
+  lua_pushboolean(L, lt_prof_on);
+  return 1;
+}
+
+/* set the current scope; returns the previous one */
+static int lt_lua_prof_scope(lua_State *L) {
+  lua_pushinteger(L, lt_prof_set_scope((int)luaL_checkinteger(L, 1)));
+  return 1;
+}
+
+static int lt_lua_prof_get(lua_State *L) {
+  static const char *const names[LT_PROF_NCOUNTERS] = {
+    "forward_flops", "backward_flops", "linear_macs", "attention_flops", "saved_bytes"
+  };
+  int scope = (int)luaL_checkinteger(L, 1), c;
+  lua_createtable(L, 0, LT_PROF_NCOUNTERS);
+  for (c = 0; c < LT_PROF_NCOUNTERS; c++) {
+    lua_pushnumber(L, lt_prof_get(scope, (lt_prof_counter)c));
+    lua_setfield(L, -2, names[c]);
+  }
+  return 1;
+}
+
+static const luaL_Reg lt_prof_funcs[] = {
+  {"_prof_start", lt_lua_prof_start}, {"_prof_stop", lt_lua_prof_stop},
+  {"_prof_active", lt_lua_prof_active}, {"_prof_scope", lt_lua_prof_scope},
+  {"_prof_get", lt_lua_prof_get},
+  {NULL, NULL}
+};
+
+void lt_lua_open_profile(lua_State *L) {
+  lt_lua_register(L, lt_prof_funcs, NULL);
+}
