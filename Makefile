@@ -15,11 +15,11 @@ BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 # library it opens first.
 BLAS_LIB    := $(shell pkg-config --variable=libdir openblas 2>/dev/null)libopenblas.so.0
 
+VERSION := 0.1.0
 CFLAGS  ?= $(OPT) -g
 WARN    := -std=c11 -Wall -Wextra -Wno-unused-parameter -pedantic
 CPPFLAGS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(LUA_CFLAGS) $(BLAS_CFLAGS) \
             -DLT_BLAS_LIB='"$(BLAS_LIB)"' -DLT_VERSION='"$(VERSION)"'
-VERSION := 0.1.0
 
 CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
