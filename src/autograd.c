@@ -35,11 +35,36 @@ static void lt_node_clear(lt_node *n) {
   n->extra = NULL;
 }
 
-void lt_node_release(lt_node *n) {
-  if (n == NULL || --n->refs > 0) return;
+static void lt_node_free(lt_node *n) {
   lt_node_clear(n);
   lt_tensor_release(n->gacc);
   free(n);
+}
+
+/*
+** Freeing a node releases its inputs, which frees their nodes, and so
+** on: done recursively, a 100,000-op chain dropped without backward
+** would overflow the C stack.  So dead nodes go on a worklist that the
+** outermost release drains.
+*/
+static lt_node **lt_dead = NULL;
+static size_t lt_ndead = 0, lt_capdead = 0;
+static int lt_draining = 0;
+
+void lt_node_release(lt_node *n) {
+  if (n == NULL || --n->refs > 0) return;
+  if (lt_ndead == lt_capdead) {
+    size_t cap = lt_capdead ? lt_capdead * 2 : 256;
+    lt_node **nd = realloc(lt_dead, cap * sizeof *nd);
+    if (nd == NULL) { lt_node_free(n); return; }   /* recursion as a last resort */
+    lt_dead = nd;
+    lt_capdead = cap;
+  }
+  lt_dead[lt_ndead++] = n;
+  if (lt_draining) return;
+  lt_draining = 1;
+  while (lt_ndead > 0) lt_node_free(lt_dead[--lt_ndead]);
+  lt_draining = 0;
 }
 
 lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
@@ -80,6 +105,13 @@ void lt_ag_save(lt_node *n, int i, lt_tensor *t) {
   if (t) lt_prof_add(LT_PROF_SAVED, (double)lt_numel(t) * sizeof(float));
   lt_tensor_release(n->saved[i]);
   n->saved[i] = lt_tensor_retain(t);
+}
+
+void lt_ag_save_output(lt_node *n, int i, lt_tensor *out) {
+  lt_tensor *alias = lt_detach(out);
+  if (alias == NULL) return;   /* backward will then fail with lt_err set */
+  lt_ag_save(n, i, alias);
+  lt_tensor_release(alias);
 }
 
 /* ---------------------------------------------------------------- sum_to */
@@ -141,6 +173,13 @@ static int lt_accumulate_leaf(lt_tensor *leaf, lt_tensor *g) {
   int64_t i, n;
   if (leaf->grad == NULL) {
     if ((leaf->grad = lt_owned(g)) == NULL) return -1;
+    return 0;
+  }
+  if (!lt_is_contiguous(leaf->grad)) {   /* an assigned strided grad: add out of place */
+    lt_tensor *sum = lt_binary(LT_ADD, leaf->grad, g);
+    if (sum == NULL) return -1;
+    lt_tensor_release(leaf->grad);
+    leaf->grad = sum;
     return 0;
   }
   if ((c = lt_contiguous(g)) == NULL) return -1;

@@ -58,6 +58,9 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
                       lt_tensor **inputs, int ninputs);
 /* convenience: save a tensor (retained) in slot i */
 void lt_ag_save(lt_node *n, int i, lt_tensor *t);
+/* save the node's own output: as a bare alias of its storage, because
+** holding `out` itself would make out -> node -> out, a cycle never freed */
+void lt_ag_save_output(lt_node *n, int i, lt_tensor *out);
 
 /* run backward from root with seed gradient (NULL: root must be 1 element) */
 int lt_backward(lt_tensor *root, lt_tensor *seed, int retain_graph);

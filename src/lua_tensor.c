@@ -375,8 +375,10 @@ static int lt_lua_newindex(lua_State *L) {
       if (g && !lt_same_shape(g, t))
         luaL_error(L, "grad: assigned gradient has shape %s, tensor has %s",
                    lt_shape_str(g, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
+      /* kept contiguous: backward accumulates into it in place */
+      if (g && (g = lt_contiguous(g)) == NULL) return lt_lua_error(L);
       lt_tensor_release(t->grad);
-      t->grad = lt_tensor_retain(g);
+      t->grad = g;
       return 0;
     }
     if (strcmp(k, "requires_grad") == 0) {

@@ -65,24 +65,30 @@ static int lt_lua_is_contiguous(lua_State *L) {
 
 /* ---------------------------------------------------------------- views */
 
+/* the shape argument of view/reshape/expand: required (nil is no shape) */
+static int lt_lua_shape_arg(lua_State *L, int64_t *shape, const char *op) {
+  if (lua_isnoneornil(L, 2)) luaL_error(L, "%s: shape required", op);
+  return lt_lua_checkshape(L, 2, shape, op);
+}
+
 static int lt_lua_view(lua_State *L) {
   int64_t shape[LT_MAXDIM];
   lt_tensor *t = lt_lua_check(L, 1, "view");
-  int n = lt_lua_checkshape(L, 2, shape, "view");
+  int n = lt_lua_shape_arg(L, shape, "view");
   return lt_lua_push(L, lt_view(t, shape, n));
 }
 
 static int lt_lua_reshape(lua_State *L) {
   int64_t shape[LT_MAXDIM];
   lt_tensor *t = lt_lua_check(L, 1, "reshape");
-  int n = lt_lua_checkshape(L, 2, shape, "reshape");
+  int n = lt_lua_shape_arg(L, shape, "reshape");
   return lt_lua_push(L, lt_reshape(t, shape, n));
 }
 
 static int lt_lua_expand(lua_State *L) {
   int64_t shape[LT_MAXDIM];
   lt_tensor *t = lt_lua_check(L, 1, "expand");
-  int n = lt_lua_checkshape(L, 2, shape, "expand");
+  int n = lt_lua_shape_arg(L, shape, "expand");
   return lt_lua_push(L, lt_expand(t, shape, n));
 }
 
@@ -124,16 +130,22 @@ static int lt_lua_permute(lua_State *L) {
 static int lt_lua_narrow(lua_State *L) {
   lt_tensor *t = lt_lua_check(L, 1, "narrow");
   int d = lt_lua_checkdim(L, 2, t->ndim, "narrow");
-  lua_Integer start = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
-  if (start < 0) start += t->shape[d] + 1;   /* -1 is the last */
+  lua_Integer given = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
+  lua_Integer start = given < 0 ? given + t->shape[d] + 1 : given;   /* -1 is the last */
+  if (t->ndim == 0) luaL_error(L, "narrow: cannot narrow a 0-d tensor");
+  if (start < 1 || len < 0 || start - 1 + len > t->shape[d])
+    luaL_error(L, "narrow: start %d and length %d exceed dim %d of size %d", (int)given,
+               (int)len, d + 1, (int)t->shape[d]);
   return lt_lua_push(L, lt_narrow(t, d, start - 1, len));
 }
 
 static int lt_lua_select(lua_State *L) {
   lt_tensor *t = lt_lua_check(L, 1, "select");
   int d = lt_lua_checkdim(L, 2, t->ndim, "select");
-  lua_Integer i = luaL_checkinteger(L, 3);
-  if (i < 0) i += t->shape[d] + 1;
+  lua_Integer given = luaL_checkinteger(L, 3), i = given < 0 ? given + t->shape[d] + 1 : given;
+  if (t->ndim > 0 && (i < 1 || i > t->shape[d]))
+    luaL_error(L, "select: index %d out of range for dim %d of size %d", (int)given, d + 1,
+               (int)t->shape[d]);
   return lt_lua_push(L, lt_select(t, d, i - 1));
 }
 
@@ -418,7 +430,11 @@ static int lt_lua_copy_(lua_State *L) {
   lt_tensor *src = lt_lua_check(L, 2, "copy_"), *e;
   lt_lua_check_writable(L, t, "copy_");
   e = lt_expand(src, t->shape, t->ndim);   /* src may broadcast */
-  if (e == NULL) lt_lua_error(L);
+  if (e == NULL) {
+    char b1[160], b2[160];
+    luaL_error(L, "copy_: source %s does not broadcast to %s", lt_shape_str(src, b1, sizeof b1),
+               lt_shape_str(t, b2, sizeof b2));
+  }
   lt_copy_into(t, e);
   lt_tensor_release(e);
   lua_settop(L, 1);

@@ -210,7 +210,7 @@ lt_tensor *lt_binary(lt_binop op, lt_tensor *a, lt_tensor *b) {
                         lt_binary_backward, in, 2)) != NULL) {
     n->iv[0] = op;
     if (op != LT_ADD && op != LT_SUB) { lt_ag_save(n, 0, a); lt_ag_save(n, 1, b); }
-    if (op == LT_DIV || op == LT_POW) lt_ag_save(n, 2, out);
+    if (op == LT_DIV || op == LT_POW) lt_ag_save_output(n, 2, out);
   }
   return out;
 }
@@ -333,7 +333,7 @@ lt_tensor *lt_unary(lt_unop op, lt_tensor *x) {
               op == LT_RELU ? "ReluBackward" : "UnaryBackward";
     n->iv[0] = op;
     lt_ag_save(n, 0, x);
-    lt_ag_save(n, 1, out);
+    lt_ag_save_output(n, 1, out);
   }
   return out;
 }
