@@ -1,0 +1,838 @@
+/*
+** ops_reduce.c -- reductions and the softmax family, forward and backward:
+** sum, mean, max/min, argmax, var/std, norm, softmax, log_softmax,
+** logsumexp.
+**
+** Every op here sees its input as `rows`: rows * n contiguous floats, one
+** row of n per output element, the reduced dim last.  A contiguous input
+** reduced over its last dim (or over everything) already is that, so the
+** hot cases (attention's softmax, layer norm's mean/var, a loss's mean)
+** read the input in place; any other input is gathered once into that
+** layout (rd_rows).  With the reduced dim as the unit-stride one, every
+** kernel is a plain loop over a row the compiler can vectorize, and each
+** op needs one kernel instead of one per memory layout.
+**
+** Sums run in double, eight lanes wide (rd_sum_row): a 1e6-element sum
+** stays accurate to float rounding, and the lanes keep it vectorized.
+*/
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tensor.h"
+#include "autograd.h"
+#include "ops.h"
+
+/* ================================================================ plans */
+
+/*
+** How a reduction sees its input: [outer, n, inner] around the reduced
+** dim d; rows = outer * inner outputs, in the output's row-major order.
+*/
+typedef struct rd_plan {
+  int d;                          /* reduced dim; -1: every element */
+  int ndim, ondim;
+  int64_t shape[LT_MAXDIM];       /* the input's shape */
+  int64_t oshape[LT_MAXDIM];      /* the output's shape */
+  int64_t mshape[LT_MAXDIM];      /* the input's, with d moved last */
+  int64_t outer, n, inner, rows;
+} rd_plan;
+
+static int rd_plan_make(const char *op, const int64_t *shape, int ndim,
+                        int dim, int keepdim, rd_plan *p) {
+  int i, k;
+  p->ndim = ndim;
+  p->outer = p->n = p->inner = 1;
+  for (i = 0; i < ndim; i++) p->shape[i] = shape[i];
+  if (dim == LT_ALLDIMS) {
+    p->d = -1;
+    for (i = 0; i < ndim; i++) p->n *= shape[i];
+    p->ondim = keepdim ? ndim : 0;
+    for (i = 0; i < ndim; i++) p->oshape[i] = 1;
+    for (i = 0; i < ndim; i++) p->mshape[i] = shape[i];
+  } else {
+    if (lt_wrap_dim(op, dim, ndim, &p->d) < 0) return -1;
+    p->ondim = 0;
+    if (ndim > 0) {   /* a 0-d tensor is its own single row */
+      for (i = 0; i < p->d; i++) p->outer *= shape[i];
+      p->n = shape[p->d];
+      for (i = p->d + 1; i < ndim; i++) p->inner *= shape[i];
+      for (i = k = 0; i < ndim; i++) {
+        if (i != p->d) p->oshape[p->ondim++] = p->mshape[k++] = shape[i];
+        else if (keepdim) p->oshape[p->ondim++] = 1;
+      }
+      p->mshape[k] = shape[p->d];
+    }
+  }
+  p->rows = p->outer * p->inner;
+  return 0;
+}
+
+/* the plan a backward needs: input 0's shape, the dim kept in iv[0] */
+static void rd_node_plan(lt_node *nd, rd_plan *p) {
+  lt_tensor *a = nd->inputs[0];
+  rd_plan_make("", a->shape, a->ndim,
+               nd->iv[0] < 0 ? LT_ALLDIMS : (int)nd->iv[0], 0, p);
+}
+
+/* a view of t (of the plan's input shape) with the reduced dim moved last */
+static lt_tensor *rd_moved_view(lt_tensor *t, const rd_plan *p) {
+  int64_t st[LT_MAXDIM];
+  int i, k = 0;
+  for (i = 0; i < p->ndim; i++)
+    if (i != p->d) st[k++] = t->stride[i];
+  if (p->d >= 0 && p->ndim > 0) st[k] = t->stride[p->d];
+  return lt_make_view(t, p->mshape, st, p->ndim, t->offset);
+}
+
+/*
+** t's elements as rows.  Reads t in place when it already is in that
+** layout; otherwise gathers a copy into *hold (the caller releases it).
+** NULL on out of memory.
+*/
+static const float *rd_rows(lt_tensor *t, const rd_plan *p, lt_tensor **hold) {
+  lt_tensor *v;
+  *hold = NULL;
+  if (p->inner == 1 && lt_is_contiguous(t)) return lt_data(t);
+  if ((v = rd_moved_view(t, p)) == NULL) return NULL;
+  if ((*hold = lt_empty(p->mshape, p->ndim)) != NULL) lt_copy_into(*hold, v);
+  lt_tensor_release(v);
+  return *hold ? lt_data(*hold) : NULL;
+}
+
+/* a tensor to write an input-shaped result into, row by row */
+static lt_tensor *rd_rows_new(const rd_plan *p) {
+  return lt_empty(p->inner == 1 ? p->shape : p->mshape, p->ndim);
+}
+
+/* the input-shaped result of rows r (made by rd_rows_new); consumes r */
+static lt_tensor *rd_rows_done(lt_tensor *r, const rd_plan *p) {
+  lt_tensor *out, *v;
+  if (r == NULL || p->inner == 1) return r;
+  out = lt_empty(p->shape, p->ndim);
+  v = out ? rd_moved_view(out, p) : NULL;
+  if (v) lt_copy_into(v, r);
+  else { lt_tensor_release(out); out = NULL; }
+  lt_tensor_release(v);
+  lt_tensor_release(r);
+  return out;
+}
+
+/*
+** Saved copy of an op's own output for its backward.  A bare header on
+** the same storage: saving `out` itself would make out -> node -> out, a
+** reference cycle that never frees.
+*/
+static void rd_save_out(lt_node *nd, int i, lt_tensor *out) {
+  lt_tensor *h = lt_make_view(out, out->shape, out->stride, out->ndim,
+                              out->offset);
+  if (h) { lt_ag_save(nd, i, h); lt_tensor_release(h); }
+}
+
+/* ================================================================ row kernels */
+
+/* sum in double, 8 independent lanes so the loop vectorizes */
+static double rd_sum_row(const float *x, int64_t n) {
+  double acc[8] = {0}, s = 0;
+  int64_t i = 0;
+  int k;
+  for (; i + 8 <= n; i += 8)
+    for (k = 0; k < 8; k++) acc[k] += x[i + k];
+  for (; i < n; i++) s += x[i];
+  for (k = 0; k < 8; k++) s += acc[k];
+  return s;
+}
+
+/* sum of x*y in double (softmax's and norm's backward) */
+static double rd_dot_row(const float *x, const float *y, int64_t n) {
+  double acc[8] = {0}, s = 0;
+  int64_t i = 0;
+  int k;
+  for (; i + 8 <= n; i += 8)
+    for (k = 0; k < 8; k++) acc[k] += (double)x[i + k] * y[i + k];
+  for (; i < n; i++) s += (double)x[i] * y[i];
+  for (k = 0; k < 8; k++) s += acc[k];
+  return s;
+}
+
+/*
+** Largest element, -inf for an empty row.  Compares the floats' bits as
+** integers, mapped so that their order is the floats' order: compilers
+** vectorize an integer max but not a float one (its NaN rules forbid
+** reordering).  A NaN sorts above +inf (or, negative, below -inf); the
+** softmax family uses this only to shift, and a NaN reaches its output
+** through exp anyway.  (max/min, which must report NaNs, use rd_arg_row.)
+*/
+static float rd_max_row(const float *x, int64_t n) {
+  int32_t m = (int32_t)0x807fffff;   /* -inf, mapped */
+  int64_t i;
+  float f;
+  for (i = 0; i < n; i++) {
+    int32_t b;
+    memcpy(&b, x + i, sizeof b);
+    b ^= -(int32_t)((uint32_t)b >> 31) & 0x7fffffff;   /* negatives: reverse */
+    m = b > m ? b : m;
+  }
+  m ^= -(int32_t)((uint32_t)m >> 31) & 0x7fffffff;
+  memcpy(&f, &m, sizeof f);
+  return f;
+}
+
+/*
+** Index of the largest (ismin: smallest) element of a non-empty row: the
+** first one on ties, like PyTorch on CPU, and the first NaN if there is
+** one, since PyTorch's max/min propagate NaN.
+*/
+static int64_t rd_arg_row(const float *x, int64_t n, int ismin) {
+  int64_t i, best = 0;
+  float m = x[0];
+  if (m != m) return 0;
+  for (i = 1; i < n; i++) {
+    float v = x[i];
+    if (ismin ? v < m : v > m) { m = v; best = i; }
+    else if (v != v) return i;
+  }
+  return best;
+}
+
+/*
+** a * b + c, fused where the target has a fast fma.  (-std=c11 turns off
+** GCC's own contraction, and fmaf without hardware support is a slow
+** library call.)
+*/
+static inline float rd_fma(float a, float b, float c) {
+#ifdef __FP_FAST_FMAF
+  return fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+/*
+** exp for float, in straight-line code so loops over it vectorize (libm's
+** expf is a call per element: about 4x slower here).  exp(x) = 2^k e^r
+** with k = round(x / ln 2), |r| <= ln2/2 (Cody-Waite split of ln 2), e^r
+** by Cephes' degree-7 polynomial: within 1 ulp of expf on [-87.3, 88.3].
+** Below -87.3 it gives 0 (the true value is under FLT_MIN) and above 88.3
+** inf; the softmax family only feeds it x - max <= 0.  NaN stays NaN.
+** The rounding trick (adding 1.5 * 2^23) leaves k in the low bits of kf
+** without a float-to-int conversion, which would be undefined for NaN.
+*/
+static inline float rd_exp(float x) {
+  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
+  float kf = rd_fma(xc, 1.44269504088896341f, 12582912.0f);
+  float r, p, s;
+  uint32_t ki, bits;
+  memcpy(&ki, &kf, sizeof ki);
+  kf -= 12582912.0f;
+  r = rd_fma(kf, -0.693359375f, xc);
+  r = rd_fma(kf, 2.12194440e-4f, r);
+  p = 1.9875691500e-4f;
+  p = rd_fma(p, r, 1.3981999507e-3f);
+  p = rd_fma(p, r, 8.3334519073e-3f);
+  p = rd_fma(p, r, 4.1665795894e-2f);
+  p = rd_fma(p, r, 1.6666665459e-1f);
+  p = rd_fma(p, r, 5.0000001201e-1f);
+  p = rd_fma(p, r * r, r + 1.0f);
+  bits = (ki + 127u) << 23;          /* 2^k: k sits in ki's low bits */
+  memcpy(&s, &bits, sizeof s);
+  p *= s;
+  p = x < -87.3f ? 0.0f : p;
+  return x > 88.3f ? INFINITY : p;
+}
+
+/* ================================================================ sum, mean */
+
+/*
+** sum/mean over a middle dim of a contiguous input: accumulate whole
+** inner planes at a time (a vectorized loop over j), no gather needed:
+** summing over a batch dim (a bias's gradient) is common.
+*/
+static int rd_sum_planes(const float *x, const rd_plan *p, float *y, int mean) {
+  double *acc = malloc((size_t)p->inner * sizeof *acc);
+  int64_t o, i, j;
+  if (acc == NULL) { lt_err("%s: out of memory", mean ? "mean" : "sum"); return -1; }
+  for (o = 0; o < p->outer; o++) {
+    const float *xo = x + o * p->n * p->inner;
+    for (j = 0; j < p->inner; j++) acc[j] = 0;
+    for (i = 0; i < p->n; i++)
+      for (j = 0; j < p->inner; j++) acc[j] += xo[i * p->inner + j];
+    for (j = 0; j < p->inner; j++)
+      y[o * p->inner + j] = (float)(mean ? acc[j] / (double)p->n : acc[j]);
+  }
+  free(acc);
+  return 0;
+}
+
+/* sum: gin[o,i,j] = g[o,j];  mean: the same over n */
+static int rd_sum_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  rd_plan p;
+  lt_tensor *g, *gi;
+  const float *gp;
+  float *o, s;
+  int64_t r, k, i, j;
+  rd_node_plan(nd, &p);
+  if ((g = lt_contiguous(gout)) == NULL) return -1;
+  if ((gi = lt_empty(p.shape, p.ndim)) == NULL) { lt_tensor_release(g); return -1; }
+  s = nd->iv[1] && p.n > 0 ? (float)(1.0 / (double)p.n) : 1.0f;
+  gp = lt_data(g);
+  o = lt_data(gi);
+  if (p.inner == 1) {
+    for (r = 0; r < p.rows; r++) {
+      float v = gp[r] * s;
+      for (i = 0; i < p.n; i++) o[r * p.n + i] = v;
+    }
+  } else {
+    for (k = 0; k < p.outer; k++)
+      for (i = 0; i < p.n; i++) {
+        float *dst = o + (k * p.n + i) * p.inner;
+        const float *src = gp + k * p.inner;
+        for (j = 0; j < p.inner; j++) dst[j] = src[j] * s;
+      }
+  }
+  lt_tensor_release(g);
+  gin[0] = gi;
+  return 0;
+}
+
+static lt_tensor *rd_sum_mean(lt_tensor *a, int dim, int keepdim, int mean) {
+  const char *op = mean ? "mean" : "sum";
+  rd_plan p;
+  lt_tensor *out, *hold;
+  const float *x;
+  float *y;
+  int64_t r;
+  lt_node *nd;
+  if (rd_plan_make(op, a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
+  if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
+  y = lt_data(out);
+  if (p.inner > 1 && lt_is_contiguous(a)) {
+    if (rd_sum_planes(lt_data(a), &p, y, mean) < 0) {
+      lt_tensor_release(out);
+      return NULL;
+    }
+  } else {
+    if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
+    for (r = 0; r < p.rows; r++) {
+      double s = rd_sum_row(x + r * p.n, p.n);
+      y[r] = (float)(mean ? s / (double)p.n : s);   /* mean of nothing: NaN */
+    }
+    lt_tensor_release(hold);
+  }
+  nd = lt_ag_record(out, mean ? "MeanBackward" : "SumBackward",
+                    rd_sum_backward, &a, 1);
+  if (nd) { nd->iv[0] = p.d; nd->iv[1] = mean; }
+  return out;
+}
+
+lt_tensor *lt_sum(lt_tensor *a, int dim, int keepdim) {
+  return rd_sum_mean(a, dim, keepdim, 0);
+}
+
+lt_tensor *lt_mean(lt_tensor *a, int dim, int keepdim) {
+  return rd_sum_mean(a, dim, keepdim, 1);
+}
+
+/* ================================================================ max, min, argmax */
+
+/*
+** Along a dim the whole gradient goes to the one index forward reported
+** (saved[0]), as PyTorch's max(dim) does.  Over every element it is
+** shared evenly among all elements equal to the result (saved[0] is the
+** input, dv[0] the value), as PyTorch's max() does: a tie has no single
+** winner there.
+*/
+static int rd_extreme_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  rd_plan p;
+  lt_tensor *g, *gi, *hold = NULL;
+  const float *gp;
+  float *o;
+  int64_t r;
+  rd_node_plan(nd, &p);
+  if ((g = lt_contiguous(gout)) == NULL) return -1;
+  if ((gi = lt_zeros(p.shape, p.ndim)) == NULL) { lt_tensor_release(g); return -1; }
+  gp = lt_data(g);
+  o = lt_data(gi);
+  if (p.d >= 0) {
+    const float *idx = lt_data(nd->saved[0]);
+    for (r = 0; r < p.rows; r++) {
+      int64_t k = r / p.inner, j = r % p.inner;
+      o[(k * p.n + (int64_t)idx[r]) * p.inner + j] = gp[r];
+    }
+  } else {
+    float v = (float)nd->dv[0];
+    int64_t i, count = 0;
+    const float *x = rd_rows(nd->saved[0], &p, &hold);
+    if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
+    for (i = 0; i < p.n; i++) count += x[i] == v || (x[i] != x[i] && v != v);
+    for (i = 0; i < p.n; i++)
+      if (x[i] == v || (x[i] != x[i] && v != v)) o[i] = gp[0] / (float)count;
+    lt_tensor_release(hold);
+  }
+  lt_tensor_release(g);
+  gin[0] = gi;
+  return 0;
+}
+
+/*
+** max, min (values, and indices when reducing a dim) and argmax (indices
+** only, flat over every element for LT_ALLDIMS).  Indices are 0-based
+** floats: exact up to 2^24.
+*/
+static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
+                             int ismin, lt_tensor **idx, int argonly) {
+  rd_plan p;
+  lt_tensor *out = NULL, *ix = NULL, *hold;
+  const float *x;
+  int64_t r;
+  lt_node *nd;
+  if (idx) *idx = NULL;
+  if (rd_plan_make(op, a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
+  if (p.n == 0) {
+    if (p.d < 0) lt_err("%s: reduction over an empty tensor", op);
+    else lt_err("%s: reduction over an empty dim (dim %d has size 0)", op, p.d + 1);
+    return NULL;
+  }
+  if (!argonly && (out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
+  if ((argonly || p.d >= 0) && (ix = lt_empty(p.oshape, p.ondim)) == NULL) goto fail;
+  if ((x = rd_rows(a, &p, &hold)) == NULL) goto fail;
+  for (r = 0; r < p.rows; r++) {
+    int64_t k = rd_arg_row(x + r * p.n, p.n, ismin);
+    if (out) lt_data(out)[r] = x[r * p.n + k];
+    if (ix) lt_data(ix)[r] = (float)k;
+  }
+  lt_tensor_release(hold);
+  if (argonly) return ix;   /* no gradient */
+  nd = lt_ag_record(out, ismin ? "MinBackward" : "MaxBackward",
+                    rd_extreme_backward, &a, 1);
+  if (nd) {
+    nd->iv[0] = p.d;
+    if (p.d >= 0) lt_ag_save(nd, 0, ix);
+    else { lt_ag_save(nd, 0, a); nd->dv[0] = lt_data(out)[0]; }
+  }
+  if (idx) *idx = ix;
+  else lt_tensor_release(ix);
+  return out;
+fail:
+  lt_tensor_release(out);
+  lt_tensor_release(ix);
+  return NULL;
+}
+
+lt_tensor *lt_max(lt_tensor *a, int dim, int keepdim, lt_tensor **idx) {
+  return rd_extreme("max", a, dim, keepdim, 0, idx, 0);
+}
+
+lt_tensor *lt_min(lt_tensor *a, int dim, int keepdim, lt_tensor **idx) {
+  return rd_extreme("min", a, dim, keepdim, 1, idx, 0);
+}
+
+lt_tensor *lt_argmax(lt_tensor *a, int dim, int keepdim) {
+  return rd_extreme("argmax", a, dim, keepdim, 0, NULL, 1);
+}
+
+/* ================================================================ var, std */
+
+/* n - correction, never below 0 (PyTorch's dof); 0 gives inf or NaN */
+static double rd_dof(int64_t n, int64_t correction) {
+  double dof = (double)n - (double)correction;
+  return dof > 0 ? dof : 0;
+}
+
+/*
+** var: gin = g * 2 (x - mean) / dof.  std = sqrt(var): gin = g (x - mean)
+** / (dof std), and 0 where std is 0 (as PyTorch does) instead of 0/0.
+** saved[0] the input, saved[1] std's output; iv[2] correction, iv[3] std?
+*/
+static int rd_var_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  rd_plan p;
+  lt_tensor *g, *gi, *hold;
+  const float *x, *gp, *sd = nd->iv[3] ? lt_data(nd->saved[1]) : NULL;
+  float *o;
+  int64_t r, i;
+  double dof;
+  rd_node_plan(nd, &p);
+  dof = rd_dof(p.n, nd->iv[2]);
+  if ((g = lt_contiguous(gout)) == NULL) return -1;
+  gi = rd_rows_new(&p);
+  x = gi ? rd_rows(nd->saved[0], &p, &hold) : NULL;
+  if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
+  gp = lt_data(g);
+  o = lt_data(gi);
+  for (r = 0; r < p.rows; r++) {
+    const float *xr = x + r * p.n;
+    float mean = (float)(rd_sum_row(xr, p.n) / (double)p.n);
+    float c = sd == NULL ? (float)(2.0 * gp[r] / dof)
+            : sd[r] == 0 ? 0.0f : (float)(gp[r] / (dof * sd[r]));
+    for (i = 0; i < p.n; i++) o[r * p.n + i] = c * (xr[i] - mean);
+  }
+  lt_tensor_release(hold);
+  lt_tensor_release(g);
+  if ((gin[0] = rd_rows_done(gi, &p)) == NULL) return -1;
+  return 0;
+}
+
+/* two passes in double: the mean, then squared deviations from it */
+static lt_tensor *rd_var_std(const char *op, lt_tensor *a, int dim,
+                             int correction, int keepdim, int isstd) {
+  rd_plan p;
+  lt_tensor *out, *hold;
+  const float *x;
+  int64_t r, i;
+  double dof;
+  lt_node *nd;
+  if (rd_plan_make(op, a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
+  if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
+  if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
+  dof = rd_dof(p.n, correction);
+  for (r = 0; r < p.rows; r++) {
+    const float *xr = x + r * p.n;
+    double mean = rd_sum_row(xr, p.n) / (double)p.n, m2[8] = {0}, s = 0, v;
+    int k;
+    for (i = 0; i + 8 <= p.n; i += 8)
+      for (k = 0; k < 8; k++) m2[k] += (xr[i + k] - mean) * (xr[i + k] - mean);
+    for (; i < p.n; i++) s += (xr[i] - mean) * (xr[i] - mean);
+    for (k = 0; k < 8; k++) s += m2[k];
+    v = s / dof;
+    lt_data(out)[r] = (float)(isstd ? sqrt(v) : v);
+  }
+  lt_tensor_release(hold);
+  nd = lt_ag_record(out, isstd ? "StdBackward" : "VarBackward",
+                    rd_var_backward, &a, 1);
+  if (nd) {
+    nd->iv[0] = p.d;
+    nd->iv[2] = correction;
+    nd->iv[3] = isstd;
+    lt_ag_save(nd, 0, a);
+    if (isstd) rd_save_out(nd, 1, out);
+  }
+  return out;
+}
+
+lt_tensor *lt_var(lt_tensor *a, int dim, int correction, int keepdim) {
+  return rd_var_std("var", a, dim, correction, keepdim, 0);
+}
+
+lt_tensor *lt_std(lt_tensor *a, int dim, int correction, int keepdim) {
+  return rd_var_std("std", a, dim, correction, keepdim, 1);
+}
+
+/* ================================================================ norm */
+
+static double rd_norm_row(const float *x, int64_t n, double pw) {
+  double s = 0;
+  int64_t i;
+  if (pw == 2) return sqrt(rd_dot_row(x, x, n));
+  if (pw == 1) {
+    for (i = 0; i < n; i++) s += fabsf(x[i]);
+    return s;
+  }
+  if (isinf(pw)) {
+    for (i = 0; i < n; i++) {
+      float v = fabsf(x[i]);
+      if (v != v) return v;    /* NaN wins, as in PyTorch */
+      if (v > s) s = v;
+    }
+    return s;
+  }
+  for (i = 0; i < n; i++) s += pow(fabsf(x[i]), pw);
+  return pow(s, 1.0 / pw);
+}
+
+/*
+** d|x|_p / dx = sign(x) |x|^(p-1) / |x|_p^(p-1): x / |x| for p = 2,
+** sign(x) for p = 1.  A zero norm gives 0 (a subgradient) rather than
+** 0/0.  For p = inf the gradient is shared evenly among the elements
+** whose |x| equals the norm, like max() over everything.
+** saved[0] the input, saved[1] the output; dv[0] p.
+*/
+static int rd_norm_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  rd_plan p;
+  lt_tensor *g, *gi, *hold;
+  const float *x, *gp, *nm = lt_data(nd->saved[1]);
+  float *o;
+  double pw = nd->dv[0];
+  int64_t r, i;
+  rd_node_plan(nd, &p);
+  if ((g = lt_contiguous(gout)) == NULL) return -1;
+  gi = rd_rows_new(&p);
+  x = gi ? rd_rows(nd->saved[0], &p, &hold) : NULL;
+  if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
+  gp = lt_data(g);
+  o = lt_data(gi);
+  for (r = 0; r < p.rows; r++) {
+    const float *xr = x + r * p.n;
+    float *orow = o + r * p.n, nv = nm[r];
+    if (pw == 1) {
+      for (i = 0; i < p.n; i++)
+        orow[i] = xr[i] > 0 ? gp[r] : xr[i] < 0 ? -gp[r] : 0.0f;
+    } else if (nv == 0) {
+      for (i = 0; i < p.n; i++) orow[i] = 0;
+    } else if (pw == 2) {
+      float c = gp[r] / nv;
+      for (i = 0; i < p.n; i++) orow[i] = c * xr[i];
+    } else if (isinf(pw)) {
+      int64_t count = 0;
+      for (i = 0; i < p.n; i++) count += fabsf(xr[i]) == nv;
+      for (i = 0; i < p.n; i++)
+        orow[i] = fabsf(xr[i]) != nv ? 0.0f
+                : (xr[i] > 0 ? gp[r] : -gp[r]) / (float)count;
+    } else {
+      double c = gp[r] / pow(nv, pw - 1);
+      for (i = 0; i < p.n; i++)
+        orow[i] = (float)(c * (xr[i] < 0 ? -1 : 1) * pow(fabsf(xr[i]), pw - 1));
+    }
+  }
+  lt_tensor_release(hold);
+  lt_tensor_release(g);
+  if ((gin[0] = rd_rows_done(gi, &p)) == NULL) return -1;
+  return 0;
+}
+
+lt_tensor *lt_norm(lt_tensor *a, double pw, int dim, int keepdim) {
+  rd_plan p;
+  lt_tensor *out, *hold;
+  const float *x;
+  int64_t r;
+  lt_node *nd;
+  if (!(pw > 0)) {
+    lt_err("norm: p must be positive or inf (got %g)", pw);
+    return NULL;
+  }
+  if (rd_plan_make("norm", a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
+  if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
+  if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
+  for (r = 0; r < p.rows; r++)
+    lt_data(out)[r] = (float)rd_norm_row(x + r * p.n, p.n, pw);
+  lt_tensor_release(hold);
+  nd = lt_ag_record(out, "NormBackward", rd_norm_backward, &a, 1);
+  if (nd) {
+    nd->iv[0] = p.d;
+    nd->dv[0] = pw;
+    lt_ag_save(nd, 0, a);
+    rd_save_out(nd, 1, out);
+  }
+  return out;
+}
+
+/* ================================================================ softmax family */
+
+/*
+** All three subtract the row's max before exp, so large inputs cannot
+** overflow.  A row of all -inf has max -inf and -inf - -inf is NaN: its
+** softmax and log_softmax are NaN, as in PyTorch.  logsumexp of such a
+** row is -inf, also as in PyTorch, which shifts by 0 when the max is
+** infinite (so a +inf entry gives +inf, not NaN).
+**
+** Rows are taken a chunk of about RD_CHUNK floats at a time, and exp runs
+** over the whole chunk in one loop: attention over 10 tokens has rows of
+** 10, too short for a per-row loop ever to fill a vector register.
+*/
+#define RD_CHUNK 2048
+#define RD_CHUNK_ROWS 256
+
+/* rows per chunk for rows of n > 0 */
+static int64_t rd_chunk_rows(int64_t n) {
+  int64_t cr = n >= RD_CHUNK ? 1 : RD_CHUNK / n;
+  return cr < RD_CHUNK_ROWS ? cr : RD_CHUNK_ROWS;
+}
+
+/*
+** For rows [0, nr) of n: the shift m[r] (the max; for logsumexp 0 where
+** that is infinite), e = exp(x - m), and s[r] = the row's sum of e.
+*/
+static void rd_exp_rows(const float *restrict x, float *restrict e, float *m,
+                        double *s, int64_t nr, int64_t n, int lse) {
+  int64_t r, i, len = nr * n;
+  for (r = 0; r < nr; r++) {
+    const float *xr = x + r * n;
+    float *er = e + r * n, mr = rd_max_row(xr, n);
+    if (lse && isinf(mr)) mr = 0;
+    m[r] = mr;
+    for (i = 0; i < n; i++) er[i] = xr[i] - mr;
+  }
+  for (i = 0; i < len; i++) e[i] = rd_exp(e[i]);
+  for (r = 0; r < nr; r++) s[r] = rd_sum_row(e + r * n, n);
+}
+
+/*
+** The forward kernel of all three, over rows of n (n > 0):
+**   softmax      y = e / s                      (e written straight to y)
+**   log_softmax  y = (x - m) - log s            (e in scratch)
+**   logsumexp    y[r] = m + log s, one per row  (e in scratch)
+** Scratch is the stack unless a row is longer than RD_CHUNK.
+*/
+enum { RD_SOFTMAX, RD_LOG_SOFTMAX, RD_LOGSUMEXP };
+
+static int rd_softmax_kernel(const float *x, float *y, int64_t rows, int64_t n,
+                             int kind) {
+  float buf[RD_CHUNK], m[RD_CHUNK_ROWS], *scratch = buf;
+  double s[RD_CHUNK_ROWS];
+  int64_t cr = rd_chunk_rows(n), r0, r, i;
+  if (kind != RD_SOFTMAX && n > RD_CHUNK) {
+    if ((scratch = malloc((size_t)n * sizeof *scratch)) == NULL) {
+      lt_err("%s: out of memory", kind == RD_LOGSUMEXP ? "logsumexp" : "log_softmax");
+      return -1;
+    }
+  }
+  for (r0 = 0; r0 < rows; r0 += cr) {
+    int64_t nr = rows - r0 < cr ? rows - r0 : cr;
+    const float *xc = x + r0 * n;
+    if (kind == RD_SOFTMAX) {
+      float *yc = y + r0 * n;
+      rd_exp_rows(xc, yc, m, s, nr, n, 0);
+      for (r = 0; r < nr; r++) {
+        float inv = (float)(1.0 / s[r]), *yr = yc + r * n;
+        for (i = 0; i < n; i++) yr[i] *= inv;
+      }
+    } else if (kind == RD_LOG_SOFTMAX) {
+      float *yc = y + r0 * n;
+      rd_exp_rows(xc, scratch, m, s, nr, n, 0);
+      for (r = 0; r < nr; r++) {
+        const float *xr = xc + r * n;
+        float ls = (float)log(s[r]), mr = m[r], *yr = yc + r * n;
+        for (i = 0; i < n; i++) yr[i] = (xr[i] - mr) - ls;
+      }
+    } else {
+      rd_exp_rows(xc, scratch, m, s, nr, n, 1);
+      for (r = 0; r < nr; r++) y[r0 + r] = (float)(m[r] + log(s[r]));
+    }
+  }
+  if (scratch != buf) free(scratch);
+  return 0;
+}
+
+/*
+** softmax: gin = y (g - sum(g y));  log_softmax: gin = g - exp(y) sum(g),
+** its exps taken over the whole block first, for the same reason as in
+** forward.
+*/
+static int rd_softmax_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  rd_plan p;
+  lt_tensor *gi, *yh, *gh = NULL;
+  const float *y, *g = NULL;
+  float *o;
+  int64_t r, i;
+  int islog = (int)nd->iv[1];
+  rd_node_plan(nd, &p);
+  gi = rd_rows_new(&p);
+  y = gi ? rd_rows(nd->saved[0], &p, &yh) : NULL;
+  if (y) g = rd_rows(gout, &p, &gh);
+  if (g == NULL) {
+    if (y) lt_tensor_release(yh);
+    lt_tensor_release(gi);
+    return -1;
+  }
+  o = lt_data(gi);
+  if (islog) {
+    int64_t len = p.rows * p.n;
+    for (i = 0; i < len; i++) o[i] = rd_exp(y[i]);
+    for (r = 0; r < p.rows; r++) {
+      const float *gr = g + r * p.n;
+      float *orow = o + r * p.n, s = (float)rd_sum_row(gr, p.n);
+      for (i = 0; i < p.n; i++) orow[i] = gr[i] - orow[i] * s;
+    }
+  } else {
+    for (r = 0; r < p.rows; r++) {
+      const float *yr = y + r * p.n, *gr = g + r * p.n;
+      float *orow = o + r * p.n, s = (float)rd_dot_row(gr, yr, p.n);
+      for (i = 0; i < p.n; i++) orow[i] = yr[i] * (gr[i] - s);
+    }
+  }
+  lt_tensor_release(yh);
+  lt_tensor_release(gh);
+  if ((gin[0] = rd_rows_done(gi, &p)) == NULL) return -1;
+  return 0;
+}
+
+static lt_tensor *rd_softmax(const char *op, lt_tensor *a, int dim, int islog) {
+  rd_plan p;
+  lt_tensor *out, *hold;
+  const float *x;
+  lt_node *nd;
+  if (dim == LT_ALLDIMS) { lt_err("%s: dim required", op); return NULL; }
+  if (rd_plan_make(op, a->shape, a->ndim, dim, 0, &p) < 0) return NULL;
+  if ((out = rd_rows_new(&p)) == NULL) return NULL;
+  if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
+  if (p.n > 0 && rd_softmax_kernel(x, lt_data(out), p.rows, p.n,
+                                   islog ? RD_LOG_SOFTMAX : RD_SOFTMAX) < 0) {
+    lt_tensor_release(hold);
+    lt_tensor_release(out);
+    return NULL;
+  }
+  lt_tensor_release(hold);
+  if ((out = rd_rows_done(out, &p)) == NULL) return NULL;
+  nd = lt_ag_record(out, islog ? "LogSoftmaxBackward" : "SoftmaxBackward",
+                    rd_softmax_backward, &a, 1);
+  if (nd) {
+    nd->iv[0] = p.d;
+    nd->iv[1] = islog;
+    rd_save_out(nd, 0, out);
+  }
+  return out;
+}
+
+lt_tensor *lt_softmax(lt_tensor *a, int dim) {
+  return rd_softmax("softmax", a, dim, 0);
+}
+
+lt_tensor *lt_log_softmax(lt_tensor *a, int dim) {
+  return rd_softmax("log_softmax", a, dim, 1);
+}
+
+/* gin = g exp(x - lse) = g softmax(x);  saved[0] input, saved[1] output */
+static int rd_logsumexp_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  rd_plan p;
+  lt_tensor *g, *gi, *hold;
+  const float *x, *gp, *lse = lt_data(nd->saved[1]);
+  float *o;
+  int64_t r, i, len;
+  rd_node_plan(nd, &p);
+  if ((g = lt_contiguous(gout)) == NULL) return -1;
+  gi = rd_rows_new(&p);
+  x = gi ? rd_rows(nd->saved[0], &p, &hold) : NULL;
+  if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
+  gp = lt_data(g);
+  o = lt_data(gi);
+  len = p.rows * p.n;
+  for (r = 0; r < p.rows; r++) {
+    const float *xr = x + r * p.n;
+    float *orow = o + r * p.n, l = lse[r];
+    for (i = 0; i < p.n; i++) orow[i] = xr[i] - l;
+  }
+  for (i = 0; i < len; i++) o[i] = rd_exp(o[i]);
+  for (r = 0; r < p.rows; r++) {
+    float *orow = o + r * p.n, gr = gp[r];
+    for (i = 0; i < p.n; i++) orow[i] *= gr;
+  }
+  lt_tensor_release(hold);
+  lt_tensor_release(g);
+  if ((gin[0] = rd_rows_done(gi, &p)) == NULL) return -1;
+  return 0;
+}
+
+lt_tensor *lt_logsumexp(lt_tensor *a, int dim, int keepdim) {
+  rd_plan p;
+  lt_tensor *out, *hold;
+  const float *x;
+  int64_t r;
+  lt_node *nd;
+  if (rd_plan_make("logsumexp", a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
+  if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
+  if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
+  if (p.n == 0) {
+    for (r = 0; r < p.rows; r++) lt_data(out)[r] = -INFINITY;   /* log 0 */
+  } else if (rd_softmax_kernel(x, lt_data(out), p.rows, p.n, RD_LOGSUMEXP) < 0) {
+    lt_tensor_release(hold);
+    lt_tensor_release(out);
+    return NULL;
+  }
+  lt_tensor_release(hold);
+  nd = lt_ag_record(out, "LogsumexpBackward", rd_logsumexp_backward, &a, 1);
+  if (nd) {
+    nd->iv[0] = p.d;
+    lt_ag_save(nd, 0, a);
+    rd_save_out(nd, 1, out);
+  }
+  return out;
+}
