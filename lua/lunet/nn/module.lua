@@ -1,0 +1,454 @@
+-- nn.Module: the base class of every layer and model.
+--
+-- A class is made with Module:extend(name, spec) and instantiated by
+-- calling it.  spec lists the constructor's options: its array part gives
+-- the positional order, its hash part the defaults, and every positional
+-- name without a default is required.  So for
+--
+--   local Linear = Module:extend("Linear", {"in_features", "out_features", "bias", bias = true})
+--
+-- nn.Linear(4, 3), nn.Linear{4, 3} and nn.Linear{in_features=4, out_features=3}
+-- all reach Linear:init(o) with o = {in_features=4, out_features=3, bias=true}.
+-- Unknown options are errors (a class with extra_options = true lets them
+-- through to init, which hands them on).  A subclass without a spec of its
+-- own inherits its parent's; Module:extend(name) on Module itself makes a
+-- class whose init gets the constructor's arguments as given.
+--
+-- Inside init, `self.foo = <module>` registers a submodule and
+-- `self.foo = <leaf tensor that requires grad>` a parameter, as in PyTorch:
+-- the instance keeps them out of its own table so every assignment passes
+-- through __newindex.  Parameters come out of named_parameters() and
+-- state_dict() in PyTorch's order: a module's own parameters in
+-- registration order, then each submodule's in registration order.
+local lunet = require "lunet"
+
+local Module = {}
+Module.__name = "Module"
+Module.__module = true      -- looked up through a class: marks modules
+
+local function is_module(v)
+  local mt = type(v) == "table" and getmetatable(v)
+  return type(mt) == "table" and mt.__module == true
+end
+Module.is_module = is_module
+
+local function shape_str(t)
+  return "{" .. table.concat(t:shape(), ",") .. "}"
+end
+Module.shape_str = shape_str
+
+-- nn.Parameter(t): a leaf that requires grad, sharing t's storage
+function Module.Parameter(t)
+  return t:detach():requires_grad(true)
+end
+
+-- ---------------------------------------------------------------- errors
+
+function Module:class_name()
+  return getmetatable(self).__name
+end
+
+-- raise "<Class>: <message>"; no position prefix, like the core's errors
+function Module:fail(fmt, ...)
+  error(self:class_name() .. ": " .. string.format(fmt, ...), 0)
+end
+
+-- each named option must be a positive integer
+function Module:check_positive(o, ...)
+  for i = 1, select("#", ...) do
+    local name = select(i, ...)
+    local v = o[name]
+    if math.type(v) ~= "integer" or v <= 0 then
+      self:fail("%s must be a positive integer, got %s", name, tostring(v))
+    end
+  end
+end
+
+-- ---------------------------------------------------------------- classes
+
+local function known_option(spec, name)
+  if spec[name] ~= nil then return true end
+  for _, n in ipairs(spec) do if n == name then return true end end
+  return false
+end
+
+-- the options table a spec'd class's init receives
+function Module.parse_options(cls, ...)
+  local spec, name = cls.spec, cls.__name
+  local n, first = select("#", ...), ...
+  local o, given = {}, {}
+  local function too_many(count)
+    error(string.format("%s: %d positional options given, at most %d", name, count, #spec), 0)
+  end
+  if n == 1 and type(first) == "table" and not is_module(first) and not lunet.is_tensor(first) then
+    for k, v in pairs(first) do
+      if math.type(k) == "integer" then given[#given + 1] = k
+      else o[k] = v end
+    end
+    table.sort(given)
+    if given[#given] and given[#given] > #spec then too_many(given[#given]) end
+    if given[1] and given[1] < 1 then
+      error(string.format("%s: bad positional option index %d", name, given[1]), 0)
+    end
+    for _, i in ipairs(given) do
+      if o[spec[i]] ~= nil then
+        error(string.format("%s: option '%s' given both by position and by name", name, spec[i]), 0)
+      end
+      o[spec[i]] = first[i]
+    end
+  else
+    if n > #spec then too_many(n) end
+    for i = 1, n do o[spec[i]] = (select(i, ...)) end
+  end
+  if not cls.extra_options then
+    local bad = {}
+    for k in pairs(o) do
+      if not known_option(spec, k) then bad[#bad + 1] = tostring(k) end
+    end
+    if #bad > 0 then
+      table.sort(bad)
+      error(string.format("%s: unknown option%s '%s'", name, #bad > 1 and "s" or "",
+                          table.concat(bad, "', '")), 0)
+    end
+  end
+  for k, v in pairs(spec) do
+    if type(k) == "string" and o[k] == nil then o[k] = v end
+  end
+  for _, k in ipairs(spec) do
+    if o[k] == nil then error(string.format("%s: missing option '%s'", name, k), 0) end
+  end
+  return o
+end
+
+local function construct(cls, ...)
+  local self = setmetatable({
+    _attrs = {},                          -- plain fields (training, sizes, caches)
+    _params = {}, _param_names = {},      -- name -> tensor, and the order
+    _modules = {}, _module_names = {},    -- name -> module, and the order
+  }, cls)
+  self.training = true
+  if cls.spec then self:init(cls:parse_options(...))
+  else self:init(...) end
+  return self
+end
+
+-- the metamethods each class carries for its instances
+local INSTANCE_META = { "__index", "__newindex", "__call", "__tostring", "__len" }
+
+function Module:extend(name, spec)
+  local cls = setmetatable({}, { __index = self, __call = construct })
+  cls.__name = name
+  cls.spec = spec
+  for _, k in ipairs(INSTANCE_META) do cls[k] = self[k] end
+  return cls
+end
+
+function Module:init() end
+
+function Module:forward()
+  self:fail("forward is not implemented")
+end
+
+-- ---------------------------------------------------------------- instances
+
+function Module.__index(self, k)
+  local v = self._attrs[k]
+  if v ~= nil then return v end
+  v = self._params[k]
+  if v ~= nil then return v end
+  v = self._modules[k]
+  if v ~= nil then return v end
+  return getmetatable(self)[k]
+end
+
+local function drop_name(list, name)
+  for i, n in ipairs(list) do
+    if n == name then table.remove(list, i) return end
+  end
+end
+
+local function check_name(self, name, what)
+  if type(name) ~= "string" or name == "" or name:find(".", 1, true) then
+    self:fail("%s name must be a non-empty string without '.', got %s", what, tostring(name))
+  end
+end
+
+-- forget name in every category but keep
+local function unregister(self, name, keep)
+  if keep ~= "param" and self._params[name] ~= nil then
+    self._params[name] = nil
+    drop_name(self._param_names, name)
+  end
+  if keep ~= "module" and self._modules[name] ~= nil then
+    self._modules[name] = nil
+    drop_name(self._module_names, name)
+  end
+  if keep ~= "attr" then self._attrs[name] = nil end
+end
+
+-- register (or with nil, remove) a parameter; any leaf tensor will do,
+-- one that does not require grad is a frozen parameter
+function Module:register_parameter(name, t)
+  check_name(self, name, "parameter")
+  if t ~= nil and not (lunet.is_tensor(t) and t.is_leaf) then
+    self:fail("parameter '%s' must be a leaf tensor, got %s", name,
+              lunet.is_tensor(t) and "a non-leaf tensor" or type(t))
+  end
+  unregister(self, name, t ~= nil and "param" or nil)
+  if t == nil then return end
+  if self._params[name] == nil then table.insert(self._param_names, name) end
+  self._params[name] = t
+end
+
+function Module:add_module(name, m)
+  check_name(self, name, "module")
+  if m ~= nil and not is_module(m) then
+    self:fail("submodule '%s' must be a module, got %s", name, type(m))
+  end
+  unregister(self, name, m ~= nil and "module" or nil)
+  if m == nil then return end
+  if self._modules[name] == nil then table.insert(self._module_names, name) end
+  self._modules[name] = m
+end
+
+function Module.__newindex(self, k, v)
+  if is_module(v) then
+    self:add_module(k, v)
+  elseif lunet.is_tensor(v) and v.is_leaf and (v:requires_grad() or self._params[k] ~= nil) then
+    self:register_parameter(k, v)
+  elseif v == nil then
+    unregister(self, k)
+  elseif self._params[k] ~= nil then
+    self:fail("cannot assign a non-leaf %s to parameter '%s'", type(v), k)
+  elseif self._modules[k] ~= nil then
+    self:fail("cannot assign a %s to submodule '%s'", type(v), k)
+  else
+    self._attrs[k] = v
+  end
+end
+
+function Module.__call(self, ...)
+  return self:forward(...)
+end
+
+-- ---------------------------------------------------------------- traversal
+
+-- {name, value} pairs of the whole tree, depth first, in PyTorch's order;
+-- shared tensors/modules appear once unless keep_dups
+local function collect_params(m, prefix, out, seen)
+  for _, name in ipairs(m._param_names) do
+    local p = m._params[name]
+    if seen == nil or not seen[p] then
+      if seen then seen[p] = true end
+      out[#out + 1] = { prefix .. name, p }
+    end
+  end
+  for _, name in ipairs(m._module_names) do
+    collect_params(m._modules[name], prefix .. name .. ".", out, seen)
+  end
+  return out
+end
+
+local function collect_modules(m, prefix, out, seen)
+  if seen[m] then return out end
+  seen[m] = true
+  out[#out + 1] = { prefix, m }
+  for _, name in ipairs(m._module_names) do
+    collect_modules(m._modules[name], prefix == "" and name or prefix .. "." .. name, out, seen)
+  end
+  return out
+end
+
+-- a generic-for iterator over {name, value} pairs
+local function iterate(list)
+  local i = 0
+  return function()
+    i = i + 1
+    local e = list[i]
+    if e then return e[1], e[2] end
+  end
+end
+
+local function values(list)
+  local out = {}
+  for i, e in ipairs(list) do out[i] = e[2] end
+  return out
+end
+
+-- for name, p in m:named_parameters() do ... end   ("up_proj_k.weight", ...)
+function Module:named_parameters()
+  return iterate(collect_params(self, "", {}, {}))
+end
+
+-- the parameters as a list (each shared tensor once), for optimisers
+function Module:parameters()
+  return values(collect_params(self, "", {}, {}))
+end
+
+-- for name, m in model:named_modules() do ... end: self first, named ""
+function Module:named_modules()
+  return iterate(collect_modules(self, "", {}, {}))
+end
+
+function Module:modules()
+  return values(collect_modules(self, "", {}, {}))
+end
+
+function Module:named_children()
+  local list = {}
+  for _, name in ipairs(self._module_names) do list[#list + 1] = { name, self._modules[name] } end
+  return iterate(list)
+end
+
+function Module:children()
+  local list = {}
+  for i, name in ipairs(self._module_names) do list[i] = self._modules[name] end
+  return list
+end
+
+-- fn(m) on every submodule, children before parents, as in PyTorch
+function Module:apply(fn)
+  for _, name in ipairs(self._module_names) do self._modules[name]:apply(fn) end
+  fn(self)
+  return self
+end
+
+-- total and trainable (requires_grad) element counts
+function Module:num_parameters()
+  local total, trainable = 0, 0
+  for _, p in ipairs(self:parameters()) do
+    total = total + p:numel()
+    if p:requires_grad() then trainable = trainable + p:numel() end
+  end
+  return total, trainable
+end
+
+function Module:train(mode)
+  if mode == nil then mode = true end
+  for _, m in ipairs(self:modules()) do m.training = mode and true or false end
+  return self
+end
+
+function Module:eval()
+  return self:train(false)
+end
+
+function Module:zero_grad()
+  for _, p in ipairs(self:parameters()) do p.grad = nil end
+end
+
+-- ---------------------------------------------------------------- state
+
+-- sd[1..n] are the names in order and sd[name] the tensor itself (a tied
+-- tensor appears under each of its names, as in PyTorch)
+function Module:state_dict()
+  local sd = {}
+  for _, e in ipairs(collect_params(self, "", {})) do
+    sd[#sd + 1] = e[1]
+    sd[e[1]] = e[2]
+  end
+  return sd
+end
+
+local function plural(n, word)
+  return string.format("%d %s%s", n, word, n == 1 and "" or "s")
+end
+
+-- Copy sd's tensors (a state_dict() or any name -> tensor table, such as
+-- lunet.load gives) into the parameters.  Everything is checked before
+-- anything is copied, and all problems are reported in one error.  Shape
+-- mismatches always fail; missing and unexpected keys only when strict
+-- (the default).  Returns the lists of missing and unexpected keys.
+function Module:load_state_dict(sd, opts)
+  if type(sd) ~= "table" then self:fail("load_state_dict: expected a table, got %s", type(sd)) end
+  local strict = not (opts and opts.strict == false)
+  local own = self:state_dict()
+  local missing, unexpected, mismatched = {}, {}, {}
+  for _, name in ipairs(own) do
+    local v = sd[name]
+    if v == nil then
+      missing[#missing + 1] = name
+    elseif not lunet.is_tensor(v) then
+      mismatched[#mismatched + 1] = string.format("%s: not a tensor but a %s", name, type(v))
+    elseif shape_str(v) ~= shape_str(own[name]) then
+      mismatched[#mismatched + 1] = string.format("%s: checkpoint %s, model %s",
+                                                  name, shape_str(v), shape_str(own[name]))
+    end
+  end
+  for k in pairs(sd) do
+    if type(k) == "string" and own[k] == nil then unexpected[#unexpected + 1] = k end
+  end
+  table.sort(unexpected)
+  local problems = {}
+  if strict and #missing > 0 then
+    problems[#problems + 1] = plural(#missing, "missing key") .. " (" .. table.concat(missing, ", ") .. ")"
+  end
+  if strict and #unexpected > 0 then
+    problems[#problems + 1] = plural(#unexpected, "unexpected key") ..
+                              " (" .. table.concat(unexpected, ", ") .. ")"
+  end
+  if #mismatched > 0 then
+    problems[#problems + 1] = plural(#mismatched, "shape mismatch") ..
+                              " (" .. table.concat(mismatched, "; ") .. ")"
+  end
+  if #problems > 0 then self:fail("load_state_dict: %s", table.concat(problems, "; ")) end
+  lunet.no_grad(function()
+    for _, name in ipairs(own) do
+      if sd[name] ~= nil then own[name]:copy_(sd[name]) end
+    end
+  end)
+  return missing, unexpected
+end
+
+-- safetensors checkpoints, readable by PyTorch's safetensors.torch.load_file
+function Module:save(path)
+  local sd, tensors = self:state_dict(), {}
+  for _, name in ipairs(sd) do tensors[name] = sd[name] end
+  lunet.save(path, tensors, { format = "pt" })
+  return self
+end
+
+function Module:load(path, opts)
+  local tensors = lunet.load(path)
+  self:load_state_dict(tensors, opts)
+  return self
+end
+
+-- ---------------------------------------------------------------- printing
+
+-- "in_features=4, out_features=3, bias=true" from {"in_features", 4, ...}
+function Module.format_options(list)
+  local parts = {}
+  for i = 1, #list, 2 do
+    local v = list[i + 1]
+    if math.type(v) == "float" then v = string.format("%g", v)
+    elseif type(v) == "string" then v = "'" .. v .. "'"
+    else v = tostring(v) end
+    parts[#parts + 1] = list[i] .. "=" .. v
+  end
+  return table.concat(parts, ", ")
+end
+
+-- the options shown between the parentheses; layers override it
+function Module:extra_repr()
+  return ""
+end
+
+-- PyTorch's layout: Name(extra) for a leaf, else one "(name): child" per
+-- line, children indented by two spaces
+function Module.__tostring(self)
+  local lines = {}
+  local extra = self:extra_repr()
+  for line in extra:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  local nextra = #lines
+  for _, name in ipairs(self._module_names) do
+    local child = tostring(self._modules[name]):gsub("\n", "\n  ")
+    lines[#lines + 1] = "(" .. name .. "): " .. child
+  end
+  local s = self:class_name() .. "("
+  if nextra == 1 and #lines == 1 then s = s .. lines[1]
+  elseif #lines > 0 then s = s .. "\n  " .. table.concat(lines, "\n  ") .. "\n" end
+  return s .. ")"
+end
+
+return Module

@@ -1,0 +1,53 @@
+-- nn.MultiHeadAttention{hidden_size, num_heads, dropout=0} (alias nn.MHA):
+-- seed 002's MHA.  Its key/value projections have kv_heads heads; here
+-- kv_heads = num_heads, and MultiQueryAttention (1) and
+-- GroupedQueryAttention (num_heads/group_size) reuse everything but that
+-- number.  The fused attention op shares each kv head among
+-- num_heads/kv_heads query heads, exactly as the seed's expand does,
+-- without copying.
+local Module = require "lunet.nn.module"
+local Linear = require "lunet.nn.linear"
+local Dropout = require "lunet.nn.dropout"
+local heads = require "lunet.nn.heads"
+
+local MultiHeadAttention = Module:extend("MultiHeadAttention", {
+  "hidden_size", "num_heads", "dropout", dropout = 0,
+})
+
+function MultiHeadAttention:init(o)
+  self:build(o, o.num_heads)
+end
+
+-- the seed's layers, in its order: query, key, value, dropout, out_projection
+function MultiHeadAttention:build(o, kv_heads)
+  self:check_positive(o, "hidden_size", "num_heads")
+  if o.hidden_size % o.num_heads ~= 0 then
+    self:fail("hidden_size %d is not divisible by num_heads %d", o.hidden_size, o.num_heads)
+  end
+  local hidden, head_dim = o.hidden_size, o.hidden_size // o.num_heads
+  self.hidden_size, self.num_heads, self.head_dim = hidden, o.num_heads, head_dim
+  self.kv_heads = kv_heads
+  self.query = Linear(hidden, hidden)
+  self.key = Linear(hidden, kv_heads * head_dim)
+  self.value = Linear(hidden, kv_heads * head_dim)
+  self.dropout = Dropout(o.dropout)
+  self.out_projection = Linear(hidden, hidden)
+end
+
+-- x {B, S, hidden_size}; mask nil or {B, S} (1 keep, 0 masked);
+-- opts {causal=true} for language models.  Returns {B, S, hidden_size}.
+function MultiHeadAttention:forward(x, mask, opts)
+  heads.check_input(self, x, self.hidden_size, "hidden_size")
+  heads.check_mask(self, mask, x:size(1), x:size(2))
+  local causal = heads.causal(self, opts)
+  -- 1. project and split into heads: q {B,H,S,D}, k and v {B,Hk,S,D}
+  local q = heads.split(self.query(x), self.num_heads)
+  local k = heads.split(self.key(x), self.kv_heads)
+  local v = heads.split(self.value(x), self.kv_heads)
+  -- 2. softmax(q k^T / sqrt(D)) v over the kept keys, dropout on the weights: {B,H,S,D}
+  local context = heads.attend(self, q, k, v, mask, causal)
+  -- 3. merge the heads {B,S,H*D} and project back
+  return self.out_projection(heads.merge(context))
+end
+
+return MultiHeadAttention
