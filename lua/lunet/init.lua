@@ -12,14 +12,22 @@ lunet._VERSION = "lunet 0.1.0"
 require("lunet.tensor_print")(lunet)
 lunet.gradcheck = require("lunet.gradcheck")(lunet)
 
--- Lazily loaded submodules, so `require "lunet"` stays cheap.
-local submodules = { nn = true, optim = true, data = true, profile = true }
+-- Lazily loaded parts, so `require "lunet"` stays cheap: name -> the
+-- module that provides it, and the field of that module (nil: the module).
+local lazy = {
+  nn = { "lunet.nn" }, optim = { "lunet.optim" }, data = { "lunet.data" },
+  profile = { "lunet.profile" }, train = { "lunet.train" },
+  save_checkpoint = { "lunet.checkpoint", "save_checkpoint" },
+  load_checkpoint = { "lunet.checkpoint", "load_checkpoint" },
+}
 setmetatable(lunet, {
   __index = function(t, k)
-    if submodules[k] then
-      local m = require("lunet." .. k)
-      rawset(t, k, m)
-      return m
+    local where = lazy[k]
+    if where then
+      local m = require(where[1])
+      local v = where[2] and m[where[2]] or m
+      rawset(t, k, v)
+      return v
     end
   end,
 })
