@@ -20,6 +20,7 @@ int lt_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k,
 
 const char *lt_blas_corename(void);   /* kernel set OpenBLAS runs */
 const char *lt_blas_coretype_source(void); /* "user", "lunet", "openblas" */
+const char *lt_blas_library(void);    /* the name it was loaded by */
 int lt_blas_num_threads(void);
 int lt_blas_set_num_threads(int n);
 

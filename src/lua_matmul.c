@@ -1,0 +1,127 @@
+/*
+** lua_matmul.c -- Lua binding of the matrix products and of the BLAS
+** controls: lunet.matmul, lunet.bmm (and the methods x:matmul, x:bmm),
+** lunet.blas_info, lunet.set_num_threads, and the benchmark's timing hook.
+*/
+#include <limits.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "tensor.h"
+#include "ops.h"
+#include "blas.h"
+#include "lua_lunet.h"
+
+static int lmm_matmul(lua_State *L) {
+  lt_tensor *a = lt_lua_totensor(L, 1, "matmul");
+  lt_tensor *b = lt_lua_totensor(L, 2, "matmul");
+  return lt_lua_push(L, lt_matmul(a, b));
+}
+
+static int lmm_bmm(lua_State *L) {
+  lt_tensor *a = lt_lua_totensor(L, 1, "bmm");
+  lt_tensor *b = lt_lua_totensor(L, 2, "bmm");
+  return lt_lua_push(L, lt_bmm(a, b));
+}
+
+/* lunet.blas_info() -> {corename=, coretype_source=, threads=, library=} */
+static int lmm_blas_info(lua_State *L) {
+  if (lt_blas_init()) return lt_lua_error(L);
+  lua_createtable(L, 0, 4);
+  lua_pushstring(L, lt_blas_corename());
+  lua_setfield(L, -2, "corename");
+  lua_pushstring(L, lt_blas_coretype_source());
+  lua_setfield(L, -2, "coretype_source");
+  lua_pushinteger(L, lt_blas_num_threads());
+  lua_setfield(L, -2, "threads");
+  lua_pushstring(L, lt_blas_library());
+  lua_setfield(L, -2, "library");
+  return 1;
+}
+
+static int lmm_set_num_threads(lua_State *L) {
+  lua_Integer n = luaL_checkinteger(L, 1);
+  if (n < 1 || n > INT_MAX)
+    return luaL_error(L, "set_num_threads: expected a count >= 1, got %I", n);
+  if (lt_blas_set_num_threads((int)n)) return lt_lua_error(L);
+  return 0;
+}
+
+static double lmm_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static float *lmm_buffer(int64_t n) {
+  float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
+  int64_t i;
+  if (p)
+    for (i = 0; i < n; i++) p[i] = (float)(i % 17) * 0.0625f - 0.5f;
+  return p;
+}
+
+/*
+** lunet._sgemm_bench(m, n, k, reps [, transa, transb]) -> seconds for reps
+** calls of the bare C = op(A) op(B) sgemm (row-major, contiguous, buffers
+** reused), after one warm-up call: the rate lunet.matmul is measured
+** against in examples/bench.lua.
+*/
+static int lmm_sgemm_bench(lua_State *L) {
+  lua_Integer m = luaL_checkinteger(L, 1), n = luaL_checkinteger(L, 2);
+  lua_Integer k = luaL_checkinteger(L, 3), reps = luaL_checkinteger(L, 4);
+  int ta = lua_toboolean(L, 5), tb = lua_toboolean(L, 6);
+  const lua_Integer lim = 1 << 14;   /* 16384^2 floats is already 1 GiB */
+  int64_t lda, ldb;
+  float *a, *b, *c;
+  double t0, t1;
+  lua_Integer r;
+  int rc = 0;
+  if (m < 0 || n < 0 || k < 0 || m > lim || n > lim || k > lim || reps < 1)
+    return luaL_error(L, "_sgemm_bench: bad sizes m=%I n=%I k=%I reps=%I", m, n, k, reps);
+  lda = ta ? (m ? m : 1) : (k ? k : 1);
+  ldb = tb ? (k ? k : 1) : (n ? n : 1);
+  a = lmm_buffer(m * k); b = lmm_buffer(k * n); c = lmm_buffer(m * n);
+  if (a == NULL || b == NULL || c == NULL) {
+    free(a); free(b); free(c);
+    return luaL_error(L, "_sgemm_bench: out of memory");
+  }
+  rc = lt_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+  t0 = lmm_now();
+  for (r = 0; r < reps && rc == 0; r++)
+    rc = lt_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
+  t1 = lmm_now();
+  free(a); free(b); free(c);
+  if (rc) return lt_lua_error(L);
+  lua_pushnumber(L, t1 - t0);
+  return 1;
+}
+
+/* lunet._now() -> monotonic wall-clock seconds (os.clock sums all threads) */
+static int lmm_clock(lua_State *L) {
+  lua_pushnumber(L, lmm_now());
+  return 1;
+}
+
+static const luaL_Reg lmm_funcs[] = {
+  {"matmul", lmm_matmul},
+  {"bmm", lmm_bmm},
+  {"blas_info", lmm_blas_info},
+  {"set_num_threads", lmm_set_num_threads},
+  {"_sgemm_bench", lmm_sgemm_bench},
+  {"_now", lmm_clock},
+  {NULL, NULL}
+};
+
+static const luaL_Reg lmm_methods[] = {
+  {"matmul", lmm_matmul},
+  {"bmm", lmm_bmm},
+  {NULL, NULL}
+};
+
+void lt_lua_open_matmul(lua_State *L) {
+  lt_lua_register(L, lmm_funcs, lmm_methods);
+}
