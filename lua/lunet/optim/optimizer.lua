@@ -1,0 +1,250 @@
+-- The part every optimiser shares: the parameter list, hyper-parameters
+-- kept as plain fields (so `opt.lr = x` is all a schedule needs), per-
+-- parameter state, zero_grad, and state_dict / load_state_dict.
+--
+-- A concrete optimiser is a class table with
+--   name      "SGD", "Adam", ...
+--   hyper     ordered list of hyper-parameter names
+--   defaults  their default values
+--   check     function(opts) -> nil, or a message naming the bad value
+--   slots     names of the state tensors each parameter gets
+--   counted   true if the state also holds an integer `step`
+--   required_slots  true if every slot must be present in a loaded state
+--   step      the update itself
+local lunet = require "lunet"
+
+local Optimizer = {}
+Optimizer.__index = Optimizer
+
+-- params: a list of tensors, or anything with a parameters() method
+-- (a module).  A tensor listed twice is stepped once.
+local function collect(name, params)
+  if type(params) == "table" and not lunet.is_tensor(params)
+      and type(params.parameters) == "function" then
+    params = params:parameters()
+  end
+  if type(params) ~= "table" then
+    error(string.format("%s: params must be a list of tensors or a module, got %s",
+                        name, type(params)), 4)
+  end
+  local list, seen = {}, {}
+  for i, p in ipairs(params) do
+    if not lunet.is_tensor(p) then
+      error(string.format("%s: params[%d] is %s, expected a tensor", name, i, type(p)), 4)
+    end
+    if not seen[p] then
+      seen[p] = true
+      list[#list + 1] = p
+    end
+  end
+  if #list == 0 then error(name .. ": got an empty parameter list", 4) end
+  return list
+end
+
+-- unknown option names are typos: say so rather than silently ignore them
+local function settle(class, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error(string.format("%s: options must be a table, got %s", class.name, type(opts)), 4)
+  end
+  opts = opts or {}
+  local out = {}
+  for k, v in pairs(opts) do
+    if class.defaults[k] == nil then
+      error(string.format("%s: unknown option '%s'", class.name, tostring(k)), 4)
+    end
+    out[k] = v
+  end
+  for k, v in pairs(class.defaults) do
+    if out[k] == nil then out[k] = v end
+  end
+  return out
+end
+
+-- hyper-parameter values are numbers, booleans or small lists (betas):
+-- each optimiser gets its own copy of a list
+local function copy_hyper(v)
+  if type(v) ~= "table" then return v end
+  local c = {}
+  for i, x in ipairs(v) do c[i] = x end
+  return c
+end
+
+function Optimizer.new(class, params, opts)
+  local self = setmetatable({}, class)
+  self.params = collect(class.name, params)
+  local h = settle(class, opts)
+  local msg = class.check(h)
+  if msg then error(class.name .. ": " .. msg, 3) end
+  for _, k in ipairs(class.hyper) do self[k] = copy_hyper(h[k]) end
+  self.state = {}          -- state[i] for params[i], created on its first step
+  return self
+end
+
+-- nil if opts[key] is a number in [lo, hi] (hi optional), else a message
+function Optimizer.number(opts, key, lo, hi)
+  local v = opts[key]
+  if type(v) ~= "number" or v ~= v or v < lo or (hi and v > hi) then
+    return string.format("%s must be a number >= %s%s, got %s", key, lo,
+                         hi and (" and <= " .. hi) or "", tostring(v))
+  end
+end
+
+function Optimizer:zero_grad()
+  for _, p in ipairs(self.params) do p.grad = nil end
+end
+
+function Optimizer:set_lr(lr)
+  local msg = Optimizer.number({ lr = lr }, "lr", 0)
+  if msg then error(self.name .. ": set_lr: " .. msg, 2) end
+  self.lr = lr
+  return self
+end
+
+function Optimizer:get_lr() return self.lr end
+
+function Optimizer:__tostring()
+  local parts = {}
+  for _, k in ipairs(self.hyper) do
+    local v = self[k]
+    if type(v) == "table" then v = "{" .. table.concat(v, ", ") .. "}" end
+    parts[#parts + 1] = k .. "=" .. tostring(v)
+  end
+  return string.format("%s(%d params; %s)", self.name, #self.params, table.concat(parts, ", "))
+end
+
+-- a copy the optimiser owns, so later steps never change a saved dict
+local function copy(t)
+  return lunet.zeros_like(t):copy_(t)
+end
+
+--[[
+A snapshot (tensors are copies):
+  { type = "Adam",
+    param_groups = { { lr=, betas=, eps=, weight_decay=, params = {1, 2, ..., n} } },
+    state = { [i] = { step = k, exp_avg = T, exp_avg_sq = T }, ... } }
+state[i] is absent for a parameter that has not been stepped yet.  Like
+PyTorch's layout, with 1-based parameter numbers.
+]]
+function Optimizer:state_dict()
+  local group, ids = {}, {}
+  for _, k in ipairs(self.hyper) do group[k] = copy_hyper(self[k]) end
+  for i = 1, #self.params do ids[i] = i end
+  group.params = ids
+  local state = {}
+  for i, st in pairs(self.state) do
+    local s = {}
+    if self.counted then s.step = st.step end
+    for _, slot in ipairs(self.slots) do
+      if st[slot] then s[slot] = copy(st[slot]) end
+    end
+    state[i] = s
+  end
+  return { type = self.name, param_groups = { group }, state = state }
+end
+
+local function fail(self, fmt, ...)
+  error(string.format("%s: load_state_dict: " .. fmt, self.name, ...), 3)
+end
+
+local function shape_str(t) return "{" .. table.concat(t:shape(), ",") .. "}" end
+
+-- Validates everything before changing anything, so a bad dict leaves the
+-- optimiser as it was.
+function Optimizer:load_state_dict(sd)
+  if type(sd) ~= "table" then fail(self, "expected a table, got %s", type(sd)) end
+  if sd.type ~= nil and sd.type ~= self.name then
+    fail(self, "state dict is for %s, not %s", tostring(sd.type), self.name)
+  end
+  local groups = sd.param_groups
+  if type(groups) ~= "table" or #groups ~= 1 or type(groups[1]) ~= "table" then
+    fail(self, "param_groups must be a list of one group")
+  end
+  local group = groups[1]
+  local n = #self.params
+  local np = type(group.params) == "table" and #group.params or -1
+  if np ~= n then
+    fail(self, "state dict has %d parameters, optimiser has %d", np, n)
+  end
+  local hyper = {}
+  for _, k in ipairs(self.hyper) do
+    if group[k] == nil then fail(self, "param group lacks '%s'", k) end
+    hyper[k] = copy_hyper(group[k])
+  end
+  for k in pairs(group) do
+    if k ~= "params" and hyper[k] == nil then fail(self, "unknown param group key '%s'", tostring(k)) end
+  end
+  local msg = self.check(hyper)
+  if msg then fail(self, "%s", msg) end
+
+  local known = {}
+  for _, slot in ipairs(self.slots) do known[slot] = true end
+  if self.counted then known.step = true end
+  if type(sd.state) ~= "table" then fail(self, "state must be a table") end
+  for i, s in pairs(sd.state) do
+    if math.type(i) ~= "integer" or i < 1 or i > n then
+      fail(self, "state key %s is not a parameter number 1..%d", tostring(i), n)
+    end
+    if type(s) ~= "table" then fail(self, "state[%d] is %s, expected a table", i, type(s)) end
+    for k in pairs(s) do
+      if not known[k] then fail(self, "state[%d] has unknown key '%s'", i, tostring(k)) end
+    end
+  end
+  -- in a fixed order, so the first problem reported is always the same
+  local state = {}
+  for i = 1, n do
+    local s = sd.state[i]
+    if s ~= nil then
+      local p, st = self.params[i], {}
+      if self.counted then
+        local v = s.step
+        local iv = type(v) == "number" and math.tointeger(v)
+        if v == nil then fail(self, "state[%d] lacks 'step'", i) end
+        if not iv or iv < 0 then
+          fail(self, "state[%d].step must be a non-negative integer, got %s", i, tostring(v))
+        end
+        st.step = iv
+      end
+      for _, slot in ipairs(self.slots) do
+        local v = s[slot]
+        if v == nil then
+          if self.required_slots then fail(self, "state[%d] lacks '%s'", i, slot) end
+        elseif not lunet.is_tensor(v) then
+          fail(self, "state[%d].%s is %s, expected a tensor", i, slot, type(v))
+        else
+          local a, b = shape_str(v), shape_str(p)
+          if a ~= b then
+            fail(self, "state[%d].%s has shape %s, parameter %d has %s", i, slot, a, i, b)
+          end
+          st[slot] = v
+        end
+      end
+      state[i] = st
+    end
+  end
+
+  for k, v in pairs(hyper) do self[k] = v end
+  self.state = {}
+  for i, st in pairs(state) do
+    local own = { step = st.step }
+    for _, slot in ipairs(self.slots) do
+      if st[slot] then own[slot] = copy(st[slot]) end
+    end
+    self.state[i] = own
+  end
+  return self
+end
+
+-- a subclass: methods from the class, then from Optimizer
+function Optimizer.class(def)
+  def.__index = def
+  def.__tostring = Optimizer.__tostring
+  return setmetatable(def, {
+    __index = Optimizer,
+    __call = function(class, params, opts)
+      local opt = Optimizer.new(class, params, opts)   -- not a tail call (error levels)
+      return opt
+    end,
+  })
+end
+
+return Optimizer
