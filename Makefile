@@ -18,6 +18,8 @@ BLAS_LIB    := $(shell pkg-config --variable=libdir openblas 2>/dev/null)libopen
 VERSION := 0.1.0
 CFLAGS  ?= $(OPT) -g
 WARN    := -std=c11 -Wall -Wextra -Wno-unused-parameter -pedantic
+# no errno from libm: lets sqrtf and friends vectorise (lunet never reads errno)
+MATH    := -fno-math-errno
 CPPFLAGS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(LUA_CFLAGS) $(BLAS_CFLAGS) \
             -DLT_BLAS_LIB='"$(BLAS_LIB)"' -DLT_VERSION='"$(VERSION)"'
 
@@ -43,7 +45,7 @@ build: $(MODULE) $(PROGRAM)
 
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -fPIC -c $< -o $@
+	$(CC) $(CPPFLAGS) $(WARN) $(MATH) $(CFLAGS) -fPIC -c $< -o $@
 
 $(MODULE): $(CORE_OBJ)
 	@mkdir -p $(dir $@)

@@ -42,6 +42,7 @@
 #include "tensor.h"
 #include "autograd.h"
 #include "ops.h"
+#include "rowmath.h"
 #include "blas.h"
 
 /*
@@ -98,78 +99,6 @@ static const float *at_head(const at_mat *m, int64_t b, int64_t h) {
 
 /* ================================================================ rows */
 
-/*
-** exp for float in straight-line code, so that loops over it vectorize:
-** the same Cody-Waite reduction and Cephes polynomial as ops_reduce.c's
-** rd_exp (within 1 ulp of expf), 0 below -87.3, so exp(-inf) is 0.
-*/
-static inline float at_exp(float x) {
-  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
-  float kf = xc * 1.44269504088896341f + 12582912.0f;
-  float r, p, s;
-  uint32_t ki, bits;
-  memcpy(&ki, &kf, sizeof ki);
-  kf -= 12582912.0f;
-  r = xc - kf * 0.693359375f;
-  r = r + kf * 2.12194440e-4f;
-  p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  bits = (ki + 127u) << 23;
-  memcpy(&s, &bits, sizeof s);
-  p *= s;
-  return x < -87.3f ? 0.0f : p;
-}
-
-/*
-** Largest element (-inf for none), compared as integers: the float bits
-** mapped so their order is the floats' order.  Compilers vectorize an
-** integer max, not a float one (NaN rules).  A NaN only shifts the row,
-** and reaches the output through exp anyway.  (ops_reduce.c's trick.)
-*/
-static float at_max_row(const float *x, int64_t n) {
-  int32_t m = (int32_t)0x807fffff;   /* -inf, mapped */
-  int64_t i;
-  float f;
-  for (i = 0; i < n; i++) {
-    int32_t b;
-    memcpy(&b, x + i, sizeof b);
-    b ^= (b >> 31) & 0x7fffffff;     /* negatives: reverse their order */
-    m = b > m ? b : m;
-  }
-  m ^= (m >> 31) & 0x7fffffff;
-  memcpy(&f, &m, sizeof f);
-  return f;
-}
-
-/* eight lanes so the compiler vectorizes without reassociating floats */
-static float at_sum_row(const float *x, int64_t n) {
-  float a[8] = {0}, s = 0;
-  int64_t i = 0;
-  int k;
-  for (; i + 8 <= n; i += 8)
-    for (k = 0; k < 8; k++) a[k] += x[i + k];
-  for (; i < n; i++) s += x[i];
-  for (k = 0; k < 8; k++) s += a[k];
-  return s;
-}
-
-static float at_dot_row(const float *x, const float *y, int64_t n) {
-  float a[8] = {0}, s = 0;
-  int64_t i = 0;
-  int k;
-  for (; i + 8 <= n; i += 8)
-    for (k = 0; k < 8; k++) a[k] += x[i + k] * y[i + k];
-  for (; i < n; i++) s += x[i] * y[i];
-  for (k = 0; k < 8; k++) s += a[k];
-  return s;
-}
-
-/* keys query i of S may see: all T, or under causal i + T - S + 1 */
 static int64_t at_row_len(const at_geom *g, int64_t i) {
   int64_t n;
   if (!g->causal) return g->T;
@@ -221,13 +150,13 @@ static float at_softmax_row(float *x, int64_t n, int64_t ld, const float *keep) 
   if (keep)
     for (t = 0; t < n; t++) x[t] = keep[t] != 0.0f ? x[t] : -INFINITY;
   for (t = n; t < ld; t++) x[t] = 0.0f;
-  mx = at_max_row(x, n);
+  mx = lt_row_max(x, n);
   if (mx == -INFINITY) {
     for (t = 0; t < n; t++) x[t] = 0.0f;
     return INFINITY;
   }
-  for (t = 0; t < n; t++) x[t] = at_exp(x[t] - mx);
-  sum = at_sum_row(x, n);
+  for (t = 0; t < n; t++) x[t] = lt_exp_fast(x[t] - mx);
+  sum = (float)lt_row_sum(x, n);
   inv = 1.0f / sum;
   for (t = 0; t < n; t++) x[t] *= inv;
   return mx + logf(sum);
@@ -237,7 +166,7 @@ static float at_softmax_row(float *x, int64_t n, int64_t ld, const float *keep) 
 static void at_reweigh_row(float *x, int64_t n, int64_t ld, const float *keep,
                            float lse) {
   int64_t t;
-  for (t = 0; t < n; t++) x[t] = at_exp(x[t] - lse);
+  for (t = 0; t < n; t++) x[t] = lt_exp_fast(x[t] - lse);
   if (keep)
     for (t = 0; t < n; t++) x[t] = keep[t] != 0.0f ? x[t] : 0.0f;
   for (t = n; t < ld; t++) x[t] = 0.0f;
@@ -345,7 +274,7 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
       if (ds) {
         if (g->p > 0.0f)
           for (t = 0; t < len; t++) dw[t] *= drop[t];
-        s = at_dot_row(w, dw, len);
+        s = (float)lt_row_dot(w, dw, len);
         for (t = 0; t < len; t++) dw[t] = w[t] * (dw[t] - s);
         for (t = len; t < L; t++) dw[t] = 0.0f;
       }

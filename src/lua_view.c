@@ -394,36 +394,26 @@ static float lt_gen_normal(void *ud) {
   return (float)(r[0] + r[1] * lt_rng_normal());
 }
 
+/* the writers share one shape: check, fill from gen with two parameters */
+static int lt_lua_fill_gen(lua_State *L, const char *op, float (*gen)(void *),
+                           lua_Number d1, lua_Number d2) {
+  lt_tensor *t = lt_lua_check(L, 1, op);
+  float r[2];
+  r[0] = (float)luaL_optnumber(L, 2, d1);
+  r[1] = (float)luaL_optnumber(L, 3, d2);
+  lt_lua_check_writable(L, t, op);
+  lt_lua_fill_with(t, gen, r);
+  lua_settop(L, 1);
+  return 1;
+}
+
 static int lt_lua_fill_(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "fill_");
-  float v = (float)luaL_checknumber(L, 2);
-  lt_lua_check_writable(L, t, "fill_");
-  lt_lua_fill_with(t, lt_gen_const, &v);
-  lua_settop(L, 1);
-  return 1;
+  luaL_checknumber(L, 2);   /* the value is required */
+  return lt_lua_fill_gen(L, "fill_", lt_gen_const, 0, 0);
 }
 
-static int lt_lua_uniform_(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "uniform_");
-  float r[2];
-  r[0] = (float)luaL_optnumber(L, 2, 0);
-  r[1] = (float)luaL_optnumber(L, 3, 1);
-  lt_lua_check_writable(L, t, "uniform_");
-  lt_lua_fill_with(t, lt_gen_uniform, r);
-  lua_settop(L, 1);
-  return 1;
-}
-
-static int lt_lua_normal_(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "normal_");
-  float r[2];
-  r[0] = (float)luaL_optnumber(L, 2, 0);
-  r[1] = (float)luaL_optnumber(L, 3, 1);
-  lt_lua_check_writable(L, t, "normal_");
-  lt_lua_fill_with(t, lt_gen_normal, r);
-  lua_settop(L, 1);
-  return 1;
-}
+static int lt_lua_uniform_(lua_State *L) { return lt_lua_fill_gen(L, "uniform_", lt_gen_uniform, 0, 1); }
+static int lt_lua_normal_(lua_State *L) { return lt_lua_fill_gen(L, "normal_", lt_gen_normal, 0, 1); }
 
 static int lt_lua_copy_(lua_State *L) {
   lt_tensor *t = lt_lua_check(L, 1, "copy_");

@@ -22,6 +22,7 @@
 #include "tensor.h"
 #include "autograd.h"
 #include "ops.h"
+#include "rowmath.h"
 
 /* ================================================================ plans */
 
@@ -118,65 +119,7 @@ static lt_tensor *rd_rows_done(lt_tensor *r, const rd_plan *p) {
   return out;
 }
 
-/*
-** Saved copy of an op's own output for its backward.  A bare header on
-** the same storage: saving `out` itself would make out -> node -> out, a
-** reference cycle that never frees.
-*/
-static void rd_save_out(lt_node *nd, int i, lt_tensor *out) {
-  lt_tensor *h = lt_make_view(out, out->shape, out->stride, out->ndim,
-                              out->offset);
-  if (h) { lt_ag_save(nd, i, h); lt_tensor_release(h); }
-}
-
 /* ================================================================ row kernels */
-
-/* sum in double, 8 independent lanes so the loop vectorizes */
-static double rd_sum_row(const float *x, int64_t n) {
-  double acc[8] = {0}, s = 0;
-  int64_t i = 0;
-  int k;
-  for (; i + 8 <= n; i += 8)
-    for (k = 0; k < 8; k++) acc[k] += x[i + k];
-  for (; i < n; i++) s += x[i];
-  for (k = 0; k < 8; k++) s += acc[k];
-  return s;
-}
-
-/* sum of x*y in double (softmax's and norm's backward) */
-static double rd_dot_row(const float *x, const float *y, int64_t n) {
-  double acc[8] = {0}, s = 0;
-  int64_t i = 0;
-  int k;
-  for (; i + 8 <= n; i += 8)
-    for (k = 0; k < 8; k++) acc[k] += (double)x[i + k] * y[i + k];
-  for (; i < n; i++) s += (double)x[i] * y[i];
-  for (k = 0; k < 8; k++) s += acc[k];
-  return s;
-}
-
-/*
-** Largest element, -inf for an empty row.  Compares the floats' bits as
-** integers, mapped so that their order is the floats' order: compilers
-** vectorize an integer max but not a float one (its NaN rules forbid
-** reordering).  A NaN sorts above +inf (or, negative, below -inf); the
-** softmax family uses this only to shift, and a NaN reaches its output
-** through exp anyway.  (max/min, which must report NaNs, use rd_arg_row.)
-*/
-static float rd_max_row(const float *x, int64_t n) {
-  int32_t m = (int32_t)0x807fffff;   /* -inf, mapped */
-  int64_t i;
-  float f;
-  for (i = 0; i < n; i++) {
-    int32_t b;
-    memcpy(&b, x + i, sizeof b);
-    b ^= -(int32_t)((uint32_t)b >> 31) & 0x7fffffff;   /* negatives: reverse */
-    m = b > m ? b : m;
-  }
-  m ^= -(int32_t)((uint32_t)m >> 31) & 0x7fffffff;
-  memcpy(&f, &m, sizeof f);
-  return f;
-}
 
 /*
 ** Index of the largest (ismin: smallest) element of a non-empty row: the
@@ -193,52 +136,6 @@ static int64_t rd_arg_row(const float *x, int64_t n, int ismin) {
     else if (v != v) return i;
   }
   return best;
-}
-
-/*
-** a * b + c, fused where the target has a fast fma.  (-std=c11 turns off
-** GCC's own contraction, and fmaf without hardware support is a slow
-** library call.)
-*/
-static inline float rd_fma(float a, float b, float c) {
-#ifdef __FP_FAST_FMAF
-  return fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
-/*
-** exp for float, in straight-line code so loops over it vectorize (libm's
-** expf is a call per element: about 4x slower here).  exp(x) = 2^k e^r
-** with k = round(x / ln 2), |r| <= ln2/2 (Cody-Waite split of ln 2), e^r
-** by Cephes' degree-7 polynomial: within 1 ulp of expf on [-87.3, 88.3].
-** Below -87.3 it gives 0 (the true value is under FLT_MIN) and above 88.3
-** inf; the softmax family only feeds it x - max <= 0.  NaN stays NaN.
-** The rounding trick (adding 1.5 * 2^23) leaves k in the low bits of kf
-** without a float-to-int conversion, which would be undefined for NaN.
-*/
-static inline float rd_exp(float x) {
-  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
-  float kf = rd_fma(xc, 1.44269504088896341f, 12582912.0f);
-  float r, p, s;
-  uint32_t ki, bits;
-  memcpy(&ki, &kf, sizeof ki);
-  kf -= 12582912.0f;
-  r = rd_fma(kf, -0.693359375f, xc);
-  r = rd_fma(kf, 2.12194440e-4f, r);
-  p = 1.9875691500e-4f;
-  p = rd_fma(p, r, 1.3981999507e-3f);
-  p = rd_fma(p, r, 8.3334519073e-3f);
-  p = rd_fma(p, r, 4.1665795894e-2f);
-  p = rd_fma(p, r, 1.6666665459e-1f);
-  p = rd_fma(p, r, 5.0000001201e-1f);
-  p = rd_fma(p, r * r, r + 1.0f);
-  bits = (ki + 127u) << 23;          /* 2^k: k sits in ki's low bits */
-  memcpy(&s, &bits, sizeof s);
-  p *= s;
-  p = x < -87.3f ? 0.0f : p;
-  return x > 88.3f ? INFINITY : p;
 }
 
 /* ================================================================ sum, mean */
@@ -314,7 +211,7 @@ static lt_tensor *rd_sum_mean(lt_tensor *a, int dim, int keepdim, int mean) {
   } else {
     if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
     for (r = 0; r < p.rows; r++) {
-      double s = rd_sum_row(x + r * p.n, p.n);
+      double s = lt_row_sum(x + r * p.n, p.n);
       y[r] = (float)(mean ? s / (double)p.n : s);   /* mean of nothing: NaN */
     }
     lt_tensor_release(hold);
@@ -461,7 +358,7 @@ static int rd_var_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   o = lt_data(gi);
   for (r = 0; r < p.rows; r++) {
     const float *xr = x + r * p.n;
-    float mean = (float)(rd_sum_row(xr, p.n) / (double)p.n);
+    float mean = (float)(lt_row_sum(xr, p.n) / (double)p.n);
     float c = sd == NULL ? (float)(2.0 * gp[r] / dof)
             : sd[r] == 0 ? 0.0f : (float)(gp[r] / (dof * sd[r]));
     for (i = 0; i < p.n; i++) o[r * p.n + i] = c * (xr[i] - mean);
@@ -487,7 +384,7 @@ static lt_tensor *rd_var_std(const char *op, lt_tensor *a, int dim,
   dof = rd_dof(p.n, correction);
   for (r = 0; r < p.rows; r++) {
     const float *xr = x + r * p.n;
-    double mean = rd_sum_row(xr, p.n) / (double)p.n, m2[8] = {0}, s = 0, v;
+    double mean = lt_row_sum(xr, p.n) / (double)p.n, m2[8] = {0}, s = 0, v;
     int k;
     for (i = 0; i + 8 <= p.n; i += 8)
       for (k = 0; k < 8; k++) m2[k] += (xr[i + k] - mean) * (xr[i + k] - mean);
@@ -504,7 +401,7 @@ static lt_tensor *rd_var_std(const char *op, lt_tensor *a, int dim,
     nd->iv[2] = correction;
     nd->iv[3] = isstd;
     lt_ag_save(nd, 0, a);
-    if (isstd) rd_save_out(nd, 1, out);
+    if (isstd) lt_ag_save_output(nd, 1, out);
   }
   return out;
 }
@@ -522,7 +419,7 @@ lt_tensor *lt_std(lt_tensor *a, int dim, int correction, int keepdim) {
 static double rd_norm_row(const float *x, int64_t n, double pw) {
   double s = 0;
   int64_t i;
-  if (pw == 2) return sqrt(rd_dot_row(x, x, n));
+  if (pw == 2) return sqrt(lt_row_dot(x, x, n));
   if (pw == 1) {
     for (i = 0; i < n; i++) s += fabsf(x[i]);
     return s;
@@ -610,7 +507,7 @@ lt_tensor *lt_norm(lt_tensor *a, double pw, int dim, int keepdim) {
     nd->iv[0] = p.d;
     nd->dv[0] = pw;
     lt_ag_save(nd, 0, a);
-    rd_save_out(nd, 1, out);
+    lt_ag_save_output(nd, 1, out);
   }
   return out;
 }
@@ -646,13 +543,13 @@ static void rd_exp_rows(const float *restrict x, float *restrict e, float *m,
   int64_t r, i, len = nr * n;
   for (r = 0; r < nr; r++) {
     const float *xr = x + r * n;
-    float *er = e + r * n, mr = rd_max_row(xr, n);
+    float *er = e + r * n, mr = lt_row_max(xr, n);
     if (lse && isinf(mr)) mr = 0;
     m[r] = mr;
     for (i = 0; i < n; i++) er[i] = xr[i] - mr;
   }
-  for (i = 0; i < len; i++) e[i] = rd_exp(e[i]);
-  for (r = 0; r < nr; r++) s[r] = rd_sum_row(e + r * n, n);
+  for (i = 0; i < len; i++) e[i] = lt_exp_fast(e[i]);
+  for (r = 0; r < nr; r++) s[r] = lt_row_sum(e + r * n, n);
 }
 
 /*
@@ -726,16 +623,16 @@ static int rd_softmax_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   o = lt_data(gi);
   if (islog) {
     int64_t len = p.rows * p.n;
-    for (i = 0; i < len; i++) o[i] = rd_exp(y[i]);
+    for (i = 0; i < len; i++) o[i] = lt_exp_fast(y[i]);
     for (r = 0; r < p.rows; r++) {
       const float *gr = g + r * p.n;
-      float *orow = o + r * p.n, s = (float)rd_sum_row(gr, p.n);
+      float *orow = o + r * p.n, s = (float)lt_row_sum(gr, p.n);
       for (i = 0; i < p.n; i++) orow[i] = gr[i] - orow[i] * s;
     }
   } else {
     for (r = 0; r < p.rows; r++) {
       const float *yr = y + r * p.n, *gr = g + r * p.n;
-      float *orow = o + r * p.n, s = (float)rd_dot_row(gr, yr, p.n);
+      float *orow = o + r * p.n, s = (float)lt_row_dot(gr, yr, p.n);
       for (i = 0; i < p.n; i++) orow[i] = yr[i] * (gr[i] - s);
     }
   }
@@ -767,7 +664,7 @@ static lt_tensor *rd_softmax(const char *op, lt_tensor *a, int dim, int islog) {
   if (nd) {
     nd->iv[0] = p.d;
     nd->iv[1] = islog;
-    rd_save_out(nd, 0, out);
+    lt_ag_save_output(nd, 0, out);
   }
   return out;
 }
@@ -800,7 +697,7 @@ static int rd_logsumexp_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) 
     float *orow = o + r * p.n, l = lse[r];
     for (i = 0; i < p.n; i++) orow[i] = xr[i] - l;
   }
-  for (i = 0; i < len; i++) o[i] = rd_exp(o[i]);
+  for (i = 0; i < len; i++) o[i] = lt_exp_fast(o[i]);
   for (r = 0; r < p.rows; r++) {
     float *orow = o + r * p.n, gr = gp[r];
     for (i = 0; i < p.n; i++) orow[i] *= gr;
@@ -832,7 +729,7 @@ lt_tensor *lt_logsumexp(lt_tensor *a, int dim, int keepdim) {
   if (nd) {
     nd->iv[0] = p.d;
     lt_ag_save(nd, 0, a);
-    rd_save_out(nd, 1, out);
+    lt_ag_save_output(nd, 1, out);
   }
   return out;
 }

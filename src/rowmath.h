@@ -1,0 +1,106 @@
+/*
+** rowmath.h -- small row kernels shared by the reductions and attention:
+** written so that loops over them vectorize (no libm call per element,
+** independent accumulator lanes, integer compares for max).
+*/
+#ifndef LT_ROWMATH_H
+#define LT_ROWMATH_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+/* sum in double, 8 independent lanes so the loop vectorizes */
+static inline double lt_row_sum(const float *x, int64_t n) {
+  double acc[8] = {0}, s = 0;
+  int64_t i = 0;
+  int k;
+  for (; i + 8 <= n; i += 8)
+    for (k = 0; k < 8; k++) acc[k] += x[i + k];
+  for (; i < n; i++) s += x[i];
+  for (k = 0; k < 8; k++) s += acc[k];
+  return s;
+}
+
+/* sum of x*y in double (softmax's and norm's backward) */
+static inline double lt_row_dot(const float *x, const float *y, int64_t n) {
+  double acc[8] = {0}, s = 0;
+  int64_t i = 0;
+  int k;
+  for (; i + 8 <= n; i += 8)
+    for (k = 0; k < 8; k++) acc[k] += (double)x[i + k] * y[i + k];
+  for (; i < n; i++) s += (double)x[i] * y[i];
+  for (k = 0; k < 8; k++) s += acc[k];
+  return s;
+}
+
+/*
+** Largest element, -inf for an empty row.  Compares the floats' bits as
+** integers, mapped so that their order is the floats' order: compilers
+** vectorize an integer max but not a float one (its NaN rules forbid
+** reordering).  A NaN sorts above +inf (or, negative, below -inf); the
+** softmax family uses this only to shift, and a NaN reaches its output
+** through exp anyway.  (max/min, which must report NaNs, use their own loop.)
+*/
+static inline float lt_row_max(const float *x, int64_t n) {
+  int32_t m = (int32_t)0x807fffff;   /* -inf, mapped */
+  int64_t i;
+  float f;
+  for (i = 0; i < n; i++) {
+    int32_t b;
+    memcpy(&b, x + i, sizeof b);
+    b ^= -(int32_t)((uint32_t)b >> 31) & 0x7fffffff;   /* negatives: reverse */
+    m = b > m ? b : m;
+  }
+  m ^= -(int32_t)((uint32_t)m >> 31) & 0x7fffffff;
+  memcpy(&f, &m, sizeof f);
+  return f;
+}
+
+/*
+** a * b + c, fused where the target has a fast fma.  (-std=c11 turns off
+** GCC's own contraction, and fmaf without hardware support is a slow
+** library call.)
+*/
+static inline float lt_fma(float a, float b, float c) {
+#ifdef __FP_FAST_FMAF
+  return fmaf(a, b, c);
+#else
+  return a * b + c;
+#endif
+}
+
+/*
+** exp for float, in straight-line code so loops over it vectorize (libm's
+** expf is a call per element: about 4x slower here).  exp(x) = 2^k e^r
+** with k = round(x / ln 2), |r| <= ln2/2 (Cody-Waite split of ln 2), e^r
+** by Cephes' degree-7 polynomial: within 1 ulp of expf on [-87.3, 88.3].
+** Below -87.3 it gives 0 (the true value is under FLT_MIN) and above 88.3
+** inf; the softmax family only feeds it x - max <= 0.  NaN stays NaN.
+** The rounding trick (adding 1.5 * 2^23) leaves k in the low bits of kf
+** without a float-to-int conversion, which would be undefined for NaN.
+*/
+static inline float lt_exp_fast(float x) {
+  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
+  float kf = lt_fma(xc, 1.44269504088896341f, 12582912.0f);
+  float r, p, s;
+  uint32_t ki, bits;
+  memcpy(&ki, &kf, sizeof ki);
+  kf -= 12582912.0f;
+  r = lt_fma(kf, -0.693359375f, xc);
+  r = lt_fma(kf, 2.12194440e-4f, r);
+  p = 1.9875691500e-4f;
+  p = lt_fma(p, r, 1.3981999507e-3f);
+  p = lt_fma(p, r, 8.3334519073e-3f);
+  p = lt_fma(p, r, 4.1665795894e-2f);
+  p = lt_fma(p, r, 1.6666665459e-1f);
+  p = lt_fma(p, r, 5.0000001201e-1f);
+  p = lt_fma(p, r * r, r + 1.0f);
+  bits = (ki + 127u) << 23;          /* 2^k: k sits in ki's low bits */
+  memcpy(&s, &bits, sizeof s);
+  p *= s;
+  p = x < -87.3f ? 0.0f : p;
+  return x > 88.3f ? INFINITY : p;
+}
+
+#endif
