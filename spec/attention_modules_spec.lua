@@ -17,12 +17,6 @@ local function seed_mask(B, S, keep)
   return m
 end
 
-local function names(m)
-  local out = {}
-  for name in m:named_parameters() do out[#out + 1] = name end
-  return out
-end
-
 -- x W^T + b without the fused op
 local function lin(m, x)
   local y = x:matmul(m.weight:t())
@@ -141,11 +135,11 @@ function TestAttentionModules:test_seed_parameter_counts()
 end
 
 function TestAttentionModules:test_seed_parameter_names()
-  lu.assertEquals(names(nn.MQA(16, 4)), {
+  lu.assertEquals(H.param_names(nn.MQA(16, 4)), {
     "query.weight", "query.bias", "key.weight", "key.bias", "value.weight", "value.bias",
     "out_projection.weight", "out_projection.bias" })
   local mla = nn.MLA()
-  lu.assertEquals(names(mla), {
+  lu.assertEquals(H.param_names(mla), {
     "down_proj_kv.weight", "down_proj_kv.bias", "down_proj_q.weight", "down_proj_q.bias",
     "up_proj_k.weight", "up_proj_k.bias", "up_proj_v.weight", "up_proj_v.bias",
     "up_proj_q.weight", "up_proj_q.bias", "proj_qr.weight", "proj_qr.bias",
@@ -154,7 +148,7 @@ function TestAttentionModules:test_seed_parameter_names()
   lu.assertEquals(mla.proj_kr.weight:shape(), { 26, 256 })
   lu.assertEquals(mla.fc.weight:shape(), { 256, 128 })
   local gated = nn.GatedAttention(256, 8)
-  lu.assertEquals(names(gated), {
+  lu.assertEquals(H.param_names(gated), {
     "latent_bias", "U_k.weight", "V_k.weight", "U_v.weight", "V_v.weight", "W_q.weight",
     "gate.weight", "gate.bias", "out_proj.weight", "out_proj.bias" })
   lu.assertEquals(gated.latent_bias:shape(), { 8, 1, 1 })

@@ -6,19 +6,6 @@ local lu = require "luaunit"
 local lunet = require "lunet"
 local H = require "helpers"
 
-local function f32(v) return (string.unpack("f", string.pack("f", v))) end
-
-local function flat(x)
-  local t = lunet.is_tensor(x) and x:totable() or x
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then for _, e in ipairs(v) do walk(e) end
-    else out[#out + 1] = v end
-  end
-  walk(t)
-  return out
-end
-
 -- elementwise map of a tensor's values into a nested table
 local function map(x, f)
   local function rec(v)
@@ -30,24 +17,6 @@ local function map(x, f)
     return f(v)
   end
   return rec(x:detach():totable())
-end
-
--- run `lunet` on a script in a fresh process; returns ok, output
-local function subprocess(script, stack_kib)
-  local interp, i = arg and arg[-1], -1
-  while arg and arg[i - 1] do i = i - 1; interp = arg[i] end
-  interp = interp or "lua5.4"
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(script)
-  f:close()
-  local cmd = string.format("%s'%s' '%s' 2>&1", stack_kib and ("ulimit -s " .. stack_kib .. "; ") or "",
-                            interp, path)
-  local p = io.popen(cmd, "r")
-  local out = p:read("a")
-  local ok, how, code = p:close()
-  os.remove(path)
-  return ok and how == "exit" and code == 0, out .. " (" .. tostring(how) .. " " .. tostring(code) .. ")"
 end
 
 TestAutograd = {}
@@ -74,7 +43,7 @@ function TestAutograd:test_grads_accumulate()
   -- a second, different graph adds in too
   ;(x * x):sum():backward()
   local want = {}
-  local xv, wv = flat(x:detach()), flat(w)
+  local xv, wv = H.flat(x:detach()), H.flat(w)
   for k = 1, 4 do want[k] = 2 * wv[k] + 2 * xv[k] end
   H.assert_close(x.grad, want, 1e-5)
   -- accumulation is in place, as in PyTorch: a held x.grad sees it
@@ -111,7 +80,7 @@ end
 -- past its storage: either an error or a sane result.  Run in a child so
 -- that under `make sanitize` an overflow fails this test, not the run.
 function TestAutograd:test_assigned_expanded_grad_is_safe()
-  local ok, out = subprocess([[
+  local ok, out = H.run_lua([[
     local lunet = require "lunet"
     local x = lunet.randn{3, 64}:requires_grad(true)
     x.grad = lunet.zeros{1, 64}:expand(3, 64)
@@ -293,7 +262,7 @@ function TestGraph:test_detach_stops_gradient()
   lu.assertFalse(y:requires_grad())
   local z = (x * y):sum()   -- y is a constant: dz/dx = y = x^2
   z:backward()
-  H.assert_close(x.grad, map(x, function(v) return f32(v * v) end), 1e-6)
+  H.assert_close(x.grad, map(x, function(v) return H.f32(v * v) end), 1e-6)
   -- a detached leaf alone cannot be backpropagated
   H.raises("does not require grad", function() x:detach():sum():backward() end)
 end
@@ -333,7 +302,7 @@ end
 
 function TestGraph:test_deep_chain()
   local n = 10000
-  local c = f32(1.0001)
+  local c = H.f32(1.0001)
   local x = H.leaf(lunet.tensor{1.0})
   local y = x
   for _ = 1, n do y = y * 1.0001 end
@@ -353,31 +322,34 @@ function TestGraph:test_deep_chain_of_views_and_adds()
   H.assert_close(x.grad, {2, 2, 2, 2}, 0)
 end
 
--- freeing a long graph that never saw backward must not recurse once
--- per node on the C stack (here a 2 MiB one)
-function TestGraph:test_deep_graph_freed_without_backward()
-  local ok, out = subprocess([[
+-- in a child with a 2 MiB C stack: build y = x * 1.0 * ... * 1.0, a
+-- 50,000-node graph, then run `tail`; returns ok, output
+local function deep_graph_child(tail)
+  return H.run_lua([[
     local lunet = require "lunet"
     local x = lunet.tensor{1}:requires_grad(true)
     local y = x
     for _ = 1, 50000 do y = y * 1.0 end
+  ]] .. tail, 2048)
+end
+
+-- freeing a long graph that never saw backward must not recurse once
+-- per node on the C stack
+function TestGraph:test_deep_graph_freed_without_backward()
+  local ok, out = deep_graph_child([[
     y = nil
     collectgarbage(); collectgarbage()
     print("freed", lunet.memory_allocated())
-  ]], 2048)
+  ]])
   lu.assertTrue(ok, "process died freeing a 50,000-node graph: " .. out)
   lu.assertStrContains(out, "freed")
 end
 
 function TestGraph:test_deep_graph_backward_small_stack()
-  local ok, out = subprocess([[
-    local lunet = require "lunet"
-    local x = lunet.tensor{1}:requires_grad(true)
-    local y = x
-    for _ = 1, 50000 do y = y * 1.0 end
+  local ok, out = deep_graph_child([[
     y:sum():backward()
     print("grad", x.grad:item())
-  ]], 2048)
+  ]])
   lu.assertTrue(ok, "process died in backward of a 50,000-node graph: " .. out)
   lu.assertStrContains(out, "grad\t1.0")
 end

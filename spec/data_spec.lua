@@ -251,18 +251,10 @@ TestDataCharLM = {}
 local TEXT = "the quick brown fox jumps over the lazy dog. " ..
              "pack my box with five dozen liquor jugs! héllo wörld. "
 
-local function temp_file(text)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  return path
-end
-
 local function find(hay, needle) return hay:find(needle, 1, true) end
 
 function TestDataCharLM:test_file()
-  local path = temp_file(TEXT:rep(3))
+  local path = H.temp_file(TEXT:rep(3))
   local task = data.char_lm(path, { seq_len = 12, batch_size = 6, seed = 3, split = 0.8 })
   os.remove(path)
   -- vocabulary: the distinct characters (UTF-8 aware), sorted
@@ -315,7 +307,7 @@ TestDataMake = {}
 
 function TestDataMake:test_by_name()
   lu.assertEquals(data.make("copy", { seed = 3 }):batch():totable(), data.copy { seed = 3 }:batch():totable())
-  local path = temp_file(TEXT)
+  local path = H.temp_file(TEXT)
   local t = data.make("char_lm", { path = path, seq_len = 5 })
   os.remove(path)
   lu.assertEquals(t.seq_len, 5)

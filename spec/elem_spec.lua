@@ -10,25 +10,6 @@ local H = require "helpers"
 
 -- ---------------------------------------------------------------- oracles
 
-local function build(shape, f)
-  if #shape == 0 then return f({}) end
-  local idx = {}
-  local function rec(d)
-    local t = {}
-    for i = 1, shape[d] do
-      idx[d] = i
-      if d == #shape then t[i] = f({table.unpack(idx)}) else t[i] = rec(d + 1) end
-    end
-    return t
-  end
-  return rec(1)
-end
-
-local function at(t, idx)
-  for _, i in ipairs(idx) do t = t[i] end
-  return t
-end
-
 -- broadcast shape of two shapes (they must be compatible)
 local function bshape(sa, sb)
   local n = math.max(#sa, #sb)
@@ -46,7 +27,7 @@ local function bat(a, sa, idx)
   if type(a) == "number" then return a end
   local lead, j = #idx - #sa, {}
   for d = 1, #sa do j[d] = sa[d] == 1 and 1 or idx[d + lead] end
-  return at(a, j)
+  return H.at(a, j)
 end
 
 -- f applied elementwise over broadcast operands (tensors or numbers)
@@ -61,7 +42,7 @@ local function ref(f, ...)
       vals[k], shapes[k] = a, {}
     end
   end
-  return build(shape, function(idx)
+  return H.build(shape, function(idx)
     local xs = {}
     for k = 1, #args do xs[k] = bat(vals[k], shapes[k], idx) end
     return f(table.unpack(xs))
@@ -87,8 +68,6 @@ local function erf(x)
   until math.abs(add) < 1e-17 * math.max(1, math.abs(sum))
   return 2 / math.sqrt(math.pi) * sum
 end
-
-local function f32(v) return (string.unpack("f", string.pack("f", v))) end
 
 local function sigmoid(x) return 1 / (1 + math.exp(-x)) end
 
@@ -124,13 +103,10 @@ local BINARY = {
   maximum = function(a, b) return math.max(a, b) end,
   minimum = function(a, b) return math.min(a, b) end,
 }
-local META = {
-  add = function(a, b) return a + b end,
-  sub = function(a, b) return a - b end,
-  mul = function(a, b) return a * b end,
-  div = function(a, b) return a / b end,
-  pow = function(a, b) return a ^ b end,
-}
+-- the ops with a Lua operator: BINARY's functions use + - * / ^, which
+-- on tensors are the metamethods
+local META = { add = BINARY.add, sub = BINARY.sub, mul = BINARY.mul, div = BINARY.div,
+               pow = BINARY.pow }
 
 -- ---------------------------------------------------------------- inputs
 
@@ -140,7 +116,7 @@ local function vals(shape, lo, hi) return lunet.uniform(shape, lo, hi) end
 -- values at least `gap` away from every point in `avoid`
 local function away(shape, avoid, gap)
   gap = gap or 0.1
-  return lunet.tensor(build(shape, function()
+  return lunet.tensor(H.build(shape, function()
     while true do
       local v = (math.random() * 2 - 1) * 2
       local ok = true
@@ -156,8 +132,8 @@ local function operands(op, sa, sb)
   if op == "div" then return vals(sa, -2, 2), away(sb, {0}, 0.5) end
   if op == "maximum" or op == "minimum" then
     -- a on quarter points, b on half points: never within 0.25
-    local a = lunet.tensor(build(sa, function() return math.random(-4, 3) * 0.5 + 0.25 end))
-    local b = lunet.tensor(build(sb, function() return math.random(-4, 4) * 0.5 end))
+    local a = lunet.tensor(H.build(sa, function() return math.random(-4, 3) * 0.5 + 0.25 end))
+    local b = lunet.tensor(H.build(sb, function() return math.random(-4, 4) * 0.5 end))
     return a, b
   end
   return vals(sa, -2, 2), vals(sb, -2, 2)
@@ -287,8 +263,8 @@ end
 
 function TestElemBinary:test_comparisons()
   -- small integers so that ties happen
-  local a = lunet.tensor(build({3, 4}, function(i) return (i[1] * 7 + i[2] * 3) % 4 end))
-  local b = lunet.tensor(build({3, 4}, function(i) return (i[1] + i[2] * 5) % 4 end))
+  local a = lunet.tensor(H.build({3, 4}, function(i) return (i[1] * 7 + i[2] * 3) % 4 end))
+  local b = lunet.tensor(H.build({3, 4}, function(i) return (i[1] + i[2] * 5) % 4 end))
   local cmp = {
     eq = function(x, y) return x == y and 1 or 0 end,
     ne = function(x, y) return x ~= y and 1 or 0 end,
@@ -370,8 +346,8 @@ end
 function TestElemUnary:test_clamp()
   local x = vals({3, 4}, -2, 2)
   local function cl(lo, hi)
-    lo = lo and f32(lo)
-    hi = hi and f32(hi)
+    lo = lo and H.f32(lo)
+    hi = hi and H.f32(hi)
     return function(v)
       if lo and v < lo then return lo end
       if hi and v > hi then return hi end
@@ -383,7 +359,7 @@ function TestElemUnary:test_clamp()
   H.assert_close(x:clamp(0), ref(cl(0, nil), x), 0)
   H.assert_close(x:clamp(nil, 0.3), ref(cl(nil, 0.3), x), 0)
   H.assert_close(x:t():clamp(-0.1, 0.1), ref(cl(-0.1, 0.1), x:t()), 0)
-  H.assert_close(x:clamp(0.2, 0.2), ref(function() return f32(0.2) end, x), 0)
+  H.assert_close(x:clamp(0.2, 0.2), ref(function() return H.f32(0.2) end, x), 0)
 end
 
 -- ---------------------------------------------------------------- where, masked_fill

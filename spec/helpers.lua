@@ -43,4 +43,133 @@ function H.raises(text, fn, ...)
   lu.assertStrContains(tostring(err), text, false)
 end
 
+-- ---------------------------------------------------------------- shapes and values
+
+-- number of elements of a shape ({} is a 0-d tensor: 1)
+function H.numel(shape)
+  local n = 1
+  for _, s in ipairs(shape) do n = n * s end
+  return n
+end
+
+-- iterator over every 1-based index of shape, row-major: for idx in H.indices{2, 3}
+H.indices = require("lunet.util").indices
+
+-- nested table of shape whose element at idx is f(idx) (f gets a fresh
+-- table each call, in row-major order); for a 0-d shape {} the number f({})
+function H.build(shape, f)
+  local idx = {}
+  local function rec(d)
+    if d > #shape then return f({table.unpack(idx)}) end
+    local t = {}
+    for i = 1, shape[d] do idx[d] = i; t[i] = rec(d + 1) end
+    return t
+  end
+  return rec(1)
+end
+
+-- the row-major list vals laid out as a nested table of shape (H.flat undone)
+function H.unflat(vals, shape)
+  local k = 0
+  return H.build(shape, function() k = k + 1; return vals[k] end)
+end
+
+-- the element of nested table t at index idx
+function H.at(t, idx)
+  for _, i in ipairs(idx) do t = t[i] end
+  return t
+end
+
+-- flat row-major list of a tensor's (any strides) or a nested table's values
+H.flat = require("lunet.util").flat
+
+-- v rounded to the nearest float32, as a tensor would store it
+function H.f32(v) return (string.unpack("<f", string.pack("<f", v))) end
+
+-- ---------------------------------------------------------------- plain-Lua references
+
+-- layer norm over the last dim in plain Lua doubles:
+-- (x - mean) / sqrt(var + eps) * w + b, element by element; rms: RMS norm
+-- (mean taken as 0).  w and b may be nil.  Returns a nested table of x's shape.
+function H.plain_norm(x, w, b, eps, rms)
+  local shape = x:shape()
+  local D = shape[#shape]
+  local rows = x:detach():reshape{x:numel() // D, D}:totable()
+  local wv, bv = w and H.flat(w), b and H.flat(b)
+  local out = {}
+  for r, row in ipairs(rows) do
+    local mean, var = 0, 0
+    for j = 1, D do mean = mean + row[j] end
+    mean = rms and 0 or mean / D
+    for j = 1, D do var = var + (row[j] - mean) ^ 2 end
+    local rstd = 1 / math.sqrt(var / D + eps)
+    for j = 1, D do
+      out[#out + 1] = (row[j] - mean) * rstd * (wv and wv[j] or 1) + (bv and bv[j] or 0)
+    end
+  end
+  return H.unflat(out, shape)
+end
+
+-- ---------------------------------------------------------------- modules
+
+-- a module's parameter names, in named_parameters order
+function H.param_names(m)
+  local out = {}
+  for name in m:named_parameters() do out[#out + 1] = name end
+  return out
+end
+
+-- ---------------------------------------------------------------- files and child processes
+
+-- the whole content of a file, or nil and io.open's message
+function H.read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- write s to path, replacing what was there
+function H.write_file(path, s)
+  local f = assert(io.open(path, "wb"))
+  f:write(s)
+  f:close()
+end
+
+-- a new temp file holding contents (if given); the caller removes it
+function H.temp_file(contents)
+  local path = os.tmpname()
+  if contents then H.write_file(path, contents) end
+  return path
+end
+
+-- s quoted for sh
+function H.q(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
+end
+
+-- run cmd under sh; returns its stdout and then what io.popen's close
+-- gives: true if it exited 0, "exit" or "signal", and the status or signal
+function H.sh(cmd)
+  local p = assert(io.popen(cmd, "r"))
+  local out = p:read("a")
+  return out, p:close()
+end
+
+-- run a Lua script in a fresh process of the interpreter running the
+-- specs (lua5.4, or the sanitized lunet under `make sanitize`), with the
+-- C stack limited to stack_kib if given, so that a crash fails one test
+-- and not the run.  Returns ok (exited 0) and its output (stdout and
+-- stderr) followed by how it ended.
+function H.run_lua(script, stack_kib)
+  local interp, i = arg and arg[-1], -1
+  while arg and arg[i - 1] do i = i - 1; interp = arg[i] end
+  local path = H.temp_file(script)
+  local out, ok, how, code = H.sh(string.format("%s%s %s 2>&1",
+    stack_kib and ("ulimit -s " .. stack_kib .. "; ") or "", H.q(interp or "lua5.4"), H.q(path)))
+  os.remove(path)
+  return ok == true, out .. " (" .. tostring(how) .. " " .. tostring(code) .. ")"
+end
+
 return H

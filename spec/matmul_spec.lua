@@ -11,23 +11,6 @@ local randn = lunet.randn
 
 -- ---------------------------------------------------------------- oracle
 
--- the values of x (any strides) as a flat row-major list, and its shape
-local function flat(x)
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then for _, e in ipairs(v) do walk(e) end
-    else out[#out + 1] = v end
-  end
-  walk(x:totable())
-  return out, x:shape()
-end
-
-local function prod(t, i, j)
-  local p = 1
-  for k = i or 1, j or #t do p = p * t[k] end
-  return p
-end
-
 --[[
 torch.matmul by definition: a 1-d x is a 1 x K row, a 1-d y a K x 1
 column (their unit dim dropped from the result); batch dims (all but the
@@ -35,8 +18,8 @@ last two) broadcast from the right; each output element is a plain sum.
 Returns a nested table (a number for a 0-d result).
 --]]
 local function naive_matmul(x, y)
-  local xv, xs = flat(x)
-  local yv, ys = flat(y)
+  local xv, xs = H.flat(x), x:shape()
+  local yv, ys = H.flat(y), y:shape()
   local as = #xs == 1 and { 1, xs[1] } or xs
   local bs = #ys == 1 and { ys[1], 1 } or ys
   local M, K, N = as[#as - 1], as[#as], bs[#bs]
@@ -337,10 +320,8 @@ TestBlas = {}
 
 -- does /proc/cpuinfo list what OpenBLAS's SkylakeX kernels need?
 local function cpu_has_avx512()
-  local f = io.open("/proc/cpuinfo")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
+  local s = H.read_file("/proc/cpuinfo")
+  if not s then return nil end
   local flags = s:match("\nflags%s*:([^\n]*)") or ""
   for _, need in ipairs { "avx512f", "avx512dq", "avx512bw", "avx512vl" } do
     if not flags:find(" " .. need .. "%f[%s]") and not flags:find(" " .. need .. "$") then
@@ -354,12 +335,10 @@ end
 local function child_blas(envprefix)
   local prog = os.getenv("LUNET_PROGRAM")
   if not prog then return nil end
-  local cmd = envprefix .. " '" .. prog .. "' -e \"local i = require('lunet').blas_info(); " ..
-              "io.write(i.corename, ' ', i.coretype_source, ' ', " ..
-              "tostring(os.getenv('OPENBLAS_CORETYPE')))\" 2>&1"
-  local p = io.popen(cmd)
-  local out = p:read("a")
-  p:close()
+  local out = H.sh(envprefix .. " " .. H.q(prog) .. " -e " ..
+    H.q("local i = require('lunet').blas_info(); " ..
+        "io.write(i.corename, ' ', i.coretype_source, ' ', tostring(os.getenv('OPENBLAS_CORETYPE')))") ..
+    " 2>&1")
   return out:match("^(%S+) (%S+) (%S+)$")
 end
 

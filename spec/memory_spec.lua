@@ -4,16 +4,14 @@
 -- failed ops must give back everything they took.
 local lu = require "luaunit"
 local lunet = require "lunet"
+local H = require "helpers"
 
 -- ASan's quarantine keeps freed blocks resident; its RSS says little
 local SANITIZED = os.getenv("LUNET_SANITIZE") ~= nil
 
 local function rss_kib()
-  local f = io.open("/proc/self/status", "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return tonumber(s:match("VmRSS:%s*(%d+)"))
+  local s = H.read_file("/proc/self/status")
+  return s and tonumber(s:match("VmRSS:%s*(%d+)"))
 end
 
 local function settle()

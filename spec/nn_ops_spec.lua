@@ -43,25 +43,7 @@ function TestNNOps:test_embedding()
   lu.assertEquals(w.grad:get{3, 1}, 0)
 end
 
-local function plain_norm(x, w, b, eps, rms)
-  local shape = x:shape()
-  local D = shape[#shape]
-  local out = lunet.zeros(shape)
-  local rows = x:numel() // D
-  local flat, oflat = x:reshape{rows, D}, out:view{rows, D}
-  for r = 1, rows do
-    local mean, var = 0, 0
-    for j = 1, D do mean = mean + flat:get{r, j} end
-    mean = rms and 0 or mean / D
-    for j = 1, D do var = var + (flat:get{r, j} - mean) ^ 2 end
-    local rstd = 1 / math.sqrt(var / D + eps)
-    for j = 1, D do
-      local v = (flat:get{r, j} - mean) * rstd * (w and w:get{j} or 1) + (b and b:get{j} or 0)
-      oflat:set({r, j}, v)
-    end
-  end
-  return out
-end
+local plain_norm = H.plain_norm
 
 function TestNNOps:test_layer_norm()
   local x, w, b = lunet.randn{2, 3, 5} * 3 + 1, lunet.randn{5}, lunet.randn{5}

@@ -7,12 +7,6 @@ local lunet = require "lunet"
 local nn = lunet.nn
 local H = require "helpers"
 
-local function names(m)
-  local out = {}
-  for name in m:named_parameters() do out[#out + 1] = name end
-  return out
-end
-
 -- a two-level toy model: own parameter, then children in order
 local Toy = nn.Module:extend("Toy", { "d", d = 3 })
 function Toy:init(o)
@@ -60,11 +54,11 @@ end
 function TestNNModule:test_registration_order_and_dotted_names()
   local m = Toy()
   -- PyTorch's order: own parameters first, then each child's, in registration order
-  lu.assertEquals(names(m), { "scale", "proj.weight", "proj.bias", "inner.0.weight" })
+  lu.assertEquals(H.param_names(m), { "scale", "proj.weight", "proj.bias", "inner.0.weight" })
   lu.assertEquals(#m:parameters(), 4)
   lu.assertTrue(rawequal(m:parameters()[2], m.proj.weight))
   local mha = nn.MHA(8, 2)
-  lu.assertEquals(names(mha), {
+  lu.assertEquals(H.param_names(mha), {
     "query.weight", "query.bias", "key.weight", "key.bias", "value.weight", "value.bias",
     "out_projection.weight", "out_projection.bias",
   })
@@ -89,20 +83,20 @@ end
 function TestNNModule:test_reassignment_and_removal()
   local m = Toy()
   m.proj = nn.Linear(3, 2, false)          -- replacing keeps the slot
-  lu.assertEquals(names(m), { "scale", "proj.weight", "inner.0.weight" })
+  lu.assertEquals(H.param_names(m), { "scale", "proj.weight", "inner.0.weight" })
   m.scale = nil
-  lu.assertEquals(names(m), { "proj.weight", "inner.0.weight" })
+  lu.assertEquals(H.param_names(m), { "proj.weight", "inner.0.weight" })
   m.proj = nil
   lu.assertNil(m.proj)
-  lu.assertEquals(names(m), { "inner.0.weight" })
+  lu.assertEquals(H.param_names(m), { "inner.0.weight" })
   -- a plain tensor (not requiring grad) is an attribute, not a parameter
   m.cache = lunet.zeros { 2 }
-  lu.assertEquals(names(m), { "inner.0.weight" })
+  lu.assertEquals(H.param_names(m), { "inner.0.weight" })
   lu.assertNotNil(m.cache)
   -- a frozen leaf may replace a parameter; a non-leaf may not
   local lin = nn.Linear(2, 2)
   lin.bias = lunet.zeros { 2 }
-  lu.assertEquals(names(lin), { "weight", "bias" })
+  lu.assertEquals(H.param_names(lin), { "weight", "bias" })
   lu.assertEquals(select(2, lin:num_parameters()), 4)
   H.raises("Linear: cannot assign a non-leaf userdata to parameter 'weight'",
            function() lin.weight = lin.weight * 2 end)
@@ -242,7 +236,7 @@ function TestNNModule:test_user_subclass_without_spec()
   function Pair:forward(x) return self.b(self.a(x)) end
   local p = Pair(3, 5)
   lu.assertEquals(p(lunet.randn { 2, 3 }):shape(), { 2, 3 })
-  lu.assertEquals(names(p), { "a.weight", "a.bias", "b.weight", "b.bias" })
+  lu.assertEquals(H.param_names(p), { "a.weight", "a.bias", "b.weight", "b.bias" })
   H.raises("Empty: forward is not implemented", function() nn.Module:extend("Empty")()() end)
 end
 
@@ -287,24 +281,6 @@ function TestNNLayers:test_embedding()
   H.gradcheck(function() return m(ids) end, { m.weight })
 end
 
--- (x - mean) / sqrt(var + eps) * w + b over the last dim, element by element
-local function plain_norm(x, w, b, eps, rms)
-  local rows, D = x:size(1), x:size(2)
-  local out = {}
-  for r = 1, rows do
-    local mean, var = 0, 0
-    for j = 1, D do mean = mean + x:get { r, j } end
-    mean = rms and 0 or mean / D
-    for j = 1, D do var = var + (x:get { r, j } - mean) ^ 2 end
-    local rstd = 1 / math.sqrt(var / D + eps)
-    out[r] = {}
-    for j = 1, D do
-      out[r][j] = (x:get { r, j } - mean) * rstd * (w and w:get { j } or 1) + (b and b:get { j } or 0)
-    end
-  end
-  return out
-end
-
 function TestNNLayers:test_layer_norm()
   local m = nn.LayerNorm(6)
   H.assert_close(m.weight, lunet.ones { 6 }, 0)
@@ -314,18 +290,18 @@ function TestNNLayers:test_layer_norm()
     m.bias:copy_(lunet.randn { 6 })
   end)
   local x = H.leaf(lunet.randn { 4, 6 } * 3 + 1)
-  H.assert_close(m(x), plain_norm(x, m.weight, m.bias, 1e-5), 1e-4)
+  H.assert_close(m(x), H.plain_norm(x, m.weight, m.bias, 1e-5), 1e-4)
   H.gradcheck(function(x) return m(x) end, { x, m.weight, m.bias })
   local plain = nn.LayerNorm { 6, elementwise_affine = false }
   lu.assertEquals(#plain:parameters(), 0)
-  H.assert_close(plain(x), plain_norm(x, nil, nil, 1e-5), 1e-4)
+  H.assert_close(plain(x), H.plain_norm(x, nil, nil, 1e-5), 1e-4)
 end
 
 function TestNNLayers:test_rms_norm()
   local m = nn.RMSNorm { 6, eps = 1e-5 }
   lunet.no_grad(function() m.weight:copy_(lunet.randn { 6 }) end)
   local x = H.leaf(lunet.randn { 4, 6 })
-  H.assert_close(m(x), plain_norm(x, m.weight, nil, 1e-5, true), 1e-4)
+  H.assert_close(m(x), H.plain_norm(x, m.weight, nil, 1e-5, true), 1e-4)
   H.gradcheck(function(x) return m(x) end, { x, m.weight })
   lu.assertEquals(nn.RMSNorm(4).eps, 1e-6)
 end
@@ -387,7 +363,7 @@ function TestNNLayers:test_sequential_and_module_list()
   lu.assertEquals(kinds, { "Linear", "Linear", "ReLU" })
   list[4] = nn.SiLU()
   list[1] = nn.Linear(2, 2, false)
-  lu.assertEquals(names(list), { "0.weight", "1.weight", "1.bias" })
+  lu.assertEquals(H.param_names(list), { "0.weight", "1.weight", "1.bias" })
   lu.assertEquals(#list, 4)
   H.raises("ModuleList: can only assign a module to positions 1 .. 5", function() list[7] = nn.ReLU() end)
   H.raises("ModuleList: has no forward", function() list(x) end)
@@ -395,14 +371,12 @@ end
 
 -- ================================================================ RotaryEmbedding
 
--- round to float32, to follow the seed's float32 arithmetic step by step
-local function f32(v) return (string.unpack("f", string.pack("f", v))) end
-
 -- seed 002's RotaryEmbedding written out: the table it calls cos holds
 -- sin(angle) and the one it calls sin holds cos(angle), each angle
 -- repeated for the pair (2i, 2i+1); out = x*cos + rot(x)*sin with
 -- rot(x)[2i] = -x[2i+1], rot(x)[2i+1] = x[2i].  standard: the real cos/sin.
 -- half: the GPT-NeoX arrangement (angle i at i and i + dim/2, rot = cat(-hi, lo)).
+-- H.f32 rounds each step to float32, following the seed's float32 arithmetic.
 local function direct_rope(x, opts)
   opts = opts or {}
   local shape = x:shape()
@@ -418,8 +392,8 @@ local function direct_rope(x, opts)
       local xs = {}
       for j = 1, D do xs[j] = flat:get { r, s, j } end
       for i = 0, half - 1 do
-        local theta = f32(1 / f32(base ^ f32(f32(2 * i) / D)))
-        local a = f32(pos * theta)
+        local theta = H.f32(1 / H.f32(base ^ H.f32(H.f32(2 * i) / D)))
+        local a = H.f32(pos * theta)
         local c, sn = math.cos(a), math.sin(a)
         if not opts.standard then c, sn = sn, c end
         if opts.half then
@@ -542,7 +516,7 @@ function TestNNModels:test_lm_tied_causal_and_positions()
   lu.assertEquals(logits:shape(), { 2, 4, 11 })
   lu.assertNil(lm.lm_head)
   lu.assertNotNil(lm.wpe)
-  lu.assertEquals(names(lm)[1], "wte.weight")
+  lu.assertEquals(H.param_names(lm)[1], "wte.weight")
   -- tied: logits are ln_f(h) times the token embedding, so wte gets a gradient from both ends
   logits:sum():backward()
   lu.assertNotNil(lm.wte.weight.grad)

@@ -188,31 +188,33 @@ end
 
 TestOptimAdam = {}
 
+-- Adam (AdamW when decoupled) with lr 0.1, betas {0.9, 0.99} and
+-- weight_decay wd over G: every step against adam_ref, step 1 against
+-- values worked out by hand, step 3 against torch's
+local function check_adam(make, decoupled, wd, step1, torch3)
+  local o = { lr = 0.1, betas = { 0.9, 0.99 }, weight_decay = wd }
+  local got = run(make, o)
+  H.assert_close(got, adam_ref(o, decoupled), 1e-5, "against adam_ref")
+  H.assert_close(got[1], step1, 1e-6, "step 1 by hand")
+  H.assert_close(got[3], torch3, 1e-5, "torch")
+end
+
 function TestOptimAdam:test_adam()
-  local o = { lr = 0.1, betas = { 0.9, 0.99 }, weight_decay = 0 }
-  local got = run(optim.Adam, o)
-  H.assert_close(got, adam_ref(o, false), 1e-5)
   -- by hand: the first step moves each weight by lr * g / (|g| + eps)
-  H.assert_close(got[1], { 0.9, 2.1, 2.9 }, 1e-6)
-  H.assert_close(got[3], { 0.789147198, 2.00155592, 2.98906755 }, 1e-5, "torch")
+  check_adam(optim.Adam, false, 0, { 0.9, 2.1, 2.9 },
+             { 0.789147198, 2.00155592, 2.98906755 })
 end
 
 function TestOptimAdam:test_adam_weight_decay_is_l2()
-  local o = { lr = 0.1, betas = { 0.9, 0.99 }, weight_decay = 0.1 }
-  local got = run(optim.Adam, o)
-  H.assert_close(got, adam_ref(o, false), 1e-5)
   -- g2 = -0.2 + 0.1 * 2 = 0: the second weight does not move on step 1
-  H.assert_close(got[1], { 0.9, 2, 2.9 }, 1e-6)
-  H.assert_close(got[3], { 0.762332857, 1.8444171, 2.90143418 }, 1e-5, "torch")
+  check_adam(optim.Adam, false, 0.1, { 0.9, 2, 2.9 },
+             { 0.762332857, 1.8444171, 2.90143418 })
 end
 
 function TestOptimAdam:test_adamw_decoupled()
-  local o = { lr = 0.1, betas = { 0.9, 0.99 }, weight_decay = 0.1 }
-  local got = run(optim.AdamW, o)
-  H.assert_close(got, adam_ref(o, true), 1e-5)
   -- step 1: p (1 - lr wd) - lr sign(g)
-  H.assert_close(got[1], { 0.99 - 0.1, 1.98 + 0.1, 2.97 - 0.1 }, 1e-6)
-  H.assert_close(got[3], { 0.762295485, 1.94060552, 2.90143538 }, 1e-5, "torch")
+  check_adam(optim.AdamW, true, 0.1, { 0.99 - 0.1, 1.98 + 0.1, 2.97 - 0.1 },
+             { 0.762295485, 1.94060552, 2.90143538 })
 end
 
 function TestOptimAdam:test_defaults()
@@ -289,11 +291,17 @@ function TestOptimState:test_round_trip_adam_and_adamw()
   round_trip(optim.AdamW, { lr = 0.05 }, 2)
 end
 
-function TestOptimState:test_state_dict_is_a_snapshot()
+-- an Adam (lr 0.1) over p = {1, 2}, stepped once with gradient {1, 1}
+local function adam_stepped_once()
   local p = lunet.tensor { 1, 2 }:requires_grad(true)
   local opt = optim.Adam({ p }, { lr = 0.1 })
   p.grad = lunet.tensor { 1, 1 }
   opt:step()
+  return opt, p
+end
+
+function TestOptimState:test_state_dict_is_a_snapshot()
+  local opt = adam_stepped_once()
   local sd = opt:state_dict()
   local before = sd.state[1].exp_avg:totable()
   opt:step()
@@ -306,10 +314,7 @@ function TestOptimState:test_state_dict_is_a_snapshot()
 end
 
 function TestOptimState:test_load_errors()
-  local p = lunet.tensor { 1, 2 }:requires_grad(true)
-  local adam = optim.Adam({ p }, { lr = 0.1 })
-  p.grad = lunet.tensor { 1, 1 }
-  adam:step()
+  local adam, p = adam_stepped_once()
   local sd = adam:state_dict()
   local sgd = optim.SGD({ p }, { lr = 0.1 })
   H.raises("SGD: load_state_dict: state dict is for Adam, not SGD", function() sgd:load_state_dict(sd) end)

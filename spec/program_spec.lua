@@ -3,33 +3,16 @@
 -- The program under test is $LUNET_PROGRAM (the sanitized build under
 -- `make sanitize`, where a leak at exit also fails the run).
 local lu = require "luaunit"
+local H = require "helpers"
 
 local PROG = os.getenv("LUNET_PROGRAM")
-
--- quote s for sh
-local function q(s)
-  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
-end
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function spit(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
+local q = H.q
 
 -- temp files made by a test, removed by teardown
 local temps = {}
 local function tmpfile(contents)
-  local name = os.tmpname()
+  local name = H.temp_file(contents)
   temps[#temps + 1] = name
-  if contents then spit(name, contents) end
   return name
 end
 
@@ -44,11 +27,9 @@ local function run(args, input, env)
   local hist = tmpfile()
   local cmd = string.format("LUNET_HISTORY=%s %s%s %s <%s 2>%s",
     q(hist), env or "", q(PROG), args or "", q(inf), q(errf))
-  local p = assert(io.popen(cmd, "r"))
-  local out = p:read("a")
-  local _, how, code = p:close()
+  local out, _, how, code = H.sh(cmd)
   lu.assertEquals(how, "exit", "program killed by a signal: " .. cmd)
-  return { out = out, err = slurp(errf), code = code }
+  return { out = out, err = assert(H.read_file(errf)), code = code }
 end
 
 -- the REPL on a pipe: every line of `lines` typed in turn
@@ -62,6 +43,62 @@ end
 
 local function has(s, text, what)
   lu.assertStrContains(s, text, false, what)
+end
+
+-- the REPL on `lines` must exit 0 with each of want.out in its stdout
+-- and each of want.err in its stderr
+local function repl_shows(lines, want)
+  local r = repl(lines)
+  ok(r)
+  for _, text in ipairs(want.out or {}) do has(r.out, text, "REPL stdout") end
+  for _, text in ipairs(want.err or {}) do has(r.err, text, "REPL stderr") end
+  return r
+end
+
+-- run; the exit status must be 0 and stdout exactly `want`
+local function outputs(want, args, input, env)
+  local r = run(args, input, env)
+  ok(r)
+  lu.assertEquals(r.out, want, "stdout of: lunet " .. (args or ""))
+  return r
+end
+
+-- run; the exit status must be 1 and stderr contain `text`
+local function fails(text, args, input, env)
+  local r = run(args, input, env)
+  lu.assertEquals(r.code, 1, "exit status of: lunet " .. (args or "") .. "; stderr: " .. r.err)
+  has(r.err, text)
+  return r
+end
+
+-- a temp file holding the Lua source `src` as a module: its name, and
+-- the env prefix setting LUA_PATH so that require(name) finds it
+local function temp_module(src)
+  local dir, name = tmpfile(src):match("^(.*)/([^/]+)$")
+  return name, string.format("LUA_PATH=%s ", q(dir .. "/?;;"))
+end
+
+--[[
+Run the sh command `cmd(spin)` in the background, where `spin` is Lua
+code that creates a mark file (by then the program's SIGINT handler is
+armed) and spins for up to 30 s; once the mark shows, send SIGINT and
+wait.  Returns what the shell prints: "status=N", N the exit status.
+--]]
+local function interrupted(cmd)
+  local mark = tmpfile()
+  os.remove(mark)
+  local spin = string.format(
+    "io.open(%q, 'w'):close() local t = os.time() while os.time() - t < 30 do end", mark)
+  local status = H.sh(string.format([[
+%s &
+pid=$!
+n=0
+while [ ! -e %s ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done
+kill -INT $pid
+wait $pid
+echo "status=$?"]], cmd(spin), q(mark)))
+  os.remove(mark)
+  return status
 end
 
 TestProgram = {}
@@ -110,68 +147,47 @@ function TestProgram:test_help()
 end
 
 function TestProgram:test_unknown_option()
-  local r = run("--frobnicate")
-  lu.assertEquals(r.code, 1)
-  has(r.err, "unrecognized option '--frobnicate'")
+  local r = fails("unrecognized option '--frobnicate'", "--frobnicate")
   has(r.err, "usage: lunet")
   lu.assertEquals(r.out, "")
-  r = run("-x script.lua")
-  lu.assertEquals(r.code, 1)
-  has(r.err, "'-x'")
+  fails("'-x'", "-x script.lua")
 end
 
 function TestProgram:test_option_needs_argument()
-  local r = run("-e")
-  lu.assertEquals(r.code, 1)
-  has(r.err, "'-e' needs argument")
+  local r = fails("'-e' needs argument", "-e")
   has(r.err, "usage:")
 end
 
 function TestProgram:test_execute_is_repeatable_and_ordered()
-  local r = run("-e 'x = 20' -e 'x = x + 1' -e 'print(x * 2)'")
-  ok(r)
-  lu.assertEquals(r.out, "42\n")
-  r = run("-e'print(\"attached\")'")   -- -estat, as in lua
-  ok(r)
-  lu.assertEquals(r.out, "attached\n")
+  outputs("42\n", "-e 'x = 20' -e 'x = x + 1' -e 'print(x * 2)'")
+  outputs("attached\n", "-e'print(\"attached\")'")   -- -estat, as in lua
 end
 
 function TestProgram:test_execute_error()
-  local r = run("-e 'error(\"nope 100%\")' -e 'print(\"not reached\")'")
-  lu.assertEquals(r.code, 1)
-  has(r.err, "lunet: (command line):1: nope 100%")
+  local r = fails("lunet: (command line):1: nope 100%",
+                  "-e 'error(\"nope 100%\")' -e 'print(\"not reached\")'")
   lu.assertEquals(r.out, "")
-  r = run("-e 'x ='")
-  lu.assertEquals(r.code, 1)
-  has(r.err, "lunet: (command line)")
+  fails("lunet: (command line)", "-e 'x ='")
 end
 
 function TestProgram:test_library_option()
-  local lib = tmpfile("return { answer = 42 }\n")
-  local dir, name = lib:match("^(.*)/([^/]+)$")
-  local env = string.format("LUA_PATH=%s ", q(dir .. "/?;;"))
-  local r = run(string.format("-l %s -e 'print(_G[%q].answer)'", q(name), name), nil, env)
-  ok(r)
-  lu.assertEquals(r.out, "42\n")
-  r = run("-l no_such_module_xyz")
-  lu.assertEquals(r.code, 1)
-  has(r.err, "no_such_module_xyz")
+  local name, env = temp_module("return { answer = 42 }\n")
+  outputs("42\n", string.format("-l %s -e 'print(_G[%q].answer)'", q(name), name), nil, env)
+  fails("no_such_module_xyz", "-l no_such_module_xyz")
 end
 
 -- ---------------------------------------------------------------- lunet preloaded
 
 function TestProgram:test_lunet_is_a_global()
-  local r = run([[-e 'print(type(lunet), package.loaded.lunet == lunet, type(lunet.zeros))']])
-  ok(r)
-  lu.assertEquals(r.out, "table\ttrue\tfunction\n")
+  outputs("table\ttrue\tfunction\n",
+          [[-e 'print(type(lunet), package.loaded.lunet == lunet, type(lunet.zeros))']])
 end
 
 function TestProgram:test_core_is_linked_in()
   -- no core.so anywhere on LUA_CPATH: the core must come from preload
-  local r = run([[-e 'print(package.preload["lunet.core"] ~= nil, package.loaded["lunet.core"] ~= nil)']],
-                nil, "LUA_CPATH=/nonexistent/?.so ")
-  ok(r)
-  lu.assertEquals(r.out, "true\ttrue\n")
+  outputs("true\ttrue\n",
+          [[-e 'print(package.preload["lunet.core"] ~= nil, package.loaded["lunet.core"] ~= nil)']],
+          nil, "LUA_CPATH=/nonexistent/?.so ")
 end
 
 function TestProgram:test_finds_library_from_its_tree()
@@ -183,12 +199,8 @@ function TestProgram:test_finds_library_from_its_tree()
 end
 
 function TestProgram:test_user_lua_path_still_works()
-  local mod = tmpfile("return 'mine'\n")
-  local dir, name = mod:match("^(.*)/([^/]+)$")
-  local r = run(string.format("-e 'print((require(%q)))'", name), nil,
-                string.format("LUA_PATH=%s ", q(dir .. "/?;;")))
-  ok(r)
-  lu.assertEquals(r.out, "mine\n")
+  local name, env = temp_module("return 'mine'\n")
+  outputs("mine\n", string.format("-e 'print((require(%q)))'", name), nil, env)
 end
 
 -- ---------------------------------------------------------------- scripts
@@ -199,81 +211,57 @@ print(arg[0])
 print(#arg, arg[1], arg[2], arg[3])
 print(select("#", ...), ...)
 ]])
-  local r = run(q(script) .. " alpha 'two words' ''")
-  ok(r)
-  lu.assertEquals(r.out, script .. "\n" ..
-                         "3\talpha\ttwo words\t\n" ..
-                         "3\talpha\ttwo words\t\n")
+  local r = outputs(script .. "\n" ..
+                    "3\talpha\ttwo words\t\n" ..
+                    "3\talpha\ttwo words\t\n",
+                    q(script) .. " alpha 'two words' ''")
   lu.assertEquals(r.err, "")
 end
 
 function TestProgram:test_arg_negative_indices()
   local script = tmpfile("print(arg[-3], arg[-2], arg[-1], arg[0] ~= nil, arg[1])\n")
-  local r = run(string.format("-e 'x=1' %s a", q(script)))
-  ok(r)
-  lu.assertEquals(r.out, PROG .. "\t-e\tx=1\ttrue\ta\n")
+  outputs(PROG .. "\t-e\tx=1\ttrue\ta\n", string.format("-e 'x=1' %s a", q(script)))
   -- without a script, arg[0] is the program and options are positive
-  r = run([[-e 'print(arg[0], arg[1], #arg)']])
-  ok(r)
-  lu.assertEquals(r.out, PROG .. "\t-e\t2\n")
+  outputs(PROG .. "\t-e\t2\n", [[-e 'print(arg[0], arg[1], #arg)']])
 end
 
 function TestProgram:test_script_after_double_dash()
-  local script = tmpfile("print('ran', ...)\n")
-  local r = run("-- " .. q(script) .. " -v")
-  ok(r)
-  lu.assertEquals(r.out, "ran\t-v\n")
+  outputs("ran\t-v\n", "-- " .. q(tmpfile("print('ran', ...)\n")) .. " -v")
 end
 
 function TestProgram:test_script_shebang_line()
-  local script = tmpfile("#!/usr/bin/env lunet\nprint('ok')\n")
-  local r = run(q(script))
-  ok(r)
-  lu.assertEquals(r.out, "ok\n")
+  outputs("ok\n", q(tmpfile("#!/usr/bin/env lunet\nprint('ok')\n")))
 end
 
 function TestProgram:test_script_runtime_error()
   local script = tmpfile("local function f() error('kaboom 50%') end\nprint('before')\nf()\nprint('after')\n")
-  local r = run(q(script))
-  lu.assertEquals(r.code, 1)
+  local r = fails("lunet: " .. script .. ":1: kaboom 50%", q(script))
   lu.assertEquals(r.out, "before\n")
-  has(r.err, "lunet: " .. script .. ":1: kaboom 50%")
   has(r.err, "stack traceback:")
 end
 
 function TestProgram:test_script_error_objects()
-  local script = tmpfile("error({})\n")
-  local r = run(q(script))
-  lu.assertEquals(r.code, 1)
-  has(r.err, "(error object is a table value)")
-  script = tmpfile("error(setmetatable({}, {__tostring = function() return 'custom' end}))\n")
-  r = run(q(script))
-  lu.assertEquals(r.code, 1)
-  has(r.err, "lunet: custom")
+  fails("(error object is a table value)", q(tmpfile("error({})\n")))
+  fails("lunet: custom",
+        q(tmpfile("error(setmetatable({}, {__tostring = function() return 'custom' end}))\n")))
 end
 
 function TestProgram:test_script_syntax_error()
   local script = tmpfile("print('x'\n")
-  local r = run(q(script))
-  lu.assertEquals(r.code, 1)
-  has(r.err, "lunet: " .. script .. ":")
+  local r = fails("lunet: " .. script .. ":", q(script))
   lu.assertEquals(r.out, "")
 end
 
 function TestProgram:test_missing_script()
-  local r = run("/nonexistent/dir/script.lua")
-  lu.assertEquals(r.code, 1)
-  has(r.err, "cannot open /nonexistent/dir/script.lua")
+  fails("cannot open /nonexistent/dir/script.lua", "/nonexistent/dir/script.lua")
 end
 
 function TestProgram:test_os_exit_status()
   local r = run([[-e 'io.write("x") os.exit(3)']])
   lu.assertEquals(r.code, 3)
   lu.assertEquals(r.out, "x")
-  r = run([[-e 'os.exit(false)']])
-  lu.assertEquals(r.code, 1)
-  r = run([[-e 'os.exit(true, true)']])
-  lu.assertEquals(r.code, 0)
+  lu.assertEquals(run([[-e 'os.exit(false)']]).code, 1)
+  lu.assertEquals(run([[-e 'os.exit(true, true)']]).code, 0)
 end
 
 function TestProgram:test_script_uses_tensors()
@@ -283,106 +271,65 @@ local s = tostring(x)
 assert(s:find("tensor(", 1, true), s)
 print("shape", table.concat(x:shape(), "x"))
 ]])
-  local r = run(q(script))
-  ok(r)
-  lu.assertEquals(r.out, "shape\t2x3\n")
+  outputs("shape\t2x3\n", q(script))
 end
 
 function TestProgram:test_script_from_stdin()
-  local r = run("- a b", "local y = 3\nprint(y * 2, ...)\nprint(arg[0], arg[1])\n")
-  ok(r)
   -- one chunk: the local survives from line to line
-  lu.assertEquals(r.out, "6\ta\tb\n-\ta\n")
-  r = run("-", "error('from stdin')\n")
-  lu.assertEquals(r.code, 1)
-  has(r.err, "lunet: stdin:1: from stdin")
+  outputs("6\ta\tb\n-\ta\n", "- a b", "local y = 3\nprint(y * 2, ...)\nprint(arg[0], arg[1])\n")
+  fails("lunet: stdin:1: from stdin", "-", "error('from stdin')\n")
 end
 
 function TestProgram:test_interrupt_stops_a_script()
-  local mark = tmpfile()
-  os.remove(mark)
   local errf = tmpfile()
-  -- the script creates `mark` once its SIGINT handler is armed, then spins
-  local code = string.format(
-    "io.open(%q, 'w'):close() local t = os.time() while os.time() - t < 30 do end",
-    mark)
-  local cmd = string.format([[
-%s -e %s </dev/null 2>%s &
-pid=$!
-n=0
-while [ ! -e %s ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done
-kill -INT $pid
-wait $pid
-echo "status=$?"]], q(PROG), q(code), q(errf), q(mark))
-  local p = io.popen(cmd, "r")
-  local out = p:read("a")
-  p:close()
-  os.remove(mark)
-  lu.assertStrContains(out, "status=1")
-  has(slurp(errf), "interrupted!")
+  local status = interrupted(function(spin)
+    return string.format("%s -e %s </dev/null 2>%s", q(PROG), q(spin), q(errf))
+  end)
+  lu.assertStrContains(status, "status=1")
+  has(H.read_file(errf), "interrupted!")
 end
 
 -- ---------------------------------------------------------------- REPL
 
 function TestProgram:test_repl_expression_prints_value()
-  local r = repl{"1+1", "'a', 2, nil", "x = 5", "x * 2"}
-  ok(r)
-  has(r.out, "2\n")
-  has(r.out, "a\t2\tnil\n")
-  has(r.out, "10\n")
+  local r = repl_shows({"1+1", "'a', 2, nil", "x = 5", "x * 2"},
+                       {out = {"2\n", "a\t2\tnil\n", "10\n"}})
   lu.assertEquals(r.err, "")
 end
 
 function TestProgram:test_repl_locals_do_not_persist()
   -- as in lua: each line is its own chunk
-  local r = repl{"local x = 2", "x", "y = 3", "y"}
-  ok(r)
-  has(r.out, "nil\n")
-  has(r.out, "3\n")
+  repl_shows({"local x = 2", "x", "y = 3", "y"}, {out = {"nil\n", "3\n"}})
 end
 
 function TestProgram:test_repl_continues_incomplete_input()
-  local r = repl{"function f()", "return 5 end", "f()", "t = {", "1,", "2 }", "#t"}
-  ok(r)
-  has(r.out, "5\n")
-  has(r.out, "2\n")
+  local r = repl_shows({"function f()", "return 5 end", "f()", "t = {", "1,", "2 }", "#t"},
+                       {out = {"5\n", "2\n"}})
   lu.assertEquals(r.err, "")
 end
 
 function TestProgram:test_repl_goes_on_after_errors()
-  local r = repl{"error('boom 100%')", "1 +* 2", "40+2"}
-  ok(r)   -- errors in the REPL do not change the exit status
-  has(r.err, "boom 100%")
-  has(r.err, "stack traceback:")
-  has(r.err, "stdin:1:")   -- the syntax error
-  has(r.out, "42\n")
+  -- errors in the REPL do not change the exit status; "stdin:1:" is
+  -- the syntax error
+  repl_shows({"error('boom 100%')", "1 +* 2", "40+2"},
+             {out = {"42\n"}, err = {"boom 100%", "stack traceback:", "stdin:1:"}})
 end
 
 function TestProgram:test_repl_unfinished_at_eof()
-  local r = repl{"print('first')", "function g()"}
-  ok(r)
-  has(r.out, "first\n")
-  has(r.err, "<eof>")
+  repl_shows({"print('first')", "function g()"}, {out = {"first\n"}, err = {"<eof>"}})
 end
 
 function TestProgram:test_repl_prints_tensors()
-  local r = repl{"lunet.zeros{2}"}
-  ok(r)
-  has(r.out, "tensor(")
+  repl_shows({"lunet.zeros{2}"}, {out = {"tensor("}})
 end
 
 function TestProgram:test_repl_has_lunet()
-  local r = repl{"type(lunet)", "lunet == require 'lunet'"}
-  ok(r)
-  has(r.out, "table\n")
-  has(r.out, "true\n")
+  repl_shows({"type(lunet)", "lunet == require 'lunet'"}, {out = {"table\n", "true\n"}})
 end
 
 function TestProgram:test_repl_print_error_is_reported()
-  local r = repl{"setmetatable({}, {__tostring = function() error('no str') end})", "7"}
-  ok(r)
-  has(r.err, "error calling 'print'")
-  has(r.out, "7\n")
+  repl_shows({"setmetatable({}, {__tostring = function() error('no str') end})", "7"},
+             {out = {"7\n"}, err = {"error calling 'print'"}})
 end
 
 function TestProgram:test_repl_os_exit()
@@ -404,25 +351,12 @@ function TestProgram:test_repl_after_script_with_i()
 end
 
 function TestProgram:test_repl_interrupt_returns_to_prompt()
-  local mark = tmpfile()
-  os.remove(mark)
-  local input = tmpfile(string.format(
-    "io.open(%q, 'w'):close() local t = os.time() while os.time() - t < 30 do end\n40+2\n",
-    mark))
   local outf, errf = tmpfile(), tmpfile()
-  local cmd = string.format([[
-LUNET_HISTORY=%s %s <%s >%s 2>%s &
-pid=$!
-n=0
-while [ ! -e %s ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done
-kill -INT $pid
-wait $pid
-echo "status=$?"]], q(tmpfile()), q(PROG), q(input), q(outf), q(errf), q(mark))
-  local p = io.popen(cmd, "r")
-  local status = p:read("a")
-  p:close()
-  os.remove(mark)
+  local status = interrupted(function(spin)
+    return string.format("LUNET_HISTORY=%s %s <%s >%s 2>%s", q(tmpfile()), q(PROG),
+                         q(tmpfile(spin .. "\n40+2\n")), q(outf), q(errf))
+  end)
   lu.assertStrContains(status, "status=0")
-  has(slurp(errf), "interrupted!")
-  has(slurp(outf), "42\n")   -- the REPL went on to the next line
+  has(H.read_file(errf), "interrupted!")
+  has(H.read_file(outf), "42\n")   -- the REPL went on to the next line
 end

@@ -9,35 +9,6 @@ local INF = math.huge
 
 -- ---------------------------------------------------------------- oracles
 
--- every 1-based index of shape, row-major
-local function indices(shape)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  local k = 0
-  return function()
-    if k == n then return nil end
-    local idx, r = {}, k
-    for d = #shape, 1, -1 do
-      idx[d] = r % shape[d] + 1
-      r = r // shape[d]
-    end
-    k = k + 1
-    return idx
-  end
-end
-
--- nested table of shape whose element at idx is f(idx); f() for {}
-local function build(shape, f)
-  local idx = {}
-  local function rec(d)
-    if d > #shape then return f({table.unpack(idx)}) end
-    local t = {}
-    for i = 1, shape[d] do idx[d] = i; t[i] = rec(d + 1) end
-    return t
-  end
-  return rec(1)
-end
-
 -- the plain-loop reduction of x over dim (nil: everything) by rowfn,
 -- which gets the row's values as a Lua list; keepdim as in lunet
 local function naive(x, dim, keepdim, rowfn)
@@ -45,12 +16,12 @@ local function naive(x, dim, keepdim, rowfn)
   local nd = #shape
   if dim == nil then
     local vals = {}
-    for idx in indices(shape) do vals[#vals + 1] = x:get(idx) end
+    for idx in H.indices(shape) do vals[#vals + 1] = x:get(idx) end
     local v = rowfn(vals)
     if not keepdim then return v end
     local ones = {}
     for i = 1, nd do ones[i] = 1 end
-    return build(ones, function() return v end)
+    return H.build(ones, function() return v end)
   end
   local d = dim < 0 and dim + nd + 1 or dim
   local oshape = {}
@@ -58,7 +29,7 @@ local function naive(x, dim, keepdim, rowfn)
     if i ~= d then oshape[#oshape + 1] = shape[i]
     elseif keepdim then oshape[#oshape + 1] = 1 end
   end
-  return build(oshape, function(oidx)
+  return H.build(oshape, function(oidx)
     local idx, k = {}, 1
     for i = 1, nd do
       if i == d then idx[i] = 1
@@ -76,7 +47,7 @@ local function naive_rows(x, dim, rowfn)
   local shape = x:shape()
   local d = dim < 0 and dim + #shape + 1 or dim
   local out = {}
-  for idx in indices(shape) do
+  for idx in H.indices(shape) do
     if idx[d] == 1 then
       local vals, r = {}, {table.unpack(idx)}
       for j = 1, shape[d] do r[d] = j; vals[j] = x:get(r) end
@@ -84,7 +55,7 @@ local function naive_rows(x, dim, rowfn)
       for j = 1, shape[d] do r[d] = j; out[table.concat(r, ",")] = ys[j] end
     end
   end
-  return build(shape, function(idx) return out[table.concat(idx, ",")] end)
+  return H.build(shape, function(idx) return out[table.concat(idx, ",")] end)
 end
 
 local function r_sum(v) local s = 0 for _, e in ipairs(v) do s = s + e end return s end
@@ -493,8 +464,7 @@ TestReduceGrad = {}
 -- distinct values 0.1 apart, none within 0.03 of 0 and no two equal in |x|:
 -- finite differences (eps 1e-2) cannot move an argmax or cross a kink
 local function distinct(shape)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
+  local n = H.numel(shape)
   local vals, step = {}, 7
   while n % step == 0 or step % n == 0 do step = step + 2 end
   for i = 0, n - 1 do vals[#vals + 1] = ((i * step) % n) * 0.1 - 0.57 end

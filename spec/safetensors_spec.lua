@@ -2,27 +2,14 @@
 -- files, each of which must fail with a message naming the file and fault.
 local lu = require "luaunit"
 local lunet = require "lunet"
+local H = require "helpers"
 
 local TMP = "tmp"
 os.execute("mkdir -p " .. TMP)
 
 local function tmp(name) return TMP .. "/st_" .. name .. ".safetensors" end
 
-local function write(path, bytes)
-  local f = assert(io.open(path, "wb"))
-  f:write(bytes)
-  f:close()
-end
-
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
-local function exists(path) return read(path) ~= nil end
+local function exists(path) return H.read_file(path) ~= nil end
 
 -- a whole file from its header text and data bytes
 local function stfile(header, data)
@@ -37,9 +24,6 @@ end
 
 local function floats(...) return string.pack("<" .. string.rep("f", select("#", ...)), ...) end
 
--- the float32 nearest to x, as Lua sees it after a round trip
-local function f32(x) return (string.unpack("<f", string.pack("<f", x))) end
-
 local function load_error(path)
   local ok, err = pcall(lunet.load, path)
   lu.assertFalse(ok, "loading " .. path .. " should fail")
@@ -49,7 +33,7 @@ end
 -- write header+data, load it, and check the exact message
 local function hostile(name, header, data, msg)
   local path = tmp(name)
-  write(path, stfile(header, data))
+  H.write_file(path, stfile(header, data))
   lu.assertEquals(load_error(path), "load: " .. path .. ": " .. msg)
 end
 
@@ -122,7 +106,7 @@ function TestSafetensorsRoundTrip:test_special_values_and_names()
   lu.assertEquals(s[2], -inf)
   lu.assertTrue(s[3] ~= s[3])
   lu.assertEquals(1 / s[4], -inf)
-  lu.assertEquals(s[5], f32(1e-45))
+  lu.assertEquals(s[5], H.f32(1e-45))
   lu.assertEquals(s[6], 3.4028234663852886e38)
 end
 
@@ -136,7 +120,7 @@ function TestSafetensorsRoundTrip:test_exact_bytes()
     entry("a", "F32", {}, 0, 4) .. "," .. entry("b", "F32", {2}, 4, 12) .. "," ..
     entry("c", "F32", {2, 0}, 12, 12) .. "}"
   header = header .. string.rep(" ", (8 - #header % 8) % 8)
-  lu.assertEquals(read(path), stfile(header, floats(3, 1, 2)))
+  lu.assertEquals(H.read_file(path), stfile(header, floats(3, 1, 2)))
   lu.assertEquals(#header % 8, 0)
 end
 
@@ -164,19 +148,31 @@ TestSafetensorsRead = {}
 
 local function u16s(...) return string.pack("<" .. string.rep("I2", select("#", ...)), ...) end
 
+-- write a file holding the one tensor `name` (dtype, shape, raw data
+-- bytes), load it and return that tensor
+local function load_one(file, name, dtype, shape, data)
+  local path = tmp(file)
+  H.write_file(path, stfile("{" .. entry(name, dtype, shape, 0, #data) .. "}", data))
+  return lunet.load(path)[name]
+end
+
+-- got[i] == want[i] exactly for every i of keys, where a nil want[i]
+-- means NaN; a failure names keys[i] formatted by fmt
+local function assert_exact(got, want, keys, fmt)
+  for i = 1, #keys do
+    local what = fmt:format(keys[i])
+    if want[i] then lu.assertEquals(got[i], want[i], what)
+    else lu.assertTrue(got[i] ~= got[i], what .. ": want nan, got " .. tostring(got[i])) end
+  end
+end
+
 function TestSafetensorsRead:test_f16_exact()
   local bits = {0x3C00, 0xC000, 0x7BFF, 0x0001, 0x03FF, 0x0400, 0x3555, 0x8000,
                 0x7C00, 0xFC00, 0x7E00, 0x8001}
   local want = {1, -2, 65504, 2^-24, 1023 * 2^-24, 2^-14, 1365 / 4096, -0.0,
                 math.huge, -math.huge, nil, -2^-24}
-  local path = tmp("f16")
-  write(path, stfile("{" .. entry("h", "F16", {#bits}, 0, 2 * #bits) .. "}",
-                     u16s(table.unpack(bits))))
-  local h = lunet.load(path).h:totable()
-  for i = 1, #bits do
-    if want[i] then lu.assertEquals(h[i], want[i], ("0x%04x"):format(bits[i]))
-    else lu.assertTrue(h[i] ~= h[i], "nan") end
-  end
+  local h = load_one("f16", "h", "F16", {#bits}, u16s(table.unpack(bits))):totable()
+  assert_exact(h, want, bits, "0x%04x")
   lu.assertEquals(1 / h[8], -math.huge)
 end
 
@@ -184,16 +180,10 @@ function TestSafetensorsRead:test_bf16_exact()
   local bits = {0x3F80, 0xC040, 0x7F80, 0xFF80, 0x0001, 0x8000, 0x7FC0, 0x4049, 0x7F7F}
   local want = {1, -3, math.huge, -math.huge, 2^-133, -0.0, nil, 3.140625,
                 255 * 2^120}
-  local path = tmp("bf16")
-  write(path, stfile("{" .. entry("b", "BF16", {3, 3}, 0, 18) .. "}",
-                     u16s(table.unpack(bits))))
-  local b = lunet.load(path).b
+  local b = load_one("bf16", "b", "BF16", {3, 3}, u16s(table.unpack(bits)))
   lu.assertEquals(b:shape(), {3, 3})
   local flat = b:flatten():totable()
-  for i = 1, #bits do
-    if want[i] then lu.assertEquals(flat[i], want[i], ("0x%04x"):format(bits[i]))
-    else lu.assertTrue(flat[i] ~= flat[i], "nan") end
-  end
+  assert_exact(flat, want, bits, "0x%04x")
   lu.assertEquals(1 / flat[6], -math.huge)
 end
 
@@ -205,7 +195,7 @@ function TestSafetensorsRead:test_all_f16_and_bf16_patterns()
   for i = 1, n do bits[i] = string.pack("<I2", i - 1) end
   local data = table.concat(bits)
   local path = tmp("allhalf")
-  write(path, stfile("{" .. entry("h", "F16", {n}, 0, 2 * n) .. "," ..
+  H.write_file(path, stfile("{" .. entry("h", "F16", {n}, 0, 2 * n) .. "," ..
                      entry("b", "BF16", {n}, 2 * n, 4 * n) .. "}", data .. data))
   local got = lunet.load(path)
   local h, b = got.h:totable(), got.b:totable()
@@ -237,25 +227,18 @@ function TestSafetensorsRead:test_f64_rounds_to_float()
   -- FLT_MAX + 2^103 is half an ulp above it: the tie rounds to even (inf)
   local vals = {1.5, 0.1, -2^-149, 1e300, -1e300, FLT_MAX + 2^102, FLT_MAX,
                 FLT_MAX + 2^103 - 2^75, -(FLT_MAX + 2^103), 2^-160, 0 / 0}
-  local want = {1.5, f32(0.1), -2^-149, math.huge, -math.huge, FLT_MAX, FLT_MAX,
+  local want = {1.5, H.f32(0.1), -2^-149, math.huge, -math.huge, FLT_MAX, FLT_MAX,
                 FLT_MAX, -math.huge, 0, nil}
-  local path = tmp("f64")
-  write(path, stfile("{" .. entry("d", "F64", {#vals}, 0, 8 * #vals) .. "}",
-                     string.pack("<" .. string.rep("d", #vals), table.unpack(vals))))
-  local d = lunet.load(path).d:totable()
-  for i = 1, #vals do
-    if want[i] then lu.assertEquals(d[i], want[i], tostring(vals[i]))
-    else lu.assertTrue(d[i] ~= d[i], "nan") end
-  end
+  local d = load_one("f64", "d", "F64", {#vals},
+                     string.pack("<" .. string.rep("d", #vals), table.unpack(vals))):totable()
+  assert_exact(d, want, vals, "%s")
 end
 
 function TestSafetensorsRead:test_large_f16_chunks()
   local n = 10000   -- more than one conversion chunk
-  local path = tmp("f16big")
   local data = {}
   for i = 1, n do data[i] = u16s(i % 2 == 0 and 0x3C00 or 0xBC00) end
-  write(path, stfile("{" .. entry("h", "F16", {100, 100}, 0, 2 * n) .. "}", table.concat(data)))
-  local h = lunet.load(path).h:flatten():totable()
+  local h = load_one("f16big", "h", "F16", {100, 100}, table.concat(data)):flatten():totable()
   lu.assertEquals(#h, n)
   for i = 1, n do
     if h[i] ~= (i % 2 == 0 and 1 or -1) then lu.fail("element " .. i .. " is " .. h[i]) end
@@ -270,7 +253,7 @@ function TestSafetensorsRead:test_lenient_but_valid()
     entry("a\\u0041", "F32", {1}, 0, 4) .. "," .. entry("e", "F32", {0}, 8, 8) ..
     "," .. entry("m", "BF16", {}, 8, 10) .. "}   "
   local path = tmp("lenient")
-  write(path, stfile(header, floats(7) .. u16s(0x3C00, 0x4000, 0x4040)))
+  H.write_file(path, stfile(header, floats(7) .. u16s(0x3C00, 0x4000, 0x4040)))
   local got, meta = lunet.load(path)
   lu.assertEquals(got.aA:totable(), {7})
   lu.assertEquals(got.z:totable(), {1, 2})
@@ -294,20 +277,20 @@ end
 
 function TestSafetensorsHostile:test_truncated_header_length()
   local path = tmp("short")
-  write(path, "\4\0\0")
+  H.write_file(path, "\4\0\0")
   lu.assertEquals(load_error(path),
     "load: " .. path .. ": file is 3 bytes, too short for the 8-byte header length")
-  write(path, "")
+  H.write_file(path, "")
   lu.assertEquals(load_error(path),
     "load: " .. path .. ": file is 0 bytes, too short for the 8-byte header length")
 end
 
 function TestSafetensorsHostile:test_header_length_past_end()
   local path = tmp("hlen")
-  write(path, string.pack("<I8", 1000) .. "{}")
+  H.write_file(path, string.pack("<I8", 1000) .. "{}")
   lu.assertEquals(load_error(path),
     "load: " .. path .. ": header length 1000 runs past the end of the 10-byte file")
-  write(path, string.pack("<i8", -1) .. "{}")
+  H.write_file(path, string.pack("<i8", -1) .. "{}")
   lu.assertEquals(load_error(path), "load: " .. path ..
     ": header length 18446744073709551615 runs past the end of the 10-byte file")
 end
@@ -396,9 +379,7 @@ function TestSafetensorsHostile:test_bad_shapes()
   hostile("overflow", "{" .. entry("w", "F32", {4294967296, 4294967296}, 0, 8) .. "}", F32x2,
           "tensor 'w' shape {4294967296,4294967296} has too many elements")
   -- an empty tensor may have a huge other dim, as long as strides fit
-  local path = tmp("emptyhuge")
-  write(path, stfile("{" .. entry("e", "F32", {0, 1 << 40}, 0, 0) .. "}"))
-  lu.assertEquals(lunet.load(path).e:shape(), {0, 1 << 40})
+  lu.assertEquals(load_one("emptyhuge", "e", "F32", {0, 1 << 40}, ""):shape(), {0, 1 << 40})
   hostile("overflow0", "{" .. entry("w", "F32", {0, 1 << 32, 1 << 32}, 0, 0) .. "}", "",
           "tensor 'w' shape {0,4294967296,4294967296} has too many elements")
   hostile("overflow2", "{" .. entry("w", "F64", {1 << 60}, 0, 8) .. "}", F32x2,
@@ -434,7 +415,7 @@ function TestSafetensorsHostile:test_truncated_data()
   local full = stfile("{" .. entry("a", "F32", {2}, 0, 8) .. "," ..
                       entry("b", "F32", {2}, 8, 16) .. "}", floats(1, 2, 3, 4))
   local path = tmp("truncdata")
-  write(path, full:sub(1, -3))
+  H.write_file(path, full:sub(1, -3))
   lu.assertEquals(load_error(path), "load: " .. path ..
     ": tensor 'b' data_offsets [8,16] exceed the 14-byte buffer (is the file truncated?)")
 end
@@ -470,7 +451,7 @@ function TestSafetensorsHostile:test_deep_nesting()
   hostile("deeptop", '{"w":' .. deep .. '}', "", "tensor 'w' is not an object")
   local ok = string.rep("[", 60) .. string.rep("]", 60)
   local path = tmp("deepok")
-  write(path, stfile('{"w":{"dtype":"F32","shape":[],"data_offsets":[0,4],"x":' .. ok .. '}}',
+  H.write_file(path, stfile('{"w":{"dtype":"F32","shape":[],"data_offsets":[0,4],"x":' .. ok .. '}}',
                      floats(5)))
   lu.assertEquals(lunet.load(path).w:item(), 5)
 end
@@ -503,7 +484,7 @@ end
 function TestSafetensorsSave:test_bad_table_leaves_old_file()
   local path = tmp("keep")
   lunet.save(path, {x = lunet.tensor{1, 2, 3}})
-  local before = read(path)
+  local before = H.read_file(path)
   lu.assertEquals(save_error(path, {x = lunet.ones{2}, y = 42}),
                   "save: 'y' is not a tensor (got number)")
   lu.assertEquals(save_error(path, {lunet.ones{2}}),
@@ -515,7 +496,7 @@ function TestSafetensorsSave:test_bad_table_leaves_old_file()
   lu.assertEquals(save_error(path, {__metadata__ = lunet.ones{2}}), "save: " .. path ..
                   ": '__metadata__' is reserved and cannot name a tensor")
   lu.assertStrContains(save_error(path, 42), "table expected, got number")
-  lu.assertEquals(read(path), before)
+  lu.assertEquals(H.read_file(path), before)
   lu.assertFalse(exists(path .. ".tmp"))
   lu.assertEquals(lunet.load(path).x:totable(), {1, 2, 3})
 end

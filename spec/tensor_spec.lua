@@ -8,52 +8,6 @@ local H = require "helpers"
 
 -- ---------------------------------------------------------------- oracles
 
--- every 1-based index of shape, row-major
-local function indices(shape)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  local k = 0
-  return function()
-    if k == n then return nil end
-    local idx, r = {}, k
-    for d = #shape, 1, -1 do
-      idx[d] = r % shape[d] + 1
-      r = r // shape[d]
-    end
-    k = k + 1
-    return idx
-  end
-end
-
--- nested table of shape whose element at idx is f(idx)
-local function build(shape, f)
-  if #shape == 0 then return f({}) end
-  local idx = {}
-  local function rec(d)
-    local t = {}
-    for i = 1, shape[d] do
-      idx[d] = i
-      if d == #shape then t[i] = f({table.unpack(idx)}) else t[i] = rec(d + 1) end
-    end
-    return t
-  end
-  return rec(1)
-end
-
--- flat list of a tensor's (or nested table's) values, row-major
-local function flat(x)
-  local t = lunet.is_tensor(x) and x:totable() or x
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then for _, e in ipairs(v) do walk(e) end
-    else out[#out + 1] = v end
-  end
-  walk(t)
-  return out
-end
-
-local function f32(v) return (string.unpack("f", string.pack("f", v))) end
-
 local function mean_std(v)
   local s, s2 = 0, 0
   for _, e in ipairs(v) do s = s + e end
@@ -63,7 +17,7 @@ local function mean_std(v)
 end
 
 local function same_values(a, b)
-  local fa, fb = flat(a), flat(b)
+  local fa, fb = H.flat(a), H.flat(b)
   if #fa ~= #fb then return false end
   for i = 1, #fa do if fa[i] ~= fb[i] then return false end end
   return true
@@ -78,7 +32,7 @@ function TestTensorCreate:setUp() lunet.manual_seed(5) end
 function TestTensorCreate:test_zeros_table_and_varargs()
   for _, z in ipairs({ lunet.zeros{2, 3}, lunet.zeros(2, 3) }) do
     lu.assertEquals(z:shape(), {2, 3})
-    H.assert_close(z, build({2, 3}, function() return 0 end), 0)
+    H.assert_close(z, H.build({2, 3}, function() return 0 end), 0)
   end
   local s = lunet.zeros{}
   lu.assertEquals(s:dim(), 0)
@@ -89,9 +43,9 @@ function TestTensorCreate:test_zeros_table_and_varargs()
 end
 
 function TestTensorCreate:test_ones_full_empty()
-  H.assert_close(lunet.ones{3, 2}, build({3, 2}, function() return 1 end), 0)
+  H.assert_close(lunet.ones{3, 2}, H.build({3, 2}, function() return 1 end), 0)
   H.assert_close(lunet.ones(4), {1, 1, 1, 1}, 0)
-  H.assert_close(lunet.full({2, 2, 2}, 2.5), build({2, 2, 2}, function() return 2.5 end), 0)
+  H.assert_close(lunet.full({2, 2, 2}, 2.5), H.build({2, 2, 2}, function() return 2.5 end), 0)
   H.assert_close(lunet.full({3}, -7), {-7, -7, -7}, 0)
   local e = lunet.empty{4, 5}
   lu.assertEquals(e:shape(), {4, 5})
@@ -127,7 +81,7 @@ end
 
 function TestTensorCreate:test_eye()
   local function eye_ref(n, m)
-    return build({n, m}, function(i) return i[1] == i[2] and 1 or 0 end)
+    return H.build({n, m}, function(i) return i[1] == i[2] and 1 or 0 end)
   end
   H.assert_close(lunet.eye(3), eye_ref(3, 3), 0)
   H.assert_close(lunet.eye(2, 4), eye_ref(2, 4), 0)
@@ -136,7 +90,7 @@ function TestTensorCreate:test_eye()
 end
 
 function TestTensorCreate:test_rand_in_unit_interval()
-  local v = flat(lunet.rand{100, 100})
+  local v = H.flat(lunet.rand{100, 100})
   lu.assertEquals(#v, 10000)
   local lo, hi = math.huge, -math.huge
   for _, e in ipairs(v) do lo = math.min(lo, e); hi = math.max(hi, e) end
@@ -148,7 +102,7 @@ function TestTensorCreate:test_rand_in_unit_interval()
 end
 
 function TestTensorCreate:test_randn_moments()
-  local v = flat(lunet.randn{100000})
+  local v = H.flat(lunet.randn{100000})
   local m, s = mean_std(v)
   lu.assertAlmostEquals(m, 0, 0.02)
   lu.assertAlmostEquals(s, 1, 0.02)
@@ -160,17 +114,17 @@ function TestTensorCreate:test_randn_moments()
 end
 
 function TestTensorCreate:test_uniform()
-  local v = flat(lunet.uniform({50, 40}, -2, 3))
+  local v = H.flat(lunet.uniform({50, 40}, -2, 3))
   lu.assertEquals(#v, 2000)
   for _, e in ipairs(v) do lu.assertTrue(e >= -2 and e < 3) end
   local m = mean_std(v)
   lu.assertAlmostEquals(m, 0.5, 0.15)
-  local d = flat(lunet.uniform({1000}))   -- defaults: [0, 1)
+  local d = H.flat(lunet.uniform({1000}))   -- defaults: [0, 1)
   for _, e in ipairs(d) do lu.assertTrue(e >= 0 and e < 1) end
 end
 
 function TestTensorCreate:test_tensor_from_tables()
-  local src = build({2, 3, 4}, function(i) return i[1] * 100 + i[2] * 10 + i[3] + 0.5 end)
+  local src = H.build({2, 3, 4}, function(i) return i[1] * 100 + i[2] * 10 + i[3] + 0.5 end)
   local x = lunet.tensor(src)
   lu.assertEquals(x:shape(), {2, 3, 4})
   H.assert_close(x, src, 0)
@@ -184,20 +138,20 @@ function TestTensorCreate:test_tensor_from_tables()
   lu.assertEquals(e:shape(), {0})
   lu.assertEquals(lunet.tensor{{}, {}}:shape(), {2, 0})
   -- float32 storage
-  lu.assertEquals(lunet.tensor{0.1}:get{1}, f32(0.1))
+  lu.assertEquals(lunet.tensor{0.1}:get{1}, H.f32(0.1))
 end
 
 function TestTensorCreate:test_like()
   local base = lunet.randn{3, 4}:t()   -- non-contiguous source
   local z = lunet.zeros_like(base)
   lu.assertEquals(z:shape(), {4, 3})
-  H.assert_close(z, build({4, 3}, function() return 0 end), 0)
-  H.assert_close(lunet.ones_like(base), build({4, 3}, function() return 1 end), 0)
-  H.assert_close(lunet.full_like(base, 3.5), build({4, 3}, function() return 3.5 end), 0)
+  H.assert_close(z, H.build({4, 3}, function() return 0 end), 0)
+  H.assert_close(lunet.ones_like(base), H.build({4, 3}, function() return 1 end), 0)
+  H.assert_close(lunet.full_like(base, 3.5), H.build({4, 3}, function() return 3.5 end), 0)
   lu.assertEquals(lunet.empty_like(base):shape(), {4, 3})
   local r = lunet.rand_like(base)
   lu.assertEquals(r:shape(), {4, 3})
-  for _, e in ipairs(flat(r)) do lu.assertTrue(e >= 0 and e < 1) end
+  for _, e in ipairs(H.flat(r)) do lu.assertTrue(e >= 0 and e < 1) end
   lu.assertEquals(lunet.randn_like(base):shape(), {4, 3})
   lu.assertFalse(same_values(lunet.randn_like(base), lunet.randn_like(base)))
   lu.assertTrue(lunet.zeros_like(base):is_contiguous())
@@ -232,11 +186,16 @@ end
 
 TestSeed = {}
 
+-- what f(...) returns right after manual_seed(seed)
+local function seeded(seed, f, ...)
+  lunet.manual_seed(seed)
+  return f(...)
+end
+
 function TestSeed:test_same_seed_same_draws()
-  lunet.manual_seed(1234)
-  local a1, b1, c1 = lunet.rand{20}, lunet.randn{7}, lunet.uniform({5}, -1, 1)
-  lunet.manual_seed(1234)
-  local a2, b2, c2 = lunet.rand{20}, lunet.randn{7}, lunet.uniform({5}, -1, 1)
+  local function draws() return lunet.rand{20}, lunet.randn{7}, lunet.uniform({5}, -1, 1) end
+  local a1, b1, c1 = seeded(1234, draws)
+  local a2, b2, c2 = seeded(1234, draws)
   lu.assertTrue(same_values(a1, a2))
   lu.assertTrue(same_values(b1, b2))
   lu.assertTrue(same_values(c1, c2))
@@ -244,30 +203,19 @@ end
 
 function TestSeed:test_reseed_resets_normal_pairs()
   -- an odd count leaves a spare normal; reseeding must forget it
-  lunet.manual_seed(7)
-  local a = lunet.randn{3}
+  local a = seeded(7, lunet.randn, {3})
   local b = lunet.randn{3}
-  lunet.manual_seed(7)
-  local a2 = lunet.randn{3}
-  lunet.manual_seed(7)
-  lunet.randn{1}
-  lunet.manual_seed(7)
-  local a3 = lunet.randn{3}
+  local a2 = seeded(7, lunet.randn, {3})
+  seeded(7, lunet.randn, {1})
+  local a3 = seeded(7, lunet.randn, {3})
   lu.assertTrue(same_values(a, a2))
   lu.assertTrue(same_values(a, a3))
   lu.assertFalse(same_values(a, b))
 end
 
 function TestSeed:test_different_seed_different_draws()
-  lunet.manual_seed(1)
-  local a = lunet.rand{16}
-  lunet.manual_seed(2)
-  local b = lunet.rand{16}
-  lu.assertFalse(same_values(a, b))
-  lunet.manual_seed(1)
-  local n1 = lunet.randn{16}
-  lunet.manual_seed(2)
-  lu.assertFalse(same_values(n1, lunet.randn{16}))
+  lu.assertFalse(same_values(seeded(1, lunet.rand, {16}), seeded(2, lunet.rand, {16})))
+  lu.assertFalse(same_values(seeded(1, lunet.randn, {16}), seeded(2, lunet.randn, {16})))
 end
 
 function TestSeed:test_inplace_random_follows_seed()
@@ -320,13 +268,13 @@ end
 TestTensorAccess = {}
 
 local function grid()
-  local src = build({3, 4}, function(i) return i[1] * 10 + i[2] end)
+  local src = H.build({3, 4}, function(i) return i[1] * 10 + i[2] end)
   return lunet.tensor(src), src
 end
 
 function TestTensorAccess:test_get_and_index_table()
   local x, src = grid()
-  for idx in indices({3, 4}) do
+  for idx in H.indices({3, 4}) do
     lu.assertEquals(x:get(idx), src[idx[1]][idx[2]])
     lu.assertEquals(x[idx], src[idx[1]][idx[2]])
   end
@@ -342,7 +290,7 @@ function TestTensorAccess:test_set_and_newindex_table()
   x[{3, 1}] = -1
   x:set({-1, -1}, 9)
   x[{-3, -4}] = 4
-  local want = build({3, 4}, function() return 0 end)
+  local want = H.build({3, 4}, function() return 0 end)
   want[2][3], want[3][1], want[3][4], want[1][1] = 5.5, -1, 9, 4
   H.assert_close(x, want, 0)
 end
@@ -370,7 +318,7 @@ end
 function TestTensorAccess:test_index_on_strided_views()
   local x, src = grid()
   local t = x:t()                      -- {4, 3}
-  for idx in indices({4, 3}) do
+  for idx in H.indices({4, 3}) do
     lu.assertEquals(t:get(idx), src[idx[2]][idx[1]])
   end
   local col = t[2]                     -- column 2 of x, stride 4
@@ -417,7 +365,7 @@ function TestTensorAccess:test_totable()
   lu.assertEquals(x:totable(), src)
   lu.assertEquals(lunet.tensor(3):totable(), 3)
   lu.assertEquals(lunet.zeros{0}:totable(), {})
-  local want = build({4, 3}, function(i) return src[i[2]][i[1]] end)
+  local want = H.build({4, 3}, function(i) return src[i[2]][i[1]] end)
   lu.assertEquals(x:t():totable(), want)
   lu.assertEquals(x:narrow(1, 2, 2):totable(), {src[2], src[3]})
 end
@@ -502,12 +450,12 @@ function TestTensorInplace:setUp() lunet.manual_seed(6) end
 function TestTensorInplace:test_fill_()
   local x = lunet.zeros{2, 3}
   lu.assertTrue(rawequal(x:fill_(4.5), x))
-  H.assert_close(x, build({2, 3}, function() return 4.5 end), 0)
+  H.assert_close(x, H.build({2, 3}, function() return 4.5 end), 0)
   -- on a strided view only the view's elements change
   local base = lunet.zeros{3, 4}
   base:narrow(2, 2, 2):fill_(1)
   base:t()[4]:fill_(2)                  -- column 4
-  H.assert_close(base, build({3, 4}, function(i)
+  H.assert_close(base, H.build({3, 4}, function(i)
     if i[2] == 4 then return 2 end
     return (i[2] == 2 or i[2] == 3) and 1 or 0
   end), 0)
@@ -517,17 +465,17 @@ function TestTensorInplace:test_fill_()
 end
 
 function TestTensorInplace:test_copy_()
-  local src = lunet.tensor(build({3, 4}, function(i) return i[1] * 4 + i[2] end))
+  local src = lunet.tensor(H.build({3, 4}, function(i) return i[1] * 4 + i[2] end))
   local x = lunet.zeros{3, 4}
   lu.assertTrue(rawequal(x:copy_(src), x))
   H.assert_close(x, src, 0)
   -- broadcast source
   local y = lunet.zeros{3, 4}:copy_(lunet.tensor{1, 2, 3, 4})
-  H.assert_close(y, build({3, 4}, function(i) return i[2] end), 0)
+  H.assert_close(y, H.build({3, 4}, function(i) return i[2] end), 0)
   -- into a transposed view, from a transposed source
   local z = lunet.zeros{4, 3}
   z:t():copy_(src)
-  H.assert_close(z, build({4, 3}, function(i) return i[2] * 4 + i[1] end), 0)
+  H.assert_close(z, H.build({4, 3}, function(i) return i[2] * 4 + i[1] end), 0)
   local w = lunet.zeros{4, 3}:copy_(src:t())
   H.assert_close(w, z, 0)
 end
@@ -535,19 +483,19 @@ end
 function TestTensorInplace:test_uniform_and_normal_()
   local u = lunet.zeros{100, 50}
   lu.assertTrue(rawequal(u:uniform_(2, 5), u))
-  for _, e in ipairs(flat(u)) do lu.assertTrue(e >= 2 and e < 5) end
-  local v = flat(lunet.zeros{10000}:normal_(3, 2))
+  for _, e in ipairs(H.flat(u)) do lu.assertTrue(e >= 2 and e < 5) end
+  local v = H.flat(lunet.zeros{10000}:normal_(3, 2))
   local m, s = mean_std(v)
   lu.assertAlmostEquals(m, 3, 0.1)
   lu.assertAlmostEquals(s, 2, 0.1)
-  local d = flat(lunet.zeros{20000}:normal_())
+  local d = H.flat(lunet.zeros{20000}:normal_())
   local m0, s0 = mean_std(d)
   lu.assertAlmostEquals(m0, 0, 0.05)
   lu.assertAlmostEquals(s0, 1, 0.05)
   -- on a view: the rest is untouched
   local base = lunet.zeros{4, 4}
   base:narrow(1, 1, 2):uniform_(10, 11)
-  for idx in indices({4, 4}) do
+  for idx in H.indices({4, 4}) do
     local e = base:get(idx)
     if idx[1] <= 2 then lu.assertTrue(e >= 10 and e < 11) else lu.assertEquals(e, 0) end
   end

@@ -9,93 +9,46 @@ local H = require "helpers"
 
 -- ---------------------------------------------------------------- oracles
 
-local function numel(shape)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  return n
-end
-
--- nested table of shape whose element at idx is f(idx)
-local function build(shape, f)
-  if #shape == 0 then return f({}) end
-  local idx = {}
-  local function rec(d)
-    local t = {}
-    for i = 1, shape[d] do
-      idx[d] = i
-      if d == #shape then t[i] = f({table.unpack(idx)}) else t[i] = rec(d + 1) end
-    end
-    return t
-  end
-  return rec(1)
-end
-
-local function at(t, idx)
-  for _, i in ipairs(idx) do t = t[i] end
-  return t
-end
-
-local function flat(x)
-  local t = lunet.is_tensor(x) and x:totable() or x
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then for _, e in ipairs(v) do walk(e) end
-    else out[#out + 1] = v end
-  end
-  walk(t)
-  return out
-end
-
 -- the row-major values of src laid out in shape
-local function ref_reshape(src, shape)
-  local v = flat(src)
-  return build(shape, function(idx)
-    local k = 0
-    for d = 1, #shape do k = k * shape[d] + (idx[d] - 1) end
-    return v[k + 1]
-  end)
-end
+local function ref_reshape(src, shape) return H.unflat(H.flat(src), shape) end
 
 -- out[idx] = src[in] with in[perm[i]] = idx[i]
 local function ref_permute(src, shape, perm)
   local out_shape = {}
   for i, p in ipairs(perm) do out_shape[i] = shape[p] end
-  return build(out_shape, function(idx)
+  return H.build(out_shape, function(idx)
     local src_idx = {}
     for i, p in ipairs(perm) do src_idx[p] = idx[i] end
-    return at(src, src_idx)
+    return H.at(src, src_idx)
   end)
 end
 
 local function ref_narrow(src, shape, d, start, len)
   local s = {table.unpack(shape)}
   s[d] = len
-  return build(s, function(idx)
+  return H.build(s, function(idx)
     local j = {table.unpack(idx)}
     j[d] = j[d] + start - 1
-    return at(src, j)
+    return H.at(src, j)
   end)
 end
 
 local function ref_select(src, shape, d, i)
   local s = {}
   for k = 1, #shape do if k ~= d then s[#s + 1] = shape[k] end end
-  return build(s, function(idx)
+  return H.build(s, function(idx)
     local j = {}
     for k = 1, #shape do
       if k < d then j[k] = idx[k] elseif k == d then j[k] = i else j[k] = idx[k - 1] end
     end
-    return at(src, j)
+    return H.at(src, j)
   end)
 end
 
--- distinct values so any misplacement shows
+-- distinct values 1, 2, ... in row-major order, so any misplacement shows
 local function ramp(shape)
-  local src = build(shape, function(idx)
-    local k = 0
-    for d = 1, #shape do k = k * shape[d] + (idx[d] - 1) end
-    return k + 1
-  end)
+  local k = 0
+  local src = H.build(shape, function() k = k + 1; return k end)
   return lunet.tensor(src), src
 end
 
@@ -104,9 +57,9 @@ local function shares(a, b)
   local idx = {}
   for d = 1, a:dim() do idx[d] = 1 end
   local old = a:get(idx)
-  local before = flat(b)
+  local before = H.flat(b)
   lunet.no_grad(function() a:set(idx, old + 1000) end)
-  local after = flat(b)
+  local after = H.flat(b)
   lunet.no_grad(function() a:set(idx, old) end)
   for k = 1, #before do if before[k] ~= after[k] then return true end end
   return false
@@ -135,7 +88,7 @@ function TestView:test_view_values_and_sharing()
   lu.assertEquals(v:shape(), {2, 3, 4})
   lu.assertEquals(v:totable(), ref_reshape(src, {2, 3, 4}))
   lu.assertEquals(x:view(3, 8):shape(), {3, 8})   -- varargs form
-  lu.assertEquals(x:view(24):totable(), flat(src))
+  lu.assertEquals(x:view(24):totable(), H.flat(src))
   lu.assertTrue(shares(v, x))
   lu.assertTrue(shares(x, v))
 end
@@ -167,7 +120,7 @@ function TestView:test_view_of_non_contiguous_where_allowed()
   local r = x:narrow(1, 2, 2)
   lu.assertEquals(r:view{3, 4}:totable(), ref_reshape(r:totable(), {3, 4}))
   -- inserting size-1 dims into a permuted tensor
-  local p = lunet.tensor(build({2, 3, 4}, function(i) return i[1] * 100 + i[2] * 10 + i[3] end))
+  local p = lunet.tensor(H.build({2, 3, 4}, function(i) return i[1] * 100 + i[2] * 10 + i[3] end))
     :permute(3, 1, 2)
   local q = p:view{4, 1, 2, 3, 1}
   lu.assertEquals(q:totable(), ref_reshape(p:totable(), {4, 1, 2, 3, 1}))
@@ -183,7 +136,7 @@ function TestView:test_reshape_shares_only_when_it_can()
   lu.assertTrue(shares(x, r), "reshape of a contiguous tensor must not copy")
   local t = x:t()
   local c = t:reshape{24}
-  lu.assertEquals(c:totable(), flat(t:totable()))
+  lu.assertEquals(c:totable(), H.flat(t:totable()))
   lu.assertFalse(shares(x, c), "reshape of a transposed tensor to 1-d copies")
   lu.assertTrue(c:is_contiguous())
   local v = t:reshape{6, 2, 2}
@@ -333,14 +286,14 @@ function TestExpand:setUp() lunet.manual_seed(41) end
 function TestExpand:test_expand_values()
   local c = lunet.tensor{{1}, {2}, {3}}
   local e = c:expand{3, 4}
-  lu.assertEquals(e:totable(), build({3, 4}, function(i) return i[1] end))
+  lu.assertEquals(e:totable(), H.build({3, 4}, function(i) return i[1] end))
   lu.assertEquals(e:stride()[2], 0)
-  lu.assertEquals(c:expand(-1, 2):totable(), build({3, 2}, function(i) return i[1] end))
+  lu.assertEquals(c:expand(-1, 2):totable(), H.build({3, 2}, function(i) return i[1] end))
   -- new leading dims
   local r = lunet.tensor{1, 2, 3}
   local l = r:expand{2, 4, 3}
   lu.assertEquals(l:shape(), {2, 4, 3})
-  lu.assertEquals(l:totable(), build({2, 4, 3}, function(i) return i[3] end))
+  lu.assertEquals(l:totable(), H.build({2, 4, 3}, function(i) return i[3] end))
   lu.assertEquals(l:stride(), {0, 0, 1})
   lu.assertEquals(r:expand{2, -1}:shape(), {2, 3})
   -- same shape: a plain view
@@ -348,7 +301,7 @@ function TestExpand:test_expand_values()
   lu.assertTrue(shares(e, c))
   -- expand a transposed column
   local t = lunet.tensor{{1, 2, 3}}:t()           -- {3,1}
-  lu.assertEquals(t:expand(3, 2):totable(), build({3, 2}, function(i) return i[1] end))
+  lu.assertEquals(t:expand(3, 2):totable(), H.build({3, 2}, function(i) return i[1] end))
   -- 0-d to anything
   lu.assertEquals(lunet.tensor(5):expand{2, 2}:totable(), {{5, 5}, {5, 5}})
 end
@@ -404,7 +357,7 @@ end
 
 function TestSqueeze:test_flatten()
   local x, src = ramp({2, 3, 4})
-  lu.assertEquals(x:flatten():totable(), flat(src))
+  lu.assertEquals(x:flatten():totable(), H.flat(src))
   lu.assertEquals(x:flatten(2):shape(), {2, 12})
   lu.assertEquals(x:flatten(1, 2):shape(), {6, 4})
   lu.assertEquals(x:flatten(1, 2):totable(), ref_reshape(src, {6, 4}))
@@ -412,7 +365,7 @@ function TestSqueeze:test_flatten()
   lu.assertEquals(x:flatten(2, 2):shape(), {2, 3, 4})
   lu.assertTrue(shares(x:flatten(), x))
   local t = x:transpose(1, 3)
-  lu.assertEquals(t:flatten():totable(), flat(t:totable()))
+  lu.assertEquals(t:flatten():totable(), H.flat(t:totable()))
   lu.assertEquals(lunet.tensor(3):flatten():shape(), {1})
 end
 
@@ -558,12 +511,12 @@ local function ref_cat(parts, shapes, d)
   local out_shape = {table.unpack(shapes[1])}
   out_shape[d] = 0
   for _, s in ipairs(shapes) do out_shape[d] = out_shape[d] + s[d] end
-  return build(out_shape, function(idx)
+  return H.build(out_shape, function(idx)
     local k, i = 1, idx[d]
     while i > shapes[k][d] do i = i - shapes[k][d]; k = k + 1 end
     local j = {table.unpack(idx)}
     j[d] = i
-    return at(parts[k], j)
+    return H.at(parts[k], j)
   end), out_shape
 end
 
@@ -573,10 +526,10 @@ local function ref_stack(parts, shape, d)
     if k < d then out_shape[k] = shape[k] elseif k == d then out_shape[k] = #parts
     else out_shape[k] = shape[k - 1] end
   end
-  return build(out_shape, function(idx)
+  return H.build(out_shape, function(idx)
     local j = {}
     for k = 1, #idx do if k ~= d then j[#j + 1] = idx[k] end end
-    return at(parts[idx[d]], j)
+    return H.at(parts[idx[d]], j)
   end), out_shape
 end
 

@@ -5,31 +5,8 @@
 -- leaf (a non-contiguous leaf, e.g. x:t():detach():requires_grad(true), is
 -- fine; an expanded one is not: expand inside fn instead).
 
-local function indices(shape)
-  local n = 1
-  for _, s in ipairs(shape) do n = n * s end
-  local k = 0
-  return function()
-    if k == n then return nil end
-    local idx, r = {}, k
-    for d = #shape, 1, -1 do
-      idx[d] = r % shape[d] + 1
-      r = r // shape[d]
-    end
-    k = k + 1
-    return idx
-  end
-end
-
-local function flat(t)
-  local out = {}
-  local function walk(v)
-    if type(v) == "table" then for _, e in ipairs(v) do walk(e) end
-    else out[#out + 1] = v end
-  end
-  walk(t:totable())
-  return out
-end
+local util = require "lunet.util"
+local indices, flat = util.indices, util.flat
 
 return function(lunet)
   return function(fn, inputs, opts)

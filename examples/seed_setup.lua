@@ -1,0 +1,24 @@
+-- The seeds' setup shared by the attention_*.lua examples: batch 2,
+-- seq 10, hidden 256, 8 heads, the last 5 positions of each sequence
+-- masked out.  An example loads it beside itself with
+--   local seed = dofile((arg[0]:match("^(.*/)") or "") .. "seed_setup.lua")
+-- so it runs from any directory.
+local lunet = require "lunet"
+
+local seed = { batch = 2, seq = 10, hidden = 256, heads = 8, keep = 5 }
+
+-- run attn on a random {batch, seq, hidden} input under the seeds' mask
+-- and print the module tree, the output shape and the parameter count
+function seed.run(attn)
+  local x = lunet.randn { seed.batch, seed.seq, seed.hidden }
+  local mask = lunet.ones { seed.batch, seed.seq }
+  for b = 1, seed.batch do
+    for s = seed.keep + 1, seed.seq do mask:set({ b, s }, 0) end
+  end
+  local out = attn(x, mask)
+  print(attn)
+  print("output shape: {" .. table.concat(out:shape(), ", ") .. "}")
+  print("parameters:   " .. attn:num_parameters())
+end
+
+return seed
