@@ -23,7 +23,8 @@ MATH    := -fno-math-errno
 CPPFLAGS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(LUA_CFLAGS) $(BLAS_CFLAGS) \
             -DLT_BLAS_LIB='"$(BLAS_LIB)"' -DLT_VERSION='"$(VERSION)"'
 
-CORE_SRC := $(filter-out src/main.c,$(wildcard src/*.c))
+PROG_SRC := src/main.c src/repl.c
+CORE_SRC := $(filter-out $(PROG_SRC),$(wildcard src/*.c))
 CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
 HDRS     := $(wildcard src/*.h)
 
@@ -51,7 +52,7 @@ $(MODULE): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJ) -lm -ldl $(LDFLAGS)
 
-$(PROGRAM): $(BUILD)/obj/main.o $(CORE_OBJ)
+$(PROGRAM): $(PROG_SRC:src/%.c=$(BUILD)/obj/%.o) $(CORE_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline -lm -ldl $(LDFLAGS)
 

@@ -1,0 +1,377 @@
+/*
+** repl.c -- reading the REPL's input for the `lunet` program: lines
+** from readline (with history and tab completion) or from a pipe, and
+** compiled by lua's rules: an expression line is returned, and an
+** unfinished statement reads more lines.  main.c runs what this compiles
+** and prints the results.
+*/
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <unistd.h>
+
+#include <readline/readline.h>
+#include <readline/history.h>
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "repl.h"
+
+#ifndef PATH_MAX
+#define PATH_MAX 4096
+#endif
+
+#define LT_PROMPT   "> "
+#define LT_PROMPT2  ">> "
+#define LT_HISTMAX  1000
+
+/* stdin is a terminal: use readline, show prompts, keep history */
+static int interactive = 0;
+
+
+/*
+** {==================================================================
+** Reading lines
+** On a terminal, GNU readline through its callback interface: waiting in
+** select() ourselves lets Ctrl-C abandon the line being typed (and go
+** back to the first prompt) instead of killing the program, which is
+** what the blocking readline() would leave us to.  On a pipe, getline().
+** ===================================================================
+*/
+
+static volatile sig_atomic_t gotint = 0;  /* Ctrl-C at the prompt */
+static char *rl_result = NULL;            /* line from the callback */
+static int rl_finished = 0;
+static char histpath[PATH_MAX];           /* "" = no history file */
+
+static void lprompt (int sig) {
+  (void)sig;
+  gotint = 1;
+}
+
+static void rl_gotline (char *line) {
+  rl_result = line;
+  rl_finished = 1;
+  /* removing the handler now stops readline from prompting again */
+  rl_callback_handler_remove();
+}
+
+/* readline is done with the line: put the terminal back, start afresh */
+static void rl_abandon (void) {
+  rl_free_line_state();
+  rl_callback_sigcleanup();
+  rl_echo_signal_char(SIGINT);
+  rl_cleanup_after_signal();
+  rl_callback_handler_remove();
+  fputc('\n', stdout);
+  fflush(stdout);
+}
+
+/* 1: a line in *line (free it), 0: end of input, -1: Ctrl-C */
+static int rl_readln (const char *prompt, char **line) {
+  int status = 0;
+  int fd = fileno(rl_instream ? rl_instream : stdin);
+  rl_finished = 0;
+  rl_result = NULL;
+  gotint = 0;
+  lt_setsignal(SIGINT, lprompt);
+  rl_callback_handler_install(prompt, rl_gotline);
+  while (!rl_finished) {
+    fd_set fds;
+    FD_ZERO(&fds);
+    FD_SET(fd, &fds);
+    if (select(fd + 1, &fds, NULL, NULL, NULL) >= 0)
+      rl_callback_read_char();
+    else if (errno != EINTR) {  /* input is gone: treat it as its end */
+      rl_callback_handler_remove();
+      break;
+    }
+    else if (gotint) {
+      rl_abandon();
+      status = -1;
+      break;
+    }
+  }
+  lt_setsignal(SIGINT, SIG_DFL);
+  if (status == 0 && rl_result != NULL) {
+    *line = rl_result;
+    status = 1;
+  }
+  return status;
+}
+
+static int plain_readln (char **line) {
+  char *buf = NULL;
+  size_t cap = 0;
+  ssize_t n = getline(&buf, &cap, stdin);
+  if (n < 0) {
+    free(buf);
+    return 0;
+  }
+  if (n > 0 && buf[n - 1] == '\n') buf[n - 1] = '\0';
+  *line = buf;
+  return 1;
+}
+
+static void hist_save (void) {
+  if (histpath[0] != '\0')
+    write_history(histpath);  /* failing to save history is not an error */
+}
+
+/* $LUNET_HISTORY, or ~/.lunet_history; set but empty means none */
+static void hist_open (void) {
+  const char *f = getenv("LUNET_HISTORY");
+  const char *home = getenv("HOME");
+  using_history();
+  stifle_history(LT_HISTMAX);
+  if (f != NULL)
+    snprintf(histpath, sizeof histpath, "%s", f);
+  else if (home != NULL && home[0] != '\0')
+    snprintf(histpath, sizeof histpath, "%s/%s", home, LT_HISTFILE);
+  if (histpath[0] == '\0') return;
+  read_history(histpath);  /* no file yet is fine */
+  atexit(hist_save);  /* also runs after os.exit() */
+}
+
+/* non-empty lines go to the history, but not the same line twice in a row */
+static void hist_add (const char *line) {
+  HIST_ENTRY *last;
+  if (line[0] == '\0') return;
+  last = history_get(history_base + history_length - 1);
+  if (last == NULL || strcmp(last->line, line) != 0)
+    add_history(line);
+}
+
+/* }================================================================== */
+
+
+/*
+** {==================================================================
+** Tab completion of globals, fields and methods: "lunet.ze" completes to
+** "lunet.zeros".  It runs inside readline, where a Lua error must not
+** be raised, so it uses only raw accesses: no metamethod ever runs.
+** ===================================================================
+*/
+
+static lua_State *replL = NULL;
+static char **comp_list = NULL;   /* candidates for the word being completed */
+static size_t comp_n = 0, comp_next = 0;
+
+static void comp_add (const char *prefix, size_t plen, const char *key) {
+  size_t klen = strlen(key);
+  char *s, **l = realloc(comp_list, (comp_n + 1) * sizeof *l);
+  if (l == NULL) return;
+  comp_list = l;
+  if ((s = malloc(plen + klen + 1)) == NULL) return;
+  memcpy(s, prefix, plen);
+  memcpy(s + plen, key, klen + 1);
+  comp_list[comp_n++] = s;
+}
+
+/*
+** A C __index function that looks names up in a table keeps that table
+** as its first upvalue (the tensor metatable does): complete from it.
+** Not for Lua closures, whose first upvalue is often _ENV.
+*/
+static void comp_upvalue_table (lua_State *L) {
+  if (lua_iscfunction(L, -1) && lua_getupvalue(L, -1, 1) != NULL) {
+    if (lua_istable(L, -1))
+      lua_remove(L, -2);  /* the function */
+    else
+      lua_pop(L, 1);
+  }
+}
+
+/* a value's fields: its own (tables) and then its __index tables' */
+static void comp_fields (lua_State *L, const char *prefix, size_t plen,
+                         const char *name) {
+  int depth;
+  size_t nlen = strlen(name);
+  for (depth = 0; depth < 8 && !lua_isnil(L, -1); depth++) {
+    if (lua_istable(L, -1)) {
+      lua_pushnil(L);
+      while (lua_next(L, -2)) {
+        lua_pop(L, 1);
+        if (lua_type(L, -1) == LUA_TSTRING &&
+            strncmp(lua_tostring(L, -1), name, nlen) == 0)
+          comp_add(prefix, plen, lua_tostring(L, -1));
+      }
+    }
+    if (!lua_getmetatable(L, -1)) break;
+    lua_pushliteral(L, "__index");
+    lua_rawget(L, -2);
+    lua_remove(L, -2);  /* metatable */
+    lua_remove(L, -2);  /* previous value */
+    comp_upvalue_table(L);
+  }
+}
+
+/* push the value named by path[0..len) ("a.b.c"), or nil */
+static void comp_resolve (lua_State *L, const char *path, size_t len) {
+  const char *p = path, *end = path + len;
+  lua_pushglobaltable(L);
+  while (p < end && !lua_isnil(L, -1)) {
+    const char *dot = memchr(p, '.', (size_t)(end - p));
+    if (dot == NULL) dot = end;
+    if (lua_istable(L, -1)) {
+      lua_pushlstring(L, p, (size_t)(dot - p));
+      lua_rawget(L, -2);
+    }
+    else lua_pushnil(L);
+    lua_remove(L, -2);
+    p = dot + 1;
+  }
+}
+
+static char *comp_generator (const char *text, int state) {
+  (void)text;
+  if (state == 0) comp_next = 0;
+  /* readline frees what we return */
+  return comp_next < comp_n ? strdup(comp_list[comp_next++]) : NULL;
+}
+
+static char **comp_attempt (const char *text, int start, int end) {
+  lua_State *L = replL;
+  const char *sep = text + strlen(text);
+  char **matches;
+  int top = lua_gettop(L);
+  (void)start; (void)end;
+  rl_attempted_completion_over = 1;  /* never fall back to file names */
+  rl_completion_append_character = '\0';
+  while (sep > text && sep[-1] != '.' && sep[-1] != ':') sep--;
+  comp_n = 0;
+  if (sep == text)
+    lua_pushglobaltable(L);
+  else
+    comp_resolve(L, text, (size_t)(sep - text - 1));
+  comp_fields(L, text, (size_t)(sep - text), sep);
+  lua_settop(L, top);
+  matches = rl_completion_matches(text, comp_generator);
+  while (comp_n > 0) free(comp_list[--comp_n]);
+  free(comp_list);
+  comp_list = NULL;
+  return matches;
+}
+
+static void rl_setup (lua_State *L) {
+  replL = L;
+  rl_readline_name = LT_PROGNAME;  /* for $if lunet in ~/.inputrc */
+  rl_catch_signals = 0;  /* Ctrl-C is ours: see rl_readln */
+  rl_attempted_completion_function = comp_attempt;
+  hist_open();
+}
+
+void lt_repl_setup (lua_State *L, int tty) {
+  interactive = tty;
+  if (interactive) rl_setup(L);
+}
+
+/* }================================================================== */
+
+
+/*
+** {==================================================================
+** Loading a statement
+** ===================================================================
+*/
+
+/* _PROMPT/_PROMPT2 may change the prompts, as in lua */
+static const char *get_prompt (lua_State *L, int firstline) {
+  if (lua_getglobal(L, firstline ? "_PROMPT" : "_PROMPT2") == LUA_TNIL) {
+    lua_pop(L, 1);
+    lua_pushstring(L, firstline ? LT_PROMPT : LT_PROMPT2);
+  }
+  else {
+    luaL_tolstring(L, -1, NULL);
+    lua_remove(L, -2);
+  }
+  return lua_tostring(L, -1);
+}
+
+/* read a line and push it: 1 ok, 0 end of input, -1 Ctrl-C */
+static int pushline (lua_State *L, int firstline) {
+  char *line = NULL;
+  int status;
+  fflush(stdout);  /* results of the last line before the next prompt */
+  if (interactive) {
+    status = rl_readln(get_prompt(L, firstline), &line);
+    lua_pop(L, 1);  /* prompt */
+  }
+  else
+    status = plain_readln(&line);
+  if (status != 1) return status;
+  if (interactive) hist_add(line);
+  lua_pushstring(L, line);
+  free(line);
+  return 1;
+}
+
+/* an expression line: "1+1" runs as "return 1+1;" and prints its value */
+static int addreturn (lua_State *L) {
+  const char *line = lua_tostring(L, -1);
+  const char *retline = lua_pushfstring(L, "return %s;", line);
+  int status = luaL_loadbuffer(L, retline, strlen(retline), "=stdin");
+  if (status == LUA_OK)
+    lua_remove(L, -2);  /* modified line */
+  else
+    lua_pop(L, 2);  /* error message and modified line */
+  return status;
+}
+
+/* a syntax error at <eof> means the chunk is unfinished: read more */
+static int incomplete (lua_State *L, int status) {
+  if (status == LUA_ERRSYNTAX) {
+    size_t lmsg;
+    const char *msg = lua_tolstring(L, -1, &lmsg);
+    const size_t lmark = sizeof("<eof>") - 1;
+    if (lmsg >= lmark && strcmp(msg + lmsg - lmark, "<eof>") == 0) {
+      lua_pop(L, 1);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+/* the buffer at index 1 is a statement: compile it, reading more lines
+** while it is unfinished */
+static int multiline (lua_State *L) {
+  for (;;) {
+    size_t len;
+    const char *buf = lua_tolstring(L, 1, &len);
+    int status = luaL_loadbuffer(L, buf, len, "=stdin");
+    int more;
+    if (!incomplete(L, status)) return status;
+    if ((more = pushline(L, 0)) == 0) {  /* input ended mid-statement */
+      luaL_loadbuffer(L, buf, len, "=stdin");  /* the <eof> error again */
+      return LUA_ERRSYNTAX;
+    }
+    if (more < 0) return LT_SKIP;
+    lua_pushliteral(L, "\n");
+    lua_insert(L, -2);
+    lua_concat(L, 3);  /* buffer .. "\n" .. line */
+  }
+}
+
+/* compile the next input: -1 end, LT_SKIP, or a status with the function
+** (or error message) as the only value on the stack */
+int lt_repl_loadline (lua_State *L) {
+  int status;
+  lua_settop(L, 0);
+  if ((status = pushline(L, 1)) <= 0)
+    return status == 0 ? -1 : LT_SKIP;
+  if ((status = addreturn(L)) != LUA_OK)
+    status = multiline(L);
+  if (status == LT_SKIP)
+    lua_settop(L, 0);
+  else
+    lua_remove(L, 1);  /* the source */
+  return status;
+}
+
+/* }================================================================== */

@@ -1,0 +1,252 @@
+/*
+** safetensors_save.c -- writing a checkpoint: the JSON header built in
+** memory, tensors sorted by name and written as little-endian F32 in
+** logical order, all through `path.tmp` and a rename.
+*/
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "safetensors_int.h"
+
+/* ------------------------------------------------------------------ save */
+
+/* a growable byte buffer; `oom` sticks so callers check once at the end */
+typedef struct st_buf {
+  char *p;
+  size_t n, cap;
+  int oom;
+} st_buf;
+
+static void sb_add(st_buf *b, const char *s, size_t len) {
+  if (b->oom) return;
+  if (b->cap - b->n < len + 1) {
+    size_t ncap = b->cap ? b->cap : 256;
+    char *p;
+    while (ncap - b->n < len + 1) ncap *= 2;
+    if ((p = realloc(b->p, ncap)) == NULL) { b->oom = 1; return; }
+    b->p = p;
+    b->cap = ncap;
+  }
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+}
+
+static void sb_lit(st_buf *b, const char *s) {
+  sb_add(b, s, strlen(s));
+}
+
+static void sb_int(st_buf *b, int64_t v) {
+  char s[32];
+  sb_add(b, s, (size_t)snprintf(s, sizeof s, "%lld", (long long)v));
+}
+
+/* a JSON string: quote, backslash and control bytes escaped, others raw */
+static void sb_str(st_buf *b, const char *s) {
+  sb_lit(b, "\"");
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    char e[8];
+    if (c == '"') sb_lit(b, "\\\"");
+    else if (c == '\\') sb_lit(b, "\\\\");
+    else if (c < 0x20) {
+      snprintf(e, sizeof e, "\\u%04x", c);
+      sb_lit(b, e);
+    } else sb_add(b, (const char *)&c, 1);
+  }
+  sb_lit(b, "\"");
+}
+
+/* sort keys: a string and where it came from */
+typedef struct st_key {
+  const char *s;
+  int i;
+} st_key;
+
+static int st_cmp_skey(const void *a, const void *b) {
+  return strcmp(((const st_key *)a)->s, ((const st_key *)b)->s);
+}
+
+/* indices 0..n-1 sorted by s[] (as the python library sorts); NULL with
+** the error set if two strings are equal */
+static int *st_order(const char *path, const char *const *s, int n, const char *what) {
+  st_key *k = malloc((size_t)(n ? n : 1) * sizeof *k);
+  int *ix = malloc((size_t)(n ? n : 1) * sizeof *ix), i;
+  char b[64];
+  if (k == NULL || ix == NULL) {
+    lt_st_fail("save", path, "out of memory");
+    goto fail;
+  }
+  for (i = 0; i < n; i++) { k[i].s = s[i]; k[i].i = i; }
+  qsort(k, (size_t)n, sizeof *k, st_cmp_skey);
+  for (i = 0; i < n; i++) {
+    if (i > 0 && strcmp(k[i - 1].s, k[i].s) == 0) {
+      lt_st_fail("save", path, "duplicate %s '%s'", what, lt_st_name(k[i].s, b, sizeof b));
+      goto fail;
+    }
+    ix[i] = k[i].i;
+  }
+  free(k);
+  return ix;
+fail:
+  free(k);
+  free(ix);
+  return NULL;
+}
+
+static int st_header_json(st_buf *b, int n, const char *const *names,
+                          lt_tensor *const *ts, const int *ix, int nmeta,
+                          const char *const *mkeys, const char *const *mvals,
+                          const int *mix) {
+  int64_t pos = 0;
+  int i, k, sep = 0;
+  sb_lit(b, "{");
+  if (nmeta > 0) {
+    sb_lit(b, "\"__metadata__\":{");
+    for (i = 0; i < nmeta; i++) {
+      if (i) sb_lit(b, ",");
+      sb_str(b, mkeys[mix[i]]);
+      sb_lit(b, ":");
+      sb_str(b, mvals[mix[i]]);
+    }
+    sb_lit(b, "}");
+    sep = 1;
+  }
+  for (i = 0; i < n; i++) {
+    const lt_tensor *t = ts[ix[i]];
+    if (sep) sb_lit(b, ",");
+    sep = 1;
+    sb_str(b, names[ix[i]]);
+    sb_lit(b, ":{\"dtype\":\"F32\",\"shape\":[");
+    for (k = 0; k < t->ndim; k++) {
+      if (k) sb_lit(b, ",");
+      sb_int(b, t->shape[k]);
+    }
+    sb_lit(b, "],\"data_offsets\":[");
+    sb_int(b, pos);
+    pos += lt_numel(t) * 4;
+    sb_lit(b, ",");
+    sb_int(b, pos);
+    sb_lit(b, "]}");
+  }
+  sb_lit(b, "}");
+  /* pad so the data starts 8-byte aligned, as the python library does */
+  while ((b->n & 7) != 0 && !b->oom) sb_lit(b, " ");
+  return b->oom ? -1 : 0;
+}
+
+/* the values of t in logical (row-major) order, little-endian float32 */
+static int st_write_tensor(FILE *fp, const lt_tensor *t) {
+  float stage[ST_CHUNK];
+  const int64_t *strides[1] = {t->stride};
+  int64_t off[1] = {t->offset}, i;
+  size_t m = 0;
+  int little = lt_st_little_endian();
+  lt_iter it;
+  lt_iter_init(&it, t->shape, t->ndim, 1, strides, off);
+  if (it.empty) return 0;
+  do {
+    const float *src = t->st->data + it.off[0];
+    int64_t s = it.inner[0];
+    for (i = 0; i < it.len; i++) {
+      stage[m++] = src[i * s];
+      if (m == ST_CHUNK) {
+        if (!little) lt_st_swap4(stage, m);
+        if (fwrite(stage, 4, m, fp) != m) return -1;
+        m = 0;
+      }
+    }
+  } while (lt_iter_next(&it));
+  if (!little) lt_st_swap4(stage, m);
+  return fwrite(stage, 4, m, fp) == m ? 0 : -1;
+}
+
+static int st_write_file(FILE *fp, const st_buf *hdr, int n, lt_tensor *const *ts,
+                         const int *ix) {
+  unsigned char b8[8];
+  uint64_t len = hdr->n;
+  int i;
+  for (i = 0; i < 8; i++) b8[i] = (unsigned char)(len >> (8 * i));
+  if (fwrite(b8, 1, 8, fp) != 8 || fwrite(hdr->p, 1, hdr->n, fp) != hdr->n) return -1;
+  for (i = 0; i < n; i++)
+    if (st_write_tensor(fp, ts[ix[i]])) return -1;
+  if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) return -1;
+  return 0;
+}
+
+static int st_check_args(const char *path, int n, const char *const *names,
+                         lt_tensor *const *ts, int nmeta, const char *const *mkeys,
+                         const char *const *mvals) {
+  int i;
+  if (n < 0 || nmeta < 0 || (n > 0 && (names == NULL || ts == NULL)) ||
+      (nmeta > 0 && (mkeys == NULL || mvals == NULL))) {
+    lt_st_fail("save", path, "invalid arguments");
+    return -1;
+  }
+  for (i = 0; i < n; i++) {
+    if (names[i] == NULL || ts[i] == NULL) {
+      lt_st_fail("save", path, "tensor %d has no name or no tensor", i + 1);
+      return -1;
+    }
+    if (strcmp(names[i], "__metadata__") == 0) {
+      lt_st_fail("save", path, "'__metadata__' is reserved and cannot name a tensor");
+      return -1;
+    }
+  }
+  for (i = 0; i < nmeta; i++)
+    if (mkeys[i] == NULL || mvals[i] == NULL) {
+      lt_st_fail("save", path, "metadata pair %d has no key or no value", i + 1);
+      return -1;
+    }
+  return 0;
+}
+
+int lt_st_save(const char *path, int n, const char *const *names,
+               lt_tensor *const *ts, int nmeta,
+               const char *const *mkeys, const char *const *mvals) {
+  st_buf hdr = {NULL, 0, 0, 0};
+  int *ix = NULL, *mix = NULL, rc = -1;
+  char *tmp = NULL;
+  FILE *fp = NULL;
+  int created = 0;
+  if (st_check_args(path, n, names, ts, nmeta, mkeys, mvals)) return -1;
+  if ((ix = st_order(path, names, n, "tensor name")) == NULL) goto done;
+  if ((mix = st_order(path, mkeys, nmeta, "metadata key")) == NULL) goto done;
+  if (st_header_json(&hdr, n, names, ts, ix, nmeta, mkeys, mvals, mix) ||
+      (tmp = malloc(strlen(path) + 5)) == NULL) {
+    lt_st_fail("save", path, "out of memory");
+    goto done;
+  }
+  /* write beside the target, then rename: the old file survives any failure */
+  sprintf(tmp, "%s.tmp", path);
+  if ((fp = fopen(tmp, "wb")) == NULL) {
+    lt_st_fail("save", path, "cannot create %s: %s", tmp, strerror(errno));
+    goto done;
+  }
+  created = 1;
+  if (st_write_file(fp, &hdr, n, ts, ix)) {
+    lt_st_fail("save", path, "write failed: %s", strerror(errno));
+    goto done;
+  }
+  if (fclose(fp) != 0) {
+    fp = NULL;
+    lt_st_fail("save", path, "write failed: %s", strerror(errno));
+    goto done;
+  }
+  fp = NULL;
+  if (rename(tmp, path) != 0) {
+    lt_st_fail("save", path, "cannot replace it with %s: %s", tmp, strerror(errno));
+    goto done;
+  }
+  rc = 0;
+done:
+  if (fp) fclose(fp);
+  if (rc && created) remove(tmp);
+  free(tmp);
+  free(hdr.p);
+  free(ix);
+  free(mix);
+  return rc;
+}
