@@ -64,6 +64,7 @@ demo: all
 
 bench: all
 	@$(RUNENV) $(PROGRAM) examples/bench.lua
+	@$(RUNENV) $(PROGRAM) examples/bench_modules.lua
 
 # ASan+UBSan build of the program, which embeds the core, running every spec.
 sanitize: deps

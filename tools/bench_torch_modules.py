@@ -1,0 +1,83 @@
+"""PyTorch side of lunet's attention-module benchmark (examples/bench_modules.lua).
+
+Usage: /usr/bin/python3 tools/bench_torch_modules.py THREADS CASE...
+  CASE is VARIANT:B:S (VARIANT one of mha mqa gqa mla gated), at hidden 256,
+  8 heads, GQA group 2, MLA 64/128/26, gated rank 32, with the last half of
+  each sequence masked as in the seeds.
+Prints "CASE FORWARD_SECONDS FWD_BWD_SECONDS" per case, then "torch VERSION".
+
+The modules are the independent PyTorch implementations of the seeds' math
+in tools/make_fixtures.py.  Run with Debian's /usr/bin/python3; the caller
+gives both sides the same OPENBLAS_CORETYPE and thread count.
+"""
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_fixtures import KVSharedAttention, LatentAttention, GatedAttention  # noqa: E402
+
+HIDDEN, HEADS = 256, 8
+
+
+def build(variant):
+    if variant == "mha":
+        return KVSharedAttention(HIDDEN, HEADS, HEADS)
+    if variant == "mqa":
+        return KVSharedAttention(HIDDEN, HEADS, 1)
+    if variant == "gqa":
+        return KVSharedAttention(HIDDEN, HEADS, HEADS // 2)
+    if variant == "mla":
+        return LatentAttention(HIDDEN, 64, 128, HEADS, 26)
+    if variant == "gated":
+        return GatedAttention(HIDDEN, HEADS, 32)
+    raise ValueError(variant)
+
+
+def per_call(fn, target=0.1, rounds=3):
+    fn()
+    best = float("inf")
+    for _ in range(rounds):
+        reps, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            reps += 1
+            el = time.perf_counter() - t0
+            if el >= target:
+                break
+        best = min(best, el / reps)
+    return best
+
+
+def bench(case):
+    variant, B, S = case.split(":")
+    B, S = int(B), int(S)
+    m = build(variant)
+    x = torch.randn(B, S, HIDDEN)
+    mask = torch.ones(B, S)
+    mask[:, S // 2:] = 0
+    with torch.no_grad():
+        fwd = per_call(lambda: m(x, mask))
+    xg = x.clone().requires_grad_(True)
+    g = torch.randn(B, S, HIDDEN)
+
+    def step():
+        m.zero_grad(set_to_none=True)
+        xg.grad = None
+        m(xg, mask).backward(g)
+    return fwd, per_call(step)
+
+
+def main():
+    torch.set_num_threads(int(sys.argv[1]))
+    torch.manual_seed(0)
+    for case in sys.argv[2:]:
+        fwd, fb = bench(case)
+        print(case, "%.9g %.9g" % (fwd, fb), flush=True)
+    print("torch", torch.__version__)
+
+
+if __name__ == "__main__":
+    main()
