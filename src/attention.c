@@ -44,6 +44,7 @@
 #include "ops.h"
 #include "rowmath.h"
 #include "blas.h"
+#include "profile.h"
 
 /*
 ** Floats in one tile of scores (2 MiB).  Small enough to stay in cache
@@ -170,6 +171,15 @@ static void at_reweigh_row(float *x, int64_t n, int64_t ld, const float *keep,
   if (keep)
     for (t = 0; t < n; t++) x[t] = keep[t] != 0.0f ? x[t] : 0.0f;
   for (t = n; t < ld; t++) x[t] = 0.0f;
+}
+
+/* (query, key) pairs one head works on: S*T, under causal the visible ones */
+static double at_pairs(const at_geom *g) {
+  double n = 0;
+  int64_t i;
+  if (!g->causal) return (double)g->S * (double)g->T;
+  for (i = 0; i < g->S; i++) n += (double)at_row_len(g, i);
+  return n;
 }
 
 static int64_t at_tile_rows(const at_geom *g) {
@@ -314,6 +324,10 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
       (nd->needs[1] && (dk = lt_zeros(nd->saved[1]->shape, 4)) == NULL) ||
       (nd->needs[2] && (dv = lt_zeros(nd->saved[2]->shape, 4)) == NULL))
     goto done;
+  if (lt_prof_on)   /* per pair: scores and weights again, then each gradient */
+    lt_prof_work((double)g.B * g.H * at_pairs(&g) *
+                 (2.0 * g.D + 2 + (dq || dk ? 2.0 * g.Dv + 4 : 0) +
+                  (dv ? 2.0 * g.Dv : 0) + (dq ? 2.0 * g.D : 0) + (dk ? 2.0 * g.D : 0)));
   tr = at_tile_rows(&g);
   P = malloc((size_t)(2 * tr * g.T + 2 * g.T + 1) * sizeof *P);
   if (P == NULL) { lt_err("attention: out of memory"); goto done; }
@@ -435,6 +449,11 @@ lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v,
   if (lse == NULL) { lt_err("attention: out of memory"); goto fail; }
   if (at_forward(&g, &mq, &mk, &mv, o ? o->mask : NULL, lt_data(out), lse))
     goto fail;
+  if (lt_prof_on) {   /* per pair: q.k, the softmax (~5), w*v */
+    double f = (double)g.B * g.H * at_pairs(&g) * (2.0 * g.D + 2.0 * g.Dv + 5);
+    lt_prof_work(f);
+    lt_prof_add(LT_PROF_ATTN, f);
+  }
   in[0] = q; in[1] = k; in[2] = v;
   nd = lt_ag_record(out, "AttentionBackward", at_backward, in, 3);
   if (nd) {
@@ -449,6 +468,7 @@ lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v,
     nd->dv[0] = g.scale; nd->dv[1] = g.p;
     nd->extra = lse;
     lse = NULL;
+    lt_prof_add(LT_PROF_SAVED, (double)g.B * g.H * g.S * sizeof(float));   /* lse */
   }
   free(lse);
   lt_tensor_release(mq.copy); lt_tensor_release(mk.copy); lt_tensor_release(mv.copy);

@@ -16,6 +16,7 @@
 #include "autograd.h"
 #include "ops.h"
 #include "blas.h"
+#include "profile.h"
 
 /*
 ** One operand as a batch of rows x cols matrices: element (batch, i, j)
@@ -272,6 +273,7 @@ static lt_tensor *mm_forward(const char *name, lt_tensor *a, lt_tensor *b,
   /* k == 0 is an empty sum: zeros, as in PyTorch */
   out = k == 0 ? lt_zeros(shape, nd) : lt_empty(shape, nd);
   if (out == NULL) return NULL;
+  lt_prof_work(2.0 * (double)lt_numel(out) * (double)k);   /* k multiply-adds each */
   if (k > 0 && lt_numel(out) > 0 && mm_run(a, b, nb, bs, lt_data(out))) {
     lt_tensor_release(out);
     return NULL;

@@ -22,6 +22,7 @@
 #include "tensor.h"
 #include "autograd.h"
 #include "ops.h"
+#include "profile.h"
 #include "rowmath.h"
 
 /* ================================================================ plans */
@@ -172,6 +173,7 @@ static int rd_sum_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   if ((g = lt_contiguous(gout)) == NULL) return -1;
   if ((gi = lt_empty(p.shape, p.ndim)) == NULL) { lt_tensor_release(g); return -1; }
   s = nd->iv[1] && p.n > 0 ? (float)(1.0 / (double)p.n) : 1.0f;
+  lt_prof_work((double)p.rows * p.n);
   gp = lt_data(g);
   o = lt_data(gi);
   if (p.inner == 1) {
@@ -203,6 +205,7 @@ static lt_tensor *rd_sum_mean(lt_tensor *a, int dim, int keepdim, int mean) {
   if (rd_plan_make(op, a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
   if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   y = lt_data(out);
+  lt_prof_work((double)p.rows * p.n);
   if (p.inner > 1 && lt_is_contiguous(a)) {
     if (rd_sum_planes(lt_data(a), &p, y, mean) < 0) {
       lt_tensor_release(out);
@@ -250,6 +253,7 @@ static int rd_extreme_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   if ((gi = lt_zeros(p.shape, p.ndim)) == NULL) { lt_tensor_release(g); return -1; }
   gp = lt_data(g);
   o = lt_data(gi);
+  lt_prof_work(p.d >= 0 ? (double)p.rows : 2.0 * (double)p.n);
   if (p.d >= 0) {
     const float *idx = lt_data(nd->saved[0]);
     for (r = 0; r < p.rows; r++) {
@@ -293,6 +297,7 @@ static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
   if (!argonly && (out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   if ((argonly || p.d >= 0) && (ix = lt_empty(p.oshape, p.ondim)) == NULL) goto fail;
   if ((x = rd_rows(a, &p, &hold)) == NULL) goto fail;
+  lt_prof_work((double)p.rows * p.n);
   for (r = 0; r < p.rows; r++) {
     int64_t k = rd_arg_row(x + r * p.n, p.n, ismin);
     if (out) lt_data(out)[r] = x[r * p.n + k];
@@ -356,6 +361,7 @@ static int rd_var_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
   gp = lt_data(g);
   o = lt_data(gi);
+  lt_prof_work(3.0 * (double)p.rows * p.n);
   for (r = 0; r < p.rows; r++) {
     const float *xr = x + r * p.n;
     float mean = (float)(lt_row_sum(xr, p.n) / (double)p.n);
@@ -382,6 +388,7 @@ static lt_tensor *rd_var_std(const char *op, lt_tensor *a, int dim,
   if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
   dof = rd_dof(p.n, correction);
+  lt_prof_work(4.0 * (double)p.rows * p.n);
   for (r = 0; r < p.rows; r++) {
     const float *xr = x + r * p.n;
     double mean = lt_row_sum(xr, p.n) / (double)p.n, m2[8] = {0}, s = 0, v;
@@ -457,6 +464,7 @@ static int rd_norm_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
   gp = lt_data(g);
   o = lt_data(gi);
+  lt_prof_work(2.0 * (double)p.rows * p.n);
   for (r = 0; r < p.rows; r++) {
     const float *xr = x + r * p.n;
     float *orow = o + r * p.n, nv = nm[r];
@@ -499,6 +507,7 @@ lt_tensor *lt_norm(lt_tensor *a, double pw, int dim, int keepdim) {
   if (rd_plan_make("norm", a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
   if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
+  lt_prof_work(2.0 * (double)p.rows * p.n);
   for (r = 0; r < p.rows; r++)
     lt_data(out)[r] = (float)rd_norm_row(x + r * p.n, p.n, pw);
   lt_tensor_release(hold);
@@ -621,6 +630,7 @@ static int rd_softmax_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
     return -1;
   }
   o = lt_data(gi);
+  lt_prof_work(4.0 * (double)p.rows * p.n);
   if (islog) {
     int64_t len = p.rows * p.n;
     for (i = 0; i < len; i++) o[i] = lt_exp_fast(y[i]);
@@ -651,6 +661,7 @@ static lt_tensor *rd_softmax(const char *op, lt_tensor *a, int dim, int islog) {
   if (rd_plan_make(op, a->shape, a->ndim, dim, 0, &p) < 0) return NULL;
   if ((out = rd_rows_new(&p)) == NULL) return NULL;
   if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
+  lt_prof_work(5.0 * (double)p.rows * p.n);
   if (p.n > 0 && rd_softmax_kernel(x, lt_data(out), p.rows, p.n,
                                    islog ? RD_LOG_SOFTMAX : RD_SOFTMAX) < 0) {
     lt_tensor_release(hold);
@@ -692,6 +703,7 @@ static int rd_logsumexp_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) 
   gp = lt_data(g);
   o = lt_data(gi);
   len = p.rows * p.n;
+  lt_prof_work(3.0 * (double)len);
   for (r = 0; r < p.rows; r++) {
     const float *xr = x + r * p.n;
     float *orow = o + r * p.n, l = lse[r];
@@ -717,6 +729,7 @@ lt_tensor *lt_logsumexp(lt_tensor *a, int dim, int keepdim) {
   if (rd_plan_make("logsumexp", a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
   if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
+  lt_prof_work(4.0 * (double)p.rows * p.n);
   if (p.n == 0) {
     for (r = 0; r < p.rows; r++) lt_data(out)[r] = -INFINITY;   /* log 0 */
   } else if (rd_softmax_kernel(x, lt_data(out), p.rows, p.n, RD_LOGSUMEXP) < 0) {

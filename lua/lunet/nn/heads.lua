@@ -1,5 +1,6 @@
 -- What every attention module shares: input and mask checks, splitting
--- and merging heads, and the call into the fused attention op.
+-- and merging heads, the call into the fused attention op, and the KV
+-- cache used for decoding.
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 
@@ -16,13 +17,15 @@ function heads.check_input(m, x, width, what)
   end
 end
 
--- the seeds' padding mask: nil, or {B, S} with 1 = keep, 0 = masked key
-function heads.check_mask(m, mask, B, S)
+-- the seeds' padding mask: nil, or {B, S} with 1 = keep, 0 = masked key.
+-- With a KV cache it covers every key, cached and new: {B, T}.
+function heads.check_mask(m, mask, B, S, cached)
   if mask == nil then return end
   if not lunet.is_tensor(mask) then m:fail("mask must be a tensor {batch, seq}, got %s", type(mask)) end
   local shape = mask:shape()
   if #shape ~= 2 or shape[1] ~= B or shape[2] ~= S then
-    m:fail("mask has shape %s, expected {%d,%d} (batch, seq)", Module.shape_str(mask), B, S)
+    m:fail("mask has shape %s, expected {%d,%d} (batch, %s)", Module.shape_str(mask), B, S,
+           cached and "cached + new positions" or "seq")
   end
 end
 
@@ -31,6 +34,21 @@ function heads.causal(m, opts)
   if opts == nil then return false end
   if type(opts) ~= "table" then m:fail("options must be a table such as {causal=true}, got %s", type(opts)) end
   return opts.causal and true or false
+end
+
+-- the call option cache=: nil, or a cache made by this very module's
+-- new_cache() (a cache belongs to one layer: another's would be garbage)
+function heads.cache(m, opts)
+  heads.causal(m, opts)   -- opts must be nil or a table
+  local c = opts and opts.cache
+  if c == nil then return nil end
+  if getmetatable(c) ~= heads.Cache then
+    m:fail("cache must be a KV cache from new_cache(), got %s", type(c))
+  end
+  if c.owner ~= m then
+    m:fail("cache was made by another module (a %s), not this one", c.owner:class_name())
+  end
+  return c
 end
 
 -- {B, S, n*D} -> {B, n, S, D} (a view)
@@ -48,13 +66,133 @@ end
 -- softmax(q k^T * scale [masked]) v by the fused op, with the module's
 -- attention dropout (m.dropout, a Dropout) while training.  q {B,H,S,D},
 -- k {B,Hk,T,D}, v {B,Hk,T,Dv}: Hk divides H and the op shares each kv
--- head among H/Hk query heads itself.  scale nil means 1/sqrt(D).
+-- head among H/Hk query heads itself.  The queries are the last S of the
+-- T positions (S < T when decoding with a cache: causal query i sees
+-- keys j <= i + T - S).  scale nil means 1/sqrt(D).
 -- A query whose keys are all masked gets all-zero weights from the op (so
 -- a zero context and zero gradients; PyTorch would give NaN there).
 function heads.attend(m, q, k, v, mask, causal, scale)
   return lunet.attention(q, k, v, {
     mask = mask, causal = causal, scale = scale, dropout = m.dropout:rate(),
   })
+end
+
+-- ---------------------------------------------------------------- KV cache
+
+-- A decoding cache for ONE attention layer: what the layer keeps of each
+-- position it has seen, so a new token attends to them without
+-- recomputing them.  Each layer says what it keeps as a list of streams
+-- {name, n, width}, each held in a buffer {B, n, capacity, width} (n
+-- heads of width floats per position): MHA/MQA/GQA keep k and v, MLA one
+-- stream with its latent and shared RoPE key side by side.
+--
+--   cache.length              positions held
+--   cache:floats_per_token()  floats kept per position of one sequence
+--                             (the layer's kv_floats_per_token())
+--   cache:tensors()           name -> its buffer (capacity >= length)
+--   cache:view(name)          the held positions {B, n, length, width}
+--   cache:reset()             forget every position (keeps the buffers)
+--
+-- Appending copies the new positions into the buffers and returns views
+-- over all positions, which the attention reads in place (each head's
+-- rows stay contiguous).  A full buffer is reallocated at twice the size,
+-- so T positions cost O(T) copying in all, where lunet.cat of the growing
+-- tensors would copy O(T^2); new_cache{capacity=N} sizes it once
+-- (generate does).  The cache keeps data, not graph: gradients do not
+-- flow into cached positions, so it is for inference (lunet.no_grad).
+local Cache = { __name = "KVCache" }
+Cache.__index = Cache
+heads.Cache = Cache
+
+-- owner: the module; streams: list of {name, n, width}; opts {capacity=}
+function heads.new_cache(owner, streams, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    owner:fail("new_cache options must be a table such as {capacity=64}, got %s", type(opts))
+  end
+  local cap = opts and opts.capacity or 0
+  if math.type(cap) ~= "integer" or cap < 0 then
+    owner:fail("cache capacity must be a non-negative integer, got %s", tostring(cap))
+  end
+  return setmetatable({ owner = owner, streams = streams, length = 0, capacity = cap,
+                        buffers = {} }, Cache)
+end
+
+function Cache:floats_per_token()
+  local n = 0
+  for _, s in ipairs(self.streams) do n = n + s[2] * s[3] end
+  return n
+end
+
+function Cache:tensors()
+  local t = {}
+  for _, s in ipairs(self.streams) do t[s[1]] = self.buffers[s[1]] end
+  return t
+end
+
+function Cache:view(name)
+  local b = self.buffers[name]
+  if b == nil or self.length == 0 then return nil end
+  return b:narrow(3, 1, self.length)
+end
+
+function Cache:reset()
+  self.length = 0
+  return self
+end
+
+function Cache:__tostring()
+  local parts = {}
+  for _, s in ipairs(self.streams) do parts[#parts + 1] = string.format("%s %dx%d", s[1], s[2], s[3]) end
+  return string.format("KVCache(%s: %s; length %d, %d floats per token)", self.owner:class_name(),
+                       table.concat(parts, ", "), self.length, self:floats_per_token())
+end
+
+-- (re)allocate the buffers for cap positions of B sequences, keeping
+-- what they hold
+local function grow(self, B, cap)
+  lunet.no_grad(function()
+    for _, s in ipairs(self.streams) do
+      local old, new = self.buffers[s[1]], lunet.zeros { B, s[2], cap, s[3] }
+      if old ~= nil and self.length > 0 then
+        new:narrow(3, 1, self.length):copy_(old:narrow(3, 1, self.length))
+      end
+      self.buffers[s[1]] = new
+    end
+  end)
+  self.capacity, self.batch = cap, B
+end
+
+-- append S new positions: one tensor {B, n, S, width} per stream, in the
+-- streams' order.  Returns, per stream, a view {B, n, length, width} of
+-- every position held.
+function Cache:append(...)
+  local new = { ... }
+  local B, S = new[1]:size(1), new[1]:size(3)
+  for i, s in ipairs(self.streams) do
+    local t = new[i]
+    if t:dim() ~= 4 or t:size(1) ~= B or t:size(2) ~= s[2] or t:size(3) ~= S or t:size(4) ~= s[3] then
+      self.owner:fail("cache: %s %s does not fit {%d,%d,%d,%d}", s[1], Module.shape_str(t), B, s[2], S, s[3])
+    end
+  end
+  if self.length > 0 and B ~= self.batch then
+    self.owner:fail("cache holds a batch of %d sequences, got a batch of %d", self.batch, B)
+  end
+  local T = self.length + S
+  if B ~= self.batch then
+    grow(self, B, math.max(T, self.capacity))
+  elseif T > self.capacity then
+    grow(self, B, math.max(T, 2 * self.capacity))
+  end
+  local out = {}
+  lunet.no_grad(function()
+    for i, s in ipairs(self.streams) do
+      local b = self.buffers[s[1]]
+      b:narrow(3, self.length + 1, S):copy_(new[i])
+      out[i] = b:narrow(3, 1, T)
+    end
+  end)
+  self.length = T
+  return table.unpack(out)
 end
 
 return heads

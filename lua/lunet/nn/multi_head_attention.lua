@@ -35,19 +35,58 @@ function MultiHeadAttention:build(o, kv_heads)
 end
 
 -- x {B, S, hidden_size}; mask nil or {B, S} (1 keep, 0 masked);
--- opts {causal=true} for language models.  Returns {B, S, hidden_size}.
+-- opts {causal=true} for language models, cache= a cache from
+-- new_cache() to decode: x holds the next S positions, appended to the
+-- cache, and attends over all cached ones (the mask, if any, is then
+-- {B, cached + S}).  Returns {B, S, hidden_size}.
 function MultiHeadAttention:forward(x, mask, opts)
   heads.check_input(self, x, self.hidden_size, "hidden_size")
-  heads.check_mask(self, mask, x:size(1), x:size(2))
+  local cache = heads.cache(self, opts)
+  heads.check_mask(self, mask, x:size(1), x:size(2) + (cache and cache.length or 0), cache)
   local causal = heads.causal(self, opts)
   -- 1. project and split into heads: q {B,H,S,D}, k and v {B,Hk,S,D}
   local q = heads.split(self.query(x), self.num_heads)
   local k = heads.split(self.key(x), self.kv_heads)
   local v = heads.split(self.value(x), self.kv_heads)
+  -- decoding: k and v of every position so far, {B,Hk,T,D}
+  if cache then k, v = cache:append(k, v) end
   -- 2. softmax(q k^T / sqrt(D)) v over the kept keys, dropout on the weights: {B,H,S,D}
   local context = heads.attend(self, q, k, v, mask, causal)
   -- 3. merge the heads {B,S,H*D} and project back
   return self.out_projection(heads.merge(context))
+end
+
+-- A KV cache for decoding (see heads.lua): the key and value heads of
+-- every position, kv_heads * head_dim floats each.  opts {capacity=N}
+-- preallocates N positions.
+function MultiHeadAttention:new_cache(opts)
+  return heads.new_cache(self, { { "k", self.kv_heads, self.head_dim },
+                                 { "v", self.kv_heads, self.head_dim } }, opts)
+end
+
+-- ---------------------------------------------------------------- costs
+
+-- The analytic cost of one forward/backward on B sequences of S tokens,
+-- by lunet.profile's conventions (see lunet/profile_formulas.lua); the
+-- profile spec checks it against a measured run.  o: {causal=true},
+-- {grad_input=false} when the input needs no gradient.
+function MultiHeadAttention:costs(B, S, o)
+  local F = require "lunet.profile_formulas"
+  o = o or {}
+  local c, M, hidden = F.new(), B * S, self.hidden_size
+  local kv, xg = self.kv_heads * self.head_dim, o.grad_input ~= false
+  F.linear(c, M, hidden, hidden, true, xg)           -- query
+  F.linear(c, M, hidden, kv, true, xg)               -- key
+  F.linear(c, M, hidden, kv, true, xg)               -- value
+  F.attention(c, B * self.num_heads, S, S, self.head_dim, self.head_dim, o.causal)
+  F.kept(c, M * hidden)                              -- the merged heads (a copy)
+  F.linear(c, M, hidden, hidden, true, true, false)  -- out_projection
+  return c
+end
+
+-- floats per token a KV cache keeps: a key and a value per kv head
+function MultiHeadAttention:kv_floats_per_token()
+  return 2 * self.kv_heads * self.head_dim
 end
 
 return MultiHeadAttention

@@ -18,6 +18,10 @@
 -- 1/sqrt(up_dim/num_heads + rope_head_dim); the latents have no norms;
 -- and RoPE uses the seed's table layout (see rotary_embedding.lua;
 -- rope_seed_layout=false gives the standard rotation).
+--
+-- Decoding (forward's cache= option, new_cache()) runs the absorbed form:
+-- the cache keeps only c_kv and the rotated k_r per position, up_proj_k
+-- is folded into the queries and up_proj_v into the output (see decode).
 local Module = require "lunet.nn.module"
 local Linear = require "lunet.nn.linear"
 local Dropout = require "lunet.nn.dropout"
@@ -62,12 +66,19 @@ function MultiHeadLatentAttention:init(o)
 end
 
 -- h {B, S, hidden_size}; mask nil or {B, S} (1 keep, 0 masked);
--- opts {causal=true}.  Returns {B, S, hidden_size}.
+-- opts {causal=true}, and cache= a cache from new_cache() to decode (see
+-- decode below; the mask, if any, is then {B, cached + S}).
+-- Returns {B, S, hidden_size}.
 function MultiHeadLatentAttention:forward(h, mask, opts)
   heads.check_input(self, h, self.hidden_size, "hidden_size")
   local B, S, H = h:size(1), h:size(2), self.num_heads
-  heads.check_mask(self, mask, B, S)
+  local cache = heads.cache(self, opts)
   local causal = heads.causal(self, opts)
+  if cache then
+    heads.check_mask(self, mask, B, cache.length + S, true)
+    return self:decode(h, mask, causal, cache)
+  end
+  heads.check_mask(self, mask, B, S)
   -- 1. low-rank latents and their up projections
   local c_kv = self.down_proj_kv(h)                        -- {B,S,down_dim}
   local k_c = heads.split(self.up_proj_k(c_kv), H)         -- {B,H,S,up_dim/H}
@@ -86,6 +97,110 @@ function MultiHeadLatentAttention:forward(h, mask, opts)
   local context = heads.attend(self, q, k, v, mask, causal, scale)
   -- 5. merge heads {B,S,H*v_head_dim}, project back, residual dropout
   return self.res_dropout(self.fc(heads.merge(context)))
+end
+
+-- ---------------------------------------------------------------- decoding
+
+-- The KV cache keeps, per position, only the latent c_kv (down_dim) and
+-- the shared RoPE key k_r after its rotation (rope_head_dim), side by side
+-- in one stream "kv" {B, 1, T, down_dim + rope_head_dim}: exactly
+-- kv_floats_per_token() floats.  opts {capacity=N} preallocates.
+function MultiHeadLatentAttention:new_cache(opts)
+  return heads.new_cache(self, { { "kv", 1, self.down_dim + self.rope_head_dim } }, opts)
+end
+
+-- For a {B,T} padding mask: {B,1,S,1}, 1 where query i (the last S of
+-- T) sees at least one kept key, else 0.  Causal query i sees keys
+-- j <= i + T - S, so its count of kept keys is mask {B,T} times the
+-- {T,S} table of (j visible to i).
+local function live_rows(mask, S, T, causal)
+  local keep = mask:ne(0)
+  local count
+  if causal then
+    local seen = lunet.arange(T):view { T, 1 }:le(lunet.arange(S):view { 1, S } + (T - S))
+    count = keep:matmul(seen)                                     -- {B,S}
+  else
+    count = keep:sum(2, true):expand { mask:size(1), S }
+  end
+  return count:gt(0):view { mask:size(1), 1, S, 1 }
+end
+
+-- The absorbed form: with W_uk[h], W_uv[h] head h's rows of
+-- up_proj_k.weight and up_proj_v.weight ({up_dim/H, down_dim} each),
+--
+--   q_c[h] . k_c[h]_j = q_c[h] . (W_uk[h] c_j + b_uk[h])
+--                     = (W_uk[h]^T q_c[h]) . c_j + q_c[h] . b_uk[h]
+--
+-- and the last term is the same for every key j, which softmax ignores;
+-- so each head's query becomes cat(W_uk[h]^T q_c[h], q_r[h]) against the
+-- one shared key cat(c_j, k_r_j) -- an MQA over down_dim + R dims that
+-- reads the cache as it lies.  The values fold the same way:
+--
+--   sum_j p_j (W_uv[h] c_j + b_uv[h]) = W_uv[h] (sum_j p_j c_j) + b_uv[h] sum_j p_j
+--
+-- with sum_j p_j = 1, except for a query whose keys are all masked, which
+-- the attention gives zero weights (and the full form a zero context):
+-- b_uv is kept off those rows.  (Attention dropout, active only while
+-- training, would scale sum_j p_j too; decoding is meant for eval mode.)
+function MultiHeadLatentAttention:decode(h, mask, causal, cache)
+  local B, S, H, R, down = h:size(1), h:size(2), self.num_heads, self.rope_head_dim, self.down_dim
+  local dk, dv, L = self.up_dim // H, self.v_head_dim, cache.length
+  -- 1. what this position leaves in the cache, then every position's: {B,1,T,down+R}
+  local c_kv = self.down_proj_kv(h):unsqueeze(2)                    -- {B,1,S,down}
+  local k_r = self.rope_k(heads.split(self.proj_kr(h), 1), L)       -- {B,1,S,R}, positions L..
+  local kv = cache:append(lunet.cat({ c_kv, k_r }, -1))
+  local T = kv:size(3)
+  -- 2. queries, with up_proj_k folded in: {B,H,S,down+R}
+  local c_q = self.down_proj_q(h)
+  local q_c = heads.split(self.up_proj_q(c_q), H)                   -- {B,H,S,dk}
+  local q_r = self.rope_q(heads.split(self.proj_qr(c_q), H), L)     -- {B,H,S,R}
+  local w_uk = self.up_proj_k.weight:view { H, dk, down }
+  local q = lunet.cat({ q_c:matmul(w_uk), q_r }, -1)
+  -- 3. attention over the latents (values: the c_kv part of the cache): {B,H,S,down}
+  local scale = 1 / (math.sqrt(self.head_dim) + math.sqrt(R))
+  local ctx = heads.attend(self, q, kv, kv:narrow(4, 1, down), mask, causal, scale)
+  -- 4. up_proj_v folded into the output: {B,H,S,dv}
+  local context = ctx:matmul(self.up_proj_v.weight:view { H, dv, down }:transpose(2, 3))
+  local b_uv = self.up_proj_v.bias
+  if b_uv ~= nil then
+    b_uv = b_uv:view { H, 1, dv }
+    if mask ~= nil then b_uv = b_uv * live_rows(mask, S, T, causal) end
+    context = context + b_uv
+  end
+  return self.res_dropout(self.fc(heads.merge(context)))
+end
+
+-- ---------------------------------------------------------------- costs
+
+-- The analytic cost of one forward/backward on B sequences of S tokens
+-- (see MultiHeadAttention:costs and lunet/profile_formulas.lua).
+function MultiHeadLatentAttention:costs(B, S, o)
+  local F = require "lunet.profile_formulas"
+  o = o or {}
+  local c, M, H, R = F.new(), B * S, self.num_heads, self.rope_head_dim
+  local hidden, down, up, xg = self.hidden_size, self.down_dim, self.up_dim, o.grad_input ~= false
+  F.linear(c, M, hidden, down, true, xg)        -- down_proj_kv
+  F.linear(c, M, down, up, true, true)          -- up_proj_k
+  F.linear(c, M, down, up, true, true)          -- up_proj_v
+  F.gradient_sum(c, M * down, 2)                -- c_kv feeds both
+  F.linear(c, M, hidden, down, true, xg)        -- down_proj_q
+  F.linear(c, M, down, up, true, true)          -- up_proj_q
+  F.linear(c, M, down, R * H, true, true)       -- proj_qr
+  F.gradient_sum(c, M * down, 2)                -- c_q feeds both
+  F.rope(c, M * H * R)                          -- rope_q
+  F.linear(c, M, hidden, R, true, xg)           -- proj_kr
+  F.rope(c, M * R)                              -- rope_k (its expand to H heads is a view)
+  F.kept(c, 2 * M * (up + H * R))               -- q and k, content and RoPE parts side by side
+  F.attention(c, B * H, S, S, up // H + R, self.v_head_dim, o.causal)
+  F.kept(c, M * up)                             -- the merged heads (a copy)
+  F.linear(c, M, H * self.v_head_dim, hidden, true, true, false)   -- fc
+  return c
+end
+
+-- floats per token a KV cache keeps: the latent c_kv (keys and values
+-- are projected up from it) and the one shared RoPE key
+function MultiHeadLatentAttention:kv_floats_per_token()
+  return self.down_dim + self.rope_head_dim
 end
 
 return MultiHeadLatentAttention

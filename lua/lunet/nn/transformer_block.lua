@@ -86,10 +86,16 @@ function TransformerBlock:init(o)
   self.dropout = Dropout(o.dropout)
 end
 
--- x {B, S, d_model}; mask nil or {B, S}; opts as the attention's ({causal=true})
+-- x {B, S, d_model}; mask nil or {B, S}; opts as the attention's
+-- ({causal=true}, and cache= from new_cache() to decode)
 function TransformerBlock:forward(x, mask, opts)
   x = x + self.dropout(self.attn(self.ln_1(x), mask, opts))
   return x + self.dropout(self.mlp(self.ln_2(x)))
+end
+
+-- the attention's KV cache: only attention looks at other positions
+function TransformerBlock:new_cache(opts)
+  return self.attn:new_cache(opts)
 end
 
 return TransformerBlock

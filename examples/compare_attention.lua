@@ -1,0 +1,289 @@
+-- Compare the attention variants: what they cost, counted and timed.
+--
+-- First the seeds' "Attention Test" block, with their numbers: output
+-- shapes at batch 2, seq 10 with the last 5 positions masked, and thop's
+-- parameter and "FLOPs" counts (really the multiply-accumulates of the
+-- Linear layers alone) at batch 1, seq 10.  Then a table over all five
+-- attention modules -- MHA, MQA, GQA, MLA and seed 000's gated latent
+-- attention -- of what thop cannot see: the full forward FLOPs with the
+-- attention products, the backward FLOPs, the KV cache per token, the
+-- activation memory a training step keeps, and measured milliseconds of
+-- forward + backward, at seq 10 and at a long sequence where attention's
+-- quadratic term takes over.
+--
+--   build/bin/lunet examples/compare_attention.lua [options]
+--
+-- Options (defaults are the seeds' setup):
+--   --hidden N          hidden size (256)         --heads N        heads (8)
+--   --group-size N      GQA heads per kv head (2) --latent-rank N  gated (32)
+--   --down-dim N  --up-dim N  --rope-head-dim N   MLA (64, 128, 26)
+--   --seq LIST          sequence lengths of the table, comma separated (10,4096)
+--   --batch N           batch of the table (1)
+--   --reps N            timed runs per cell, the median is shown (3)
+--   --budget S          no further runs once a cell has taken S seconds (10)
+--   --csv | --markdown  print the table(s) only, in that format
+local lunet = require "lunet"
+local nn, profile = lunet.nn, lunet.profile
+local commas = profile.commas
+
+-- ---------------------------------------------------------------- options
+
+local opts = {
+  hidden = 256, heads = 8, ["group-size"] = 2, ["down-dim"] = 64, ["up-dim"] = 128,
+  ["rope-head-dim"] = 26, ["latent-rank"] = 32, seq = "10,4096", batch = 1, reps = 3, budget = 10,
+  csv = false, markdown = false,
+}
+
+local function usage(msg)
+  if msg then io.stderr:write("compare_attention: ", msg, "\n") end
+  io.stderr:write([[
+usage: lunet examples/compare_attention.lua [--hidden N] [--heads N] [--group-size N]
+         [--down-dim N] [--up-dim N] [--rope-head-dim N] [--latent-rank N]
+         [--seq 10,4096] [--batch N] [--reps N] [--budget S] [--csv | --markdown]
+]])
+  os.exit(msg and 1 or 0)
+end
+
+local args = arg or {}
+local i = 1
+while i <= #args do
+  local a = args[i]
+  local name, value = a:match("^%-%-([%w-]+)=(.*)$")
+  if not name then name = a:match("^%-%-([%w-]+)$") end
+  if name == "help" or a == "-h" then usage() end
+  if name == nil or opts[name] == nil then usage("unknown option " .. a) end
+  if type(opts[name]) == "boolean" then
+    opts[name] = true
+  else
+    if value == nil then
+      i = i + 1
+      value = args[i]
+      if value == nil then usage("option --" .. name .. " needs a value") end
+    end
+    if name == "seq" then
+      opts.seq = value
+    elseif name == "budget" then
+      local n = tonumber(value)
+      if n == nil or not (n >= 0) then usage("--budget must be seconds, got " .. value) end
+      opts.budget = n
+    else
+      local n = math.tointeger(tonumber(value))
+      if n == nil or n <= 0 then usage("--" .. name .. " must be a positive integer: " .. value) end
+      opts[name] = n
+    end
+  end
+  i = i + 1
+end
+local seqs = {}
+for s in opts.seq:gmatch("[^,]+") do
+  local n = math.tointeger(tonumber(s))
+  if n == nil or n <= 0 then usage("--seq must list positive integers, got " .. opts.seq) end
+  seqs[#seqs + 1] = n
+end
+if #seqs == 0 then usage("--seq needs at least one length") end
+if opts.csv and opts.markdown then usage("--csv and --markdown exclude each other") end
+
+local H, D = opts.heads, opts.hidden
+
+-- the five modules, in the seeds' order, seed 000's last
+local function build()
+  local ok, mods = pcall(function()
+    return {
+      { "MHA", nn.MultiHeadAttention { hidden_size = D, num_heads = H } },
+      { "MQA", nn.MultiQueryAttention { hidden_size = D, num_heads = H } },
+      { "GQA", nn.GroupedQueryAttention { hidden_size = D, num_heads = H,
+                                          group_size = opts["group-size"] } },
+      { "MLA", nn.MultiHeadLatentAttention { hidden_size = D, num_heads = H,
+                                             down_dim = opts["down-dim"], up_dim = opts["up-dim"],
+                                             rope_head_dim = opts["rope-head-dim"] } },
+      { "Gated", nn.GatedLatentAttention { d_model = D, num_heads = H,
+                                           latent_rank = opts["latent-rank"] } },
+    }
+  end)
+  if not ok then usage(tostring(mods)) end
+  return mods
+end
+
+lunet.manual_seed(0)
+local modules = build()
+
+-- ---------------------------------------------------------------- the seeds' block
+
+local text = not (opts.csv or opts.markdown)
+
+if text then
+  -- as the seeds: batch 2, seq 10, the last 5 positions of each sequence masked
+  local B, S = 2, 10
+  local x = lunet.randn { B, S, D }
+  local mask = lunet.ones { B, S }
+  for b = 1, B do for s = S // 2 + 1, S do mask:set({ b, s }, 0) end end
+  print("========== Attention Test ==========")
+  for k = 1, 4 do
+    local name, m = modules[k][1], modules[k][2]
+    local out = lunet.no_grad(function() return m(x, mask) end)
+    print(name .. " Output Shape: " .. profile.shape_str(out:shape()))
+    -- thop's count: batch 1, seq 10, no mask; Linear MACs as a float
+    local r = profile.count(m, { 1, S, D }, { backward = false })
+    print(string.format("%s Params: %d, FLOPs: %.1f", name, r.params.total, r.linear_macs))
+    if k < 4 then print(string.rep("=", 39)) end
+  end
+  print()
+end
+
+-- ---------------------------------------------------------------- the table
+
+local COLUMNS = {
+  { "module", "module", false },
+  { "params", "params", true },
+  { "thop MACs", "linear_macs", true },
+  { "fwd FLOPs", "forward_flops", true },
+  { "bwd FLOPs", "backward_flops", true },
+  { "KV floats/tok", "kv_floats", true },
+  { "activations B", "activations", true },
+  { "fwd+bwd ms", "ms", true },
+}
+
+-- median ms of forward+backward, and the number of runs it is over.
+-- Short runs: --reps samples, each the mean of enough runs to take 50 ms.
+-- Long runs: the counting run is the first; more follow up to --reps,
+-- but none once the cell has taken --budget seconds.
+local function timing(m, shape, r)
+  if r.ms < 50 then
+    return profile.time(m, shape, { reps = opts.reps, warmup = 1, min_ms = 50 }), opts.reps
+  end
+  local samples, spent = { r.ms }, r.ms
+  while #samples < opts.reps and spent < 1000 * opts.budget do
+    local _, s = profile.time(m, shape, { reps = 1, warmup = 0 })
+    samples[#samples + 1] = s[1]
+    spent = spent + s[1]
+  end
+  return profile.median(samples), #samples
+end
+
+local function measure(S)
+  local rows = {}
+  for _, e in ipairs(modules) do
+    local name, m = e[1], e[2]
+    local shape = { opts.batch, S, D }
+    local r = profile.count(m, shape)
+    local ms, runs = timing(m, shape, r)
+    rows[#rows + 1] = {
+      module = name, params = r.params.total, linear_macs = r.linear_macs,
+      forward_flops = r.forward_flops, backward_flops = r.backward_flops,
+      kv_floats = r.kv_cache.floats_per_token_per_layer, activations = r.activations,
+      ms = ms, runs = runs,
+    }
+    collectgarbage("collect")
+  end
+  return rows
+end
+
+local function cell(row, col)
+  local v = row[col[2]]
+  if col[2] == "module" then return v end
+  if col[2] == "ms" then
+    return string.format(v < 10 and "%.3f" or "%.1f", v) .. (row.runs < opts.reps and "*" or "")
+  end
+  return commas(v)
+end
+
+-- "* ..." under a table where a cell has fewer than --reps runs
+local function footnote(rows)
+  local few = {}
+  for _, row in ipairs(rows) do
+    if row.runs < opts.reps then
+      local plural = row.runs == 1 and "" or "s"
+      few[#few + 1] = string.format("%s %d run%s", row.module, row.runs, plural)
+    end
+  end
+  if #few == 0 then return nil end
+  return string.format("* fewer runs (%s): a cell adds no runs once it has taken %g s (--budget)",
+                       table.concat(few, ", "), opts.budget)
+end
+
+local function print_text(S, rows)
+  local widths = {}
+  for c, col in ipairs(COLUMNS) do
+    widths[c] = #col[1]
+    for _, row in ipairs(rows) do widths[c] = math.max(widths[c], #cell(row, col)) end
+  end
+  local function line(values)
+    local parts = {}
+    for c, col in ipairs(COLUMNS) do
+      local v = values[c]
+      local padding = string.rep(" ", widths[c] - #v)
+      parts[c] = col[3] and padding .. v or v .. padding
+    end
+    print(table.concat(parts, "  "))
+  end
+  print(string.format("batch %d, seq %d:", opts.batch, S))
+  local head = {}
+  for c, col in ipairs(COLUMNS) do head[c] = col[1] end
+  line(head)
+  for _, row in ipairs(rows) do
+    local values = {}
+    for c, col in ipairs(COLUMNS) do values[c] = cell(row, col) end
+    line(values)
+  end
+  if footnote(rows) then print(footnote(rows)) end
+end
+
+local function print_markdown(S, rows)
+  print(string.format("batch %d, seq %d:", opts.batch, S))
+  print()
+  local head, rule = {}, {}
+  for c, col in ipairs(COLUMNS) do
+    head[c] = col[1]
+    rule[c] = col[3] and "---:" or ":---"
+  end
+  print("| " .. table.concat(head, " | ") .. " |")
+  print("|" .. table.concat(rule, "|") .. "|")
+  for _, row in ipairs(rows) do
+    local values = {}
+    for c, col in ipairs(COLUMNS) do values[c] = cell(row, col) end
+    print("| " .. table.concat(values, " | ") .. " |")
+  end
+  print()
+  if footnote(rows) then print(footnote(rows)) print() end
+end
+
+local CSV_FIELDS = { "module", "params", "linear_macs", "forward_flops", "backward_flops",
+                     "kv_floats", "activations", "ms", "runs" }
+
+local function print_csv(S, rows, first)
+  if first then
+    print("batch,seq,module,params,linear_macs,forward_flops,backward_flops," ..
+          "kv_floats_per_token,kv_bytes_per_token,activation_bytes,fwd_bwd_ms,runs")
+  end
+  for _, row in ipairs(rows) do
+    local values = { opts.batch, S }
+    for _, k in ipairs(CSV_FIELDS) do
+      local v = row[k]
+      if k == "ms" then v = string.format("%.3f", v)
+      elseif k ~= "module" then v = string.format("%.0f", v) end
+      values[#values + 1] = v
+      if k == "kv_floats" then values[#values + 1] = string.format("%.0f", 4 * row[k]) end
+    end
+    print(table.concat(values, ","))
+  end
+end
+
+if text then
+  print(string.format("hidden %d, %d heads (head_dim %d); GQA group_size %d; MLA down %d, up %d, " ..
+                      "rope %d; gated latent_rank %d.", D, H, D // H, opts["group-size"],
+                      opts["down-dim"], opts["up-dim"], opts["rope-head-dim"], opts["latent-rank"]))
+  local info = lunet.blas_info()
+  print(string.format("FLOPs: 2 per multiply-add, all ops; ms: median of %d forward+backward runs " ..
+                      "(OpenBLAS %s, %d threads).", opts.reps, info.corename, info.threads))
+  print()
+end
+for k, S in ipairs(seqs) do
+  local rows = measure(S)
+  if opts.csv then print_csv(S, rows, k == 1)
+  elseif opts.markdown then print_markdown(S, rows)
+  else
+    print_text(S, rows)
+    if k < #seqs then print() end
+  end
+  io.stdout:flush()
+end

@@ -1,0 +1,424 @@
+-- lunet.profile: what a model costs -- parameters, multiply-adds, FLOPs
+-- forward and backward, activation memory, KV cache -- measured by
+-- running it once with the core's work counters on (src/profile.h), and
+-- a torchinfo-like summary table.
+--
+--   local r = lunet.profile.count(model, {1, 10, 256}, {mask = m})
+--   r.params.total, r.linear_macs, r.forward_flops, r.backward_flops, ...
+--   lunet.profile.summary(model, {1, 10, 256})
+--
+-- While counting, nn.Module.__call enters a scope per module, so each op
+-- charges its work to the module running it; backward work goes to the
+-- module whose forward made the graph node.  Outside count() the only
+-- cost is one field test per module call.
+local lunet = require "lunet"
+local Module = require "lunet.nn.module"
+
+local profile = {}
+
+local profiling = Module._profiling
+local FLOAT = 4   -- bytes per element
+
+-- ---------------------------------------------------------------- formatting
+
+-- 1234567 -> "1,234,567" (rounded to an integer)
+function profile.commas(n)
+  local s = string.format("%.0f", n)
+  local sign, digits = s:match("^(-?)(%d+)$")
+  if not digits then return s end   -- inf, nan
+  digits = digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+  return sign .. digits
+end
+local commas = profile.commas
+
+local function shape_str(shape)
+  if shape == nil then return "--" end
+  return "{" .. table.concat(shape, ", ") .. "}"
+end
+profile.shape_str = shape_str
+
+-- ---------------------------------------------------------------- inputs
+
+-- the id range of a model whose input is token ids, or nil
+local function vocab_of(model, opts)
+  if opts.vocab_size then return opts.vocab_size end
+  if math.type(model.vocab_size) == "integer" then return model.vocab_size end
+  if model:class_name() == "Embedding" then return model.num_embeddings end
+  return nil
+end
+
+local function is_shape(t)
+  if type(t) ~= "table" or lunet.is_tensor(t) or #t == 0 then return false end
+  for i = 1, #t do
+    if math.type(t[i]) ~= "integer" or t[i] < 0 then return false end
+  end
+  return true
+end
+
+-- A tensor is used as given.  A shape gives random token ids in
+-- 1 .. vocab for a model that reads ids (model.vocab_size, an
+-- Embedding, or opts.vocab_size), else N(0, 1) floats, which require
+-- grad when grad_input is set (so backward includes the input's
+-- gradient, as it does for a layer inside a network).
+function profile.make_input(model, spec, opts, grad_input)
+  opts = opts or {}
+  if lunet.is_tensor(spec) then return spec end
+  if not is_shape(spec) then
+    error("profile: input must be a tensor or a shape such as {1, 10, 256}, got " ..
+          (type(spec) == "table" and "a table that is not a shape" or type(spec)), 0)
+  end
+  local vocab = vocab_of(model, opts)
+  if vocab then
+    local n, ids = 1, {}
+    for _, d in ipairs(spec) do n = n * d end
+    for i = 1, n do ids[i] = math.random(1, vocab) end
+    if n == 0 then return lunet.zeros(spec) end
+    return lunet.tensor(ids):view(spec)
+  end
+  local x = lunet.randn(spec)
+  if grad_input then x:requires_grad(true) end
+  return x
+end
+
+-- ---------------------------------------------------------------- the module tree
+
+-- modules depth first, each once, as named_modules() orders them, with
+-- their depth and children
+local function tree(model)
+  local nodes, seen = {}, {}
+  local function walk(m, name, attr, depth)
+    if seen[m] then return nil end
+    seen[m] = true
+    local node = { module = m, name = name, attr = attr, depth = depth, children = {} }
+    nodes[#nodes + 1] = node
+    node.id = #nodes
+    for _, attr in ipairs(m._module_names) do
+      local path = name == "" and attr or name .. "." .. attr
+      local child = walk(m._modules[attr], path, attr, depth + 1)
+      if child then node.children[#node.children + 1] = child end
+    end
+    return node
+  end
+  walk(model, "", nil, 0)
+  return nodes
+end
+
+-- KV-cache floats per token of the attention layers in the tree
+local function kv_cache(nodes)
+  local per_layer, total, layers = nil, 0, 0
+  for _, node in ipairs(nodes) do
+    local f = node.module.kv_floats_per_token
+    if type(f) == "function" then
+      local n = f(node.module)
+      per_layer = per_layer or n
+      total, layers = total + n, layers + 1
+    end
+  end
+  if layers == 0 then return nil end
+  return { floats_per_token_per_layer = per_layer, bytes_per_token_per_layer = FLOAT * per_layer,
+           layers = layers, floats_per_token = total, bytes_per_token = FLOAT * total }
+end
+
+-- RotaryEmbedding grows its tables when a sequence outgrows them; do it
+-- before counting, so that one-off work is not charged to the forward
+local function prepare(nodes, input)
+  local S = input:dim() >= 2 and input:size(2) or input:size(1)
+  for _, node in ipairs(nodes) do
+    local m = node.module
+    if type(m.build_tables) == "function" and math.type(m.table_len) == "integer"
+       and m.table_len < S then
+      m:build_tables(S)
+    end
+  end
+end
+
+-- ---------------------------------------------------------------- counting
+
+local COUNTERS = { "forward_flops", "backward_flops", "linear_macs", "attention_flops" }
+
+local counting = false
+
+-- profiling.call while counting: run m in its scope, note its output shape
+local function finish(state, id, prev, ...)
+  lunet._prof_scope(prev)
+  if state.shapes[id] == nil then
+    local out = ...
+    if lunet.is_tensor(out) then state.shapes[id] = out:shape() end
+  end
+  return ...
+end
+
+local function scoped_call(state)
+  return function(m, ...)
+    local id = state.ids[m]
+    if id == nil then return m:forward(...) end   -- a module made on the fly
+    state.calls[id] = state.calls[id] + 1
+    return finish(state, id, lunet._prof_scope(id), m:forward(...))
+  end
+end
+
+local function live_bytes()
+  collectgarbage("collect")
+  collectgarbage("collect")
+  return lunet.memory_allocated()
+end
+
+-- Take the .grad of the model's parameters and of x away, to put back
+-- after a backward of ours: backward adds into an existing .grad in place.
+local function save_grads(model, x)
+  local saved = {}
+  for _, p in ipairs(model:parameters()) do saved[#saved + 1] = { p, p.grad } end
+  if x:requires_grad() then saved[#saved + 1] = { x, x.grad } end
+  for _, e in ipairs(saved) do e[1].grad = nil end
+  return saved
+end
+
+local function restore_grads(saved)
+  for _, e in ipairs(saved) do e[1].grad = e[2] end
+end
+
+-- model(input, mask[, {causal=true}])
+local function call_model(model, x, opts)
+  if opts.causal then return model(x, opts.mask, { causal = true }) end
+  if opts.mask ~= nil then return model(x, opts.mask) end
+  return model(x)
+end
+
+--[[
+count(model, input_or_shape [, opts]) runs model once (forward, and
+backward unless opts.backward == false) with the counters on.  opts:
+  mask      passed to the model as its second argument
+  causal    pass {causal=true} as the third
+  backward  run backward too (default true), seeded with ones
+  vocab_size  ids in 1 .. vocab_size for a shape (default: the model's)
+  grad_input  a float input made from a shape requires grad (default true)
+Returns a table:
+  params {total, trainable}, linear_macs, forward_flops, attention_flops,
+  backward_flops (nil without backward), activations (bytes of storage
+  the graph keeps for backward, the output excluded), kv_cache (nil for
+  a model without attention), input_shape, output_shape, ms (the wall
+  time of this forward + backward, counters on), and rows: one
+  per module, depth first, {name, attr, type, depth, output_shape,
+  params, trainable, linear_macs, forward_flops, attention_flops,
+  backward_flops, calls, own = {the counters of its own ops}}, where
+  each row's numbers include its submodules'.  (The adds that sum a
+  tensor's gradients from several uses happen between nodes, in no
+  module: they are in the total backward_flops only.)
+]]
+function profile.count(model, input, opts)
+  opts = opts or {}
+  if not Module.is_module(model) then
+    error("profile: count expects a module, got " .. type(model), 0)
+  end
+  if counting then error("profile: count is already running", 0) end
+  local backward = opts.backward ~= false
+  local x = profile.make_input(model, input, opts, backward and opts.grad_input ~= false)
+  local nodes = tree(model)
+  local state = { ids = {}, shapes = {}, calls = {} }
+  for _, node in ipairs(nodes) do
+    state.ids[node.module] = node.id
+    state.calls[node.id] = 0
+  end
+  local engine = #nodes + 1   -- scope of the gradient sums the engine does between nodes
+  prepare(nodes, x)
+  local grads = save_grads(model, x)
+  local activations, out_shape, ms
+
+  counting = true
+  local ok, err = pcall(function()
+    local mem0 = live_bytes()
+    lunet._prof_start(#nodes + 2)
+    profiling.call = scoped_call(state)
+    profiling.on = true
+    local t0 = lunet._now()
+    local out = lunet.enable_grad(call_model, model, x, opts)
+    local t1 = lunet._now()
+    profiling.on = false
+    if not lunet.is_tensor(out) then error("profile: the model must return a tensor", 0) end
+    out_shape = out:shape()
+    if out:requires_grad() then
+      activations = live_bytes() - mem0 - FLOAT * out:numel()
+      if backward then
+        lunet._prof_scope(engine)
+        local t2 = lunet._now()
+        out:backward(lunet.ones_like(out))
+        t1 = t1 + lunet._now() - t2
+      end
+    else
+      backward = false
+    end
+    ms = 1000 * (t1 - t0)
+  end)
+  profiling.on, profiling.call = false, nil   -- (the call holds the model)
+  lunet._prof_scope(0)
+  lunet._prof_stop()
+  counting = false
+  restore_grads(grads)
+  if not ok then error(err, 0) end
+
+  -- each node's own counters, then subtree sums bottom up
+  local own = {}
+  for _, node in ipairs(nodes) do own[node.id] = lunet._prof_get(node.id) end
+  local rows = {}
+  local function sum(node)
+    local total, trainable = node.module:num_parameters()
+    local row = { name = node.name, attr = node.attr, type = node.module:class_name(),
+                  depth = node.depth, output_shape = state.shapes[node.id],
+                  params = total, trainable = trainable, calls = state.calls[node.id],
+                  own = own[node.id], children = #node.children }
+    rows[node.id] = row
+    for _, k in ipairs(COUNTERS) do row[k] = own[node.id][k] end
+    for _, child in ipairs(node.children) do
+      local c = sum(child)
+      for _, k in ipairs(COUNTERS) do row[k] = row[k] + c[k] end
+    end
+    return row
+  end
+  local root = sum(nodes[1])
+  local outside, gsum = lunet._prof_get(0), lunet._prof_get(engine)
+  local total, trainable = model:num_parameters()
+  local result = {
+    params = { total = total, trainable = trainable },
+    linear_macs = root.linear_macs + outside.linear_macs,
+    forward_flops = root.forward_flops + outside.forward_flops,
+    attention_flops = root.attention_flops + outside.attention_flops,
+    -- the engine's gradient sums run with the forward flag: they are backward work
+    backward_flops = backward and (root.backward_flops + outside.backward_flops +
+                                   gsum.forward_flops + gsum.backward_flops) or nil,
+    activations = activations,
+    kv_cache = kv_cache(nodes),
+    input_shape = x:shape(),
+    output_shape = out_shape,
+    ms = ms,
+    rows = rows,
+  }
+  return result
+end
+
+-- ---------------------------------------------------------------- summary
+
+local function pad(s, w, right)
+  if #s >= w then return s end
+  return right and string.rep(" ", w - #s) .. s or s .. string.rep(" ", w - #s)
+end
+
+local function mb(bytes)
+  return string.format("%.2f", bytes / 1e6)
+end
+
+--[[
+summary(model, input_or_shape [, opts]) -> string: a table like
+torchinfo's -- the module tree, each row's output shape, parameters,
+Linear multiply-adds (thop's count) and forward FLOPs (everything) --
+then the totals.  A container's row includes its submodules; the work
+it does itself (a fused attention, a tied output head) is shown in an
+"(own ops)" row below it.  Prints it unless opts.print == false; opts as
+for count (a TransformerLM gets random token ids for a {B, S} shape).
+]]
+function profile.summary(model, input, opts)
+  opts = opts or {}
+  local copts = {}
+  for k, v in pairs(opts) do copts[k] = v end
+  copts.backward = opts.backward == true
+  local r = profile.count(model, input, copts)
+  local lines, cols = {}, { 44, 18, 14, 16, 16 }
+  local function row(a, b, c, d, e)
+    lines[#lines + 1] = pad(a, cols[1]) .. pad(b, cols[2]) .. pad(c, cols[3], true) ..
+                        pad(d, cols[4], true) .. pad(e, cols[5], true)
+  end
+  local width = 0
+  for _, w in ipairs(cols) do width = width + w end
+  local rule, heavy = string.rep("-", width), string.rep("=", width)
+  lines[1] = heavy
+  row("Layer (type)", "Output Shape", "Param #", "Linear MACs", "FLOPs")
+  lines[#lines + 1] = heavy
+  for _, rw in ipairs(r.rows) do
+    local indent = string.rep("  ", rw.depth)
+    local label = rw.depth == 0 and rw.type or indent .. rw.attr .. " (" .. rw.type .. ")"
+    row(label, shape_str(rw.output_shape), commas(rw.params), commas(rw.linear_macs),
+        commas(rw.forward_flops))
+    local o = rw.own
+    if rw.children > 0 and (o.forward_flops > 0 or o.linear_macs > 0) then
+      row(indent .. "  (own ops)", "", "", commas(o.linear_macs), commas(o.forward_flops))
+    end
+  end
+  lines[#lines + 1] = heavy
+  local p = r.params
+  local function line(k, v) lines[#lines + 1] = k .. v end
+  line("Total params: ", commas(p.total))
+  line("Trainable params: ", commas(p.trainable))
+  line("Non-trainable params: ", commas(p.total - p.trainable))
+  line("Linear MACs (thop): ", commas(r.linear_macs))
+  line("Forward FLOPs: ", commas(r.forward_flops) ..
+       (r.attention_flops > 0 and "  (attention op: " .. commas(r.attention_flops) .. ")" or ""))
+  if r.backward_flops then line("Backward FLOPs: ", commas(r.backward_flops)) end
+  if r.kv_cache then
+    local kv = r.kv_cache
+    line("KV cache per token per layer: ", commas(kv.floats_per_token_per_layer) .. " floats (" ..
+         commas(kv.bytes_per_token_per_layer) .. " bytes)" ..
+         (kv.layers > 1 and string.format(", %d layers", kv.layers) or ""))
+  end
+  lines[#lines + 1] = rule
+  local in_n = 1
+  for _, d in ipairs(r.input_shape) do in_n = in_n * d end
+  line("Input size (MB): ", mb(FLOAT * in_n))
+  if r.activations then line("Activations kept for backward (MB): ", mb(r.activations)) end
+  line("Params size (MB): ", mb(FLOAT * p.total))
+  lines[#lines + 1] = heavy
+  local s = table.concat(lines, "\n")
+  if opts.print ~= false then print(s) end
+  return s, r
+end
+
+-- ---------------------------------------------------------------- timing
+
+--[[
+time(model, input_or_shape [, opts]) -> median milliseconds, samples:
+wall-clock time of forward (and backward unless opts.backward == false)
+over opts.reps samples (default 5) after opts.warmup runs (default 1).
+With opts.min_ms, a sample repeats the run until it has taken that long
+and gives the mean, so that short runs are not lost in timer noise.
+opts.mask, opts.causal as for count.  The parameters' gradients are put
+back as they were.
+]]
+function profile.time(model, input, opts)
+  opts = opts or {}
+  local backward = opts.backward ~= false
+  local x = profile.make_input(model, input, opts, backward and opts.grad_input ~= false)
+  local grads = save_grads(model, x)
+  local reps, warmup, samples = opts.reps or 5, opts.warmup or 1, {}
+  local now, inner = lunet._now, 1
+  local function step()
+    local out = call_model(model, x, opts)
+    if backward then out:backward(lunet.ones_like(out)) end
+  end
+  local function sample()
+    for _, e in ipairs(grads) do e[1].grad = nil end
+    collectgarbage("collect")
+    local t0 = now()
+    for _ = 1, inner do step() end
+    return 1000 * (now() - t0) / inner
+  end
+  local ok, err = pcall(function()
+    if opts.min_ms then   -- one run to see how many make a sample
+      inner = math.max(1, math.ceil(opts.min_ms / math.max(sample(), 1e-3)))
+    end
+    for i = 1, warmup + reps do
+      local t = sample()
+      if i > warmup then samples[#samples + 1] = t end
+    end
+  end)
+  restore_grads(grads)
+  if not ok then error(err, 0) end
+  return profile.median(samples), samples
+end
+
+function profile.median(samples)
+  local sorted = { table.unpack(samples) }
+  table.sort(sorted)
+  local n = #sorted
+  if n == 0 then return nil end
+  return n % 2 == 1 and sorted[(n + 1) // 2] or (sorted[n // 2] + sorted[n // 2 + 1]) / 2
+end
+
+return profile
