@@ -18,6 +18,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_fixtures import KVSharedAttention, LatentAttention, GatedAttention  # noqa: E402
+from bench_torch import per_call  # noqa: E402  (the same timing rule as the matmul bench)
 
 HIDDEN, HEADS = 256, 8
 
@@ -34,21 +35,6 @@ def build(variant):
     if variant == "gated":
         return GatedAttention(HIDDEN, HEADS, 32)
     raise ValueError(variant)
-
-
-def per_call(fn, target=0.1, rounds=3):
-    fn()
-    best = float("inf")
-    for _ in range(rounds):
-        reps, t0 = 0, time.perf_counter()
-        while True:
-            fn()
-            reps += 1
-            el = time.perf_counter() - t0
-            if el >= target:
-                break
-        best = min(best, el / reps)
-    return best
 
 
 def bench(case):
