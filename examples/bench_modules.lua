@@ -4,18 +4,20 @@
 -- longer sequence, against PyTorch running an independent implementation
 -- of the same math (tools/bench_torch_modules.py) with the same OpenBLAS
 -- kernels and threads, when Debian's python3-torch is installed.
--- Ratios are torch time / lunet time: above 1 lunet is faster.
---   lunet examples/bench_modules.lua [--seq 10,256] [--variants mha,mla]
+-- Ratios are torch time / lunet time: above 1 lunet is faster.  Both run
+-- on one thread by default (--threads): with two, PyTorch's OpenMP pool and
+-- OpenBLAS's threads oversubscribe two cores and its timings go erratic.
+--   lunet examples/bench_modules.lua [--seq 10,256] [--variants mha,mla] [--threads 1]
 local lunet = require "lunet"
 local nn = lunet.nn
 
-local opts = { seq = "10,256", variants = "mha,mqa,gqa,mla,gated" }
+local opts = { seq = "10,256", variants = "mha,mqa,gqa,mla,gated", threads = "1" }
 do
   local i = 1
   while arg and arg[i] do
     local k = arg[i]:match("^%-%-(.+)$")
     if not k or opts[k] == nil or not arg[i + 1] then
-      error("usage: bench_modules.lua [--seq 10,256] [--variants mha,mqa,gqa,mla,gated]")
+      error("usage: bench_modules.lua [--seq 10,256] [--variants mha,mqa,gqa,mla,gated] [--threads 1]")
     end
     opts[k] = arg[i + 1]
     i = i + 2
@@ -77,7 +79,8 @@ local function time_torch(cases, info)
   if not os.execute(sh_quote(py) .. " -c 'import torch' >/dev/null 2>&1") then
     return nil, py .. " cannot import torch (Debian: apt-get install python3-torch)"
   end
-  local cmd = string.format("OPENBLAS_CORETYPE=%s %s %s %d %s 2>&1", info.corename,
+  local cmd = string.format("OPENBLAS_CORETYPE=%s OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d %s %s %d %s 2>&1",
+    info.corename, info.threads, info.threads,
     sh_quote(py), sh_quote(script_dir() .. "/../tools/bench_torch_modules.py"),
     info.threads, table.concat(cases, " "))
   local p = io.popen(cmd)
@@ -90,6 +93,7 @@ local function time_torch(cases, info)
   return t, version
 end
 
+lunet.set_num_threads(tonumber(opts.threads))
 local info = lunet.blas_info()
 local cases = {}
 for _, S in ipairs(list(opts.seq)) do
