@@ -60,7 +60,7 @@ test: all
 	@cd spec && $(RUNENV) $(LUA) run.lua
 
 demo: all
-	@$(RUNENV) $(PROGRAM) examples/tour.lua
+	@$(RUNENV) $(PROGRAM) examples/compare_training.lua
 
 bench: all
 	@$(RUNENV) $(PROGRAM) examples/bench.lua
@@ -86,4 +86,4 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/lua/$(LUAVER)/lunet
 
 clean:
-	rm -rf build build-san spec/tmp
+	rm -rf build build-san spec/tmp out

@@ -1,0 +1,342 @@
+--[[
+lunet.train{...} -> history: a training loop for the common case.  Scripts
+that need something else write their own loop; this one is short on
+purpose and every piece it uses is public.
+
+  local history = lunet.train {
+    model = model, optimizer = opt, data = task, steps = 1000,
+    eval_every = 100,         -- log (and print, and evaluate) every N steps
+    eval_batches = 2,         -- held-out batches data:eval_batch(1..n) per log
+    log = "run.csv",          -- CSV log, one row per logged step (nil: none)
+    schedule = sched,         -- function(step) -> lr, set before each step
+    clip = 1.0,               -- clip_grad_norm's max_norm
+    loss_fn = f,              -- see below
+    quiet = false,            -- no progress output at all
+    on_step = function(step, loss, info) end,   -- after every step
+    start_step = 0,           -- steps already taken (resuming): steps are
+                              --   numbered start_step+1 .. start_step+steps
+    checkpoint = "ckpt.safetensors",   -- lunet.save_checkpoint at the end and
+    checkpoint_every = 500,            --   every N steps (model, optimizer, step, data)
+  }
+
+data is a lunet.data task (anything with :batch() -> inputs, targets, mask
+and, for evaluation, :eval_batch(k)), or a function returning a batch.
+
+The default loss is cross_entropy(model(inputs), targets masked by mask,
+{ignore_index = 0}): only the positions the task scores count.  Accuracy is
+the fraction of those positions where argmax(logits) is the target.
+loss_fn(model, inputs, targets, mask) -> loss [, logits, scored_targets]
+replaces it; accuracy is reported when it also returns the logits and
+the targets to score them against (0 = not scored).
+
+history[i] = {step, loss, acc, eval_loss, eval_acc, lr, grad_norm,
+tokens_per_s, elapsed}: loss, acc and grad_norm are means over the steps
+since the previous row (so with eval_every = 1, each step's own values);
+eval_* are there when eval_batches > 0; tokens_per_s is over those steps;
+elapsed is wall seconds since the start.  The CSV has the same columns.
+
+Progress: on a terminal, one line redrawn in place with a bar, loss,
+accuracy, tokens/s and ETA; otherwise (a pipe, a file) a plain line every
+eval_every steps, so logs stay readable.  opts.progress = "bar" or "lines"
+forces either, and opts.output (default io.stdout) is where it goes.
+]]
+local lunet = require "lunet"
+
+local train = {}
+
+local now = lunet._now or os.clock   -- monotonic wall clock when the core has one
+
+-- ---------------------------------------------------------------- output
+
+local tty   -- cached: is stdout a terminal?
+
+-- whether stdout is a terminal (asked once, through the shell's test -t)
+function train.is_terminal()
+  if tty == nil then
+    local ok = os.execute("test -t 1")
+    tty = ok == true or ok == 0
+  end
+  return tty
+end
+
+local function clock_str(s)
+  if s ~= s or s == math.huge then return "--:--" end
+  s = math.floor(s + 0.5)
+  if s >= 3600 then return string.format("%d:%02d:%02d", s // 3600, s // 60 % 60, s % 60) end
+  return string.format("%d:%02d", s // 60, s % 60)
+end
+train.clock_str = clock_str
+
+local function fmt(v, f)
+  if v == nil then return "--" end
+  return string.format(f, v)
+end
+
+-- the progress bar line (without the leading \r)
+local function bar_line(step, first, last, loss, acc, tps, elapsed)
+  local width = 24
+  local done = (step - first) / math.max(1, last - first)
+  local fill = math.floor(done * width + 0.5)
+  local eta = done > 0 and elapsed * (1 - done) / done or math.huge
+  return string.format("[%s%s] %d/%d  loss %s  acc %s  %s tok/s  ETA %s",
+    string.rep("#", fill), string.rep(".", width - fill), step, last,
+    fmt(loss, "%.4f"), fmt(acc, "%.3f"), fmt(tps, "%.0f"), clock_str(eta))
+end
+
+local function log_line(row, last)
+  local w = #tostring(last)
+  local parts = { string.format("step %" .. w .. "d/%d", row.step, last),
+                  "loss " .. fmt(row.loss, "%.4f"), "acc " .. fmt(row.acc, "%.3f") }
+  if row.eval_loss then
+    parts[#parts + 1] = "eval_loss " .. fmt(row.eval_loss, "%.4f")
+    parts[#parts + 1] = "eval_acc " .. fmt(row.eval_acc, "%.3f")
+  end
+  parts[#parts + 1] = "lr " .. fmt(row.lr, "%.3g")
+  parts[#parts + 1] = fmt(row.tokens_per_s, "%.0f") .. " tok/s"
+  parts[#parts + 1] = string.format("%.1fs", row.elapsed)
+  return table.concat(parts, "  ")
+end
+
+-- ---------------------------------------------------------------- CSV
+
+train.COLUMNS = { "step", "loss", "acc", "eval_loss", "eval_acc", "lr", "grad_norm",
+                  "tokens_per_s", "elapsed" }
+
+local function csv_value(v)
+  if v == nil then return "" end
+  if math.type(v) == "integer" then return tostring(v) end
+  if type(v) == "number" then return string.format("%.7g", v) end
+  return tostring(v)
+end
+
+local function csv_row(row)
+  local out = {}
+  for i, k in ipairs(train.COLUMNS) do out[i] = csv_value(row[k]) end
+  return table.concat(out, ",")
+end
+
+-- ---------------------------------------------------------------- loss
+
+-- targets with the unscored positions set to 0 (ignore_index)
+local function scored(targets, mask)
+  if mask == nil then return targets end
+  return targets * mask
+end
+
+function train.default_loss(model, inputs, targets, mask)
+  local logits = model(inputs)
+  local y = scored(targets, mask)
+  return lunet.cross_entropy(logits, y, { ignore_index = 0 }), logits, y
+end
+
+-- correct, count: argmax hits over the positions whose target is not 0
+function train.hits(logits, y)
+  local pred = logits:detach():argmax(-1)
+  return pred:eq(y):sum():item(), y:ne(0):sum():item()
+end
+
+-- fraction of scored positions predicted right (nil if none are scored)
+function train.accuracy(logits, targets, mask)
+  local c, n = train.hits(logits, scored(targets, mask))
+  if n == 0 then return nil end
+  return c / n
+end
+
+local function next_batch(data)
+  if type(data) == "function" then return data() end
+  return data:batch()
+end
+
+--[[
+train.evaluate(model, data, n [, loss_fn]) -> loss, acc: the mean over
+the held-out batches data:eval_batch(1..n), with grad off and the model
+in eval mode (put back as it was).
+]]
+function train.evaluate(model, data, n, loss_fn)
+  loss_fn = loss_fn or train.default_loss
+  local was_training = model.training
+  if model.eval then model:eval() end
+  local total, hits, count = 0, 0, 0
+  local ok, err = pcall(lunet.no_grad, function()
+    for k = 1, n do
+      local x, y, m = data:eval_batch(k)
+      local loss, logits, sy = loss_fn(model, x, y, m)
+      total = total + loss:item()
+      if logits and sy then
+        local c, cnt = train.hits(logits, sy)
+        hits, count = hits + c, count + cnt
+      end
+    end
+  end)
+  if model.train and was_training ~= nil then model:train(was_training) end
+  if not ok then error(err, 0) end
+  return total / n, count > 0 and hits / count or nil
+end
+
+-- ---------------------------------------------------------------- options
+
+local KNOWN = {
+  model = true, optimizer = true, data = true, steps = true, eval_every = true,
+  eval_batches = true, log = true, schedule = true, clip = true, loss_fn = true,
+  quiet = true, on_step = true, start_step = true, progress = true, output = true,
+  checkpoint = true, checkpoint_every = true,
+}
+
+local function fail(fmt_, ...)
+  error("train: " .. string.format(fmt_, ...), 3)
+end
+
+local function check(o)
+  if type(o) ~= "table" then fail("expected an options table, got %s", type(o)) end
+  for k in pairs(o) do
+    if not KNOWN[k] then fail("unknown option '%s'", tostring(k)) end
+  end
+  if type(o.model) ~= "table" then
+    fail("model must be a module, got %s", type(o.model))
+  end
+  if type(o.optimizer) ~= "table" or type(o.optimizer.step) ~= "function" then
+    fail("optimizer must be an optimiser (with step and zero_grad), got %s", type(o.optimizer))
+  end
+  local d = o.data
+  if type(d) ~= "function" and not (type(d) == "table" and type(d.batch) == "function") then
+    fail("data must be a task with :batch() or a function returning a batch, got %s", type(d))
+  end
+  local function int(name, lo, default)
+    local v = o[name]
+    if v == nil then return default end
+    local iv = type(v) == "number" and math.tointeger(v)
+    if not iv or iv < lo then fail("%s must be an integer >= %d, got %s", name, lo, tostring(v)) end
+    return iv
+  end
+  local steps = int("steps", 0)
+  if steps == nil then fail("steps is required") end
+  local eval_every = int("eval_every", 1, math.max(1, steps // 10))
+  local eval_batches = int("eval_batches", 0, 0)
+  local start = int("start_step", 0, 0)
+  local ckpt_every = int("checkpoint_every", 1, nil)
+  if eval_batches > 0 and (type(d) ~= "table" or type(d.eval_batch) ~= "function") then
+    fail("eval_batches needs data with :eval_batch(k)")
+  end
+  if o.clip ~= nil and (type(o.clip) ~= "number" or not (o.clip > 0)) then
+    fail("clip must be a number > 0, got %s", tostring(o.clip))
+  end
+  for _, k in ipairs { "schedule", "loss_fn", "on_step" } do
+    if o[k] ~= nil and type(o[k]) ~= "function" then
+      fail("%s must be a function, got %s", k, type(o[k]))
+    end
+  end
+  if o.log ~= nil and type(o.log) ~= "string" then
+    fail("log must be a file name, got %s", type(o.log))
+  end
+  if o.checkpoint ~= nil and type(o.checkpoint) ~= "string" then
+    fail("checkpoint must be a file name, got %s", type(o.checkpoint))
+  end
+  if o.progress ~= nil and o.progress ~= "bar" and o.progress ~= "lines" then
+    fail("progress must be 'bar' or 'lines', got %s", tostring(o.progress))
+  end
+  return steps, eval_every, eval_batches, start, ckpt_every
+end
+
+-- ---------------------------------------------------------------- the loop
+
+local function set_lr(opt, lr)
+  if type(opt.set_lr) == "function" then opt:set_lr(lr) else opt.lr = lr end
+end
+
+local function run(o)
+  local steps, eval_every, eval_batches, start, ckpt_every = check(o)
+  local model, opt, data = o.model, o.optimizer, o.data
+  local loss_fn = o.loss_fn or train.default_loss
+  local params = type(model.parameters) == "function" and model:parameters() or opt.params
+  local out = o.output or io.stdout
+  local mode = not o.quiet and (o.progress or (train.is_terminal() and "bar" or "lines")) or nil
+  local last = start + steps
+  local csv
+  if o.log then
+    local err
+    csv, err = io.open(o.log, "w")
+    if not csv then fail("cannot write the log: %s", tostring(err)) end
+    csv:write(table.concat(train.COLUMNS, ","), "\n")
+    csv:flush()
+  end
+  local save_ckpt = o.checkpoint and require("lunet.checkpoint").save_checkpoint
+
+  local history = {}
+  local t_start = now()
+  local win = { loss = 0, hits = 0, count = 0, norm = 0, n = 0, tokens = 0, t = t_start }
+  local last_draw, tok_per_step = -1, 0
+
+  local function log_row(step)
+    local t = now()
+    local row = {
+      step = step, loss = win.loss / win.n,
+      acc = win.count > 0 and win.hits / win.count or nil,
+      lr = opt.lr, grad_norm = o.clip and win.norm / win.n or nil,
+      tokens_per_s = t > win.t and win.tokens / (t - win.t) or nil,
+    }
+    if eval_batches > 0 then row.eval_loss, row.eval_acc = train.evaluate(model, data, eval_batches, loss_fn) end
+    row.elapsed = now() - t_start
+    history[#history + 1] = row
+    if csv then
+      csv:write(csv_row(row), "\n")
+      csv:flush()
+    end
+    if mode == "lines" then out:write(log_line(row, last), "\n"); out:flush() end
+    win = { loss = 0, hits = 0, count = 0, norm = 0, n = 0, tokens = 0, t = now() }
+    return row
+  end
+
+  local function draw(step, loss, acc, final)
+    local t = now()
+    if not final and t - last_draw < 0.1 then return end
+    last_draw = t
+    local elapsed = t - t_start
+    local tps = elapsed > 0 and (step - start) * tok_per_step / elapsed or nil
+    out:write("\r", bar_line(step, start, last, loss, acc, tps, elapsed), "\27[K")
+    if final then out:write("\n") end
+    out:flush()
+  end
+
+  local ok, err = pcall(function()
+    for step = start + 1, last do
+      if o.schedule then set_lr(opt, o.schedule(step)) end
+      local x, y, m = next_batch(data)
+      local loss, logits, sy = loss_fn(model, x, y, m)
+      opt:zero_grad()
+      loss:backward()
+      local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
+      opt:step()
+      local lv = loss:item()
+      local c, n
+      if logits and sy then c, n = train.hits(logits, sy) end
+      win.loss, win.n = win.loss + lv, win.n + 1
+      win.tokens = win.tokens + x:numel()
+      tok_per_step = x:numel()
+      if norm then win.norm = win.norm + norm end
+      if c then win.hits, win.count = win.hits + c, win.count + n end
+      local acc = n and n > 0 and c / n or nil
+      if o.on_step then o.on_step(step, lv, { acc = acc, lr = opt.lr, grad_norm = norm }) end
+      local row
+      if (step - start) % eval_every == 0 or step == last then row = log_row(step) end
+      if mode == "bar" then    -- the means since the last logged row: steadier than one step's
+        if row then draw(step, row.loss, row.acc, step == last)
+        else draw(step, win.loss / win.n, win.count > 0 and win.hits / win.count or nil, false) end
+      end
+      if save_ckpt and ((ckpt_every and (step - start) % ckpt_every == 0) or step == last) then
+        local resumable = type(data) == "table" and math.type(data.index) == "integer"
+        save_ckpt(o.checkpoint, { model = model, optimizer = opt, step = step,
+                                  data = resumable and data or nil })
+      end
+    end
+  end)
+  if csv then csv:close() end
+  if not ok then
+    if mode == "bar" then out:write("\n") end
+    error(err, 0)
+  end
+  return history
+end
+train.run = run
+
+-- lunet.train{...} calls train.run
+return setmetatable(train, { __call = function(_, o) return run(o) end })
