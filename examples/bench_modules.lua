@@ -109,6 +109,12 @@ local hdr = string.format("%-8s %3s %5s %9s %9s", "module", "B", "S", "fwd", "fw
 if torch then hdr = hdr .. string.format(" %9s %9s %8s %8s", "torch fwd", "torch f+b", "t/l fwd", "t/l f+b") end
 print(hdr)
 print(string.rep("-", #hdr))
+-- the first case measured pays for warming up (allocator, BLAS buffers,
+-- clocks): measure one and throw it away, as the PyTorch side does
+do
+  local v, B, S = cases[1]:match("(%w+):(%d+):(%d+)")
+  time_lunet(v, tonumber(B), tonumber(S))
+end
 for _, case in ipairs(cases) do
   local v, B, S = case:match("(%w+):(%d+):(%d+)")
   local f, fb = time_lunet(v, tonumber(B), tonumber(S))
