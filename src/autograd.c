@@ -252,7 +252,7 @@ static int lt_topo(lt_node *root, lt_nodevec *order) {
 static int lt_node_step(lt_node *n, int retain) {
   lt_tensor *gbuf[4] = {0}, **gin = gbuf;
   char b1[96], b2[96];
-  int i, rc = 0;
+  int i, rc = 0, prev;
   lt_tensor *g = n->gacc;
   if (g == NULL) return 0;    /* nothing flowed here */
   if (n->freed) {
@@ -265,13 +265,11 @@ static int lt_node_step(lt_node *n, int retain) {
     return -1;
   }
   n->gacc = NULL;
-  {   /* backward work is charged to the scope whose forward made the node */
-    int prev = lt_prof_set_scope(n->scope);
-    lt_prof_set_backward(1);
-    if (n->backward(n, g, gin)) rc = -1;
-    lt_prof_set_backward(0);
-    lt_prof_set_scope(prev);
-  }
+  /* backward work, and summing what flows into the inputs, is charged to
+  ** the scope whose forward made the node */
+  prev = lt_prof_set_scope(n->scope);
+  lt_prof_set_backward(1);
+  if (n->backward(n, g, gin)) rc = -1;
   for (i = 0; i < n->ninputs && rc == 0; i++) {
     lt_tensor *in = n->inputs[i];
     if (!n->needs[i]) continue;
@@ -286,6 +284,8 @@ static int lt_node_step(lt_node *n, int retain) {
       rc = lt_accumulate_leaf(in, gin[i]);
     }
   }
+  lt_prof_set_backward(0);
+  lt_prof_set_scope(prev);
   for (i = 0; i < n->ninputs; i++) lt_tensor_release(gin[i]);
   if (gin != gbuf) free(gin);
   lt_tensor_release(g);

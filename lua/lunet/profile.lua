@@ -219,7 +219,6 @@ function profile.count(model, input, opts)
     state.ids[node.module] = node.id
     state.calls[node.id] = 0
   end
-  local engine = #nodes + 1   -- scope of the gradient sums the engine does between nodes
   prepare(nodes, x)
   local grads = save_grads(model, x)
   local activations, out_shape, ms
@@ -227,7 +226,7 @@ function profile.count(model, input, opts)
   counting = true
   local ok, err = pcall(function()
     local mem0 = live_bytes()
-    lunet._prof_start(#nodes + 2)
+    lunet._prof_start(#nodes + 1)
     profiling.call = scoped_call(state)
     profiling.on = true
     local t0 = lunet._now()
@@ -238,8 +237,7 @@ function profile.count(model, input, opts)
     out_shape = out:shape()
     if out:requires_grad() then
       activations = live_bytes() - mem0 - FLOAT * out:numel()
-      if backward then
-        lunet._prof_scope(engine)
+      if backward then   -- each node's work lands on the module that made it
         local t2 = lunet._now()
         out:backward(lunet.ones_like(out))
         t1 = t1 + lunet._now() - t2
@@ -275,16 +273,14 @@ function profile.count(model, input, opts)
     return row
   end
   local root = sum(nodes[1])
-  local outside, gsum = lunet._prof_get(0), lunet._prof_get(engine)
+  local outside = lunet._prof_get(0)
   local total, trainable = model:num_parameters()
   local result = {
     params = { total = total, trainable = trainable },
     linear_macs = root.linear_macs + outside.linear_macs,
     forward_flops = root.forward_flops + outside.forward_flops,
     attention_flops = root.attention_flops + outside.attention_flops,
-    -- the engine's gradient sums run with the forward flag: they are backward work
-    backward_flops = backward and (root.backward_flops + outside.backward_flops +
-                                   gsum.forward_flops + gsum.backward_flops) or nil,
+    backward_flops = backward and (root.backward_flops + outside.backward_flops) or nil,
     activations = activations,
     kv_cache = kv_cache(nodes),
     input_shape = x:shape(),
