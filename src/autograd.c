@@ -103,6 +103,7 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
 
 void lt_ag_save(lt_node *n, int i, lt_tensor *t) {
   if (t) lt_prof_add(LT_PROF_SAVED, (double)lt_numel(t) * sizeof(float));
+  n->saved_version[i] = t ? t->st->version : 0;
   lt_tensor_release(n->saved[i]);
   n->saved[i] = lt_tensor_retain(t);
 }
@@ -260,6 +261,13 @@ static int lt_node_step(lt_node *n, int retain) {
            "(pass {retain_graph=true} to the first one)", n->name);
     return -1;
   }
+  for (i = 0; i < LT_MAXSAVED; i++)
+    if (n->saved[i] && n->saved[i]->st->version != n->saved_version[i]) {
+      lt_err("backward: a tensor %s saved was written in place after it was saved "
+             "(version %u, saved at %u): the gradient would be wrong", n->name,
+             n->saved[i]->st->version, n->saved_version[i]);
+      return -1;
+    }
   if (n->ninputs > 4 && (gin = calloc((size_t)n->ninputs, sizeof *gin)) == NULL) {
     lt_err("backward: out of memory");
     return -1;

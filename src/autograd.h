@@ -29,6 +29,7 @@ struct lt_node {
   lt_tensor **inputs;               /* edges; NULL where no grad needed */
   int *needs;                       /* (both allocated with the node) */
   lt_tensor *saved[LT_MAXSAVED];    /* whatever backward needs */
+  unsigned saved_version[LT_MAXSAVED];  /* their storages' versions when saved */
   int64_t iv[2 * LT_MAXDIM + 4];    /* small integer state (dims, shapes) */
   double dv[4];                     /* small real state (scalars) */
   void *extra;                      /* freed with free() if set */

@@ -32,8 +32,9 @@ static int lt_lua_cross_entropy(lua_State *L) {
   if (lua_istable(L, 3)) {
     lua_getfield(L, 3, "ignore_index");
     if (!lua_isnil(L, -1)) {
-      if (!lt_lua_toint(L, -1, &given))
-        luaL_error(L, "cross_entropy: ignore_index must be an integer");
+      if (!lt_lua_toint(L, -1, &given) || given < -((lua_Integer)1 << 53) ||
+          given > ((lua_Integer)1 << 53))
+        luaL_error(L, "cross_entropy: ignore_index must be an integer of at most 2^53");
       ignore = (int64_t)given - 1;   /* ignore_index=0 skips targets of 0 */
     }
     lua_pop(L, 1);

@@ -54,17 +54,18 @@ static int lt_lua_adam_step(lua_State *L) {
   return 0;
 }
 
-/* the tensors stay referenced by the list while the core reads them */
+/* the tensors stay referenced by the list while the core reads them
+** (raw access, so no metamethod can hand out unreferenced ones) */
 static int lt_lua_grad_sq_sum(lua_State *L) {
   lt_tensor *ts[64];
   lua_Integer i, n;
   double total = 0, part;
   luaL_checktype(L, 1, LUA_TTABLE);
-  n = luaL_len(L, 1);
+  n = (lua_Integer)lua_rawlen(L, 1);
   for (i = 0; i < n; i += 64) {
     int k, m = (int)(n - i < 64 ? n - i : 64);
     for (k = 0; k < m; k++) {
-      lua_geti(L, 1, i + k + 1);
+      lua_rawgeti(L, 1, i + k + 1);
       if ((ts[k] = lt_lua_test(L, -1)) == NULL)
         return luaL_error(L, "grad_sq_sum: entry %d is %s, expected a tensor",
                           (int)(i + k + 1), luaL_typename(L, -1));

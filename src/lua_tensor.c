@@ -118,7 +118,7 @@ int lt_lua_checkdim(lua_State *L, int idx, int ndim, const char *op) {
     luaL_error(L, "%s: dim must be an integer, got %s", op, luaL_typename(L, idx));
   }
   if (d == 0 || d > n || d < -n)
-    luaL_error(L, "%s: dim %d out of range for a %d-d tensor", op, (int)d, ndim);
+    luaL_error(L, "%s: dim %I out of range for a %d-d tensor", op, (LUAI_UACINT)d, ndim);
   return d > 0 ? (int)d - 1 : (int)(d + n);
 }
 
@@ -375,8 +375,14 @@ static int lt_lua_newindex(lua_State *L) {
       if (g && !lt_same_shape(g, t))
         luaL_error(L, "grad: assigned gradient has shape %s, tensor has %s",
                    lt_shape_str(g, b1, sizeof b1), lt_shape_str(t, b2, sizeof b2));
-      /* kept contiguous: backward accumulates into it in place */
-      if (g && (g = lt_contiguous(g)) == NULL) return lt_lua_error(L);
+      /* a private contiguous copy, outside the graph: backward accumulates
+      ** into it in place, and x.grad = x * 2 must not make x -> grad -> x */
+      if (g) {
+        int prev = lt_set_grad_enabled(0);
+        g = lt_clone(g);
+        lt_set_grad_enabled(prev);
+        if (g == NULL) return lt_lua_error(L);
+      }
       lt_tensor_release(t->grad);
       t->grad = g;
       return 0;

@@ -37,6 +37,7 @@ static int lt_lua_stride(lua_State *L) {
 static int lt_lua_size(lua_State *L) {
   lt_tensor *t = lt_lua_check(L, 1, "size");
   if (lua_isnoneornil(L, 2)) return lt_lua_shape(L);
+  if (t->ndim == 0) luaL_error(L, "size: a 0-d tensor has no dims");
   lua_pushinteger(L, t->shape[lt_lua_checkdim(L, 2, t->ndim, "size")]);
   return 1;
 }
@@ -133,9 +134,9 @@ static int lt_lua_narrow(lua_State *L) {
   lua_Integer given = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
   lua_Integer start = given < 0 ? given + t->shape[d] + 1 : given;   /* -1 is the last */
   if (t->ndim == 0) luaL_error(L, "narrow: cannot narrow a 0-d tensor");
-  if (start < 1 || len < 0 || start - 1 + len > t->shape[d])
-    luaL_error(L, "narrow: start %d and length %d exceed dim %d of size %d", (int)given,
-               (int)len, d + 1, (int)t->shape[d]);
+  if (start < 1 || len < 0 || start - 1 > t->shape[d] || len > t->shape[d] - (start - 1))
+    luaL_error(L, "narrow: start %I and length %I exceed dim %d of size %I", (LUAI_UACINT)given,
+               (LUAI_UACINT)len, d + 1, (LUAI_UACINT)t->shape[d]);
   return lt_lua_push(L, lt_narrow(t, d, start - 1, len));
 }
 
@@ -213,7 +214,7 @@ static int lt_lua_chunk(lua_State *L) {
   int d = lua_isnoneornil(L, 3) ? 0 : lt_lua_checkdim(L, 3, t->ndim, "chunk");
   if (t->ndim == 0) luaL_error(L, "chunk: cannot chunk a 0-d tensor");
   if (n <= 0) luaL_error(L, "chunk: number of chunks must be positive, got %d", (int)n);
-  return lt_lua_pieces(L, t, d, t->shape[d] ? (t->shape[d] + n - 1) / n : 1);
+  return lt_lua_pieces(L, t, d, t->shape[d] ? (t->shape[d] - 1) / n + 1 : 1);
 }
 
 /* the tensors of the list at idx, in a userdata-owned array (freed by GC) */
@@ -221,11 +222,13 @@ static lt_tensor **lt_lua_tensor_list(lua_State *L, int idx, int *n, const char 
   lt_tensor **ts;
   int i;
   luaL_checktype(L, idx, LUA_TTABLE);
-  *n = (int)luaL_len(L, idx);
+  /* raw access: a metamethod could hand out tensors that nothing keeps
+  ** alive once popped, and a collection would free them under us */
+  *n = (int)lua_rawlen(L, idx);
   if (*n <= 0) luaL_error(L, "%s: expected a non-empty list of tensors", op);
   ts = lua_newuserdatauv(L, (size_t)*n * sizeof *ts, 0);
   for (i = 1; i <= *n; i++) {
-    lua_geti(L, idx, i);
+    lua_rawgeti(L, idx, i);
     if ((ts[i - 1] = lt_lua_test(L, -1)) == NULL)
       luaL_error(L, "%s: entry %d is %s, expected a tensor", op, i, luaL_typename(L, -1));
     lua_pop(L, 1);   /* still referenced by the list */
@@ -273,11 +276,16 @@ static float *lt_lua_elem(lua_State *L, lt_tensor *t, int idx, const char *op) {
   return lt_elem_ptr(t, ix);
 }
 
-/* writing into a tensor the graph depends on would corrupt gradients */
+/*
+** Before any in-place write: writing into a tensor that takes part in
+** autograd would corrupt gradients, so it needs no_grad; and the storage's
+** version is bumped so that a backward which saved the old values refuses.
+*/
 static void lt_lua_check_writable(lua_State *L, lt_tensor *t, const char *op) {
   if (lt_grad_enabled() && lt_needs_grad(t))
     luaL_error(L, "%s: in-place write to a tensor that requires grad "
                "(wrap it in lunet.no_grad)", op);
+  lt_bump_version(t);
 }
 
 static int lt_lua_get(lua_State *L) {
@@ -424,6 +432,13 @@ static int lt_lua_copy_(lua_State *L) {
     char b1[160], b2[160];
     luaL_error(L, "copy_: source %s does not broadcast to %s", lt_shape_str(src, b1, sizeof b1),
                lt_shape_str(t, b2, sizeof b2));
+  }
+  if (src->st == t->st) {   /* views of one storage may overlap: read a copy */
+    int prev = lt_set_grad_enabled(0);
+    lt_tensor *c = lt_clone(e);
+    lt_set_grad_enabled(prev);
+    lt_tensor_release(e);
+    if ((e = c) == NULL) lt_lua_error(L);
   }
   lt_copy_into(t, e);
   lt_tensor_release(e);

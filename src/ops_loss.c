@@ -61,8 +61,10 @@ lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignor
       (lse = lt_empty(&N, 1)) == NULL) goto done;
   for (i = 0; i < N; i++) {   /* check every target before computing anything */
     float ti = lt_data(t)[i];
-    if ((int64_t)ti == ignore && ti == floorf(ti)) continue;
-    if (!(ti >= 0 && ti < (float)C) || ti != floorf(ti)) {
+    /* integral and small enough to convert (inf or 1e30 would be undefined) */
+    int integral = ti == floorf(ti) && fabsf(ti) < 9e15f;
+    if (integral && (int64_t)ti == ignore) continue;
+    if (!integral || !(ti >= 0 && ti < (float)C)) {
       lt_err("cross_entropy: target %g out of range for %lld classes", (double)ti + 1,
              (long long)C);
       goto done;

@@ -32,7 +32,8 @@ lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
   }
   if ((wt = lt_transpose(w, 0, 1)) == NULL) return NULL;
   /* thop's number: multiply-accumulates of the product, bias not counted */
-  lt_prof_add(LT_PROF_LINEAR, (double)(lt_numel(x) / w->shape[1]) * w->shape[0] * w->shape[1]);
+  if (w->shape[1] > 0)
+    lt_prof_add(LT_PROF_LINEAR, (double)(lt_numel(x) / w->shape[1]) * w->shape[0] * w->shape[1]);
   y = lt_matmul(x, wt);
   lt_tensor_release(wt);
   if (y == NULL || b == NULL) return y;
@@ -170,17 +171,21 @@ fail:
 
 static lt_tensor *lt_normalize(const char *op, int rms, lt_tensor *x, lt_tensor *w,
                           lt_tensor *b, float eps) {
-  lt_tensor *cx, *out, *stats, *in[3];
+  lt_tensor *cx, *cw = NULL, *cb = NULL, *out = NULL, *stats = NULL, *in[3];
   int64_t D, N, i, j, sshape[1];
   lt_node *n;
   if (lt_norm_check(op, x, w, b) || (cx = lt_contiguous(x)) == NULL) return NULL;
   D = x->shape[x->ndim - 1];
   N = lt_numel(x) / D;
   sshape[0] = 2 * N;
-  out = lt_empty(x->shape, x->ndim);
-  stats = lt_empty(sshape, 1);
+  /* weight and bias are read as plain arrays: make them so */
+  if ((!w || (cw = lt_contiguous(w)) != NULL) && (!b || (cb = lt_contiguous(b)) != NULL)) {
+    out = lt_empty(x->shape, x->ndim);
+    stats = lt_empty(sshape, 1);
+  }
   if (out == NULL || stats == NULL) {
-    lt_tensor_release(cx); lt_tensor_release(out); lt_tensor_release(stats);
+    lt_tensor_release(cx); lt_tensor_release(cw); lt_tensor_release(cb);
+    lt_tensor_release(out); lt_tensor_release(stats);
     return NULL;
   }
   lt_prof_work((rms ? 5.0 : 8.0) * (double)N * D);
@@ -197,7 +202,7 @@ static lt_tensor *lt_normalize(const char *op, int rms, lt_tensor *x, lt_tensor 
     rstd = (float)(1.0 / sqrt(ss / D + eps));
     for (j = 0; j < D; j++) {
       float v = (px[j] - mean) * rstd;
-      o[j] = v * (w ? lt_data(w)[j] : 1.0f) + (b ? lt_data(b)[j] : 0.0f);
+      o[j] = v * (cw ? lt_data(cw)[j] : 1.0f) + (cb ? lt_data(cb)[j] : 0.0f);
     }
     lt_data(stats)[2 * i] = mean;
     lt_data(stats)[2 * i + 1] = rstd;
@@ -205,14 +210,12 @@ static lt_tensor *lt_normalize(const char *op, int rms, lt_tensor *x, lt_tensor 
   in[0] = x; in[1] = w; in[2] = b;
   if ((n = lt_ag_record(out, rms ? "RMSNormBackward" : "LayerNormBackward",
                         lt_norm_backward, in, 3)) != NULL) {
-    lt_tensor *cw = w ? lt_contiguous(w) : NULL;
     lt_ag_save(n, 0, cx);
     lt_ag_save(n, 1, stats);
     lt_ag_save(n, 2, cw);
-    lt_tensor_release(cw);
     n->iv[0] = rms;
   }
-  lt_tensor_release(cx);
+  lt_tensor_release(cx); lt_tensor_release(cw); lt_tensor_release(cb);
   lt_tensor_release(stats);
   return out;
 }
@@ -257,7 +260,7 @@ static int lt_rope_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   lt_tensor *c = n->saved[0], *s = n->saved[1], *cg = lt_contiguous(g), *dx;
   int64_t S = c->shape[0], D = c->shape[1], N, r, i, h = D / 2;
   if (cg == NULL) return -1;
-  N = lt_numel(cg) / (S * D);
+  N = S * D > 0 ? lt_numel(cg) / (S * D) : 0;   /* empty: nothing to rotate */
   if ((dx = lt_empty(cg->shape, cg->ndim)) != NULL) {
     lt_prof_work(3.0 * (double)N * S * D);
     for (r = 0; r < N * S; r++) {

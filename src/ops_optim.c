@@ -40,6 +40,7 @@ int lt_sgd_step(lt_tensor *p, lt_tensor *g, lt_tensor *buf, int first,
   int64_t i, n = lt_numel(p);
   if (lt_optim_check("sgd", "parameter", p, p, 1) || lt_optim_check("sgd", "gradient", g, p, 0))
     return -1;
+  lt_bump_version(p);
   if (o->momentum != 0 && buf == NULL) {
     lt_err("sgd: momentum %g needs a momentum buffer", o->momentum);
     return -1;
@@ -80,6 +81,7 @@ int lt_adam_step(lt_tensor *p, lt_tensor *g, lt_tensor *m, lt_tensor *v,
   if (lt_optim_check("adam", "parameter", p, p, 1) || lt_optim_check("adam", "gradient", g, p, 0) ||
       lt_optim_check("adam", "exp_avg", m, p, 1) || lt_optim_check("adam", "exp_avg_sq", v, p, 1))
     return -1;
+  lt_bump_version(p);
   bc1 = 1.0 - pow(o->beta1, (double)step);
   bc2 = 1.0 - pow(o->beta2, (double)step);
   if (bc1 == 0 || bc2 <= 0) {
@@ -150,6 +152,7 @@ int lt_scale_(lt_tensor *t, float f) {
     }
   st[0] = t->stride;
   off[0] = t->offset;
+  lt_bump_version(t);
   lt_iter_init(&it, t->shape, t->ndim, 1, st, off);
   if (it.empty) return 0;
   do {

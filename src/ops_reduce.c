@@ -294,6 +294,12 @@ static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
     else lt_err("%s: reduction over an empty dim (dim %d has size 0)", op, p.d + 1);
     return NULL;
   }
+  /* indices travel as float32, exact only up to 2^24 */
+  if ((argonly || p.d >= 0) && p.n > ((int64_t)1 << 24)) {
+    lt_err("%s: %lld elements to index exceed 2^24, the float32 index limit", op,
+           (long long)p.n);
+    return NULL;
+  }
   if (!argonly && (out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   if ((argonly || p.d >= 0) && (ix = lt_empty(p.oshape, p.ondim)) == NULL) goto fail;
   if ((x = rd_rows(a, &p, &hold)) == NULL) goto fail;

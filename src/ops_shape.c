@@ -37,7 +37,7 @@ static int lt_infer_shape(const char *op, const lt_tensor *t, const int64_t *in,
   for (i = 0; i < ndim; i++) {
     shape[i] = in[i];
     if (in[i] == -1 && infer < 0) infer = i;
-    else if (in[i] < 0) goto bad;
+    else if (in[i] < 0 || (in[i] > 0 && prod > INT64_MAX / in[i])) goto bad;
     else prod *= in[i];
   }
   if (infer >= 0) {
@@ -60,10 +60,8 @@ static int lt_view_strides(const lt_tensor *t, const int64_t *shape, int ndim,
                            int64_t *stride) {
   int64_t numel = lt_numel(t), chunk, tensor_numel = 1, view_numel = 1;
   int ti, vi = ndim - 1;
-  if (numel == 0 || t->ndim == 0) {
-    lt_contig_strides(shape, ndim, stride);
-    return 0;
-  }
+  if (numel == 0 || t->ndim == 0)   /* any shape of the same (tiny) size */
+    return lt_contig_strides(shape, ndim, stride) < 0 ? -1 : 0;
   chunk = t->stride[t->ndim - 1];
   for (ti = t->ndim - 1; ti >= 0; ti--) {
     tensor_numel *= t->shape[ti];
@@ -247,7 +245,7 @@ lt_tensor *lt_narrow(lt_tensor *t, int dim, int64_t start, int64_t len) {
   int d;
   if (lt_wrap_dim("narrow", dim, t->ndim, &d)) return NULL;
   if (t->ndim == 0) { lt_err("narrow: cannot narrow a 0-d tensor"); return NULL; }
-  if (start < 0 || len < 0 || start + len > t->shape[d]) {
+  if (start < 0 || len < 0 || start > t->shape[d] || len > t->shape[d] - start) {
     lt_err("narrow: start %lld and length %lld exceed dim %d of size %lld",
            (long long)start + 1, (long long)len, d + 1, (long long)t->shape[d]);
     return NULL;
@@ -300,6 +298,7 @@ lt_tensor *lt_expand(lt_tensor *t, const int64_t *want, int ndim) {
     shape[i] = w;
     stride[i] = (i < lead || have != w) ? 0 : t->stride[i - lead];
   }
+  if (lt_contig_strides(shape, ndim, NULL) < 0) goto bad;   /* numel must not overflow */
   return lt_view_of(t, shape, stride, ndim, t->offset, "ExpandBackward", lt_expand_backward);
 bad:
   lt_err("expand: cannot expand shape %s to %s", lt_shape_str(t, b1, sizeof b1),

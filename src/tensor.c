@@ -101,6 +101,7 @@ static lt_storage *lt_storage_new(size_t n) {
   s->data = lt_buf_alloc(bytes);
   if (s->data == NULL) { free(s); goto oom; }
   s->refs = 1;
+  s->version = 0;
   s->n = n;
   lt_live_bytes += n * sizeof(float);
   return s;

@@ -18,6 +18,7 @@
 
 typedef struct lt_storage {
   int refs;
+  unsigned version;  /* bumped by every in-place write: see lt_bump_version */
   size_t n;          /* number of floats */
   float *data;
 } lt_storage;
@@ -119,6 +120,10 @@ typedef struct lt_iter {
 void lt_iter_init(lt_iter *it, const int64_t *shape, int ndim, int n,
                   const int64_t *const *strides, const int64_t *offsets);
 int lt_iter_next(lt_iter *it);
+
+/* note an in-place write to t's storage, so that a backward which saved
+** the old values can tell they are gone (autograd.c checks it) */
+static inline void lt_bump_version(lt_tensor *t) { t->st->version++; }
 
 /* copy src into dst elementwise (same shape, any strides); no autograd */
 void lt_copy_into(lt_tensor *dst, const lt_tensor *src);

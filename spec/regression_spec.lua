@@ -1,0 +1,104 @@
+-- Bugs found by review, each pinned by the smallest case that showed it.
+local lu = require "luaunit"
+local lunet = require "lunet"
+local H = require "helpers"
+
+TestRegression = {}
+
+function TestRegression:test_view_shape_product_overflow()
+  H.raises("view: shape {4294967296,4294967296} is invalid for 0 elements",
+           function() return lunet.zeros{0}:view{2^32, 2^32} end)
+  H.raises("is invalid for 1 elements",
+           function() return lunet.tensor(5):view{7, 0x6DB6DB6DB6DB6DB7} end)
+  H.raises("expand: cannot expand shape {1} to {4294967296,4294967296}",
+           function() return lunet.ones{1}:expand{2^32, 2^32} end)
+end
+
+function TestRegression:test_narrow_length_overflow()
+  H.raises("narrow: start 2 and length 9223372036854775807 exceed dim 1 of size 10",
+           function() return lunet.arange(10):narrow(1, 2, math.maxinteger) end)
+end
+
+function TestRegression:test_dims_print_as_given()
+  H.raises("sum: dim 4294967297 out of range for a 2-d tensor",
+           function() return lunet.zeros{2, 2}:sum(2^32 + 1) end)
+  H.raises("size: a 0-d tensor has no dims", function() return lunet.tensor(5):size(1) end)
+end
+
+function TestRegression:test_norm_weight_may_be_strided()
+  local x = lunet.randn{2, 4}
+  local w = lunet.tensor{{1, 100}, {2, 200}, {3, 300}, {4, 400}}:select(2, 1)
+  local b = lunet.tensor{{5, 0}, {6, 0}, {7, 0}, {8, 0}}:select(2, 1)
+  H.assert_close(lunet.layer_norm(x, w, b), lunet.layer_norm(x, w:contiguous(), b:contiguous()), 1e-6)
+  H.assert_close(lunet.rms_norm(x, lunet.ones{1}:expand{4}), lunet.rms_norm(x), 1e-6)
+  H.gradcheck(function(x) return lunet.layer_norm(x, w, b) end, {H.leaf(x)})
+end
+
+function TestRegression:test_cat_reads_the_list_raw()
+  local proxy = setmetatable({}, { __len = function() return 50 end,
+    __index = function() collectgarbage(); return lunet.randn{10} end })
+  H.raises("cat: expected a non-empty list of tensors", function() return lunet.cat(proxy) end)
+end
+
+function TestRegression:test_copy_between_overlapping_views()
+  local x = lunet.arange(10)
+  x:narrow(1, 1, 9):copy_(x:narrow(1, 2, 9))
+  lu.assertEquals(x:totable(), {1, 2, 3, 4, 5, 6, 7, 8, 9, 9})
+  local y = lunet.arange(10)
+  y:narrow(1, 2, 9):copy_(y:narrow(1, 1, 9))
+  lu.assertEquals(y:totable(), {0, 0, 1, 2, 3, 4, 5, 6, 7, 8})
+end
+
+function TestRegression:test_empty_rope_and_linear()
+  local x = lunet.randn({2, 0, 4}, { requires_grad = true })
+  lunet.rope(x, lunet.zeros{0, 4}, lunet.zeros{0, 4}):sum():backward()
+  lu.assertEquals(x.grad:shape(), {2, 0, 4})
+  lu.assertEquals(lunet.linear(lunet.zeros{2, 0}, lunet.zeros{3, 0}):totable(), {{0, 0, 0}, {0, 0, 0}})
+end
+
+function TestRegression:test_assigned_grad_is_a_private_copy()
+  local x = lunet.tensor({1, 2, 3}, { requires_grad = true })
+  x.grad = x * 2                      -- would be x -> grad -> graph -> x
+  lu.assertNil(x.grad.grad_fn)
+  local g = lunet.ones{3}
+  x.grad = g
+  ;(x * 1):sum():backward()
+  lu.assertEquals(x.grad:totable(), {2, 2, 2})
+  lu.assertEquals(g:totable(), {1, 1, 1})   -- the assigned tensor is untouched
+end
+
+function TestRegression:test_chunk_count_overflow()
+  local parts = lunet.zeros{3}:chunk(math.maxinteger)
+  lu.assertEquals(#parts, 3)
+end
+
+function TestRegression:test_cross_entropy_huge_targets_and_ignore()
+  H.raises("cross_entropy: ignore_index must be an integer of at most 2^53", function()
+    return lunet.cross_entropy(lunet.randn{2, 3}, lunet.tensor{1, 2}, {ignore_index = math.mininteger})
+  end)
+  H.raises("cross_entropy: target 1e+30 out of range for 3 classes",
+           function() return lunet.cross_entropy(lunet.randn{2, 3}, lunet.tensor{1e30, 1}) end)
+  H.raises("out of range for 3 classes",
+           function() return lunet.cross_entropy(lunet.randn{2, 3}, lunet.tensor{math.huge, 1}) end)
+end
+
+function TestRegression:test_in_place_write_after_save_is_refused()
+  local x = lunet.tensor{1, 2, 3}
+  local w = lunet.tensor({1, 1, 1}, { requires_grad = true })
+  local y = (x * w):sum()
+  x:fill_(0)
+  H.raises("backward: a tensor MulBackward saved was written in place after it was saved",
+           function() y:backward() end)
+  -- an optimiser step between forward and backward is caught the same way
+  local p = lunet.randn({3}, { requires_grad = true })
+  local opt = lunet.optim.SGD({ p }, { lr = 0.1 })
+  local loss = (p * p):sum()
+  p.grad = lunet.ones{3}
+  opt:step()
+  H.raises("was written in place", function() loss:backward() end)
+end
+
+function TestRegression:test_index_limit_of_float_indices()
+  H.raises("max: 16777217 elements to index exceed 2^24, the float32 index limit",
+           function() return lunet.zeros{1, 2^24 + 1}:max(2) end)
+end
