@@ -112,20 +112,24 @@ function TestNNModule:test_shared_parameters_counted_once()
   lu.assertEquals(#m:parameters(), 2)
   lu.assertEquals(m:num_parameters(), 12)
   local sd = m:state_dict()
-  lu.assertEquals({ sd[1], sd[2], sd[3], sd[4] }, { "0.weight", "0.bias", "1.weight", "1.bias" })
+  lu.assertEquals(nn.Module.keys(sd), { "0.weight", "0.bias", "1.weight", "1.bias" })
 end
 
 function TestNNModule:test_state_dict_round_trip()
   local a, b = Toy(), Toy()
   local sd = a:state_dict()
-  lu.assertEquals(#sd, 4)
+  lu.assertEquals(#nn.Module.keys(sd), 4)
+  local names = {}
+  for name in pairs(sd) do names[#names + 1] = name end   -- pairs walks registration order
+  lu.assertEquals(names, nn.Module.keys(sd))
+  for k in next, sd do lu.assertEquals(type(k), "string") end   -- a plain name -> tensor map
   lu.assertTrue(rawequal(sd["proj.weight"], a.proj.weight))    -- the tensors themselves
   lu.assertNotEquals(b.proj.weight:totable(), a.proj.weight:totable())
   local missing, unexpected = b:load_state_dict(sd)
   lu.assertEquals(missing, {})
   lu.assertEquals(unexpected, {})
-  for _, name in ipairs(sd) do
-    H.assert_close(b:state_dict()[name], sd[name], 0)
+  for name, t in pairs(sd) do
+    H.assert_close(b:state_dict()[name], t, 0)
   end
   lu.assertFalse(rawequal(b.proj.weight, a.proj.weight))      -- copied, not shared
   lu.assertTrue(b.proj.weight:requires_grad())

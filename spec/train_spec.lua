@@ -218,11 +218,8 @@ end
 
 local function assert_same_model(a, b)
   local sa, sb = a:state_dict(), b:state_dict()
-  lu.assertEquals(#sa, #sb)
-  for i, name in ipairs(sa) do
-    lu.assertEquals(sb[i], name)
-    lu.assertTrue(same(sa[name], sb[name]), name)
-  end
+  lu.assertEquals(lunet.nn.Module.keys(sb), lunet.nn.Module.keys(sa))
+  for name, t in pairs(sa) do lu.assertTrue(same(t, sb[name]), name) end
 end
 
 local function assert_same_optimizer(a, b)

@@ -151,8 +151,7 @@ function checkpoint.save_checkpoint(path, o)
     meta.step = tostring(o.step)
   end
   if o.model then
-    local sd = o.model:state_dict()
-    for _, name in ipairs(sd) do tensors["model." .. name] = sd[name] end
+    for name, t in pairs(o.model:state_dict()) do tensors["model." .. name] = t end
   end
   if o.optimizer then
     local opt = o.optimizer

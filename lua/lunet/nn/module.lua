@@ -348,13 +348,35 @@ end
 
 -- sd[1..n] are the names in order and sd[name] the tensor itself (a tied
 -- tensor appears under each of its names, as in PyTorch)
+-- A state dict is a plain name -> tensor table (so lunet.save takes it as
+-- it is); pairs() walks it in registration order, and Module.keys(sd)
+-- lists that order.
+local StateDict = { __name = "StateDict" }
+
+function StateDict.__pairs(sd)
+  local keys, i = getmetatable(sd).keys, 0
+  return function()
+    repeat i = i + 1 until keys[i] == nil or rawget(sd, keys[i]) ~= nil
+    if keys[i] ~= nil then return keys[i], rawget(sd, keys[i]) end
+  end, sd, nil
+end
+
+function Module.keys(sd)
+  local mt = getmetatable(sd)
+  if mt == StateDict or (mt and mt.keys) then return table.move(mt.keys, 1, #mt.keys, 1, {}) end
+  local keys = {}
+  for k in next, sd do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
 function Module:state_dict()
-  local sd = {}
+  local sd, keys = {}, {}
   for _, e in ipairs(collect_params(self, "", {})) do
-    sd[#sd + 1] = e[1]
+    keys[#keys + 1] = e[1]
     sd[e[1]] = e[2]
   end
-  return sd
+  return setmetatable(sd, { __name = "StateDict", __pairs = StateDict.__pairs, keys = keys })
 end
 
 local function plural(n, word)
@@ -371,7 +393,7 @@ function Module:load_state_dict(sd, opts)
   local strict = not (opts and opts.strict == false)
   local own = self:state_dict()
   local missing, unexpected, mismatched = {}, {}, {}
-  for _, name in ipairs(own) do
+  for name in pairs(own) do
     local v = sd[name]
     if v == nil then
       missing[#missing + 1] = name
@@ -382,8 +404,8 @@ function Module:load_state_dict(sd, opts)
                                                   name, shape_str(v), shape_str(own[name]))
     end
   end
-  for k in pairs(sd) do
-    if type(k) == "string" and own[k] == nil then unexpected[#unexpected + 1] = k end
+  for k in next, sd do   -- raw: every key the table holds
+    if own[k] == nil then unexpected[#unexpected + 1] = tostring(k) end
   end
   table.sort(unexpected)
   local problems = {}
@@ -400,8 +422,8 @@ function Module:load_state_dict(sd, opts)
   end
   if #problems > 0 then self:fail("load_state_dict: %s", table.concat(problems, "; ")) end
   lunet.no_grad(function()
-    for _, name in ipairs(own) do
-      if sd[name] ~= nil then own[name]:copy_(sd[name]) end
+    for name, p in pairs(own) do
+      if sd[name] ~= nil then p:copy_(sd[name]) end
     end
   end)
   return missing, unexpected
@@ -409,9 +431,7 @@ end
 
 -- safetensors checkpoints, readable by PyTorch's safetensors.torch.load_file
 function Module:save(path)
-  local sd, tensors = self:state_dict(), {}
-  for _, name in ipairs(sd) do tensors[name] = sd[name] end
-  lunet.save(path, tensors, { format = "pt" })
+  lunet.save(path, self:state_dict(), { format = "pt" })
   return self
 end
 
