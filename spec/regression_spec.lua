@@ -102,3 +102,34 @@ function TestRegression:test_index_limit_of_float_indices()
   H.raises("max: 16777217 elements to index exceed 2^24, the float32 index limit",
            function() return lunet.zeros{1, 2^24 + 1}:max(2) end)
 end
+
+function TestRegression:test_keepdim_is_a_boolean()
+  local x = lunet.randn{2, 3}
+  H.raises("sum: keepdim must be a boolean, got number (one dim at a time)",
+           function() return x:sum(2, 3) end)
+  H.raises("mean: keepdim must be a boolean, got string", function() return x:mean(2, "yes") end)
+  lu.assertEquals(x:sum(2, {keepdim = false}):shape(), {2})    -- a table was always truthy
+  lu.assertEquals(x:sum(2, {keepdim = true}):shape(), {2, 1})
+  lu.assertEquals(x:max(2, true):shape(), {2, 1})
+end
+
+function TestRegression:test_unknown_options_are_errors()
+  H.raises("cross_entropy: unknown option 'label_smoothing'", function()
+    return lunet.cross_entropy(lunet.randn{2, 3}, lunet.tensor{1, 2}, {label_smoothing = 0.1})
+  end)
+  H.raises("mse_loss: unknown option 'foo'",
+           function() return lunet.mse_loss(lunet.ones{2}, lunet.zeros{2}, {foo = 1}) end)
+  local m = lunet.nn.MHA{hidden_size = 16, num_heads = 4}
+  H.raises("MultiHeadAttention: unknown call option 'casual' (known: causal, cache)",
+           function() return m(lunet.randn{1, 3, 16}, nil, {casual = true}) end)
+end
+
+function TestRegression:test_state_dict_saves_as_it_is()
+  local m = lunet.nn.Linear(3, 2)
+  local path = H.temp_file()
+  lunet.save(path, m:state_dict())
+  local t = lunet.load(path)
+  H.assert_close(t.weight, m.weight, 0)
+  H.assert_close(t.bias, m.bias, 0)
+  os.remove(path)
+end

@@ -25,6 +25,26 @@ static int rd_optdim(lua_State *L, int i, lt_tensor *x, const char *op) {
   return lt_lua_checkdim(L, i, x->ndim, op);
 }
 
+/* keepdim: nil (false), a boolean, or {keepdim=bool}; anything else is a
+** mistake (x:sum(2, 3) reads like a second dim, and must not mean true) */
+static int rd_keepdim(lua_State *L, int i, const char *op) {
+  int k;
+  switch (lua_type(L, i)) {
+  case LUA_TNONE: case LUA_TNIL: return 0;
+  case LUA_TBOOLEAN: return lua_toboolean(L, i);
+  case LUA_TTABLE:
+    lua_getfield(L, i, "keepdim");
+    if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+      luaL_error(L, "%s: keepdim must be a boolean, got %s", op, luaL_typename(L, -1));
+    k = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return k;
+  default:
+    return luaL_error(L, "%s: keepdim must be a boolean, got %s (one dim at a time)", op,
+                      luaL_typename(L, i));
+  }
+}
+
 /* a copy of the 0-based float indices t, 1-based (t stays as it was: a
 ** backward may have saved it) */
 static lt_tensor *rd_plus_one(lt_tensor *t) {
@@ -38,13 +58,13 @@ static lt_tensor *rd_plus_one(lt_tensor *t) {
 static int rd_lua_sum(lua_State *L) {
   lt_tensor *x = lt_lua_totensor(L, 1, "sum");
   int dim = rd_optdim(L, 2, x, "sum");
-  return lt_lua_push(L, lt_sum(x, dim, lua_toboolean(L, 3)));
+  return lt_lua_push(L, lt_sum(x, dim, rd_keepdim(L, 3, "sum")));
 }
 
 static int rd_lua_mean(lua_State *L) {
   lt_tensor *x = lt_lua_totensor(L, 1, "mean");
   int dim = rd_optdim(L, 2, x, "mean");
-  return lt_lua_push(L, lt_mean(x, dim, lua_toboolean(L, 3)));
+  return lt_lua_push(L, lt_mean(x, dim, rd_keepdim(L, 3, "mean")));
 }
 
 typedef lt_tensor *(*rd_extreme_fn)(lt_tensor *, int, int, lt_tensor **);
@@ -52,7 +72,7 @@ typedef lt_tensor *(*rd_extreme_fn)(lt_tensor *, int, int, lt_tensor **);
 /* max/min: a 0-d value over everything, values and indices along a dim */
 static int rd_lua_extreme(lua_State *L, const char *op, rd_extreme_fn f) {
   lt_tensor *x = lt_lua_totensor(L, 1, op), *v, *idx = NULL, **vbox, **ibox;
-  int dim = rd_optdim(L, 2, x, op), keepdim = lua_toboolean(L, 3);
+  int dim = rd_optdim(L, 2, x, op), keepdim = rd_keepdim(L, 3, op);
   if (dim == LT_ALLDIMS) return lt_lua_push(L, f(x, dim, keepdim, NULL));
   vbox = lt_lua_newbox(L);
   ibox = lt_lua_newbox(L);
@@ -69,7 +89,7 @@ static int rd_lua_min(lua_State *L) { return rd_lua_extreme(L, "min", lt_min); }
 
 static int rd_lua_argmax(lua_State *L) {
   lt_tensor *x = lt_lua_totensor(L, 1, "argmax"), *one, **box;
-  int dim = rd_optdim(L, 2, x, "argmax"), keepdim = lua_toboolean(L, 3);
+  int dim = rd_optdim(L, 2, x, "argmax"), keepdim = rd_keepdim(L, 3, "argmax");
   box = lt_lua_newbox(L);                    /* (pushed: read args first) */
   lt_lua_fill(L, box, lt_argmax(x, dim, keepdim));
   if ((one = rd_plus_one(*box)) == NULL) return lt_lua_error(L);
@@ -114,7 +134,7 @@ static int rd_lua_norm(lua_State *L) {
   lt_tensor *x = lt_lua_totensor(L, 1, "norm");
   double p = luaL_optnumber(L, 2, 2.0);
   int dim = rd_optdim(L, 3, x, "norm");
-  return lt_lua_push(L, lt_norm(x, p, dim, lua_toboolean(L, 4)));
+  return lt_lua_push(L, lt_norm(x, p, dim, rd_keepdim(L, 4, "norm")));
 }
 
 static int rd_lua_softmax_(lua_State *L, const char *op,
@@ -135,7 +155,7 @@ static int rd_lua_log_softmax(lua_State *L) {
 static int rd_lua_logsumexp(lua_State *L) {
   lt_tensor *x = lt_lua_totensor(L, 1, "logsumexp");
   int dim = rd_optdim(L, 2, x, "logsumexp");
-  return lt_lua_push(L, lt_logsumexp(x, dim, lua_toboolean(L, 3)));
+  return lt_lua_push(L, lt_logsumexp(x, dim, rd_keepdim(L, 3, "logsumexp")));
 }
 
 static const luaL_Reg rd_funcs[] = {

@@ -30,9 +30,14 @@ function heads.check_mask(m, mask, B, S, cached)
 end
 
 -- the call options {causal=true}: nil or a table
+local CALL_OPTIONS = { causal = true, cache = true }
+
 function heads.causal(m, opts)
   if opts == nil then return false end
   if type(opts) ~= "table" then m:fail("options must be a table such as {causal=true}, got %s", type(opts)) end
+  for k in pairs(opts) do   -- a typo like casual=true must not pass silently
+    if not CALL_OPTIONS[k] then m:fail("unknown call option '%s' (known: causal, cache)", tostring(k)) end
+  end
   return opts.causal and true or false
 end
 

@@ -100,6 +100,9 @@ end
 local function cache_option(self, opts)
   if opts == nil then return nil end
   if type(opts) ~= "table" then self:fail("options must be a table such as {cache=c}, got %s", type(opts)) end
+  for k in pairs(opts) do
+    if k ~= "cache" then self:fail("unknown call option '%s' (known: cache)", tostring(k)) end
+  end
   local c = opts.cache
   if c == nil then return nil end
   if getmetatable(c) ~= LMCache or c.owner ~= self then
