@@ -172,28 +172,35 @@ static void preload_core (lua_State *L) {
 }
 
 /*
-** Running from the source tree (build/bin/lunet), the library is in
-** ../../lua beside the executable: put it first so the tree's copy wins
-** over an installed one.  Installed, the files are in Lua's standard
-** path and the test fails harmlessly.
+** Put the Lua library beside the executable first in package.path, if it
+** is there: in the source tree (build/bin/lunet: ../../lua), so the tree's
+** copy wins over an installed one; or under an install prefix
+** (PREFIX/bin/lunet: ../share/lua/5.4), so any PREFIX works, not only
+** those in Lua's standard path.
 */
+static int add_lua_dir (lua_State *L, const char *exe, const char *rel) {
+  char dir[PATH_MAX + 64], root[PATH_MAX], probe[PATH_MAX + 32];
+  snprintf(dir, sizeof dir, "%s/%s", exe, rel);
+  if (realpath(dir, root) == NULL) return 0;
+  snprintf(probe, sizeof probe, "%s/lunet/init.lua", root);
+  if (access(probe, R_OK) != 0) return 0;
+  lua_getglobal(L, "package");
+  lua_getfield(L, -1, "path");  /* already holds LUA_PATH, if set */
+  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", root, root, lua_tostring(L, -1));
+  lua_setfield(L, -3, "path");
+  lua_pop(L, 2);
+  return 1;
+}
+
 static void set_tree_path (lua_State *L) {
-  char exe[PATH_MAX], root[PATH_MAX], probe[PATH_MAX + 32];
+  char exe[PATH_MAX];
   char *slash;
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 8);
   if (n <= 0) return;  /* not Linux, or no /proc: nothing to find */
   exe[n] = '\0';
   if ((slash = strrchr(exe, '/')) == NULL) return;
-  strcpy(slash, "/../..");
-  if (realpath(exe, root) == NULL) return;
-  snprintf(probe, sizeof probe, "%s/lua/lunet/init.lua", root);
-  if (access(probe, R_OK) != 0) return;
-  lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");  /* already holds LUA_PATH, if set */
-  lua_pushfstring(L, "%s/lua/?.lua;%s/lua/?/init.lua;%s",
-                  root, root, lua_tostring(L, -1));
-  lua_setfield(L, -3, "path");
-  lua_pop(L, 2);
+  *slash = '\0';      /* the executable's directory */
+  if (!add_lua_dir(L, exe, "../../lua")) add_lua_dir(L, exe, "../share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR);
 }
 
 /*
