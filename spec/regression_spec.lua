@@ -133,3 +133,14 @@ function TestRegression:test_state_dict_saves_as_it_is()
   H.assert_close(t.bias, m.bias, 0)
   os.remove(path)
 end
+
+function TestRegression:test_printing_wraps_at_80_columns()
+  local text = tostring(lunet.arange(30))
+  local lines = {}
+  for line in text:gmatch("[^\n]+") do lines[#lines + 1] = line end
+  lu.assertEquals(#lines, 3)
+  for _, line in ipairs(lines) do lu.assertTrue(#line <= 80, line) end
+  lu.assertStrContains(text, "13.,\n        14.,")   -- continuation under the first value
+  lu.assertEquals(lunet.tensor(load("return " .. text:match("^tensor%((%b[])"):gsub("%[", "{"):gsub("%]", "}")
+                              :gsub("(%d)%.", "%1"))()):totable(), lunet.arange(30):totable())
+end

@@ -60,21 +60,29 @@ local function formatter(x, shape, summarise)
   end
   local width = 0
   each_shown(x, shape, summarise, function(v) width = math.max(width, #safe(v)) end)
-  return function(v) local s = safe(v); return string.rep(" ", width - #s) .. s end
+  return function(v) local s = safe(v); return string.rep(" ", width - #s) .. s end, width
 end
 
-local function body(x, shape, summarise, fmt, indent)
+-- rows wrap to fit LINEWIDTH columns, as PyTorch's do: the elements of
+-- the last dim go width + 2 (", ") apiece after the row's indentation
+local LINEWIDTH = 80
+
+local function body(x, shape, summarise, fmt, width, indent)
   local pos = {}
   local function walk(d)
+    local parts = {}
     if d == #shape then
-      local parts = {}
       for _, i in ipairs(shown(shape[d], summarise)) do
         if i then pos[d] = i; parts[#parts + 1] = fmt(x:get(pos))
         else parts[#parts + 1] = "..." end
       end
-      return "[" .. table.concat(parts, ", ") .. "]"
+      local per = math.max(1, (LINEWIDTH - indent - d + 1) // (width + 2))
+      local lines = {}
+      for k = 1, #parts, per do
+        lines[#lines + 1] = table.concat(parts, ", ", k, math.min(k + per - 1, #parts))
+      end
+      return "[" .. table.concat(lines, ",\n" .. string.rep(" ", indent + d)) .. "]"
     end
-    local parts = {}
     for _, i in ipairs(shown(shape[d], summarise)) do
       if i then pos[d] = i; parts[#parts + 1] = walk(d + 1)
       else parts[#parts + 1] = "..." end
@@ -97,7 +105,8 @@ return function(lunet)
       text = formatter(x, shape, false)(x:item()):gsub("^%s+", "")
     else
       local summarise = x:numel() > THRESHOLD
-      text = body(x, shape, summarise, formatter(x, shape, summarise), #"tensor(")
+      local fmt, width = formatter(x, shape, summarise)
+      text = body(x, shape, summarise, fmt, width, #"tensor(")
     end
     suffix[#suffix + 1] = "shape=" .. shape_str(shape)
     if x.grad_fn then suffix[#suffix + 1] = "grad_fn=<" .. x.grad_fn .. ">"
