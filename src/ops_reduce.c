@@ -348,37 +348,57 @@ static double rd_dof(int64_t n, int64_t correction) {
 }
 
 /*
+** What the row-wise backwards (var/std, norm, logsumexp) share: the
+** output gradient, one value per row (gp); the input's rows (x, saved[0]);
+** and the rows of the input gradient they fill (o).
+*/
+typedef struct {
+  rd_plan p;
+  lt_tensor *g, *gi, *hold;
+  const float *x, *gp;
+  float *o;
+} rd_bw;
+
+static int rd_bw_begin(rd_bw *b, lt_node *nd, lt_tensor *gout) {
+  rd_node_plan(nd, &b->p);
+  if ((b->g = lt_contiguous(gout)) == NULL) return -1;
+  b->gi = rd_rows_new(&b->p);
+  b->x = b->gi ? rd_rows(nd->saved[0], &b->p, &b->hold) : NULL;
+  if (b->x == NULL) { lt_tensor_release(b->g); lt_tensor_release(b->gi); return -1; }
+  b->gp = lt_data(b->g);
+  b->o = lt_data(b->gi);
+  return 0;
+}
+
+static int rd_bw_end(rd_bw *b, lt_tensor **gin) {
+  lt_tensor_release(b->hold);
+  lt_tensor_release(b->g);
+  return (gin[0] = rd_rows_done(b->gi, &b->p)) == NULL ? -1 : 0;
+}
+
+/*
 ** var: gin = g * 2 (x - mean) / dof.  std = sqrt(var): gin = g (x - mean)
 ** / (dof std), and 0 where std is 0 (as PyTorch does) instead of 0/0.
 ** saved[0] the input, saved[1] std's output; iv[2] correction, iv[3] std?
 */
 static int rd_var_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
-  rd_plan p;
-  lt_tensor *g, *gi, *hold;
+  rd_bw b;
   const float *x, *gp, *sd = nd->iv[3] ? lt_data(nd->saved[1]) : NULL;
   float *o;
   int64_t r, i;
   double dof;
-  rd_node_plan(nd, &p);
-  dof = rd_dof(p.n, nd->iv[2]);
-  if ((g = lt_contiguous(gout)) == NULL) return -1;
-  gi = rd_rows_new(&p);
-  x = gi ? rd_rows(nd->saved[0], &p, &hold) : NULL;
-  if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
-  gp = lt_data(g);
-  o = lt_data(gi);
-  lt_prof_work(3.0 * (double)p.rows * p.n);
-  for (r = 0; r < p.rows; r++) {
-    const float *xr = x + r * p.n;
-    float mean = (float)(lt_row_sum(xr, p.n) / (double)p.n);
+  if (rd_bw_begin(&b, nd, gout)) return -1;
+  x = b.x; gp = b.gp; o = b.o;
+  dof = rd_dof(b.p.n, nd->iv[2]);
+  lt_prof_work(3.0 * (double)b.p.rows * b.p.n);
+  for (r = 0; r < b.p.rows; r++) {
+    const float *xr = x + r * b.p.n;
+    float mean = (float)(lt_row_sum(xr, b.p.n) / (double)b.p.n);
     float c = sd == NULL ? (float)(2.0 * gp[r] / dof)
             : sd[r] == 0 ? 0.0f : (float)(gp[r] / (dof * sd[r]));
-    for (i = 0; i < p.n; i++) o[r * p.n + i] = c * (xr[i] - mean);
+    for (i = 0; i < b.p.n; i++) o[r * b.p.n + i] = c * (xr[i] - mean);
   }
-  lt_tensor_release(hold);
-  lt_tensor_release(g);
-  if ((gin[0] = rd_rows_done(gi, &p)) == NULL) return -1;
-  return 0;
+  return rd_bw_end(&b, gin);
 }
 
 /* two passes in double: the mean, then squared deviations from it */
@@ -457,47 +477,38 @@ static double rd_norm_row(const float *x, int64_t n, double pw) {
 ** saved[0] the input, saved[1] the output; dv[0] p.
 */
 static int rd_norm_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
-  rd_plan p;
-  lt_tensor *g, *gi, *hold;
+  rd_bw b;
   const float *x, *gp, *nm = lt_data(nd->saved[1]);
   float *o;
   double pw = nd->dv[0];
   int64_t r, i;
-  rd_node_plan(nd, &p);
-  if ((g = lt_contiguous(gout)) == NULL) return -1;
-  gi = rd_rows_new(&p);
-  x = gi ? rd_rows(nd->saved[0], &p, &hold) : NULL;
-  if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
-  gp = lt_data(g);
-  o = lt_data(gi);
-  lt_prof_work(2.0 * (double)p.rows * p.n);
-  for (r = 0; r < p.rows; r++) {
-    const float *xr = x + r * p.n;
-    float *orow = o + r * p.n, nv = nm[r];
+  if (rd_bw_begin(&b, nd, gout)) return -1;
+  x = b.x; gp = b.gp; o = b.o;
+  lt_prof_work(2.0 * (double)b.p.rows * b.p.n);
+  for (r = 0; r < b.p.rows; r++) {
+    const float *xr = x + r * b.p.n;
+    float *orow = o + r * b.p.n, nv = nm[r];
     if (pw == 1) {
-      for (i = 0; i < p.n; i++)
+      for (i = 0; i < b.p.n; i++)
         orow[i] = xr[i] > 0 ? gp[r] : xr[i] < 0 ? -gp[r] : 0.0f;
     } else if (nv == 0) {
-      for (i = 0; i < p.n; i++) orow[i] = 0;
+      for (i = 0; i < b.p.n; i++) orow[i] = 0;
     } else if (pw == 2) {
       float c = gp[r] / nv;
-      for (i = 0; i < p.n; i++) orow[i] = c * xr[i];
+      for (i = 0; i < b.p.n; i++) orow[i] = c * xr[i];
     } else if (isinf(pw)) {
       int64_t count = 0;
-      for (i = 0; i < p.n; i++) count += fabsf(xr[i]) == nv;
-      for (i = 0; i < p.n; i++)
+      for (i = 0; i < b.p.n; i++) count += fabsf(xr[i]) == nv;
+      for (i = 0; i < b.p.n; i++)
         orow[i] = fabsf(xr[i]) != nv ? 0.0f
                 : (xr[i] > 0 ? gp[r] : -gp[r]) / (float)count;
     } else {
       double c = gp[r] / pow(nv, pw - 1);
-      for (i = 0; i < p.n; i++)
+      for (i = 0; i < b.p.n; i++)
         orow[i] = (float)(c * (xr[i] < 0 ? -1 : 1) * pow(fabsf(xr[i]), pw - 1));
     }
   }
-  lt_tensor_release(hold);
-  lt_tensor_release(g);
-  if ((gin[0] = rd_rows_done(gi, &p)) == NULL) return -1;
-  return 0;
+  return rd_bw_end(&b, gin);
 }
 
 lt_tensor *lt_norm(lt_tensor *a, double pw, int dim, int keepdim) {
@@ -696,34 +707,25 @@ lt_tensor *lt_log_softmax(lt_tensor *a, int dim) {
 
 /* gin = g exp(x - lse) = g softmax(x);  saved[0] input, saved[1] output */
 static int rd_logsumexp_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
-  rd_plan p;
-  lt_tensor *g, *gi, *hold;
+  rd_bw b;
   const float *x, *gp, *lse = lt_data(nd->saved[1]);
   float *o;
   int64_t r, i, len;
-  rd_node_plan(nd, &p);
-  if ((g = lt_contiguous(gout)) == NULL) return -1;
-  gi = rd_rows_new(&p);
-  x = gi ? rd_rows(nd->saved[0], &p, &hold) : NULL;
-  if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
-  gp = lt_data(g);
-  o = lt_data(gi);
-  len = p.rows * p.n;
+  if (rd_bw_begin(&b, nd, gout)) return -1;
+  x = b.x; gp = b.gp; o = b.o;
+  len = b.p.rows * b.p.n;
   lt_prof_work(3.0 * (double)len);
-  for (r = 0; r < p.rows; r++) {
-    const float *xr = x + r * p.n;
-    float *orow = o + r * p.n, l = lse[r];
-    for (i = 0; i < p.n; i++) orow[i] = xr[i] - l;
+  for (r = 0; r < b.p.rows; r++) {
+    const float *xr = x + r * b.p.n;
+    float *orow = o + r * b.p.n, l = lse[r];
+    for (i = 0; i < b.p.n; i++) orow[i] = xr[i] - l;
   }
   for (i = 0; i < len; i++) o[i] = lt_exp_fast(o[i]);
-  for (r = 0; r < p.rows; r++) {
-    float *orow = o + r * p.n, gr = gp[r];
-    for (i = 0; i < p.n; i++) orow[i] *= gr;
+  for (r = 0; r < b.p.rows; r++) {
+    float *orow = o + r * b.p.n, gr = gp[r];
+    for (i = 0; i < b.p.n; i++) orow[i] *= gr;
   }
-  lt_tensor_release(hold);
-  lt_tensor_release(g);
-  if ((gin[0] = rd_rows_done(gi, &p)) == NULL) return -1;
-  return 0;
+  return rd_bw_end(&b, gin);
 }
 
 lt_tensor *lt_logsumexp(lt_tensor *a, int dim, int keepdim) {
