@@ -144,3 +144,12 @@ function TestRegression:test_printing_wraps_at_80_columns()
   lu.assertEquals(lunet.tensor(load("return " .. text:match("^tensor%((%b[])"):gsub("%[", "{"):gsub("%]", "}")
                               :gsub("(%d)%.", "%1"))()):totable(), lunet.arange(30):totable())
 end
+
+function TestRegression:test_layer_errors_point_at_the_callers_line()
+  local m = lunet.nn.Sequential(lunet.nn.Linear(4, 3))
+  local ok, err = pcall(function() return m(lunet.randn{5}) end)
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "regression_spec.lua:")
+  lu.assertStrContains(err, "linear: input {5} does not match weight {3,4}")
+  lu.assertNotStrContains(err, "lunet/nn/")
+end

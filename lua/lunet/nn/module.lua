@@ -233,9 +233,26 @@ end
 local profiling = { on = false }
 Module._profiling = profiling
 
+-- lunet's own Lua files: an error raised inside them (a core op called by
+-- a layer, say) is reported at the line that called the module, as a core
+-- op called directly is, not at a line of the library
+local LIB = debug.getinfo(1, "S").source:match("^@(.*/)nn/[^/]*$")
+
+local function relocated(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) ~= "string" then error(err, 0) end
+  local path = err:match("^(.-):%d+: ")
+  if path and LIB and path:sub(1, #LIB) == LIB then
+    err = err:sub(#path + 2):gsub("^%d+: ", "", 1)
+    error(err, 2)                          -- the caller of __call (a tail call)
+  end
+  error(err, path and 0 or 2)              -- no position yet: give the caller's
+end
+
 function Module.__call(self, ...)
   if profiling.on then return profiling.call(self, ...) end
-  return self:forward(...)
+  return relocated(pcall(self.forward, self, ...))
 end
 
 -- ---------------------------------------------------------------- traversal
