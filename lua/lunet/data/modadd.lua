@@ -55,7 +55,4 @@ function def.sample(self, rng, split)
          { false, false, false, true }
 end
 
-return function(opts)
-  local task = Task.new(def, opts)   -- not a tail call: errors name the caller's line
-  return task
-end
+return Task.constructor(def)

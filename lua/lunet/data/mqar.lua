@@ -81,7 +81,4 @@ function def.sample(self, rng)
   return inputs, targets, scored
 end
 
-return function(opts)
-  local task = Task.new(def, opts)   -- not a tail call: errors name the caller's line
-  return task
-end
+return Task.constructor(def)

@@ -51,10 +51,7 @@ local function make(name)
     for j = 1, 2 * n do scored[j] = j > n end
     return inputs, targets, scored
   end
-  return function(opts)
-    local task = Task.new(def, opts)   -- not a tail call: errors name the caller's line
-    return task
-  end
+  return Task.constructor(def)
 end
 
 return { copy = make("copy"), reverse = make("reverse"), sort = make("sort") }

@@ -77,6 +77,16 @@ function Task.new(def, opts)
   return self
 end
 
+-- the public constructor of a task (data.mqar{...} and the like).  Task.new
+-- names error level 3, the line that called this closure: so the call
+-- below must not be a tail call.
+function Task.constructor(def)
+  return function(opts)
+    local task = Task.new(def, opts)
+    return task
+  end
+end
+
 -- B sampled rows -> inputs, targets, mask tensors {B, S}
 function Task:make(stream, k)
   local rng = RNG.new(self.seed, stream, k)
