@@ -67,14 +67,10 @@ void lt_lua_fill(lua_State *L, lt_tensor **box, lt_tensor *t) {
 }
 
 int lt_lua_push(lua_State *L, lt_tensor *t) {
-  lt_tensor **box;
   if (t == NULL) return lt_lua_error(L);
   /* (a Lua memory error in newuserdata would leak t; code that can fail
   ** after the core call uses lt_lua_newbox first instead) */
-  lt_lua_gcpressure(L);
-  box = lua_newuserdatauv(L, sizeof *box, 0);
-  *box = t;
-  luaL_setmetatable(L, LT_TENSOR_MT);
+  *lt_lua_newbox(L) = t;
   return 1;
 }
 

@@ -12,26 +12,25 @@
 
 /* ---------------------------------------------------------------- queries */
 
-static int lt_lua_shape(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "shape");
+/* a fresh Lua sequence of n integers */
+static int lt_lua_push_dims(lua_State *L, const int64_t *v, int n) {
   int i;
-  lua_createtable(L, t->ndim, 0);
-  for (i = 0; i < t->ndim; i++) {
-    lua_pushinteger(L, t->shape[i]);
+  lua_createtable(L, n, 0);
+  for (i = 0; i < n; i++) {
+    lua_pushinteger(L, v[i]);
     lua_rawseti(L, -2, i + 1);
   }
   return 1;
 }
 
+static int lt_lua_shape(lua_State *L) {
+  lt_tensor *t = lt_lua_check(L, 1, "shape");
+  return lt_lua_push_dims(L, t->shape, t->ndim);
+}
+
 static int lt_lua_stride(lua_State *L) {
   lt_tensor *t = lt_lua_check(L, 1, "stride");
-  int i;
-  lua_createtable(L, t->ndim, 0);
-  for (i = 0; i < t->ndim; i++) {
-    lua_pushinteger(L, t->stride[i]);
-    lua_rawseti(L, -2, i + 1);
-  }
-  return 1;
+  return lt_lua_push_dims(L, t->stride, t->ndim);
 }
 
 static int lt_lua_size(lua_State *L) {
