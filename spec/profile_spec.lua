@@ -146,6 +146,13 @@ end
 
 TestProfileFormulas = {}
 
+-- measured == formula at three batch/seq shapes: plain, masked, causal
+local function check_shapes(m)
+  check(m, 1, 10)
+  check(m, 2, 7, { mask = true })
+  check(m, 3, 5, { causal = true })
+end
+
 function TestProfileFormulas:test_mha_mqa_gqa()
   for _, dims in ipairs { { 256, 8 }, { 64, 4 }, { 48, 6 } } do
     local hidden, heads = dims[1], dims[2]
@@ -154,9 +161,7 @@ function TestProfileFormulas:test_mha_mqa_gqa()
       if heads % g == 0 then mods[#mods + 1] = nn.GQA { hidden, heads, g } end
     end
     for _, m in ipairs(mods) do
-      check(m, 1, 10)
-      check(m, 2, 7, { mask = true })
-      check(m, 3, 5, { causal = true })
+      check_shapes(m)
     end
   end
 end
@@ -168,18 +173,14 @@ function TestProfileFormulas:test_mla()
     nn.MLA { hidden_size = 48, down_dim = 20, up_dim = 24, num_heads = 6, rope_head_dim = 4 },
   }
   for _, m in ipairs(mods) do
-    check(m, 1, 10)
-    check(m, 2, 7, { mask = true })
-    check(m, 3, 5, { causal = true })
+    check_shapes(m)
   end
 end
 
 function TestProfileFormulas:test_gated()
   for _, m in ipairs { nn.GatedLatentAttention { 256, 8 }, nn.GatedLatentAttention { 64, 4, 8 },
                        nn.GatedLatentAttention { 48, 6, 3 } } do
-    check(m, 1, 10)
-    check(m, 2, 7, { mask = true })
-    check(m, 3, 5, { causal = true })
+    check_shapes(m)
   end
 end
 
