@@ -20,21 +20,38 @@ CFLAGS  ?= $(OPT) -g
 WARN    := -std=c11 -Wall -Wextra -Wno-unused-parameter -pedantic
 # no errno from libm: lets sqrtf and friends vectorise (lunet never reads errno)
 MATH    := -fno-math-errno
-CPPFLAGS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(LUA_CFLAGS) $(BLAS_CFLAGS) \
+CPPFLAGS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
             -DLT_BLAS_LIB='"$(BLAS_LIB)"' -DLT_VERSION='"$(VERSION)"'
 
-PROG_SRC := src/main.c src/repl.c
-CORE_SRC := $(filter-out $(PROG_SRC),$(wildcard src/*.c))
-CORE_OBJ := $(CORE_SRC:src/%.c=$(BUILD)/obj/%.o)
-HDRS     := $(wildcard src/*.h)
+# The layers, each a folder; a layer sees only its own headers and those of
+# the layers below it, and only the binding and the program see Lua's:
+#   core  tensors, autograd, ops, attention, BLAS, counters  (no Lua)
+#   io    safetensors, JSON                                  (no Lua)
+#   lua   the binding, luaopen_lunet_core
+#   prog  the lunet program and its REPL
+# core and io make the static library liblunet.a, which core.so, the
+# program and the core's own C test link.
+INC_core := -Isrc/core $(BLAS_CFLAGS)
+INC_io   := -Isrc/core -Isrc/io
+INC_lua  := -Isrc/core -Isrc/io -Isrc/lua $(LUA_CFLAGS)
+INC_prog := -Isrc/lua $(LUA_CFLAGS)
+INC_spec := -Isrc/core -Isrc/io
 
-MODULE  := $(BUILD)/lunet/core.so
-PROGRAM := $(BUILD)/bin/lunet
+CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/core/*.c src/io/*.c))
+LB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/lua/*.c))
+PROG_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/prog/*.c))
+HDRS     := $(wildcard src/*/*.h)
+
+LIBCORE   := $(BUILD)/lib/liblunet.a
+MODULE    := $(BUILD)/lunet/core.so
+PROGRAM   := $(BUILD)/bin/lunet
+CORE_TEST := $(BUILD)/bin/core_test
 LUA     := lua$(LUAVER)
 RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
-           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)"
+           LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
+           LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
-.PHONY: all deps test demo bench sanitize install uninstall clean
+.PHONY: all deps build layers test demo bench sanitize install uninstall clean
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -42,19 +59,38 @@ all: deps
 deps:
 	@sh tools/deps.sh
 
-build: $(MODULE) $(PROGRAM)
+build: layers $(MODULE) $(PROGRAM) $(CORE_TEST)
 
+# The include paths already keep Lua out of core and io; this says so in
+# words even where a stray lua.h would be found without them.
+layers:
+	@if grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](lua|lauxlib|lualib|luaconf)\.h' \
+	  src/core/* src/io/*; then \
+	  echo "lunet: src/core and src/io are the Lua-free library: no Lua headers (above)" >&2; \
+	  exit 1; fi
+
+# $(INC_<layer>): the first folder under src/ names the layer
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(WARN) $(MATH) $(CFLAGS) -fPIC -c $< -o $@
+	$(CC) $(CPPFLAGS) $(INC_$(firstword $(subst /, ,$*))) $(WARN) $(MATH) $(CFLAGS) -fPIC -c $< -o $@
 
-$(MODULE): $(CORE_OBJ)
+$(LIBCORE): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $(CORE_OBJ) -lm -ldl $(LDFLAGS)
+	rm -f $@
+	$(AR) rcs $@ $(CORE_OBJ)
 
-$(PROGRAM): $(PROG_SRC:src/%.c=$(BUILD)/obj/%.o) $(CORE_OBJ)
+$(MODULE): $(LB_OBJ) $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $^ $(LUA_LIBS) -lreadline -lm -ldl $(LDFLAGS)
+	$(CC) $(CFLAGS) -shared -o $@ $(LB_OBJ) $(LIBCORE) -lm -ldl $(LDFLAGS)
+
+$(PROGRAM): $(PROG_OBJ) $(LB_OBJ) $(LIBCORE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $(PROG_OBJ) $(LB_OBJ) $(LIBCORE) $(LUA_LIBS) -lreadline -lm -ldl $(LDFLAGS)
+
+# the core's own test: C only, linked without Lua
+$(CORE_TEST): spec/core_test.c $(LIBCORE) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(INC_spec) $(WARN) $(MATH) $(CFLAGS) -o $@ spec/core_test.c $(LIBCORE) -lm -ldl $(LDFLAGS)
 
 test: all
 	@cd spec && $(RUNENV) $(LUA) run.lua

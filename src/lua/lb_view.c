@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "autograd.h"
 #include "ops.h"
 

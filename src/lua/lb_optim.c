@@ -20,7 +20,7 @@
 **
 ** Each writes storage directly and records no autograd node.
 */
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "optim.h"
 
 static int lt_lua_sgd_step(lua_State *L) {

@@ -11,7 +11,9 @@
 
 #include <lua.h>
 #include <lauxlib.h>
+
 #include "tensor.h"
+#include "lunetlib.h"
 
 #define LT_TENSOR_MT "lunet.Tensor"
 

@@ -2,7 +2,7 @@
 ** lua_profile.c -- the work counters, for lunet.profile (Lua).
 ** Scopes are small integers handed out by the Lua side.
 */
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "profile.h"
 
 static int lt_lua_prof_start(lua_State *L) {

@@ -10,7 +10,7 @@
 */
 #include <string.h>
 
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "safetensors.h"
 
 #define LT_STFILE_MT "lunet.safetensors"

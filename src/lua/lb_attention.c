@@ -9,7 +9,7 @@
 
 #include "tensor.h"
 #include "ops.h"
-#include "lua_lunet.h"
+#include "lbind.h"
 
 /* a field of the options table (at index 4) that must be of type `want` */
 static int la_field(lua_State *L, const char *name, int want, const char *wname) {

@@ -23,6 +23,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "lunetlib.h"
 #include "repl.h"
 
 #ifndef LT_VERSION
@@ -32,9 +33,6 @@
 #ifndef PATH_MAX
 #define PATH_MAX 4096
 #endif
-
-/* defined in lua_tensor.c; the same function core.so exports */
-LUAMOD_API int luaopen_lunet_core (lua_State *L);
 
 static const char *progname = LT_PROGNAME;
 

@@ -1,7 +1,7 @@
 /*
 ** lua_autograd.c -- backward, requires_grad, grad mode.
 */
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "autograd.h"
 
 /* x:backward([grad] [, {retain_graph=true}]) */

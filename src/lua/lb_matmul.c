@@ -13,7 +13,7 @@
 #include "tensor.h"
 #include "ops.h"
 #include "blas.h"
-#include "lua_lunet.h"
+#include "lbind.h"
 
 static int lmm_matmul(lua_State *L) {
   lt_tensor *a = lt_lua_totensor(L, 1, "matmul");

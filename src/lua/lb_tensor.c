@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "autograd.h"
 #include "ops.h"
 

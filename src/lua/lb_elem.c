@@ -5,7 +5,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "ops.h"
 
 /* a op b where either side may be a number (kept scalar, no table) */

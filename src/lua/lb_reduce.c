@@ -16,7 +16,7 @@
 **   x:softmax(dim)                  x:log_softmax(dim)
 **   x:logsumexp([dim [, keepdim]])
 */
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "ops.h"
 
 /* argument i as a core dim: LT_ALLDIMS when absent */

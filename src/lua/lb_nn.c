@@ -1,7 +1,7 @@
 /*
 ** lua_nn.c -- binding of the fused layer ops (ops_nn.c).
 */
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "ops.h"
 
 static lt_tensor *lt_lua_opttensor(lua_State *L, int idx, const char *op) {

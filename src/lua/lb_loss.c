@@ -4,7 +4,7 @@
 */
 #include <string.h>
 
-#include "lua_lunet.h"
+#include "lbind.h"
 #include "ops.h"
 
 /* every key of the options table at idx must be one of known (a typo
