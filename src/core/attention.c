@@ -64,6 +64,18 @@ typedef struct at_geom {
 } at_geom;
 
 /*
+** What backward needs: the geometry, the operands as the kernels read
+** them, and each query row's log-sum-exp, from which backward recomputes
+** the weights.  The B*H*S log-sum-exps live in the context itself, so
+** they are allocated with the node and freed with it.
+*/
+typedef struct at_ctx {
+  at_geom g;
+  lt_saved q, k, v, mask;
+  float lse[];
+} at_ctx;
+
+/*
 ** One of q, k, v, dO as the kernels read it: the rows x cols matrix of
 ** (b, h) starts at p + b*sb + h*sh, row r at + r*ld, columns contiguous.
 */
@@ -213,7 +225,8 @@ static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
     for (i = 0; i < n; i++) {
       float *row = P + i * ldp;
       int64_t len = at_row_len(g, r0 + i), t;
-      lse[r0 + i] = at_softmax_row(row, len, L, keep);
+      float l = at_softmax_row(row, len, L, keep);
+      if (lse) lse[r0 + i] = l;
       if (g->p > 0.0f) {
         at_drop_row(g, (b * g->H + h) * g->S + r0 + i, drop, len);
         for (t = 0; t < len; t++) row[t] *= drop[t];
@@ -240,7 +253,8 @@ static int at_forward(const at_geom *g, const at_mat *q, const at_mat *k,
     for (h = 0; h < g->H && rc == 0; h++) {
       int64_t bh = b * g->H + h;
       rc = at_forward_head(g, b, h, q, k, v, mask ? keep : NULL,
-                           out + bh * g->S * g->Dv, lse + bh * g->S, P, drop);
+                           out + bh * g->S * g->Dv, lse ? lse + bh * g->S : NULL,
+                           P, drop);
     }
   }
   free(P);
@@ -303,26 +317,22 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
 }
 
 static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
-  at_geom g;
+  const at_ctx *c = lt_ag_ctx(nd, at_ctx);
+  const at_geom g = c->g;
   at_mat q, k, v, go;
-  lt_tensor *mask = nd->saved[3], *dq = NULL, *dk = NULL, *dv = NULL;
-  const float *lse = nd->extra;
+  lt_tensor *mask = c->mask.t, *dq = NULL, *dk = NULL, *dv = NULL;
+  const float *lse = c->lse;
   float *P = NULL, *keep, *drop;
   int64_t tr, b, h;
   int rc = -1;
-  g.B = nd->iv[0]; g.H = nd->iv[1]; g.Hk = nd->iv[2]; g.S = nd->iv[3];
-  g.T = nd->iv[4]; g.D = nd->iv[5]; g.Dv = nd->iv[6]; g.causal = (int)nd->iv[7];
-  g.seed = (uint64_t)nd->iv[8]; g.thresh = (uint32_t)nd->iv[9];
-  g.G = g.Hk ? g.H / g.Hk : 1;
-  g.scale = (float)nd->dv[0]; g.p = (float)nd->dv[1];
   q.copy = k.copy = v.copy = go.copy = NULL;
-  if (at_mat_init(&q, nd->saved[0]) || at_mat_init(&k, nd->saved[1]) ||
-      at_mat_init(&v, nd->saved[2]) || at_mat_init(&go, gout))
+  if (at_mat_init(&q, c->q.t) || at_mat_init(&k, c->k.t) ||
+      at_mat_init(&v, c->v.t) || at_mat_init(&go, gout))
     goto done;
   /* dQ is written whole, tile by tile; dK and dV accumulate */
-  if ((nd->needs[0] && (dq = lt_empty(nd->saved[0]->shape, 4)) == NULL) ||
-      (nd->needs[1] && (dk = lt_zeros(nd->saved[1]->shape, 4)) == NULL) ||
-      (nd->needs[2] && (dv = lt_zeros(nd->saved[2]->shape, 4)) == NULL))
+  if ((nd->needs[0] && (dq = lt_empty(c->q.t->shape, 4)) == NULL) ||
+      (nd->needs[1] && (dk = lt_zeros(c->k.t->shape, 4)) == NULL) ||
+      (nd->needs[2] && (dv = lt_zeros(c->v.t->shape, 4)) == NULL))
     goto done;
   if (lt_prof_on)   /* per pair: scores and weights again, then each gradient */
     lt_prof_work((double)g.B * g.H * at_pairs(&g) *
@@ -430,8 +440,7 @@ lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v,
   at_geom g;
   at_mat mq, mk, mv;
   lt_tensor *out = NULL, *in[3];
-  lt_node *nd;
-  float *lse = NULL;
+  lt_node *nd = NULL;
   int64_t shape[4];
   if (at_check(q, k, v, o, &g)) return NULL;
   g.seed = 0;
@@ -445,36 +454,37 @@ lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v,
   if (at_mat_init(&mq, q) || at_mat_init(&mk, k) || at_mat_init(&mv, v) ||
       (out = lt_empty(shape, 4)) == NULL)
     goto fail;
-  lse = malloc((size_t)(g.B * g.H * g.S + 1) * sizeof *lse);
-  if (lse == NULL) { lt_err("attention: out of memory"); goto fail; }
-  if (at_forward(&g, &mq, &mk, &mv, o ? o->mask : NULL, lt_data(out), lse))
+  /* recorded first, so that forward writes the log-sum-exps straight
+  ** into the node (a failure below releases out, and the node with it) */
+  in[0] = q; in[1] = k; in[2] = v;
+  nd = lt_ag_record(out, "AttentionBackward", at_backward, in, 3,
+                    sizeof(at_ctx) + (size_t)(g.B * g.H * g.S) * sizeof(float));
+  if (nd == NULL && lt_grad_enabled() &&
+      (lt_needs_grad(q) || lt_needs_grad(k) || lt_needs_grad(v))) {
+    lt_err("attention: out of memory");   /* not a graph silently dropped */
+    goto fail;
+  }
+  if (at_forward(&g, &mq, &mk, &mv, o ? o->mask : NULL, lt_data(out),
+                 nd ? lt_ag_ctx(nd, at_ctx)->lse : NULL))
     goto fail;
   if (lt_prof_on) {   /* per pair: q.k, the softmax (~5), w*v */
     double f = (double)g.B * g.H * at_pairs(&g) * (2.0 * g.D + 2.0 * g.Dv + 5);
     lt_prof_work(f);
     lt_prof_add(LT_PROF_ATTN, f);
   }
-  in[0] = q; in[1] = k; in[2] = v;
-  nd = lt_ag_record(out, "AttentionBackward", at_backward, in, 3);
   if (nd) {
+    at_ctx *c = lt_ag_ctx(nd, at_ctx);
+    c->g = g;
     /* the copies, if any, are what backward reads: keep them, not the views */
-    lt_ag_save(nd, 0, mq.copy ? mq.copy : q);
-    lt_ag_save(nd, 1, mk.copy ? mk.copy : k);
-    lt_ag_save(nd, 2, mv.copy ? mv.copy : v);
-    if (o && o->mask) lt_ag_save(nd, 3, o->mask);
-    nd->iv[0] = g.B; nd->iv[1] = g.H; nd->iv[2] = g.Hk; nd->iv[3] = g.S;
-    nd->iv[4] = g.T; nd->iv[5] = g.D; nd->iv[6] = g.Dv; nd->iv[7] = g.causal;
-    nd->iv[8] = (int64_t)g.seed; nd->iv[9] = g.thresh;
-    nd->dv[0] = g.scale; nd->dv[1] = g.p;
-    nd->extra = lse;
-    lse = NULL;
+    lt_ag_save(nd, &c->q, mq.copy ? mq.copy : q);
+    lt_ag_save(nd, &c->k, mk.copy ? mk.copy : k);
+    lt_ag_save(nd, &c->v, mv.copy ? mv.copy : v);
+    if (o && o->mask) lt_ag_save(nd, &c->mask, o->mask);
     lt_prof_add(LT_PROF_SAVED, (double)g.B * g.H * g.S * sizeof(float));   /* lse */
   }
-  free(lse);
   lt_tensor_release(mq.copy); lt_tensor_release(mk.copy); lt_tensor_release(mv.copy);
   return out;
 fail:
-  free(lse);
   lt_tensor_release(out);
   lt_tensor_release(mq.copy); lt_tensor_release(mk.copy); lt_tensor_release(mv.copy);
   return NULL;

@@ -1,6 +1,7 @@
 /*
 ** autograd.c -- graph nodes and the backward engine.
 */
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,9 +31,7 @@ void lt_node_retain(lt_node *n) { n->refs++; }
 static void lt_node_clear(lt_node *n) {
   int i;
   for (i = 0; i < n->ninputs; i++) { lt_tensor_release(n->inputs[i]); n->inputs[i] = NULL; }
-  for (i = 0; i < LT_MAXSAVED; i++) { lt_tensor_release(n->saved[i]); n->saved[i] = NULL; }
-  free(n->extra);
-  n->extra = NULL;
+  for (i = 0; i < n->nsaved; i++) { lt_tensor_release(n->saved[i]->t); n->saved[i]->t = NULL; }
 }
 
 static void lt_node_free(lt_node *n) {
@@ -67,21 +66,31 @@ void lt_node_release(lt_node *n) {
   lt_draining = 0;
 }
 
+/*
+** One allocation holds the node, then the op's context (aligned for any
+** type), then the inputs and needs arrays.
+*/
+static size_t lt_round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+
 lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
-                      lt_tensor **inputs, int ninputs) {
+                      lt_tensor **inputs, int ninputs, size_t ctxsize) {
+  size_t ctxoff = lt_round_up(sizeof(lt_node), _Alignof(max_align_t));
+  size_t inoff = lt_round_up(ctxoff + ctxsize, _Alignof(lt_tensor *));
+  size_t needoff = inoff + (size_t)ninputs * sizeof(lt_tensor *);
   lt_node *n;
   int i, any = 0;
   if (!lt_grad_on) return NULL;
   for (i = 0; i < ninputs; i++)
     if (inputs[i] && lt_needs_grad(inputs[i])) any = 1;
   if (!any) return NULL;
-  /* a failed calloc here would silently drop the graph: leave the output
-  ** looking like a leaf that requires grad is worse than nothing, so we
-  ** just return NULL; the tiny size makes this practically unreachable */
-  n = calloc(1, sizeof *n + (size_t)ninputs * (sizeof(lt_tensor *) + sizeof(int)));
+  /* a failed calloc here drops the graph (see autograd.h): the size is a
+  ** few hundred bytes, so the next allocation would fail anyway */
+  n = calloc(1, needoff + (size_t)ninputs * sizeof(int));
   if (n == NULL) return NULL;
-  n->inputs = (lt_tensor **)(n + 1);
-  n->needs = (int *)(n->inputs + ninputs);
+  n->ctx = (char *)n + ctxoff;
+  n->ctxsize = ctxsize;
+  n->inputs = (lt_tensor **)((char *)n + inoff);
+  n->needs = (int *)((char *)n + needoff);
   n->refs = 1;
   n->scope = lt_prof_scope();
   n->name = name;
@@ -101,17 +110,36 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
   return n;
 }
 
-void lt_ag_save(lt_node *n, int i, lt_tensor *t) {
-  if (t) lt_prof_add(LT_PROF_SAVED, (double)lt_numel(t) * sizeof(float));
-  n->saved_version[i] = t ? t->st->version : 0;
-  lt_tensor_release(n->saved[i]);
-  n->saved[i] = lt_tensor_retain(t);
+/* a type larger than the recorded context is a forward and a backward
+** disagreeing about their struct: a bug in lunet, caught by any spec */
+void *lt_ag_ctx_(lt_node *n, size_t size) {
+  assert(size <= n->ctxsize);
+  return n->ctx;
 }
 
-void lt_ag_save_output(lt_node *n, int i, lt_tensor *out) {
+/* register slot (a field of n's context) with the engine, once */
+static void lt_ag_slot(lt_node *n, lt_saved *slot) {
+  int i;
+  assert((char *)slot >= (char *)n->ctx &&
+         (char *)(slot + 1) <= (char *)n->ctx + n->ctxsize);
+  for (i = 0; i < n->nsaved; i++)
+    if (n->saved[i] == slot) return;
+  assert(n->nsaved < LT_MAXSAVED);
+  n->saved[n->nsaved++] = slot;
+}
+
+void lt_ag_save(lt_node *n, lt_saved *slot, lt_tensor *t) {
+  lt_ag_slot(n, slot);
+  if (t) lt_prof_add(LT_PROF_SAVED, (double)lt_numel(t) * sizeof(float));
+  slot->version = t ? t->st->version : 0;
+  lt_tensor_release(slot->t);
+  slot->t = lt_tensor_retain(t);
+}
+
+void lt_ag_save_output(lt_node *n, lt_saved *slot, lt_tensor *out) {
   lt_tensor *alias = lt_detach(out);
   if (alias == NULL) return;   /* backward will then fail with lt_err set */
-  lt_ag_save(n, i, alias);
+  lt_ag_save(n, slot, alias);
   lt_tensor_release(alias);
 }
 
@@ -261,13 +289,15 @@ static int lt_node_step(lt_node *n, int retain) {
            "(pass {retain_graph=true} to the first one)", n->name);
     return -1;
   }
-  for (i = 0; i < LT_MAXSAVED; i++)
-    if (n->saved[i] && n->saved[i]->st->version != n->saved_version[i]) {
+  for (i = 0; i < n->nsaved; i++) {
+    const lt_saved *sv = n->saved[i];
+    if (sv->t && sv->t->st->version != sv->version) {
       lt_err("backward: a tensor %s saved was written in place after it was saved "
              "(version %u, saved at %u): the gradient would be wrong", n->name,
-             n->saved[i]->st->version, n->saved_version[i]);
+             sv->t->st->version, sv->version);
       return -1;
     }
+  }
   if (n->ninputs > 4 && (gin = calloc((size_t)n->ninputs, sizeof *gin)) == NULL) {
     lt_err("backward: out of memory");
     return -1;

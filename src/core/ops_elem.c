@@ -151,9 +151,17 @@ static lt_tensor *lt_select_mask(lt_binop op, lt_tensor *a, lt_tensor *b) {
   return m;
 }
 
+/* add and sub need nothing but the edges; the others read the operands,
+** div and pow their output too */
+typedef struct lt_binary_ctx {
+  lt_binop op;
+  lt_saved a, b, out;
+} lt_binary_ctx;
+
 static int lt_binary_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  lt_binop op = (lt_binop)n->iv[0];
-  lt_tensor *a = n->saved[0], *b = n->saved[1], *out = n->saved[2];
+  const lt_binary_ctx *c = lt_ag_ctx(n, lt_binary_ctx);
+  lt_binop op = c->op;
+  lt_tensor *a = c->a.t, *b = c->b.t, *out = c->out.t;
   lt_tensor *fa = NULL, *fb = NULL, *t = NULL;
   int rc = 0;
   switch (op) {
@@ -207,10 +215,11 @@ lt_tensor *lt_binary(lt_binop op, lt_tensor *a, lt_tensor *b) {
   if ((n = lt_ag_record(out, op == LT_ADD ? "AddBackward" : op == LT_SUB ? "SubBackward" :
                         op == LT_MUL ? "MulBackward" : op == LT_DIV ? "DivBackward" :
                         op == LT_POW ? "PowBackward" : "MaxMinBackward",
-                        lt_binary_backward, in, 2)) != NULL) {
-    n->iv[0] = op;
-    if (op != LT_ADD && op != LT_SUB) { lt_ag_save(n, 0, a); lt_ag_save(n, 1, b); }
-    if (op == LT_DIV || op == LT_POW) lt_ag_save_output(n, 2, out);
+                        lt_binary_backward, in, 2, sizeof(lt_binary_ctx))) != NULL) {
+    lt_binary_ctx *c = lt_ag_ctx(n, lt_binary_ctx);
+    c->op = op;
+    if (op != LT_ADD && op != LT_SUB) { lt_ag_save(n, &c->a, a); lt_ag_save(n, &c->b, b); }
+    if (op == LT_DIV || op == LT_POW) lt_ag_save_output(n, &c->out, out);
   }
   return out;
 }
@@ -289,9 +298,16 @@ static float lt_undiff(lt_unop op, float x, float y, float g) {
   return 0.0f;
 }
 
+/* the derivative reads the input and the output (exp, tanh, sqrt: f' from f) */
+typedef struct lt_unary_ctx {
+  lt_unop op;
+  lt_saved x, y;
+} lt_unary_ctx;
+
 static int lt_unary_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  lt_unop op = (lt_unop)n->iv[0];
-  lt_tensor *x = lt_contiguous(n->saved[0]), *y = n->saved[1], *cg = lt_contiguous(g);
+  const lt_unary_ctx *c = lt_ag_ctx(n, lt_unary_ctx);
+  lt_unop op = c->op;
+  lt_tensor *x = lt_contiguous(c->x.t), *y = c->y.t, *cg = lt_contiguous(g);
   int64_t i, len;
   if (x && cg && (gin[0] = lt_empty(x->shape, x->ndim)) != NULL) {
     const float *px = lt_data(x), *py = lt_data(y), *pg = lt_data(cg);
@@ -328,21 +344,30 @@ static lt_tensor *lt_unary_raw(lt_unop op, lt_tensor *x) {
 lt_tensor *lt_unary(lt_unop op, lt_tensor *x) {
   lt_tensor *out = lt_unary_raw(op, x);
   lt_node *n;
-  if (out && (n = lt_ag_record(out, "UnaryBackward", lt_unary_backward, &x, 1)) != NULL) {
-    n->name = op == LT_EXP ? "ExpBackward" : op == LT_TANH ? "TanhBackward" :
-              op == LT_RELU ? "ReluBackward" : "UnaryBackward";
-    n->iv[0] = op;
-    lt_ag_save(n, 0, x);
-    lt_ag_save_output(n, 1, out);
+  if (out && (n = lt_ag_record(out, op == LT_EXP ? "ExpBackward" :
+                               op == LT_TANH ? "TanhBackward" :
+                               op == LT_RELU ? "ReluBackward" : "UnaryBackward",
+                               lt_unary_backward, &x, 1, sizeof(lt_unary_ctx))) != NULL) {
+    lt_unary_ctx *c = lt_ag_ctx(n, lt_unary_ctx);
+    c->op = op;
+    lt_ag_save(n, &c->x, x);
+    lt_ag_save_output(n, &c->y, out);
   }
   return out;
 }
 
 /* ---------------------------------------------------------------- clamp */
 
+/* the gradient passes where the input was inside [lo, hi] */
+typedef struct lt_clamp_ctx {
+  float lo, hi;
+  lt_saved x;
+} lt_clamp_ctx;
+
 static int lt_clamp_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  lt_tensor *x = lt_contiguous(n->saved[0]), *cg = lt_contiguous(g);
-  float lo = (float)n->dv[0], hi = (float)n->dv[1];
+  const lt_clamp_ctx *c = lt_ag_ctx(n, lt_clamp_ctx);
+  lt_tensor *x = lt_contiguous(c->x.t), *cg = lt_contiguous(g);
+  float lo = c->lo, hi = c->hi;
   int64_t i, len;
   if (x && cg && (gin[0] = lt_empty(x->shape, x->ndim)) != NULL) {
     const float *px = lt_data(x), *pg = lt_data(cg);
@@ -371,10 +396,12 @@ lt_tensor *lt_clamp(lt_tensor *x, float lo, float hi) {
   len = lt_numel(out);
   lt_prof_work((double)len);
   for (i = 0; i < len; i++) o[i] = o[i] < lo ? lo : o[i] > hi ? hi : o[i];
-  if ((n = lt_ag_record(out, "ClampBackward", lt_clamp_backward, &x, 1)) != NULL) {
-    lt_ag_save(n, 0, x);
-    n->dv[0] = lo;
-    n->dv[1] = hi;
+  if ((n = lt_ag_record(out, "ClampBackward", lt_clamp_backward, &x, 1,
+                        sizeof(lt_clamp_ctx))) != NULL) {
+    lt_clamp_ctx *c = lt_ag_ctx(n, lt_clamp_ctx);
+    c->lo = lo;
+    c->hi = hi;
+    lt_ag_save(n, &c->x, x);
   }
   return out;
 }
@@ -411,8 +438,13 @@ static lt_tensor *lt_where_raw(lt_tensor *c, lt_tensor *a, lt_tensor *b) {
   return out;
 }
 
+/* the condition routes each element's gradient to a or to b */
+typedef struct lt_where_ctx {
+  lt_saved cond;
+} lt_where_ctx;
+
 static int lt_where_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  lt_tensor *c = n->saved[0], *zero = lt_scalar(0.0f), *t;
+  lt_tensor *c = lt_ag_ctx(n, lt_where_ctx)->cond.t, *zero = lt_scalar(0.0f), *t;
   int i;
   if (zero == NULL) return -1;
   for (i = 1; i <= 2; i++) {
@@ -430,8 +462,9 @@ lt_tensor *lt_where(lt_tensor *c, lt_tensor *a, lt_tensor *b) {
   lt_tensor *out = lt_where_raw(c, a, b), *in[3];
   lt_node *n;
   in[0] = NULL; in[1] = a; in[2] = b;
-  if (out && (n = lt_ag_record(out, "WhereBackward", lt_where_backward, in, 3)) != NULL)
-    lt_ag_save(n, 0, c);
+  if (out && (n = lt_ag_record(out, "WhereBackward", lt_where_backward, in, 3,
+                               sizeof(lt_where_ctx))) != NULL)
+    lt_ag_save(n, &lt_ag_ctx(n, lt_where_ctx)->cond, c);
   return out;
 }
 

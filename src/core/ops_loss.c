@@ -13,11 +13,19 @@
 ** Forward keeps, per row, the log-sum-exp; backward is
 ** (softmax - onehot) * g, with g per row (reduction none) or shared.
 */
+typedef struct lt_ce_ctx {
+  int64_t C, ignore;
+  lt_reduction red;
+  double count;             /* rows counted (not ignored), the mean's divisor */
+  lt_saved x, t, lse;       /* contiguous logits and targets; lse {N} */
+} lt_ce_ctx;
+
 static int lt_ce_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  lt_tensor *x = n->saved[0], *t = n->saved[1], *lse = n->saved[2], *cg = lt_contiguous(g);
-  int64_t C = n->iv[0], N = lt_numel(t), ignore = n->iv[1], i, j;
-  lt_reduction red = (lt_reduction)n->iv[2];
-  double count = n->dv[0];
+  const lt_ce_ctx *c = lt_ag_ctx(n, lt_ce_ctx);
+  lt_tensor *x = c->x.t, *t = c->t.t, *lse = c->lse.t, *cg = lt_contiguous(g);
+  int64_t C = c->C, N = lt_numel(t), ignore = c->ignore, i, j;
+  lt_reduction red = c->red;
+  double count = c->count;
   lt_tensor *dx;
   if (cg == NULL) return -1;
   if ((dx = lt_empty(n->inputs[0]->shape, n->inputs[0]->ndim)) != NULL) {
@@ -87,12 +95,13 @@ lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignor
   }
   if (red != LT_REDUCE_NONE)
     lt_data(out)[0] = (float)(red == LT_REDUCE_SUM ? total : count > 0 ? total / count : 0.0);
-  if ((n = lt_ag_record(out, "CrossEntropyBackward", lt_ce_backward, &logits, 1)) != NULL) {
-    lt_ag_save(n, 0, x);
-    lt_ag_save(n, 1, t);
-    lt_ag_save(n, 2, lse);
-    n->iv[0] = C; n->iv[1] = ignore; n->iv[2] = red;
-    n->dv[0] = count;
+  if ((n = lt_ag_record(out, "CrossEntropyBackward", lt_ce_backward, &logits, 1,
+                        sizeof(lt_ce_ctx))) != NULL) {
+    lt_ce_ctx *c = lt_ag_ctx(n, lt_ce_ctx);
+    c->C = C; c->ignore = ignore; c->red = red; c->count = count;
+    lt_ag_save(n, &c->x, x);
+    lt_ag_save(n, &c->t, t);
+    lt_ag_save(n, &c->lse, lse);
   }
 done:
   lt_tensor_release(x); lt_tensor_release(t); lt_tensor_release(lse);

@@ -240,12 +240,17 @@ done:
 }
 
 /*
-** saved[0] = a when b needs grad, saved[1] = b when a does; the other
-** operand is then an input edge, so both are always at hand.
+** a is saved when b needs grad, b when a does; an operand not saved is
+** then an input edge, so both are always at hand.
 */
+typedef struct mm_ctx {
+  lt_saved a, b;
+} mm_ctx;
+
 static int mm_backward(lt_node *n, lt_tensor *gout, lt_tensor **gin) {
-  lt_tensor *a = n->saved[0] ? n->saved[0] : n->inputs[0];
-  lt_tensor *b = n->saved[1] ? n->saved[1] : n->inputs[1];
+  const mm_ctx *c = lt_ag_ctx(n, mm_ctx);
+  lt_tensor *a = c->a.t ? c->a.t : n->inputs[0];
+  lt_tensor *b = c->b.t ? c->b.t : n->inputs[1];
   lt_tensor *a2 = mm_as_matrix(a, 0), *b2 = mm_as_matrix(b, 1);
   lt_tensor *g2 = mm_grad_view(gout, a, b);
   int rc = -1;
@@ -279,10 +284,11 @@ static lt_tensor *mm_forward(const char *name, lt_tensor *a, lt_tensor *b,
     return NULL;
   }
   in[0] = a; in[1] = b;
-  n = lt_ag_record(out, name, mm_backward, in, 2);
+  n = lt_ag_record(out, name, mm_backward, in, 2, sizeof(mm_ctx));
   if (n) {
-    if (n->needs[1]) lt_ag_save(n, 0, a);
-    if (n->needs[0]) lt_ag_save(n, 1, b);
+    mm_ctx *c = lt_ag_ctx(n, mm_ctx);
+    if (n->needs[1]) lt_ag_save(n, &c->a, a);
+    if (n->needs[0]) lt_ag_save(n, &c->b, b);
   }
   return out;
 }

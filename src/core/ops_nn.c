@@ -45,9 +45,15 @@ lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
 /* ---------------------------------------------------------------- embedding */
 
 /* ids (any shape, 0-based) w {V,D} -> {ids..., D}; backward scatters rows */
+typedef struct lt_embedding_ctx {
+  int64_t D, V;
+  lt_saved ids;             /* contiguous, checked in range by forward */
+} lt_embedding_ctx;
+
 static int lt_embedding_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  lt_tensor *ids = n->saved[0], *cg = lt_contiguous(g), *dw;
-  int64_t D = n->iv[0], V = n->iv[1], N = lt_numel(ids), i, j, shape[2];
+  const lt_embedding_ctx *c = lt_ag_ctx(n, lt_embedding_ctx);
+  lt_tensor *ids = c->ids.t, *cg = lt_contiguous(g), *dw;
+  int64_t D = c->D, V = c->V, N = lt_numel(ids), i, j, shape[2];
   if (cg == NULL) return -1;
   shape[0] = V; shape[1] = D;
   if ((dw = lt_zeros(shape, 2)) != NULL) {
@@ -98,9 +104,11 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
     }
   }
   in[0] = NULL; in[1] = w;
-  if (out && (n = lt_ag_record(out, "EmbeddingBackward", lt_embedding_backward, in, 2))) {
-    lt_ag_save(n, 0, cid);
-    n->iv[0] = D; n->iv[1] = V;
+  if (out && (n = lt_ag_record(out, "EmbeddingBackward", lt_embedding_backward, in, 2,
+                               sizeof(lt_embedding_ctx)))) {
+    lt_embedding_ctx *c = lt_ag_ctx(n, lt_embedding_ctx);
+    c->D = D; c->V = V;
+    lt_ag_save(n, &c->ids, cid);
   }
   lt_tensor_release(cid);
   return out;
@@ -113,6 +121,11 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
 ** then scaled by w {D} (and shifted by b {D}).  Saved: x, and per row the
 ** mean (0 for RMS norm) and reciprocal deviation.
 */
+typedef struct lt_norm_ctx {
+  int rms;
+  lt_saved x, stats, w;     /* contiguous x; stats {2N}: mean, rstd per row */
+} lt_norm_ctx;
+
 static int lt_norm_check(const char *op, lt_tensor *x, lt_tensor *w, lt_tensor *b) {
   int64_t D = x->ndim ? x->shape[x->ndim - 1] : 0;
   char b1[160], b2[160];
@@ -130,10 +143,11 @@ static int lt_norm_check(const char *op, lt_tensor *x, lt_tensor *w, lt_tensor *
 }
 
 static int lt_norm_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  lt_tensor *x = n->saved[0], *stats = n->saved[1], *w = n->saved[2];
+  const lt_norm_ctx *c = lt_ag_ctx(n, lt_norm_ctx);
+  lt_tensor *x = c->x.t, *stats = c->stats.t, *w = c->w.t;
   lt_tensor *cg = lt_contiguous(g), *dx = NULL, *dw = NULL, *db = NULL;
   int64_t D = x->shape[x->ndim - 1], N = lt_numel(x) / D, i, j, wshape = D;
-  int rms = (int)n->iv[0];
+  int rms = c->rms;
   if (cg == NULL) return -1;
   dx = n->needs[0] ? lt_empty(x->shape, x->ndim) : NULL;
   dw = n->needs[1] ? lt_zeros(&wshape, 1) : NULL;
@@ -209,11 +223,12 @@ static lt_tensor *lt_normalize(const char *op, int rms, lt_tensor *x, lt_tensor 
   }
   in[0] = x; in[1] = w; in[2] = b;
   if ((n = lt_ag_record(out, rms ? "RMSNormBackward" : "LayerNormBackward",
-                        lt_norm_backward, in, 3)) != NULL) {
-    lt_ag_save(n, 0, cx);
-    lt_ag_save(n, 1, stats);
-    lt_ag_save(n, 2, cw);
-    n->iv[0] = rms;
+                        lt_norm_backward, in, 3, sizeof(lt_norm_ctx))) != NULL) {
+    lt_norm_ctx *c = lt_ag_ctx(n, lt_norm_ctx);
+    c->rms = rms;
+    lt_ag_save(n, &c->x, cx);
+    lt_ag_save(n, &c->stats, stats);
+    lt_ag_save(n, &c->w, cw);
   }
   lt_tensor_release(cx); lt_tensor_release(cw); lt_tensor_release(cb);
   lt_tensor_release(stats);
@@ -255,9 +270,15 @@ static void lt_rope_rows(float *o, const float *x, const float *c, const float *
   }
 }
 
+typedef struct lt_rope_ctx {
+  int interleaved;
+  lt_saved cos, sin;        /* contiguous {S,D} tables */
+} lt_rope_ctx;
+
 /* dx = g*cos + rot^T(g*sin): each pair's partner carries its own sin */
 static int lt_rope_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  lt_tensor *c = n->saved[0], *s = n->saved[1], *cg = lt_contiguous(g), *dx;
+  const lt_rope_ctx *ctx = lt_ag_ctx(n, lt_rope_ctx);
+  lt_tensor *c = ctx->cos.t, *s = ctx->sin.t, *cg = lt_contiguous(g), *dx;
   int64_t S = c->shape[0], D = c->shape[1], N, r, i, h = D / 2;
   if (cg == NULL) return -1;
   N = S * D > 0 ? lt_numel(cg) / (S * D) : 0;   /* empty: nothing to rotate */
@@ -267,7 +288,7 @@ static int lt_rope_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
       const float *pg = lt_data(cg) + r * D, *pc = lt_data(c) + (r % S) * D;
       const float *ps = lt_data(s) + (r % S) * D;
       float *o = lt_data(dx) + r * D;
-      if (n->iv[0]) {
+      if (ctx->interleaved) {
         for (i = 0; i < D; i += 2) {
           o[i] = pg[i] * pc[i] + pg[i + 1] * ps[i + 1];
           o[i + 1] = pg[i + 1] * pc[i + 1] - pg[i] * ps[i];
@@ -306,10 +327,12 @@ lt_tensor *lt_rope(lt_tensor *x, lt_tensor *cos, lt_tensor *sin, int interleaved
     lt_rope_rows(lt_data(out), lt_data(cx), lt_data(cc), lt_data(cs),
                  lt_numel(x) / (S * D), S, D, interleaved);
   }
-  if (out && (n = lt_ag_record(out, "RopeBackward", lt_rope_backward, &x, 1)) != NULL) {
-    lt_ag_save(n, 0, cc);
-    lt_ag_save(n, 1, cs);
-    n->iv[0] = interleaved;
+  if (out && (n = lt_ag_record(out, "RopeBackward", lt_rope_backward, &x, 1,
+                               sizeof(lt_rope_ctx))) != NULL) {
+    lt_rope_ctx *c = lt_ag_ctx(n, lt_rope_ctx);
+    c->interleaved = interleaved;
+    lt_ag_save(n, &c->cos, cc);
+    lt_ag_save(n, &c->sin, cs);
   }
   lt_tensor_release(cx); lt_tensor_release(cc); lt_tensor_release(cs);
   return out;
@@ -318,8 +341,12 @@ lt_tensor *lt_rope(lt_tensor *x, lt_tensor *cos, lt_tensor *sin, int interleaved
 /* ---------------------------------------------------------------- dropout */
 
 /* out = x * keep / (1-p); the scaled keep mask is saved for backward */
+typedef struct lt_dropout_ctx {
+  lt_saved mask;            /* 0 where dropped, 1/(1-p) where kept */
+} lt_dropout_ctx;
+
 static int lt_dropout_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  gin[0] = lt_binary(LT_MUL, g, n->saved[0]);
+  gin[0] = lt_binary(LT_MUL, g, lt_ag_ctx(n, lt_dropout_ctx)->mask.t);
   return gin[0] ? 0 : -1;
 }
 
@@ -337,8 +364,9 @@ lt_tensor *lt_dropout(lt_tensor *x, float p) {
     out = lt_binary(LT_MUL, x, mask);
     lt_set_grad_enabled(prev);
   }
-  if (out && (n = lt_ag_record(out, "DropoutBackward", lt_dropout_backward, &x, 1)) != NULL)
-    lt_ag_save(n, 0, mask);
+  if (out && (n = lt_ag_record(out, "DropoutBackward", lt_dropout_backward, &x, 1,
+                               sizeof(lt_dropout_ctx))) != NULL)
+    lt_ag_save(n, &lt_ag_ctx(n, lt_dropout_ctx)->mask, mask);
   lt_tensor_release(mask);
   return out;
 }

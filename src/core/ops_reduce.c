@@ -70,11 +70,11 @@ static int rd_plan_make(const char *op, const int64_t *shape, int ndim,
   return 0;
 }
 
-/* the plan a backward needs: input 0's shape, the dim kept in iv[0] */
-static void rd_node_plan(lt_node *nd, rd_plan *p) {
+/* the plan a backward needs: input 0's shape, and the dim d its forward
+** reduced (a plan's d: -1 for every element) */
+static void rd_node_plan(lt_node *nd, int d, rd_plan *p) {
   lt_tensor *a = nd->inputs[0];
-  rd_plan_make("", a->shape, a->ndim,
-               nd->iv[0] < 0 ? LT_ALLDIMS : (int)nd->iv[0], 0, p);
+  rd_plan_make("", a->shape, a->ndim, d < 0 ? LT_ALLDIMS : d, 0, p);
 }
 
 /* a view of t (of the plan's input shape) with the reduced dim moved last */
@@ -162,17 +162,22 @@ static int rd_sum_planes(const float *x, const rd_plan *p, float *y, int mean) {
   return 0;
 }
 
+typedef struct rd_sum_ctx {
+  int d, mean;
+} rd_sum_ctx;
+
 /* sum: gin[o,i,j] = g[o,j];  mean: the same over n */
 static int rd_sum_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  const rd_sum_ctx *c = lt_ag_ctx(nd, rd_sum_ctx);
   rd_plan p;
   lt_tensor *g, *gi;
   const float *gp;
   float *o, s;
   int64_t r, k, i, j;
-  rd_node_plan(nd, &p);
+  rd_node_plan(nd, c->d, &p);
   if ((g = lt_contiguous(gout)) == NULL) return -1;
   if ((gi = lt_empty(p.shape, p.ndim)) == NULL) { lt_tensor_release(g); return -1; }
-  s = nd->iv[1] && p.n > 0 ? (float)(1.0 / (double)p.n) : 1.0f;
+  s = c->mean && p.n > 0 ? (float)(1.0 / (double)p.n) : 1.0f;
   lt_prof_work((double)p.rows * p.n);
   gp = lt_data(g);
   o = lt_data(gi);
@@ -220,8 +225,12 @@ static lt_tensor *rd_sum_mean(lt_tensor *a, int dim, int keepdim, int mean) {
     lt_tensor_release(hold);
   }
   nd = lt_ag_record(out, mean ? "MeanBackward" : "SumBackward",
-                    rd_sum_backward, &a, 1);
-  if (nd) { nd->iv[0] = p.d; nd->iv[1] = mean; }
+                    rd_sum_backward, &a, 1, sizeof(rd_sum_ctx));
+  if (nd) {
+    rd_sum_ctx *c = lt_ag_ctx(nd, rd_sum_ctx);
+    c->d = p.d;
+    c->mean = mean;
+  }
   return out;
 }
 
@@ -237,33 +246,40 @@ lt_tensor *lt_mean(lt_tensor *a, int dim, int keepdim) {
 
 /*
 ** Along a dim the whole gradient goes to the one index forward reported
-** (saved[0]), as PyTorch's max(dim) does.  Over every element it is
-** shared evenly among all elements equal to the result (saved[0] is the
-** input, dv[0] the value), as PyTorch's max() does: a tie has no single
-** winner there.
+** (idx), as PyTorch's max(dim) does.  Over every element it is shared
+** evenly among all elements of the input (x) equal to the result
+** (value), as PyTorch's max() does: a tie has no single winner there.
 */
+typedef struct rd_extreme_ctx {
+  int d;
+  float value;              /* over every element: the result */
+  lt_saved idx;             /* along a dim: 0-based indices, as floats */
+  lt_saved x;               /* over every element: the input */
+} rd_extreme_ctx;
+
 static int rd_extreme_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  const rd_extreme_ctx *c = lt_ag_ctx(nd, rd_extreme_ctx);
   rd_plan p;
   lt_tensor *g, *gi, *hold = NULL;
   const float *gp;
   float *o;
   int64_t r;
-  rd_node_plan(nd, &p);
+  rd_node_plan(nd, c->d, &p);
   if ((g = lt_contiguous(gout)) == NULL) return -1;
   if ((gi = lt_zeros(p.shape, p.ndim)) == NULL) { lt_tensor_release(g); return -1; }
   gp = lt_data(g);
   o = lt_data(gi);
   lt_prof_work(p.d >= 0 ? (double)p.rows : 2.0 * (double)p.n);
   if (p.d >= 0) {
-    const float *idx = lt_data(nd->saved[0]);
+    const float *idx = lt_data(c->idx.t);
     for (r = 0; r < p.rows; r++) {
       int64_t k = r / p.inner, j = r % p.inner;
       o[(k * p.n + (int64_t)idx[r]) * p.inner + j] = gp[r];
     }
   } else {
-    float v = (float)nd->dv[0];
+    float v = c->value;
     int64_t i, count = 0;
-    const float *x = rd_rows(nd->saved[0], &p, &hold);
+    const float *x = rd_rows(c->x.t, &p, &hold);
     if (x == NULL) { lt_tensor_release(g); lt_tensor_release(gi); return -1; }
     for (i = 0; i < p.n; i++) count += x[i] == v || (x[i] != x[i] && v != v);
     for (i = 0; i < p.n; i++)
@@ -312,11 +328,12 @@ static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
   lt_tensor_release(hold);
   if (argonly) return ix;   /* no gradient */
   nd = lt_ag_record(out, ismin ? "MinBackward" : "MaxBackward",
-                    rd_extreme_backward, &a, 1);
+                    rd_extreme_backward, &a, 1, sizeof(rd_extreme_ctx));
   if (nd) {
-    nd->iv[0] = p.d;
-    if (p.d >= 0) lt_ag_save(nd, 0, ix);
-    else { lt_ag_save(nd, 0, a); nd->dv[0] = lt_data(out)[0]; }
+    rd_extreme_ctx *c = lt_ag_ctx(nd, rd_extreme_ctx);
+    c->d = p.d;
+    if (p.d >= 0) lt_ag_save(nd, &c->idx, ix);
+    else { lt_ag_save(nd, &c->x, a); c->value = lt_data(out)[0]; }
   }
   if (idx) *idx = ix;
   else lt_tensor_release(ix);
@@ -349,8 +366,9 @@ static double rd_dof(int64_t n, int64_t correction) {
 
 /*
 ** What the row-wise backwards (var/std, norm, logsumexp) share: the
-** output gradient, one value per row (gp); the input's rows (x, saved[0]);
-** and the rows of the input gradient they fill (o).
+** output gradient, one value per row (gp); the rows of the input x their
+** forward reduced over dim d; and the rows of the input gradient they
+** fill (o).
 */
 typedef struct {
   rd_plan p;
@@ -359,11 +377,12 @@ typedef struct {
   float *o;
 } rd_bw;
 
-static int rd_bw_begin(rd_bw *b, lt_node *nd, lt_tensor *gout) {
-  rd_node_plan(nd, &b->p);
+static int rd_bw_begin(rd_bw *b, lt_node *nd, int d, lt_tensor *x,
+                       lt_tensor *gout) {
+  rd_node_plan(nd, d, &b->p);
   if ((b->g = lt_contiguous(gout)) == NULL) return -1;
   b->gi = rd_rows_new(&b->p);
-  b->x = b->gi ? rd_rows(nd->saved[0], &b->p, &b->hold) : NULL;
+  b->x = b->gi ? rd_rows(x, &b->p, &b->hold) : NULL;
   if (b->x == NULL) { lt_tensor_release(b->g); lt_tensor_release(b->gi); return -1; }
   b->gp = lt_data(b->g);
   b->o = lt_data(b->gi);
@@ -379,17 +398,22 @@ static int rd_bw_end(rd_bw *b, lt_tensor **gin) {
 /*
 ** var: gin = g * 2 (x - mean) / dof.  std = sqrt(var): gin = g (x - mean)
 ** / (dof std), and 0 where std is 0 (as PyTorch does) instead of 0/0.
-** saved[0] the input, saved[1] std's output; iv[2] correction, iv[3] std?
 */
+typedef struct rd_var_ctx {
+  int d, correction, isstd;
+  lt_saved x, std;          /* the input; std's output (std only) */
+} rd_var_ctx;
+
 static int rd_var_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  const rd_var_ctx *c = lt_ag_ctx(nd, rd_var_ctx);
   rd_bw b;
-  const float *x, *gp, *sd = nd->iv[3] ? lt_data(nd->saved[1]) : NULL;
+  const float *x, *gp, *sd = c->isstd ? lt_data(c->std.t) : NULL;
   float *o;
   int64_t r, i;
   double dof;
-  if (rd_bw_begin(&b, nd, gout)) return -1;
+  if (rd_bw_begin(&b, nd, c->d, c->x.t, gout)) return -1;
   x = b.x; gp = b.gp; o = b.o;
-  dof = rd_dof(b.p.n, nd->iv[2]);
+  dof = rd_dof(b.p.n, c->correction);
   lt_prof_work(3.0 * (double)b.p.rows * b.p.n);
   for (r = 0; r < b.p.rows; r++) {
     const float *xr = x + r * b.p.n;
@@ -428,13 +452,14 @@ static lt_tensor *rd_var_std(const char *op, lt_tensor *a, int dim,
   }
   lt_tensor_release(hold);
   nd = lt_ag_record(out, isstd ? "StdBackward" : "VarBackward",
-                    rd_var_backward, &a, 1);
+                    rd_var_backward, &a, 1, sizeof(rd_var_ctx));
   if (nd) {
-    nd->iv[0] = p.d;
-    nd->iv[2] = correction;
-    nd->iv[3] = isstd;
-    lt_ag_save(nd, 0, a);
-    if (isstd) lt_ag_save_output(nd, 1, out);
+    rd_var_ctx *c = lt_ag_ctx(nd, rd_var_ctx);
+    c->d = p.d;
+    c->correction = correction;
+    c->isstd = isstd;
+    lt_ag_save(nd, &c->x, a);
+    if (isstd) lt_ag_save_output(nd, &c->std, out);
   }
   return out;
 }
@@ -474,15 +499,21 @@ static double rd_norm_row(const float *x, int64_t n, double pw) {
 ** sign(x) for p = 1.  A zero norm gives 0 (a subgradient) rather than
 ** 0/0.  For p = inf the gradient is shared evenly among the elements
 ** whose |x| equals the norm, like max() over everything.
-** saved[0] the input, saved[1] the output; dv[0] p.
 */
+typedef struct rd_norm_ctx {
+  int d;
+  double p;
+  lt_saved x, norm;         /* the input, the output */
+} rd_norm_ctx;
+
 static int rd_norm_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  const rd_norm_ctx *c = lt_ag_ctx(nd, rd_norm_ctx);
   rd_bw b;
-  const float *x, *gp, *nm = lt_data(nd->saved[1]);
+  const float *x, *gp, *nm = lt_data(c->norm.t);
   float *o;
-  double pw = nd->dv[0];
+  double pw = c->p;
   int64_t r, i;
-  if (rd_bw_begin(&b, nd, gout)) return -1;
+  if (rd_bw_begin(&b, nd, c->d, c->x.t, gout)) return -1;
   x = b.x; gp = b.gp; o = b.o;
   lt_prof_work(2.0 * (double)b.p.rows * b.p.n);
   for (r = 0; r < b.p.rows; r++) {
@@ -528,12 +559,13 @@ lt_tensor *lt_norm(lt_tensor *a, double pw, int dim, int keepdim) {
   for (r = 0; r < p.rows; r++)
     lt_data(out)[r] = (float)rd_norm_row(x + r * p.n, p.n, pw);
   lt_tensor_release(hold);
-  nd = lt_ag_record(out, "NormBackward", rd_norm_backward, &a, 1);
+  nd = lt_ag_record(out, "NormBackward", rd_norm_backward, &a, 1, sizeof(rd_norm_ctx));
   if (nd) {
-    nd->iv[0] = p.d;
-    nd->dv[0] = pw;
-    lt_ag_save(nd, 0, a);
-    lt_ag_save_output(nd, 1, out);
+    rd_norm_ctx *c = lt_ag_ctx(nd, rd_norm_ctx);
+    c->d = p.d;
+    c->p = pw;
+    lt_ag_save(nd, &c->x, a);
+    lt_ag_save_output(nd, &c->norm, out);
   }
   return out;
 }
@@ -630,16 +662,22 @@ static int rd_softmax_kernel(const float *x, float *y, int64_t rows, int64_t n,
 ** its exps taken over the whole block first, for the same reason as in
 ** forward.
 */
+typedef struct rd_softmax_ctx {
+  int d, islog;
+  lt_saved y;               /* the output */
+} rd_softmax_ctx;
+
 static int rd_softmax_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  const rd_softmax_ctx *c = lt_ag_ctx(nd, rd_softmax_ctx);
   rd_plan p;
   lt_tensor *gi, *yh, *gh = NULL;
   const float *y, *g = NULL;
   float *o;
   int64_t r, i;
-  int islog = (int)nd->iv[1];
-  rd_node_plan(nd, &p);
+  int islog = c->islog;
+  rd_node_plan(nd, c->d, &p);
   gi = rd_rows_new(&p);
-  y = gi ? rd_rows(nd->saved[0], &p, &yh) : NULL;
+  y = gi ? rd_rows(c->y.t, &p, &yh) : NULL;
   if (y) g = rd_rows(gout, &p, &gh);
   if (g == NULL) {
     if (y) lt_tensor_release(yh);
@@ -688,11 +726,12 @@ static lt_tensor *rd_softmax(const char *op, lt_tensor *a, int dim, int islog) {
   lt_tensor_release(hold);
   if ((out = rd_rows_done(out, &p)) == NULL) return NULL;
   nd = lt_ag_record(out, islog ? "LogSoftmaxBackward" : "SoftmaxBackward",
-                    rd_softmax_backward, &a, 1);
+                    rd_softmax_backward, &a, 1, sizeof(rd_softmax_ctx));
   if (nd) {
-    nd->iv[0] = p.d;
-    nd->iv[1] = islog;
-    lt_ag_save_output(nd, 0, out);
+    rd_softmax_ctx *c = lt_ag_ctx(nd, rd_softmax_ctx);
+    c->d = p.d;
+    c->islog = islog;
+    lt_ag_save_output(nd, &c->y, out);
   }
   return out;
 }
@@ -705,13 +744,19 @@ lt_tensor *lt_log_softmax(lt_tensor *a, int dim) {
   return rd_softmax("log_softmax", a, dim, 1);
 }
 
-/* gin = g exp(x - lse) = g softmax(x);  saved[0] input, saved[1] output */
+/* gin = g exp(x - lse) = g softmax(x) */
+typedef struct rd_lse_ctx {
+  int d;
+  lt_saved x, lse;          /* the input, the output */
+} rd_lse_ctx;
+
 static int rd_logsumexp_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
+  const rd_lse_ctx *c = lt_ag_ctx(nd, rd_lse_ctx);
   rd_bw b;
-  const float *x, *gp, *lse = lt_data(nd->saved[1]);
+  const float *x, *gp, *lse = lt_data(c->lse.t);
   float *o;
   int64_t r, i, len;
-  if (rd_bw_begin(&b, nd, gout)) return -1;
+  if (rd_bw_begin(&b, nd, c->d, c->x.t, gout)) return -1;
   x = b.x; gp = b.gp; o = b.o;
   len = b.p.rows * b.p.n;
   lt_prof_work(3.0 * (double)len);
@@ -746,11 +791,13 @@ lt_tensor *lt_logsumexp(lt_tensor *a, int dim, int keepdim) {
     return NULL;
   }
   lt_tensor_release(hold);
-  nd = lt_ag_record(out, "LogsumexpBackward", rd_logsumexp_backward, &a, 1);
+  nd = lt_ag_record(out, "LogsumexpBackward", rd_logsumexp_backward, &a, 1,
+                    sizeof(rd_lse_ctx));
   if (nd) {
-    nd->iv[0] = p.d;
-    lt_ag_save(nd, 0, a);
-    lt_ag_save_output(nd, 1, out);
+    rd_lse_ctx *c = lt_ag_ctx(nd, rd_lse_ctx);
+    c->d = p.d;
+    lt_ag_save(nd, &c->x, a);
+    lt_ag_save_output(nd, &c->lse, out);
   }
   return out;
 }

@@ -20,7 +20,7 @@ static lt_tensor *lt_view_of(lt_tensor *t, const int64_t *shape,
                              const int64_t *stride, int ndim, int64_t offset,
                              const char *name, lt_backward_fn bw) {
   lt_tensor *v = lt_make_view(t, shape, stride, ndim, offset);
-  if (v) lt_ag_record(v, name, bw, &t, 1);
+  if (v) lt_ag_record(v, name, bw, &t, 1, 0);
   return v;
 }
 
@@ -172,9 +172,14 @@ lt_tensor *lt_flatten(lt_tensor *t, int start, int end) {
 
 /* ---------------------------------------------------------------- transpose, permute */
 
+typedef struct lt_permute_ctx {
+  int perm[LT_MAXDIM];      /* output dim i is input dim perm[i] (0-based) */
+} lt_permute_ctx;
+
 static int lt_permute_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
+  const lt_permute_ctx *c = lt_ag_ctx(n, lt_permute_ctx);
   int inv[LT_MAXDIM], i;
-  for (i = 0; i < n->out_ndim; i++) inv[n->iv[i]] = i;
+  for (i = 0; i < n->out_ndim; i++) inv[c->perm[i]] = i;
   gin[0] = lt_permute(g, inv, n->out_ndim);
   return gin[0] ? 0 : -1;
 }
@@ -198,8 +203,11 @@ lt_tensor *lt_permute(lt_tensor *t, const int *perm, int np) {
     stride[i] = t->stride[d];
   }
   if ((v = lt_make_view(t, shape, stride, np, t->offset)) == NULL) return NULL;
-  if ((n = lt_ag_record(v, "PermuteBackward", lt_permute_backward, &t, 1)) != NULL)
-    for (i = 0; i < np; i++) lt_wrap_dim("permute", perm[i], t->ndim, &d), n->iv[i] = d;
+  if ((n = lt_ag_record(v, "PermuteBackward", lt_permute_backward, &t, 1,
+                        sizeof(lt_permute_ctx))) != NULL) {
+    lt_permute_ctx *c = lt_ag_ctx(n, lt_permute_ctx);
+    for (i = 0; i < np; i++) lt_wrap_dim("permute", perm[i], t->ndim, &c->perm[i]);
+  }
   return v;
 }
 
@@ -218,19 +226,25 @@ lt_tensor *lt_transpose(lt_tensor *t, int d0, int d1) {
 
 /*
 ** Gradient of a sub-view: zeros of the input's shape with g copied into
-** the slot.  iv: dim, start, length (-1 for select, which drops the dim).
+** the slot.
 */
+typedef struct lt_subview_ctx {
+  int dim;
+  int64_t start, len;       /* len -1: select, which drops the dim */
+} lt_subview_ctx;
+
 static int lt_subview_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
+  const lt_subview_ctx *c = lt_ag_ctx(n, lt_subview_ctx);
   lt_tensor *in = n->inputs[0], *z, *slot;
   int64_t shape[LT_MAXDIM], stride[LT_MAXDIM];
-  int dim = (int)n->iv[0], i, m = 0;
+  int dim = c->dim, i, m = 0;
   if ((z = lt_zeros(in->shape, in->ndim)) == NULL) return -1;
   for (i = 0; i < z->ndim; i++) {
-    if (i == dim && n->iv[2] < 0) continue;
-    shape[m] = i == dim ? n->iv[2] : z->shape[i];
+    if (i == dim && c->len < 0) continue;
+    shape[m] = i == dim ? c->len : z->shape[i];
     stride[m++] = z->stride[i];
   }
-  slot = lt_make_view(z, shape, stride, m, n->iv[1] * z->stride[dim]);
+  slot = lt_make_view(z, shape, stride, m, c->start * z->stride[dim]);
   if (slot == NULL) { lt_tensor_release(z); return -1; }
   lt_copy_into(slot, g);
   lt_tensor_release(slot);
@@ -253,8 +267,10 @@ lt_tensor *lt_narrow(lt_tensor *t, int dim, int64_t start, int64_t len) {
   memcpy(shape, t->shape, sizeof shape);
   shape[d] = len;
   v = lt_make_view(t, shape, t->stride, t->ndim, t->offset + start * t->stride[d]);
-  if (v && (n = lt_ag_record(v, "NarrowBackward", lt_subview_backward, &t, 1)) != NULL) {
-    n->iv[0] = d; n->iv[1] = start; n->iv[2] = len;
+  if (v && (n = lt_ag_record(v, "NarrowBackward", lt_subview_backward, &t, 1,
+                             sizeof(lt_subview_ctx))) != NULL) {
+    lt_subview_ctx *c = lt_ag_ctx(n, lt_subview_ctx);
+    c->dim = d; c->start = start; c->len = len;
   }
   return v;
 }
@@ -273,8 +289,10 @@ lt_tensor *lt_select(lt_tensor *t, int dim, int64_t index) {
   }
   for (i = 0; i < t->ndim; i++) if (i != d) { shape[m] = t->shape[i]; stride[m++] = t->stride[i]; }
   v = lt_make_view(t, shape, stride, m, t->offset + index * t->stride[d]);
-  if (v && (n = lt_ag_record(v, "SelectBackward", lt_subview_backward, &t, 1)) != NULL) {
-    n->iv[0] = d; n->iv[1] = index; n->iv[2] = -1;
+  if (v && (n = lt_ag_record(v, "SelectBackward", lt_subview_backward, &t, 1,
+                             sizeof(lt_subview_ctx))) != NULL) {
+    lt_subview_ctx *c = lt_ag_ctx(n, lt_subview_ctx);
+    c->dim = d; c->start = index; c->len = -1;
   }
   return v;
 }
@@ -317,7 +335,7 @@ lt_tensor *lt_clone(lt_tensor *t) {
   lt_tensor *c = lt_empty(t->shape, t->ndim);
   if (c == NULL) return NULL;
   lt_copy_into(c, t);
-  lt_ag_record(c, "CloneBackward", lt_identity_backward, &t, 1);
+  lt_ag_record(c, "CloneBackward", lt_identity_backward, &t, 1, 0);
   return c;
 }
 
@@ -331,18 +349,25 @@ lt_tensor *lt_detach(lt_tensor *t) {
 
 /* ---------------------------------------------------------------- cat, stack */
 
+/* the context ends in one length per input (the node has ninputs) */
+typedef struct lt_cat_ctx {
+  int dim;
+  int64_t lens[];           /* each input's size along dim */
+} lt_cat_ctx;
+
 static int lt_cat_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  int dim = (int)n->iv[0], i;
-  int64_t start = 0, *lens = n->extra;   /* each input's size along dim */
+  const lt_cat_ctx *c = lt_ag_ctx(n, lt_cat_ctx);
+  int64_t start = 0;
+  int i;
   for (i = 0; i < n->ninputs; i++) {
     if (n->needs[i]) {
-      lt_tensor *part = lt_narrow(g, dim, start, lens[i]);
+      lt_tensor *part = lt_narrow(g, c->dim, start, c->lens[i]);
       if (part == NULL) return -1;
       gin[i] = lt_contiguous(part);
       lt_tensor_release(part);
       if (gin[i] == NULL) return -1;
     }
-    start += lens[i];
+    start += c->lens[i];
   }
   return 0;
 }
@@ -365,7 +390,7 @@ static int lt_cat_check(lt_tensor **ts, int n, int d) {
 }
 
 lt_tensor *lt_cat(lt_tensor **ts, int n, int dim) {
-  int64_t shape[LT_MAXDIM], start = 0, *lens;
+  int64_t shape[LT_MAXDIM], start = 0;
   lt_tensor *out;
   lt_node *node;
   int d, i;
@@ -384,15 +409,11 @@ lt_tensor *lt_cat(lt_tensor **ts, int n, int dim) {
     lt_tensor_release(slot);
     start += ts[i]->shape[d];
   }
-  if ((node = lt_ag_record(out, "CatBackward", lt_cat_backward, ts, n)) != NULL) {
-    if ((lens = malloc((size_t)n * sizeof *lens)) == NULL) {
-      lt_tensor_release(out);
-      lt_err("cat: out of memory");
-      return NULL;
-    }
-    for (i = 0; i < n; i++) lens[i] = ts[i]->shape[d];
-    node->iv[0] = d;
-    node->extra = lens;
+  if ((node = lt_ag_record(out, "CatBackward", lt_cat_backward, ts, n,
+                           sizeof(lt_cat_ctx) + (size_t)n * sizeof(int64_t))) != NULL) {
+    lt_cat_ctx *c = lt_ag_ctx(node, lt_cat_ctx);
+    c->dim = d;
+    for (i = 0; i < n; i++) c->lens[i] = ts[i]->shape[d];
   }
   return out;
 }
