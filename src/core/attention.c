@@ -27,6 +27,8 @@
 ** S > T) has no defined softmax: PyTorch returns NaN there.  lunet gives
 ** such a query an all-zero weight row, so a zero output and zero
 ** gradients, which keeps a padded batch from poisoning a loss with NaN.
+** (The softmax itself is rowmath.c's, shared with lunet.softmax: such a
+** row comes out of it with lse -inf, which is what marks it here.)
 **
 ** Dropout needs the same keep/drop pattern in backward as in forward, and
 ** recomputing is cheaper than storing it.  So each call draws one 64-bit
@@ -153,36 +155,63 @@ static void at_drop_row(const at_geom *g, int64_t row, float *d, int64_t n) {
 }
 
 /*
-** Scores -> weights, in place, for one row of n visible keys (the row
-** buffer holds ld >= n; the rest is zeroed).  Returns the row's
-** log-sum-exp, +inf for a row with nothing visible (all-zero weights).
+** Hide from a row of scores (or weights) what its query may not see: the
+** keys from len on (causal) and the masked ones, set to v: -inf before
+** the softmax, 0 when backward recomputes the weights.
 */
-static float at_softmax_row(float *x, int64_t n, int64_t ld, const float *keep) {
-  float mx, sum, inv;
+static void at_hide(float *x, int64_t len, int64_t L, const float *keep, float v) {
   int64_t t;
   if (keep)
-    for (t = 0; t < n; t++) x[t] = keep[t] != 0.0f ? x[t] : -INFINITY;
-  for (t = n; t < ld; t++) x[t] = 0.0f;
-  mx = lt_row_max(x, n);
-  if (mx == -INFINITY) {
-    for (t = 0; t < n; t++) x[t] = 0.0f;
-    return INFINITY;
-  }
-  for (t = 0; t < n; t++) x[t] = lt_exp_fast(x[t] - mx);
-  sum = (float)lt_row_sum(x, n);
-  inv = 1.0f / sum;
-  for (t = 0; t < n; t++) x[t] *= inv;
-  return mx + logf(sum);
+    for (t = 0; t < len; t++) x[t] = keep[t] != 0.0f ? x[t] : v;
+  for (t = len; t < L; t++) x[t] = v;
 }
 
-/* the weights again from the scores and the saved lse (backward) */
-static void at_reweigh_row(float *x, int64_t n, int64_t ld, const float *keep,
-                           float lse) {
-  int64_t t;
-  for (t = 0; t < n; t++) x[t] = lt_exp_fast(x[t] - lse);
-  if (keep)
-    for (t = 0; t < n; t++) x[t] = keep[t] != 0.0f ? x[t] : 0.0f;
-  for (t = n; t < ld; t++) x[t] = 0.0f;
+/*
+** Softmax over a tile of n rows (row i is query r0 + i) of scores, ld L,
+** in place; tlse gets each row's lse.  The tile goes to lt_softmax_rows
+** as one block, its hidden scores -inf, when every row sees all L keys
+** or the tile is small (its exps then take one vector loop, wasted ones
+** included: faster at S = 10 than ten short loops).  A bigger causal tile
+** goes row by row over the keys each row sees, since a block would take
+** the exps of the hidden half of a square tile too.
+*/
+#define AT_BLOCK 2048
+
+static void at_softmax_tile(const at_geom *g, int64_t r0, int64_t n, int64_t L,
+                            float *P, const float *keep, float *tlse) {
+  int64_t i;
+  if (!g->causal || n * L <= AT_BLOCK) {
+    if (keep || g->causal)
+      for (i = 0; i < n; i++)
+        at_hide(P + i * L, at_row_len(g, r0 + i), L, keep, -INFINITY);
+    lt_softmax_rows(P, n, L, P, NULL, tlse);
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    float *row = P + i * L;
+    int64_t len = at_row_len(g, r0 + i);
+    at_hide(row, len, len, keep, -INFINITY);
+    tlse[i] = lt_softmax_row(row, len, row);   /* len 0: -inf */
+    at_hide(row, len, L, NULL, 0.0f);
+  }
+}
+
+/* the tile's weights again, from its scores and the rows' saved lse */
+static void at_reweigh_tile(const at_geom *g, int64_t r0, int64_t n, int64_t L,
+                            float *P, const float *keep, const float *lse) {
+  int64_t i;
+  if (!g->causal || n * L <= AT_BLOCK) {
+    lt_rows_exp(P, P, lse + r0, n, L);
+    if (keep || g->causal)
+      for (i = 0; i < n; i++) at_hide(P + i * L, at_row_len(g, r0 + i), L, keep, 0.0f);
+    return;
+  }
+  for (i = 0; i < n; i++) {
+    float *row = P + i * L;
+    int64_t len = at_row_len(g, r0 + i);
+    lt_rows_exp(row, row, lse + r0 + i, 1, len);
+    at_hide(row, len, L, keep, 0.0f);
+  }
 }
 
 /* (query, key) pairs one head works on: S*T, under causal the visible ones */
@@ -203,16 +232,18 @@ static int64_t at_tile_rows(const at_geom *g) {
 /* ================================================================ forward */
 
 /*
-** One (b, h): out (S x Dv, contiguous) and lse (S).  Per tile of rows
-** [r0, r1) that see keys [0, L):
+** One (b, h): out (S x Dv, contiguous) and, when wanted, lse (S).  Per
+** tile of rows [r0, r1) that see keys [0, L):
 **   P = scale * Q[r0:r1] K[0:L]^T      sgemm, rows x L
-**   P = softmax(mask(P)) rowwise       then dropout
+**   P = softmax(mask(P)) rowwise       lt_softmax_rows, then dropout
 **   out[r0:r1] = P V[0:L]              sgemm, rows x Dv
+** A row with no visible key has lse -inf (rowmath.h's rule) and gets
+** zero weights: the query attends to nothing.
 */
 static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
                            const at_mat *q, const at_mat *k, const at_mat *v,
                            const float *keep, float *out, float *lse,
-                           float *P, float *drop) {
+                           float *P, float *drop, float *tlse) {
   const float *qh = at_head(q, b, h), *kh = at_head(k, b, h / g->G);
   const float *vh = at_head(v, b, h / g->G);
   int64_t tr = at_tile_rows(g), r0, i;
@@ -222,16 +253,17 @@ static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
     if (lt_sgemm(0, 1, n, L, g->D, g->scale, qh + r0 * q->ld, q->ld, kh, k->ld,
                  0.0f, P, ldp))
       return -1;
+    at_softmax_tile(g, r0, n, L, P, keep, tlse);
     for (i = 0; i < n; i++) {
       float *row = P + i * ldp;
       int64_t len = at_row_len(g, r0 + i), t;
-      float l = at_softmax_row(row, len, L, keep);
-      if (lse) lse[r0 + i] = l;
+      if (tlse[i] == -INFINITY) memset(row, 0, (size_t)L * sizeof *row);
       if (g->p > 0.0f) {
         at_drop_row(g, (b * g->H + h) * g->S + r0 + i, drop, len);
         for (t = 0; t < len; t++) row[t] *= drop[t];
       }
     }
+    if (lse) memcpy(lse + r0, tlse, (size_t)n * sizeof *lse);
     if (lt_sgemm(0, 0, n, g->Dv, L, 1.0f, P, ldp, vh, v->ld, 0.0f,
                  out + r0 * g->Dv, g->Dv))
       return -1;
@@ -243,18 +275,19 @@ static int at_forward(const at_geom *g, const at_mat *q, const at_mat *k,
                       const at_mat *v, const lt_tensor *mask, float *out,
                       float *lse) {
   int64_t tr = at_tile_rows(g), T = g->T, b, h;
-  float *P = malloc((size_t)(tr * T + 2 * T + 1) * sizeof *P), *keep, *drop;
+  float *P = malloc((size_t)(tr * T + 2 * T + tr + 1) * sizeof *P), *keep, *drop, *tlse;
   int rc = 0;
   if (P == NULL) { lt_err("attention: out of memory"); return -1; }
   keep = P + tr * T;
   drop = keep + T;
+  tlse = drop + T;
   for (b = 0; b < g->B && rc == 0; b++) {
     if (mask) at_keep_row(keep, mask, b, T);
     for (h = 0; h < g->H && rc == 0; h++) {
       int64_t bh = b * g->H + h;
       rc = at_forward_head(g, b, h, q, k, v, mask ? keep : NULL,
                            out + bh * g->S * g->Dv, lse ? lse + bh * g->S : NULL,
-                           P, drop);
+                           P, drop, tlse);
     }
   }
   free(P);
@@ -289,10 +322,10 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
         (ds && lt_sgemm(0, 1, n, L, g->Dv, 1.0f, gh + r0 * go->ld, go->ld, vh,
                         v->ld, 0.0f, dP, ldp)))
       return -1;
+    at_reweigh_tile(g, r0, n, L, P, keep, lse);
     for (i = 0; i < n; i++) {
       float *w = P + i * ldp, *dw = dP + i * ldp, s;
       int64_t len = at_row_len(g, r0 + i);
-      at_reweigh_row(w, len, L, keep, lse[r0 + i]);
       if (g->p > 0.0f)
         at_drop_row(g, (b * g->H + h) * g->S + r0 + i, drop, len);
       if (ds) {

@@ -7,10 +7,12 @@
 #include "autograd.h"
 #include "ops.h"
 #include "profile.h"
+#include "rowmath.h"
 
 /*
 ** logits {N,C} (after flattening the leading dims), targets {N}.
-** Forward keeps, per row, the log-sum-exp; backward is
+** Forward keeps, per row, the log-sum-exp (lt_softmax_rows, whose rule
+** makes a row of all -inf logits a NaN loss, as in PyTorch); backward is
 ** (softmax - onehot) * g, with g per row (reduction none) or shared.
 */
 typedef struct lt_ce_ctx {
@@ -30,14 +32,14 @@ static int lt_ce_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   if (cg == NULL) return -1;
   if ((dx = lt_empty(n->inputs[0]->shape, n->inputs[0]->ndim)) != NULL) {
     lt_prof_work(3.0 * (double)N * C);
+    lt_rows_exp(lt_data(dx), lt_data(x), lt_data(lse), N, C);   /* softmax */
     for (i = 0; i < N; i++) {
       int64_t ti = (int64_t)lt_data(t)[i];
-      const float *px = lt_data(x) + i * C;
-      float *o = lt_data(dx) + i * C, gi, l = lt_data(lse)[i];
+      float *o = lt_data(dx) + i * C, gi;
       if (red == LT_REDUCE_NONE) gi = lt_data(cg)[i];
       else gi = lt_data(cg)[0] / (red == LT_REDUCE_MEAN ? (float)(count > 0 ? count : 1) : 1.0f);
       if (ti == ignore) { memset(o, 0, (size_t)C * sizeof *o); continue; }
-      for (j = 0; j < C; j++) o[j] = gi * expf(px[j] - l);
+      for (j = 0; j < C; j++) o[j] *= gi;
       o[ti] -= gi;
     }
   }
@@ -59,7 +61,7 @@ static int lt_ce_check(lt_tensor *x, lt_tensor *t) {
 lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignore,
                             lt_reduction red) {
   lt_tensor *x = NULL, *t = NULL, *lse = NULL, *out = NULL;
-  int64_t C, N, i, j, one = 1;
+  int64_t C, N, i, one = 1;
   double total = 0, count = 0;
   lt_node *n;
   if (lt_ce_check(logits, targets)) return NULL;
@@ -81,15 +83,11 @@ lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignor
   out = red == LT_REDUCE_NONE ? lt_empty(targets->shape, targets->ndim) : lt_empty(&one, 0);
   if (out == NULL) goto done;
   lt_prof_work(4.0 * (double)N * C);
+  lt_softmax_rows(lt_data(x), N, C, NULL, NULL, lt_data(lse));
   for (i = 0; i < N; i++) {
     const float *px = lt_data(x) + i * C;
     int64_t ti = (int64_t)lt_data(t)[i];
-    float m = px[0], loss;
-    double s = 0;
-    for (j = 1; j < C; j++) if (px[j] > m) m = px[j];
-    for (j = 0; j < C; j++) s += expf(px[j] - m);
-    lt_data(lse)[i] = m + (float)log(s);
-    loss = ti == ignore ? 0.0f : lt_data(lse)[i] - px[ti];
+    float loss = ti == ignore ? 0.0f : lt_data(lse)[i] - px[ti];
     if (red == LT_REDUCE_NONE) lt_data(out)[i] = loss;
     if (ti != ignore) { total += loss; count += 1; }
   }

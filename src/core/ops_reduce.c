@@ -12,7 +12,7 @@
 ** kernel is a plain loop over a row the compiler can vectorize, and each
 ** op needs one kernel instead of one per memory layout.
 **
-** Sums run in double, eight lanes wide (rd_sum_row): a 1e6-element sum
+** Sums run in double, eight lanes wide (lt_row_sum): a 1e6-element sum
 ** stays accurate to float rounding, and the lanes keep it vectorized.
 */
 #include <math.h>
@@ -573,94 +573,15 @@ lt_tensor *lt_norm(lt_tensor *a, double pw, int dim, int keepdim) {
 /* ================================================================ softmax family */
 
 /*
-** All three subtract the row's max before exp, so large inputs cannot
-** overflow.  A row of all -inf has max -inf and -inf - -inf is NaN: its
-** softmax and log_softmax are NaN, as in PyTorch.  logsumexp of such a
-** row is -inf, also as in PyTorch, which shifts by 0 when the max is
-** infinite (so a +inf entry gives +inf, not NaN).
-**
-** Rows are taken a chunk of about RD_CHUNK floats at a time, and exp runs
-** over the whole chunk in one loop: attention over 10 tokens has rows of
-** 10, too short for a per-row loop ever to fill a vector register.
+** The forwards are lt_softmax_rows (rowmath.c), which gives the rule for
+** an all -inf row: softmax and log_softmax are NaN there and logsumexp
+** is -inf, as in PyTorch.
 */
-#define RD_CHUNK 2048
-#define RD_CHUNK_ROWS 256
-
-/* rows per chunk for rows of n > 0 */
-static int64_t rd_chunk_rows(int64_t n) {
-  int64_t cr = n >= RD_CHUNK ? 1 : RD_CHUNK / n;
-  return cr < RD_CHUNK_ROWS ? cr : RD_CHUNK_ROWS;
-}
-
-/*
-** For rows [0, nr) of n: the shift m[r] (the max; for logsumexp 0 where
-** that is infinite), e = exp(x - m), and s[r] = the row's sum of e.
-*/
-static void rd_exp_rows(const float *restrict x, float *restrict e, float *m,
-                        double *s, int64_t nr, int64_t n, int lse) {
-  int64_t r, i, len = nr * n;
-  for (r = 0; r < nr; r++) {
-    const float *xr = x + r * n;
-    float *er = e + r * n, mr = lt_row_max(xr, n);
-    if (lse && isinf(mr)) mr = 0;
-    m[r] = mr;
-    for (i = 0; i < n; i++) er[i] = xr[i] - mr;
-  }
-  for (i = 0; i < len; i++) e[i] = lt_exp_fast(e[i]);
-  for (r = 0; r < nr; r++) s[r] = lt_row_sum(e + r * n, n);
-}
-
-/*
-** The forward kernel of all three, over rows of n (n > 0):
-**   softmax      y = e / s                      (e written straight to y)
-**   log_softmax  y = (x - m) - log s            (e in scratch)
-**   logsumexp    y[r] = m + log s, one per row  (e in scratch)
-** Scratch is the stack unless a row is longer than RD_CHUNK.
-*/
-enum { RD_SOFTMAX, RD_LOG_SOFTMAX, RD_LOGSUMEXP };
-
-static int rd_softmax_kernel(const float *x, float *y, int64_t rows, int64_t n,
-                             int kind) {
-  float buf[RD_CHUNK], m[RD_CHUNK_ROWS], *scratch = buf;
-  double s[RD_CHUNK_ROWS];
-  int64_t cr = rd_chunk_rows(n), r0, r, i;
-  if (kind != RD_SOFTMAX && n > RD_CHUNK) {
-    if ((scratch = malloc((size_t)n * sizeof *scratch)) == NULL) {
-      lt_err("%s: out of memory", kind == RD_LOGSUMEXP ? "logsumexp" : "log_softmax");
-      return -1;
-    }
-  }
-  for (r0 = 0; r0 < rows; r0 += cr) {
-    int64_t nr = rows - r0 < cr ? rows - r0 : cr;
-    const float *xc = x + r0 * n;
-    if (kind == RD_SOFTMAX) {
-      float *yc = y + r0 * n;
-      rd_exp_rows(xc, yc, m, s, nr, n, 0);
-      for (r = 0; r < nr; r++) {
-        float inv = (float)(1.0 / s[r]), *yr = yc + r * n;
-        for (i = 0; i < n; i++) yr[i] *= inv;
-      }
-    } else if (kind == RD_LOG_SOFTMAX) {
-      float *yc = y + r0 * n;
-      rd_exp_rows(xc, scratch, m, s, nr, n, 0);
-      for (r = 0; r < nr; r++) {
-        const float *xr = xc + r * n;
-        float ls = (float)log(s[r]), mr = m[r], *yr = yc + r * n;
-        for (i = 0; i < n; i++) yr[i] = (xr[i] - mr) - ls;
-      }
-    } else {
-      rd_exp_rows(xc, scratch, m, s, nr, n, 1);
-      for (r = 0; r < nr; r++) y[r0 + r] = (float)(m[r] + log(s[r]));
-    }
-  }
-  if (scratch != buf) free(scratch);
-  return 0;
-}
 
 /*
 ** softmax: gin = y (g - sum(g y));  log_softmax: gin = g - exp(y) sum(g),
-** its exps taken over the whole block first, for the same reason as in
-** forward.
+** its exps taken over the whole block in one loop, for the reason
+** rowmath.c gives.
 */
 typedef struct rd_softmax_ctx {
   int d, islog;
@@ -717,12 +638,8 @@ static lt_tensor *rd_softmax(const char *op, lt_tensor *a, int dim, int islog) {
   if ((out = rd_rows_new(&p)) == NULL) return NULL;
   if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
   lt_prof_work(5.0 * (double)p.rows * p.n);
-  if (p.n > 0 && rd_softmax_kernel(x, lt_data(out), p.rows, p.n,
-                                   islog ? RD_LOG_SOFTMAX : RD_SOFTMAX) < 0) {
-    lt_tensor_release(hold);
-    lt_tensor_release(out);
-    return NULL;
-  }
+  lt_softmax_rows(x, p.rows, p.n, islog ? NULL : lt_data(out),
+                  islog ? lt_data(out) : NULL, NULL);
   lt_tensor_release(hold);
   if ((out = rd_rows_done(out, &p)) == NULL) return NULL;
   nd = lt_ag_record(out, islog ? "LogSoftmaxBackward" : "SoftmaxBackward",
@@ -753,19 +670,13 @@ typedef struct rd_lse_ctx {
 static int rd_logsumexp_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   const rd_lse_ctx *c = lt_ag_ctx(nd, rd_lse_ctx);
   rd_bw b;
-  const float *x, *gp, *lse = lt_data(c->lse.t);
+  const float *gp, *lse = lt_data(c->lse.t);
   float *o;
-  int64_t r, i, len;
+  int64_t r, i;
   if (rd_bw_begin(&b, nd, c->d, c->x.t, gout)) return -1;
-  x = b.x; gp = b.gp; o = b.o;
-  len = b.p.rows * b.p.n;
-  lt_prof_work(3.0 * (double)len);
-  for (r = 0; r < b.p.rows; r++) {
-    const float *xr = x + r * b.p.n;
-    float *orow = o + r * b.p.n, l = lse[r];
-    for (i = 0; i < b.p.n; i++) orow[i] = xr[i] - l;
-  }
-  for (i = 0; i < len; i++) o[i] = lt_exp_fast(o[i]);
+  gp = b.gp; o = b.o;
+  lt_prof_work(3.0 * (double)b.p.rows * b.p.n);
+  lt_rows_exp(o, b.x, lse, b.p.rows, b.p.n);
   for (r = 0; r < b.p.rows; r++) {
     float *orow = o + r * b.p.n, gr = gp[r];
     for (i = 0; i < b.p.n; i++) orow[i] *= gr;
@@ -777,19 +688,12 @@ lt_tensor *lt_logsumexp(lt_tensor *a, int dim, int keepdim) {
   rd_plan p;
   lt_tensor *out, *hold;
   const float *x;
-  int64_t r;
   lt_node *nd;
   if (rd_plan_make("logsumexp", a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
   if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
   lt_prof_work(4.0 * (double)p.rows * p.n);
-  if (p.n == 0) {
-    for (r = 0; r < p.rows; r++) lt_data(out)[r] = -INFINITY;   /* log 0 */
-  } else if (rd_softmax_kernel(x, lt_data(out), p.rows, p.n, RD_LOGSUMEXP) < 0) {
-    lt_tensor_release(hold);
-    lt_tensor_release(out);
-    return NULL;
-  }
+  lt_softmax_rows(x, p.rows, p.n, NULL, NULL, lt_data(out));   /* n = 0: -inf */
   lt_tensor_release(hold);
   nd = lt_ag_record(out, "LogsumexpBackward", rd_logsumexp_backward, &a, 1,
                     sizeof(rd_lse_ctx));

@@ -1,7 +1,11 @@
 /*
-** rowmath.h -- small row kernels shared by the reductions and attention:
-** written so that loops over them vectorize (no libm call per element,
-** independent accumulator lanes, integer compares for max).
+** rowmath.h -- row kernels shared by the reductions, the losses and
+** attention: written so that loops over them vectorize (no libm call per
+** element, independent accumulator lanes, integer compares for max).
+** The softmax family's kernel, which softmax, log_softmax, logsumexp,
+** cross-entropy and attention all use, is declared at the end of this
+** file with its rule for an all -inf row; its row-at-a-time parts are in
+** rowmath.c.
 */
 #ifndef LT_ROWMATH_H
 #define LT_ROWMATH_H
@@ -102,5 +106,64 @@ static inline float lt_exp_fast(float x) {
   p = x < -87.3f ? 0.0f : p;
   return x > 88.3f ? INFINITY : p;
 }
+
+/*
+** THE SOFTMAX FAMILY'S KERNEL: softmax, log_softmax, logsumexp,
+** cross-entropy and attention all take their exps here.  Rows are n
+** contiguous floats, row r at x + r*n.  Each row's exps are taken against
+** a shift: its max, so that nothing overflows, or 0 when that max is
+** infinite (lt_row_shift).  So
+**
+**   lse = shift + log(sum of exp(x - shift))
+**
+** and THE RULE FOR AN ALL -INF ROW (nothing to weigh): its exps are 0,
+** their sum 0 and its lse -inf (log 0).  What each op makes of that:
+** logsumexp returns the -inf; softmax and log_softmax divide 0 by 0 and
+** give NaN, and so does a cross-entropy over such logits, as in PyTorch;
+** attention gives a query that sees no key zero weights (see attention.c).
+** A +inf entry gives lse +inf; a NaN entry makes the whole row NaN.
+*/
+static inline float lt_row_shift(const float *x, int64_t n) {
+  float m = lt_row_max(x, n);
+  return isinf(m) ? 0.0f : m;
+}
+
+/*
+** One row: w = softmax(x) (w may be x), returning the row's lse.  Inline
+** for attention's causal rows, each of its own length; lt_softmax_rows
+** uses it for rows too long to share a chunk.
+*/
+static inline float lt_softmax_row(const float *x, int64_t n, float *w) {
+  float shift = lt_row_shift(x, n), sum, inv;
+  int64_t i;
+  if (w == x) {   /* (two loops: each vectorizes without an overlap check) */
+    for (i = 0; i < n; i++) w[i] = lt_exp_fast(w[i] - shift);
+  } else {
+    float *restrict wr = w;
+    const float *restrict xr = x;
+    for (i = 0; i < n; i++) wr[i] = lt_exp_fast(xr[i] - shift);
+  }
+  sum = (float)lt_row_sum(w, n);
+  inv = 1.0f / sum;
+  for (i = 0; i < n; i++) w[i] *= inv;
+  return shift + logf(sum);
+}
+
+/*
+** Rows at a time (rowmath.c), for each of `rows` rows of n (n may be 0),
+** any of (NULL: not wanted):
+**   w     the softmax weights exp(x - lse)  (may be x itself)
+**   logw  the log-softmax (x - shift) - log(sum)
+**   lse   one float per row
+** Short rows share a chunk whose exps take one loop.  It allocates
+** nothing, so it cannot fail.
+*/
+void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
+                     float *logw, float *lse);
+
+/* y = exp(x - shift[r]) row by row (y may be x): the weights again from a
+** saved lse, in the backwards of logsumexp, cross-entropy and attention */
+void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
+                 int64_t n);
 
 #endif

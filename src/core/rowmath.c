@@ -1,0 +1,134 @@
+/*
+** rowmath.c -- the softmax family's one row kernel (see rowmath.h for
+** what it computes and its rule for an all -inf row).
+**
+** Rows are taken a chunk of about LT_ROWS_CHUNK floats at a time and exp
+** runs over the whole chunk in one loop: attention over 10 tokens has rows
+** of 10, too short for a per-row loop ever to fill a vector register.
+** Only the exps of a chunk are ever held in scratch, so a row of any
+** length needs LT_ROWS_CHUNK floats of stack and no allocation.
+*/
+#include <math.h>
+
+#include "rowmath.h"
+
+#define LT_ROWS_CHUNK 2048
+#define LT_ROWS_MAX   256      /* rows per chunk, at most */
+
+/* rows of n > 0 that make up one chunk */
+static int64_t lt_chunk_rows(int64_t n) {
+  int64_t cr = n >= LT_ROWS_CHUNK ? 1 : LT_ROWS_CHUNK / n;
+  return cr < LT_ROWS_MAX ? cr : LT_ROWS_MAX;
+}
+
+/* y = x - s over a row; y may be x (attention works in place), and the
+** two loops keep each vectorized without a runtime overlap check */
+static inline void lt_sub_row(float *y, const float *x, int64_t n, float s) {
+  int64_t i;
+  if (y == x) {
+    for (i = 0; i < n; i++) y[i] -= s;
+  } else {
+    float *restrict yr = y;
+    const float *restrict xr = x;
+    for (i = 0; i < n; i++) yr[i] = xr[i] - s;
+  }
+}
+
+/* y = exp(x - s) over one row (y is not x) */
+static inline void lt_exp_row(float *restrict y, const float *restrict x,
+                              int64_t n, float s) {
+  int64_t i;
+  for (i = 0; i < n; i++) y[i] = lt_exp_fast(x[i] - s);
+}
+
+/* y = exp(x - shift[r]) over one chunk: nr rows of n, exps in one loop */
+static inline void lt_chunk_exp(float *y, const float *x, const float *shift,
+                                int64_t nr, int64_t n) {
+  int64_t r, i, len = nr * n;
+  for (r = 0; r < nr; r++) lt_sub_row(y + r * n, x + r * n, n, shift[r]);
+  for (i = 0; i < len; i++) y[i] = lt_exp_fast(y[i]);
+}
+
+void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
+                 int64_t n) {
+  int64_t cr, r0;
+  if (n <= 0) return;
+  cr = lt_chunk_rows(n);
+  for (r0 = 0; r0 < rows; r0 += cr)
+    lt_chunk_exp(y + r0 * n, x + r0 * n, shift + r0, rows - r0 < cr ? rows - r0 : cr, n);
+}
+
+/* sum of exp(x - shift) over a row of any length, through scratch */
+static double lt_row_expsum(const float *x, int64_t n, float shift, float *scratch) {
+  double s = 0;
+  int64_t k;
+  for (k = 0; k < n; k += LT_ROWS_CHUNK) {
+    int64_t len = n - k < LT_ROWS_CHUNK ? n - k : LT_ROWS_CHUNK;
+    lt_exp_row(scratch, x + k, len, shift);
+    s += lt_row_sum(scratch, len);
+  }
+  return s;
+}
+
+/* the log-softmax and lse of a row from its shift and its exps' sum */
+static void lt_row_logs(const float *x, int64_t n, float shift, double sum,
+                        float *logw, float *lse) {
+  float ls = logf((float)sum);   /* float math here: once per row */
+  int64_t i;
+  if (logw)
+    for (i = 0; i < n; i++) logw[i] = (x[i] - shift) - ls;
+  if (lse) *lse = shift + ls;
+}
+
+/* a long row on its own (a chunk would hold less than one) */
+static void lt_softmax_long(const float *x, int64_t n, float *w, float *logw,
+                            float *lse, float *scratch) {
+  float shift, l;
+  if (w) {
+    l = lt_softmax_row(x, n, w);
+    if (lse) *lse = l;
+    return;
+  }
+  shift = lt_row_shift(x, n);
+  lt_row_logs(x, n, shift, lt_row_expsum(x, n, shift, scratch), logw, lse);
+}
+
+void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
+                     float *logw, float *lse) {
+  float scratch[LT_ROWS_CHUNK], shift[LT_ROWS_MAX];
+  double sum[LT_ROWS_MAX];
+  int64_t cr, r0, r, i;
+  if (n <= 0) {   /* log of an empty sum */
+    if (lse) for (r = 0; r < rows; r++) lse[r] = -INFINITY;
+    return;
+  }
+  if (n > LT_ROWS_CHUNK) {
+    for (r = 0; r < rows; r++)
+      lt_softmax_long(x + r * n, n, w ? w + r * n : NULL, logw ? logw + r * n : NULL,
+                      lse ? lse + r : NULL, scratch);
+    return;
+  }
+  /* a chunk of short rows: the exps go straight to w when wanted, else
+  ** to scratch, which holds a chunk */
+  cr = lt_chunk_rows(n);
+  for (r0 = 0; r0 < rows; r0 += cr) {
+    int64_t nr = rows - r0 < cr ? rows - r0 : cr;
+    const float *xc = x + r0 * n;
+    float *e = w ? w + r0 * n : scratch;
+    for (r = 0; r < nr; r++) {
+      shift[r] = lt_row_shift(xc + r * n, n);
+      lt_sub_row(e + r * n, xc + r * n, n, shift[r]);
+    }
+    for (i = 0; i < nr * n; i++) e[i] = lt_exp_fast(e[i]);
+    for (r = 0; r < nr; r++) sum[r] = lt_row_sum(e + r * n, n);
+    if (w)
+      for (r = 0; r < nr; r++) {
+        float inv = 1.0f / (float)sum[r], *er = e + r * n;
+        for (i = 0; i < n; i++) er[i] *= inv;
+      }
+    if (logw || lse)
+      for (r = 0; r < nr; r++)
+        lt_row_logs(xc + r * n, n, shift[r], sum[r], logw ? logw + (r0 + r) * n : NULL,
+                    lse ? lse + r0 + r : NULL);
+  }
+}
