@@ -11,7 +11,7 @@ BUILD   ?= build
 LUA_CFLAGS  := $(shell pkg-config --cflags lua$(LUAVER) 2>/dev/null)
 LUA_LIBS    := $(shell pkg-config --libs lua$(LUAVER) 2>/dev/null)
 BLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
-# OpenBLAS is opened at run time by src/blas.c (see there why); this is the
+# OpenBLAS is opened at run time by src/core/blas.c (see there why); this is the
 # library it opens first.
 BLAS_LIB    := $(shell pkg-config --variable=libdir openblas 2>/dev/null)libopenblas.so.0
 

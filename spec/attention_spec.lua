@@ -369,9 +369,10 @@ function TestAttention:test_option_errors()
   err("attention: option causal must be a boolean, got number", {causal = 1})
   err("attention: option scale must be a number, got string", {scale = "1"})
   err("attention: option dropout must be a number, got boolean", {dropout = true})
-  err("attention: unknown option casual (expected mask, causal, scale or dropout)",
-      {casual = true})
-  err("attention: unknown option 1 (expected mask, causal, scale or dropout)", {true})
+  err("attention: unknown option 'casual' (did you mean 'causal'?)", {casual = true})
+  err("attention: unknown option 'drop' (known options: mask, causal, scale, dropout)",
+      {drop = 0.1})
+  err("attention: unknown option '1' (known options: mask, causal, scale, dropout)", {true})
   H.raises("attention", lunet.attention, q, q)
   H.raises("attention", lunet.attention, q, q, "v")
 end

@@ -1,4 +1,4 @@
--- Matrix products (src/ops_matmul.c, src/blas.c): values against plain
+-- Matrix products (src/core/ops_matmul.c, src/core/blas.c): values against plain
 -- Lua triple loops for every shape rule of torch.matmul (vectors, batches,
 -- broadcasting, zero sizes) on contiguous, transposed, expanded, narrowed
 -- and strided inputs; every error message; gradchecks of each case; and

@@ -1,4 +1,4 @@
--- The `lunet` program (src/main.c): options, scripts and their `arg`,
+-- The `lunet` program (src/prog/main.c): options, scripts and their `arg`,
 -- exit statuses, stdin, and the REPL driven through a pipe.
 -- The program under test is $LUNET_PROGRAM (the sanitized build under
 -- `make sanitize`, where a leak at exit also fails the run).

@@ -1,6 +1,7 @@
 -- lunet: the Lua face of the C core.  Everything the core exports is
--- re-exported here; the Lua-side pieces (printing, gradcheck, nn, optim,
--- data, profile) are added on top.
+-- re-exported here (lunet.core also builds the Tensor metatable, methods
+-- and printing included); the Lua-side pieces (gradcheck, nn, optim, data,
+-- profile) are added on top.
 local core = require "lunet.core"
 
 local lunet = {}
@@ -9,7 +10,6 @@ for k, v in pairs(core) do lunet[k] = v end
 lunet.Tensor = core.Tensor            -- the method table: add methods here
 lunet._VERSION = "lunet 0.1.0"
 
-require("lunet.tensor_print")(lunet)
 lunet.gradcheck = require("lunet.gradcheck")(lunet)
 
 -- Lazily loaded parts, so `require "lunet"` stays cheap: name -> the

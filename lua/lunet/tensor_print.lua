@@ -1,6 +1,7 @@
 -- tostring(tensor) in PyTorch's layout: values right-aligned in one
 -- format chosen for the whole tensor, long dims summarised with "...",
--- then shape and autograd state.
+-- then shape and autograd state.  The module is that function: the
+-- Tensor metatable's __tostring (src/lua/lb_tensor.c) calls it.
 
 local EDGE, THRESHOLD = 3, 1000
 
@@ -93,24 +94,21 @@ local function body(x, shape, summarise, fmt, width, indent)
   return walk(1)
 end
 
-return function(lunet)
-  local mt = lunet._metatable
-  mt.__tostring = function(x)
-    local shape = x:shape()
-    local suffix = {}
-    local text
-    if x:numel() == 0 then
-      text = "[]"
-    elseif #shape == 0 then
-      text = formatter(x, shape, false)(x:item()):gsub("^%s+", "")
-    else
-      local summarise = x:numel() > THRESHOLD
-      local fmt, width = formatter(x, shape, summarise)
-      text = body(x, shape, summarise, fmt, width, #"tensor(")
-    end
-    suffix[#suffix + 1] = "shape=" .. shape_str(shape)
-    if x.grad_fn then suffix[#suffix + 1] = "grad_fn=<" .. x.grad_fn .. ">"
-    elseif x:requires_grad() then suffix[#suffix + 1] = "requires_grad=true" end
-    return "tensor(" .. text .. ", " .. table.concat(suffix, ", ") .. ")"
+return function(x)
+  local shape = x:shape()
+  local suffix = {}
+  local text
+  if x:numel() == 0 then
+    text = "[]"
+  elseif #shape == 0 then
+    text = formatter(x, shape, false)(x:item()):gsub("^%s+", "")
+  else
+    local summarise = x:numel() > THRESHOLD
+    local fmt, width = formatter(x, shape, summarise)
+    text = body(x, shape, summarise, fmt, width, #"tensor(")
   end
+  suffix[#suffix + 1] = "shape=" .. shape_str(shape)
+  if x.grad_fn then suffix[#suffix + 1] = "grad_fn=<" .. x.grad_fn .. ">"
+  elseif x:requires_grad() then suffix[#suffix + 1] = "requires_grad=true" end
+  return "tensor(" .. text .. ", " .. table.concat(suffix, ", ") .. ")"
 end

@@ -1,5 +1,5 @@
 /*
-** lua_io.c -- lunet.save and lunet.load: safetensors checkpoints from Lua.
+** lb_io.c -- lunet.save and lunet.load: safetensors checkpoints from Lua.
 **
 **   lunet.save(path, {name = tensor, ...} [, {key = "value", ...}])
 **   tensors, metadata = lunet.load(path)
@@ -13,31 +13,29 @@
 #include "lbind.h"
 #include "safetensors.h"
 
-#define LT_STFILE_MT "lunet.safetensors"
-
 /* ---------------------------------------------------------------- load */
 
 /* a loaded file waiting to be moved into Lua; __gc frees what is left */
-static int io_file_gc(lua_State *L) {
-  lt_st_file **pf = luaL_checkudata(L, 1, LT_STFILE_MT);
+static int lb_stfile_gc(lua_State *L) {
+  lt_st_file **pf = luaL_checkudata(L, 1, LB_STFILE);
   lt_st_free(*pf);
   *pf = NULL;
   return 0;
 }
 
-static int io_load(lua_State *L) {
+static int lb_load(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   lt_st_file **pf, *f;
   int i;
   pf = lua_newuserdatauv(L, sizeof *pf, 0);
   *pf = NULL;
-  luaL_setmetatable(L, LT_STFILE_MT);
-  if ((f = *pf = lt_st_load(path)) == NULL) return lt_lua_error(L);
+  luaL_setmetatable(L, LB_STFILE);
+  if ((f = *pf = lt_st_load(path)) == NULL) return lb_error(L);
   lua_createtable(L, 0, f->n);
   for (i = 0; i < f->n; i++) {
-    lt_tensor **box = lt_lua_newbox(L);
+    lt_tensor **box = lb_newbox(L);
     /* the box owns the tensor from here on, whatever fails next */
-    lt_lua_fill(L, box, f->items[i].t);
+    lb_fill(L, box, f->items[i].t);
     f->items[i].t = NULL;
     lua_setfield(L, -2, f->items[i].name);
   }
@@ -54,7 +52,7 @@ static int io_load(lua_State *L) {
 /* ---------------------------------------------------------------- save */
 
 /* the string key at -2 of a lua_next loop, checked: no embedded NUL */
-static const char *io_key(lua_State *L, const char *what) {
+static const char *lb_savekey(lua_State *L, const char *what) {
   size_t len;
   const char *k;
   if (lua_type(L, -2) != LUA_TSTRING)
@@ -65,7 +63,7 @@ static const char *io_key(lua_State *L, const char *what) {
 }
 
 /* number of pairs in the table at idx (which must not be modified later) */
-static int io_count(lua_State *L, int idx, const char *what) {
+static int lb_count(lua_State *L, int idx, const char *what) {
   lua_Integer n = 0;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
@@ -82,7 +80,7 @@ static int io_count(lua_State *L, int idx, const char *what) {
 ** owned by Lua userdata, so an error while collecting leaks nothing.
 ** The strings stay alive because the tables stay on the stack.
 */
-static int io_save(lua_State *L) {
+static int lb_save(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   const char **names, **mkeys = NULL, **mvals = NULL;
   lt_tensor **ts;
@@ -90,13 +88,13 @@ static int io_save(lua_State *L) {
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
   lua_settop(L, 3);
-  n = io_count(L, 2, "tensors");
+  n = lb_count(L, 2, "tensors");
   names = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *names, 0);
   ts = lua_newuserdatauv(L, (size_t)(n ? n : 1) * sizeof *ts, 0);
   lua_pushnil(L);
   while (i < n && lua_next(L, 2)) {
-    const char *k = io_key(L, "tensor name");
-    lt_tensor *t = lt_lua_test(L, -1);
+    const char *k = lb_savekey(L, "tensor name");
+    lt_tensor *t = lb_testtensor(L, -1);
     if (t == NULL)
       luaL_error(L, "save: '%s' is not a tensor (got %s)", k, luaL_typename(L, -1));
     names[i] = k;
@@ -104,13 +102,13 @@ static int io_save(lua_State *L) {
     lua_pop(L, 1);
   }
   if (lua_istable(L, 3)) {
-    nmeta = io_count(L, 3, "metadata keys");
+    nmeta = lb_count(L, 3, "metadata keys");
     mkeys = lua_newuserdatauv(L, (size_t)(nmeta ? nmeta : 1) * sizeof *mkeys, 0);
     mvals = lua_newuserdatauv(L, (size_t)(nmeta ? nmeta : 1) * sizeof *mvals, 0);
     i = 0;
     lua_pushnil(L);
     while (i < nmeta && lua_next(L, 3)) {
-      const char *k = io_key(L, "metadata key");
+      const char *k = lb_savekey(L, "metadata key");
       size_t len;
       if (lua_type(L, -1) != LUA_TSTRING)
         luaL_error(L, "save: metadata value for '%s' must be a string, got %s", k,
@@ -122,23 +120,19 @@ static int io_save(lua_State *L) {
       lua_pop(L, 1);
     }
   }
-  if (lt_st_save(path, n, names, ts, nmeta, mkeys, mvals)) return lt_lua_error(L);
+  if (lt_st_save(path, n, names, ts, nmeta, mkeys, mvals)) return lb_error(L);
   return 0;
 }
 
 /* ---------------------------------------------------------------- open */
 
-static const luaL_Reg io_funcs[] = {
-  {"save", io_save},
-  {"load", io_load},
+const luaL_Reg lb_io_funcs[] = {
+  {"save", lb_save},
+  {"load", lb_load},
   {NULL, NULL}
 };
 
-void lt_lua_open_io(lua_State *L) {
-  if (luaL_newmetatable(L, LT_STFILE_MT)) {
-    lua_pushcfunction(L, io_file_gc);
-    lua_setfield(L, -2, "__gc");
-  }
-  lua_pop(L, 1);
-  lt_lua_register(L, io_funcs, NULL);
-}
+const luaL_Reg lb_stfile_meta[] = {
+  {"__gc", lb_stfile_gc},
+  {NULL, NULL}
+};

@@ -1,5 +1,5 @@
 /*
-** lua_loss.c -- binding of the losses.  Targets are 1-based class ids,
+** lb_loss.c -- binding of the losses.  Targets are 1-based class ids,
 ** like every index the user sees.
 */
 #include <string.h>
@@ -7,27 +7,7 @@
 #include "lbind.h"
 #include "ops.h"
 
-/* every key of the options table at idx must be one of known (a typo
-** such as label_smoothing= must not be silently ignored) */
-static void lt_lua_known_options(lua_State *L, int idx, const char *op,
-                                 const char *const *known) {
-  int i;
-  if (lua_isnoneornil(L, idx)) return;
-  luaL_checktype(L, idx, LUA_TTABLE);
-  lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int ok = 0;
-    lua_pop(L, 1);
-    for (i = 0; known[i] && !ok; i++)
-      ok = lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), known[i]) == 0;
-    if (!ok) {
-      lua_pushfstring(L, "%s: unknown option '%s'", op, luaL_tolstring(L, -1, NULL));
-      lua_error(L);
-    }
-  }
-}
-
-static lt_reduction lt_lua_reduction(lua_State *L, int opts, const char *op) {
+static lt_reduction lb_reduction(lua_State *L, int opts, const char *op) {
   const char *r;
   lt_reduction red = LT_REDUCE_MEAN;
   if (!lua_istable(L, opts)) return red;
@@ -41,44 +21,52 @@ static lt_reduction lt_lua_reduction(lua_State *L, int opts, const char *op) {
   return red;
 }
 
-/* lunet.cross_entropy(logits, targets [, {ignore_index=, reduction=}]) */
-static int lt_lua_cross_entropy(lua_State *L) {
-  lt_tensor *x = lt_lua_check(L, 1, "cross_entropy");
-  lt_tensor *t = lt_lua_totensor(L, 2, "cross_entropy");
-  static const char *const known[] = {"ignore_index", "reduction", NULL};
-  lt_reduction red;
+static const char *const lb_ce_options[] = {"ignore_index", "reduction", NULL};
+
+/* the 0-based class id ignore_index names (1-based, so ignore_index=0
+** skips targets of 0), or LT_NO_IGNORE */
+static int64_t lb_ignore_index(lua_State *L, int opts) {
   int64_t ignore = LT_NO_IGNORE;
   lua_Integer given;
-  lt_tensor **box;
-  lt_lua_known_options(L, 3, "cross_entropy", known);
-  red = lt_lua_reduction(L, 3, "cross_entropy");
-  if (lua_istable(L, 3)) {
-    lua_getfield(L, 3, "ignore_index");
-    if (!lua_isnil(L, -1)) {
-      if (!lt_lua_toint(L, -1, &given) || given < -((lua_Integer)1 << 53) ||
-          given > ((lua_Integer)1 << 53))
-        luaL_error(L, "cross_entropy: ignore_index must be an integer of at most 2^53");
-      ignore = (int64_t)given - 1;   /* ignore_index=0 skips targets of 0 */
-    }
-    lua_pop(L, 1);
+  if (!lua_istable(L, opts)) return ignore;
+  lua_getfield(L, opts, "ignore_index");
+  if (!lua_isnil(L, -1)) {
+    if (!lb_toint(L, -1, &given) || given < -((lua_Integer)1 << 53) ||
+        given > ((lua_Integer)1 << 53))
+      luaL_error(L, "cross_entropy: ignore_index must be an integer of at most 2^53");
+    ignore = (int64_t)given - 1;
   }
-  box = lt_lua_newbox(L);   /* targets shifted to 0-based, owned by Lua */
-  lt_lua_fill(L, box, lt_binary_scalar(LT_SUB, t, 1.0f, 0));
-  return lt_lua_push(L, lt_cross_entropy(x, *box, ignore, red));
+  lua_pop(L, 1);
+  return ignore;
 }
 
-static int lt_lua_mse_loss(lua_State *L) {
-  static const char *const known[] = {"reduction", NULL};
-  lt_tensor *a = lt_lua_check(L, 1, "mse_loss"), *b = lt_lua_totensor(L, 2, "mse_loss");
-  lt_lua_known_options(L, 3, "mse_loss", known);
-  return lt_lua_push(L, lt_mse_loss(a, b, lt_lua_reduction(L, 3, "mse_loss")));
+/* lunet.cross_entropy(logits, targets [, {ignore_index=, reduction=}]) */
+static int lb_cross_entropy(lua_State *L) {
+  lt_tensor *x = lb_checktensor(L, 1, "cross_entropy");
+  lt_tensor *t = lb_totensor(L, 2, "cross_entropy"), **t0, **r;
+  lt_reduction red;
+  int64_t ignore;
+  lb_checkoptions(L, 3, "cross_entropy", lb_ce_options);
+  red = lb_reduction(L, 3, "cross_entropy");
+  ignore = lb_ignore_index(L, 3);
+  t0 = lb_newbox(L);   /* the targets shifted to 0-based, owned by Lua */
+  lb_fill(L, t0, lt_binary_scalar(LT_SUB, t, 1.0f, 0));
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_cross_entropy(x, *t0, ignore, red));
 }
 
-static const luaL_Reg lt_loss_funcs[] = {
-  {"cross_entropy", lt_lua_cross_entropy}, {"mse_loss", lt_lua_mse_loss},
+static const char *const lb_mse_options[] = {"reduction", NULL};
+
+static int lb_mse_loss(lua_State *L) {
+  lt_tensor *a = lb_checktensor(L, 1, "mse_loss"), *b = lb_totensor(L, 2, "mse_loss"), **r;
+  lt_reduction red;
+  lb_checkoptions(L, 3, "mse_loss", lb_mse_options);
+  red = lb_reduction(L, 3, "mse_loss");
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_mse_loss(a, b, red));
+}
+
+const luaL_Reg lb_loss_funcs[] = {
+  {"cross_entropy", lb_cross_entropy}, {"mse_loss", lb_mse_loss},
   {NULL, NULL}
 };
-
-void lt_lua_open_loss(lua_State *L) {
-  lt_lua_register(L, lt_loss_funcs, NULL);
-}

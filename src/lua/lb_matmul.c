@@ -1,5 +1,5 @@
 /*
-** lua_matmul.c -- Lua binding of the matrix products and of the BLAS
+** lb_matmul.c -- Lua binding of the matrix products and of the BLAS
 ** controls: lunet.matmul, lunet.bmm (and the methods x:matmul, x:bmm),
 ** lunet.blas_info, lunet.set_num_threads, and the benchmark's timing hook.
 */
@@ -7,29 +7,27 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include <lua.h>
-#include <lauxlib.h>
-
-#include "tensor.h"
+#include "lbind.h"
 #include "ops.h"
 #include "blas.h"
-#include "lbind.h"
 
-static int lmm_matmul(lua_State *L) {
-  lt_tensor *a = lt_lua_totensor(L, 1, "matmul");
-  lt_tensor *b = lt_lua_totensor(L, 2, "matmul");
-  return lt_lua_push(L, lt_matmul(a, b));
+static int lb_matmul(lua_State *L) {
+  lt_tensor *a = lb_totensor(L, 1, "matmul");
+  lt_tensor *b = lb_totensor(L, 2, "matmul");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_matmul(a, b));
 }
 
-static int lmm_bmm(lua_State *L) {
-  lt_tensor *a = lt_lua_totensor(L, 1, "bmm");
-  lt_tensor *b = lt_lua_totensor(L, 2, "bmm");
-  return lt_lua_push(L, lt_bmm(a, b));
+static int lb_bmm(lua_State *L) {
+  lt_tensor *a = lb_totensor(L, 1, "bmm");
+  lt_tensor *b = lb_totensor(L, 2, "bmm");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_bmm(a, b));
 }
 
 /* lunet.blas_info() -> {corename=, coretype_source=, threads=, library=} */
-static int lmm_blas_info(lua_State *L) {
-  if (lt_blas_init()) return lt_lua_error(L);
+static int lb_blas_info(lua_State *L) {
+  if (lt_blas_init()) return lb_error(L);
   lua_createtable(L, 0, 4);
   lua_pushstring(L, lt_blas_corename());
   lua_setfield(L, -2, "corename");
@@ -42,21 +40,21 @@ static int lmm_blas_info(lua_State *L) {
   return 1;
 }
 
-static int lmm_set_num_threads(lua_State *L) {
+static int lb_set_num_threads(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   if (n < 1 || n > INT_MAX)
     return luaL_error(L, "set_num_threads: expected a count >= 1, got %I", n);
-  if (lt_blas_set_num_threads((int)n)) return lt_lua_error(L);
+  if (lt_blas_set_num_threads((int)n)) return lb_error(L);
   return 0;
 }
 
-static double lmm_now(void) {
+static double lb_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static float *lmm_buffer(int64_t n) {
+static float *lb_buffer(int64_t n) {
   float *p = malloc((size_t)(n ? n : 1) * sizeof *p);
   int64_t i;
   if (p)
@@ -70,7 +68,7 @@ static float *lmm_buffer(int64_t n) {
 ** reused), after one warm-up call: the rate lunet.matmul is measured
 ** against in examples/bench.lua.
 */
-static int lmm_sgemm_bench(lua_State *L) {
+static int lb_sgemm_bench(lua_State *L) {
   lua_Integer m = luaL_checkinteger(L, 1), n = luaL_checkinteger(L, 2);
   lua_Integer k = luaL_checkinteger(L, 3), reps = luaL_checkinteger(L, 4);
   int ta = lua_toboolean(L, 5), tb = lua_toboolean(L, 6);
@@ -84,44 +82,40 @@ static int lmm_sgemm_bench(lua_State *L) {
     return luaL_error(L, "_sgemm_bench: bad sizes m=%I n=%I k=%I reps=%I", m, n, k, reps);
   lda = ta ? (m ? m : 1) : (k ? k : 1);
   ldb = tb ? (k ? k : 1) : (n ? n : 1);
-  a = lmm_buffer(m * k); b = lmm_buffer(k * n); c = lmm_buffer(m * n);
+  a = lb_buffer(m * k); b = lb_buffer(k * n); c = lb_buffer(m * n);
   if (a == NULL || b == NULL || c == NULL) {
     free(a); free(b); free(c);
     return luaL_error(L, "_sgemm_bench: out of memory");
   }
   rc = lt_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
-  t0 = lmm_now();
+  t0 = lb_now();
   for (r = 0; r < reps && rc == 0; r++)
     rc = lt_sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, n);
-  t1 = lmm_now();
+  t1 = lb_now();
   free(a); free(b); free(c);
-  if (rc) return lt_lua_error(L);
+  if (rc) return lb_error(L);
   lua_pushnumber(L, t1 - t0);
   return 1;
 }
 
 /* lunet._now() -> monotonic wall-clock seconds (os.clock sums all threads) */
-static int lmm_clock(lua_State *L) {
-  lua_pushnumber(L, lmm_now());
+static int lb_clock(lua_State *L) {
+  lua_pushnumber(L, lb_now());
   return 1;
 }
 
-static const luaL_Reg lmm_funcs[] = {
-  {"matmul", lmm_matmul},
-  {"bmm", lmm_bmm},
-  {"blas_info", lmm_blas_info},
-  {"set_num_threads", lmm_set_num_threads},
-  {"_sgemm_bench", lmm_sgemm_bench},
-  {"_now", lmm_clock},
+const luaL_Reg lb_matmul_funcs[] = {
+  {"matmul", lb_matmul},
+  {"bmm", lb_bmm},
+  {"blas_info", lb_blas_info},
+  {"set_num_threads", lb_set_num_threads},
+  {"_sgemm_bench", lb_sgemm_bench},
+  {"_now", lb_clock},
   {NULL, NULL}
 };
 
-static const luaL_Reg lmm_methods[] = {
-  {"matmul", lmm_matmul},
-  {"bmm", lmm_bmm},
+const luaL_Reg lb_matmul_methods[] = {
+  {"matmul", lb_matmul},
+  {"bmm", lb_bmm},
   {NULL, NULL}
 };
-
-void lt_lua_open_matmul(lua_State *L) {
-  lt_lua_register(L, lmm_funcs, lmm_methods);
-}

@@ -1,32 +1,32 @@
 /*
-** lua_profile.c -- the work counters, for lunet.profile (Lua).
+** lb_profile.c -- the work counters, for lunet.profile (Lua).
 ** Scopes are small integers handed out by the Lua side.
 */
 #include "lbind.h"
 #include "profile.h"
 
-static int lt_lua_prof_start(lua_State *L) {
-  if (lt_prof_start((int)luaL_checkinteger(L, 1))) return lt_lua_error(L);
+static int lb_prof_start(lua_State *L) {
+  if (lt_prof_start((int)luaL_checkinteger(L, 1))) return lb_error(L);
   return 0;
 }
 
-static int lt_lua_prof_stop(lua_State *L) {
+static int lb_prof_stop(lua_State *L) {
   lt_prof_stop();
   return 0;
 }
 
-static int lt_lua_prof_active(lua_State *L) {
+static int lb_prof_active(lua_State *L) {
   lua_pushboolean(L, lt_prof_on);
   return 1;
 }
 
 /* set the current scope; returns the previous one */
-static int lt_lua_prof_scope(lua_State *L) {
+static int lb_prof_scope(lua_State *L) {
   lua_pushinteger(L, lt_prof_set_scope((int)luaL_checkinteger(L, 1)));
   return 1;
 }
 
-static int lt_lua_prof_get(lua_State *L) {
+static int lb_prof_get(lua_State *L) {
   static const char *const names[LT_PROF_NCOUNTERS] = {
     "forward_flops", "backward_flops", "linear_macs", "attention_flops", "saved_bytes"
   };
@@ -39,13 +39,9 @@ static int lt_lua_prof_get(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg lt_prof_funcs[] = {
-  {"_prof_start", lt_lua_prof_start}, {"_prof_stop", lt_lua_prof_stop},
-  {"_prof_active", lt_lua_prof_active}, {"_prof_scope", lt_lua_prof_scope},
-  {"_prof_get", lt_lua_prof_get},
+const luaL_Reg lb_profile_funcs[] = {
+  {"_prof_start", lb_prof_start}, {"_prof_stop", lb_prof_stop},
+  {"_prof_active", lb_prof_active}, {"_prof_scope", lb_prof_scope},
+  {"_prof_get", lb_prof_get},
   {NULL, NULL}
 };
-
-void lt_lua_open_profile(lua_State *L) {
-  lt_lua_register(L, lt_prof_funcs, NULL);
-}

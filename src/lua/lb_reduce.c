@@ -1,5 +1,5 @@
 /*
-** lua_reduce.c -- binding of the reductions and the softmax family.
+** lb_reduce.c -- binding of the reductions and the softmax family.
 **
 ** Each function serves both as lunet.foo(x, ...) and as x:foo(...): the
 ** tensor is argument 1 either way.  Dims are 1-based here, negative from
@@ -20,19 +20,22 @@
 #include "ops.h"
 
 /* argument i as a core dim: LT_ALLDIMS when absent */
-static int rd_optdim(lua_State *L, int i, lt_tensor *x, const char *op) {
+static int lb_optdim(lua_State *L, int i, lt_tensor *x, const char *op) {
   if (lua_isnoneornil(L, i)) return LT_ALLDIMS;
-  return lt_lua_checkdim(L, i, x->ndim, op);
+  return lb_checkdim(L, i, x->ndim, op);
 }
+
+static const char *const lb_keepdim_options[] = {"keepdim", NULL};
 
 /* keepdim: nil (false), a boolean, or {keepdim=bool}; anything else is a
 ** mistake (x:sum(2, 3) reads like a second dim, and must not mean true) */
-static int rd_keepdim(lua_State *L, int i, const char *op) {
+static int lb_keepdim(lua_State *L, int i, const char *op) {
   int k;
   switch (lua_type(L, i)) {
   case LUA_TNONE: case LUA_TNIL: return 0;
   case LUA_TBOOLEAN: return lua_toboolean(L, i);
   case LUA_TTABLE:
+    lb_checkoptions(L, i, op, lb_keepdim_options);
     lua_getfield(L, i, "keepdim");
     if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
       luaL_error(L, "%s: keepdim must be a boolean, got %s", op, luaL_typename(L, -1));
@@ -45,9 +48,9 @@ static int rd_keepdim(lua_State *L, int i, const char *op) {
   }
 }
 
-/* a copy of the 0-based float indices t, 1-based (t stays as it was: a
+/* 0-based float indices t as a new 1-based copy (t stays as it was: a
 ** backward may have saved it) */
-static lt_tensor *rd_plus_one(lt_tensor *t) {
+static lt_tensor *lb_plus_one(lt_tensor *t) {
   lt_tensor *u = lt_empty(t->shape, t->ndim);
   int64_t i, n = lt_numel(t);
   if (u == NULL) return NULL;
@@ -55,56 +58,64 @@ static lt_tensor *rd_plus_one(lt_tensor *t) {
   return u;
 }
 
-static int rd_lua_sum(lua_State *L) {
-  lt_tensor *x = lt_lua_totensor(L, 1, "sum");
-  int dim = rd_optdim(L, 2, x, "sum");
-  return lt_lua_push(L, lt_sum(x, dim, rd_keepdim(L, 3, "sum")));
+typedef lt_tensor *(*lb_reduce_fn)(lt_tensor *, int, int);
+
+/* x:sum([dim [, keepdim]]) and the others of that shape */
+static int lb_reduce(lua_State *L, const char *op, lb_reduce_fn f) {
+  lt_tensor *x = lb_totensor(L, 1, op), **r;
+  int dim = lb_optdim(L, 2, x, op), keepdim = lb_keepdim(L, 3, op);
+  r = lb_newbox(L);
+  return lb_fill(L, r, f(x, dim, keepdim));
 }
 
-static int rd_lua_mean(lua_State *L) {
-  lt_tensor *x = lt_lua_totensor(L, 1, "mean");
-  int dim = rd_optdim(L, 2, x, "mean");
-  return lt_lua_push(L, lt_mean(x, dim, rd_keepdim(L, 3, "mean")));
-}
+static int lb_sum(lua_State *L) { return lb_reduce(L, "sum", lt_sum); }
+static int lb_mean(lua_State *L) { return lb_reduce(L, "mean", lt_mean); }
+static int lb_logsumexp(lua_State *L) { return lb_reduce(L, "logsumexp", lt_logsumexp); }
 
-typedef lt_tensor *(*rd_extreme_fn)(lt_tensor *, int, int, lt_tensor **);
+typedef lt_tensor *(*lb_extreme_fn)(lt_tensor *, int, int, lt_tensor **);
 
 /* max/min: a 0-d value over everything, values and indices along a dim */
-static int rd_lua_extreme(lua_State *L, const char *op, rd_extreme_fn f) {
-  lt_tensor *x = lt_lua_totensor(L, 1, op), *v, *idx = NULL, **vbox, **ibox;
-  int dim = rd_optdim(L, 2, x, op), keepdim = rd_keepdim(L, 3, op);
-  if (dim == LT_ALLDIMS) return lt_lua_push(L, f(x, dim, keepdim, NULL));
-  vbox = lt_lua_newbox(L);
-  ibox = lt_lua_newbox(L);
+static int lb_extreme(lua_State *L, const char *op, lb_extreme_fn f) {
+  lt_tensor *x = lb_totensor(L, 1, op), *v, *idx = NULL, **vbox, **ibox;
+  int dim = lb_optdim(L, 2, x, op), keepdim = lb_keepdim(L, 3, op);
+  vbox = lb_newbox(L);
+  if (dim == LT_ALLDIMS) return lb_fill(L, vbox, f(x, dim, keepdim, NULL));
+  ibox = lb_newbox(L);
   v = f(x, dim, keepdim, &idx);
-  lt_lua_fill(L, vbox, v);                   /* raises if v is NULL */
-  v = rd_plus_one(idx);
+  lb_fill(L, vbox, v);                       /* raises if v is NULL */
+  v = lb_plus_one(idx);
   lt_tensor_release(idx);
-  lt_lua_fill(L, ibox, v);
+  lb_fill(L, ibox, v);
   return 2;
 }
 
-static int rd_lua_max(lua_State *L) { return rd_lua_extreme(L, "max", lt_max); }
-static int rd_lua_min(lua_State *L) { return rd_lua_extreme(L, "min", lt_min); }
+static int lb_max(lua_State *L) { return lb_extreme(L, "max", lt_max); }
+static int lb_min(lua_State *L) { return lb_extreme(L, "min", lt_min); }
 
-static int rd_lua_argmax(lua_State *L) {
-  lt_tensor *x = lt_lua_totensor(L, 1, "argmax"), *one, **box;
-  int dim = rd_optdim(L, 2, x, "argmax"), keepdim = rd_keepdim(L, 3, "argmax");
-  box = lt_lua_newbox(L);                    /* (pushed: read args first) */
-  lt_lua_fill(L, box, lt_argmax(x, dim, keepdim));
-  if ((one = rd_plus_one(*box)) == NULL) return lt_lua_error(L);
-  lt_tensor_release(*box);                   /* the box owned it till now */
-  *box = one;
+static int lb_argmax(lua_State *L) {
+  lt_tensor *x = lb_totensor(L, 1, "argmax"), *one, **r;
+  int dim = lb_optdim(L, 2, x, "argmax"), keepdim = lb_keepdim(L, 3, "argmax");
+  r = lb_newbox(L);
+  lb_fill(L, r, lt_argmax(x, dim, keepdim));
+  if ((one = lb_plus_one(*r)) == NULL) return lb_error(L);
+  lt_tensor_release(*r);                     /* the box owned it till now */
+  *r = one;
   return 1;
 }
 
+static const char *const lb_varstd_options[] = {"correction", "keepdim", NULL};
+
 /* var/std: (x), (x, dim), (x, opts), (x, dim, opts) */
-static int rd_lua_varstd(lua_State *L, const char *op,
-                         lt_tensor *(*f)(lt_tensor *, int, int, int)) {
-  lt_tensor *x = lt_lua_totensor(L, 1, op);
+static int lb_varstd(lua_State *L, const char *op,
+                     lt_tensor *(*f)(lt_tensor *, int, int, int)) {
+  lt_tensor *x = lb_totensor(L, 1, op), **r;
   int dim = LT_ALLDIMS, o = 3, correction = 1, keepdim = 0;
   if (lua_istable(L, 2)) o = 2;
-  else dim = rd_optdim(L, 2, x, op);
+  else dim = lb_optdim(L, 2, x, op);
+  if (!lua_isnoneornil(L, o) && !lua_istable(L, o))
+    return luaL_error(L, "%s: options must be a table {correction=, keepdim=}, got %s",
+                      op, luaL_typename(L, o));
+  lb_checkoptions(L, o, op, lb_varstd_options);
   if (lua_istable(L, o)) {
     lua_getfield(L, o, "correction");
     if (!lua_isnil(L, -1)) {
@@ -114,59 +125,51 @@ static int rd_lua_varstd(lua_State *L, const char *op,
                           luaL_tolstring(L, -1, NULL));
       c = lua_tointeger(L, -1);
       if (c < -1000000 || c > 1000000)
-        return luaL_error(L, "%s: correction %I out of range", op, c);
+        return luaL_error(L, "%s: correction %I out of range", op, (LUAI_UACINT)c);
       correction = (int)c;
     }
     lua_getfield(L, o, "keepdim");
     keepdim = lua_toboolean(L, -1);
     lua_pop(L, 2);
-  } else if (!lua_isnoneornil(L, o)) {
-    return luaL_error(L, "%s: options must be a table {correction=, keepdim=}, got %s",
-                      op, luaL_typename(L, o));
   }
-  return lt_lua_push(L, f(x, dim, correction, keepdim));
+  r = lb_newbox(L);
+  return lb_fill(L, r, f(x, dim, correction, keepdim));
 }
 
-static int rd_lua_var(lua_State *L) { return rd_lua_varstd(L, "var", lt_var); }
-static int rd_lua_std(lua_State *L) { return rd_lua_varstd(L, "std", lt_std); }
+static int lb_var(lua_State *L) { return lb_varstd(L, "var", lt_var); }
+static int lb_std(lua_State *L) { return lb_varstd(L, "std", lt_std); }
 
-static int rd_lua_norm(lua_State *L) {
-  lt_tensor *x = lt_lua_totensor(L, 1, "norm");
+static int lb_norm(lua_State *L) {
+  lt_tensor *x = lb_totensor(L, 1, "norm"), **r;
   double p = luaL_optnumber(L, 2, 2.0);
-  int dim = rd_optdim(L, 3, x, "norm");
-  return lt_lua_push(L, lt_norm(x, p, dim, rd_keepdim(L, 4, "norm")));
+  int dim = lb_optdim(L, 3, x, "norm"), keepdim = lb_keepdim(L, 4, "norm");
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_norm(x, p, dim, keepdim));
 }
 
-static int rd_lua_softmax_(lua_State *L, const char *op,
-                           lt_tensor *(*f)(lt_tensor *, int)) {
-  lt_tensor *x = lt_lua_totensor(L, 1, op);
+static int lb_softmax_family(lua_State *L, const char *op,
+                             lt_tensor *(*f)(lt_tensor *, int)) {
+  lt_tensor *x = lb_totensor(L, 1, op), **r;
+  int dim;
   if (lua_isnoneornil(L, 2)) return luaL_error(L, "%s: dim required", op);
-  return lt_lua_push(L, f(x, lt_lua_checkdim(L, 2, x->ndim, op)));
+  dim = lb_checkdim(L, 2, x->ndim, op);
+  r = lb_newbox(L);
+  return lb_fill(L, r, f(x, dim));
 }
 
-static int rd_lua_softmax(lua_State *L) {
-  return rd_lua_softmax_(L, "softmax", lt_softmax);
+static int lb_softmax(lua_State *L) {
+  return lb_softmax_family(L, "softmax", lt_softmax);
 }
 
-static int rd_lua_log_softmax(lua_State *L) {
-  return rd_lua_softmax_(L, "log_softmax", lt_log_softmax);
+static int lb_log_softmax(lua_State *L) {
+  return lb_softmax_family(L, "log_softmax", lt_log_softmax);
 }
 
-static int rd_lua_logsumexp(lua_State *L) {
-  lt_tensor *x = lt_lua_totensor(L, 1, "logsumexp");
-  int dim = rd_optdim(L, 2, x, "logsumexp");
-  return lt_lua_push(L, lt_logsumexp(x, dim, rd_keepdim(L, 3, "logsumexp")));
-}
-
-static const luaL_Reg rd_funcs[] = {
-  {"sum", rd_lua_sum}, {"mean", rd_lua_mean},
-  {"max", rd_lua_max}, {"min", rd_lua_min}, {"argmax", rd_lua_argmax},
-  {"var", rd_lua_var}, {"std", rd_lua_std}, {"norm", rd_lua_norm},
-  {"softmax", rd_lua_softmax}, {"log_softmax", rd_lua_log_softmax},
-  {"logsumexp", rd_lua_logsumexp},
+const luaL_Reg lb_reduce_funcs[] = {
+  {"sum", lb_sum}, {"mean", lb_mean},
+  {"max", lb_max}, {"min", lb_min}, {"argmax", lb_argmax},
+  {"var", lb_var}, {"std", lb_std}, {"norm", lb_norm},
+  {"softmax", lb_softmax}, {"log_softmax", lb_log_softmax},
+  {"logsumexp", lb_logsumexp},
   {NULL, NULL}
 };
-
-void lt_lua_open_reduce(lua_State *L) {
-  lt_lua_register(L, rd_funcs, rd_funcs);
-}

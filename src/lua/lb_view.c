@@ -1,7 +1,7 @@
 /*
-** lua_view.c -- geometry queries, views, element access, joining and
-** the few in-place writers (fill_, copy_, uniform_, normal_) that
-** initialisers and optimisers need.
+** lb_view.c -- geometry queries, views, element access (x[i], x[{i,j}],
+** __len), joining and the few in-place writers (fill_, copy_, uniform_,
+** normal_) that initialisers and optimisers need.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 /* ---------------------------------------------------------------- queries */
 
 /* a fresh Lua sequence of n integers */
-static int lt_lua_push_dims(lua_State *L, const int64_t *v, int n) {
+static int lb_push_dims(lua_State *L, const int64_t *v, int n) {
   int i;
   lua_createtable(L, n, 0);
   for (i = 0; i < n; i++) {
@@ -23,201 +23,220 @@ static int lt_lua_push_dims(lua_State *L, const int64_t *v, int n) {
   return 1;
 }
 
-static int lt_lua_shape(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "shape");
-  return lt_lua_push_dims(L, t->shape, t->ndim);
+static int lb_shape(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "shape");
+  return lb_push_dims(L, t->shape, t->ndim);
 }
 
-static int lt_lua_stride(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "stride");
-  return lt_lua_push_dims(L, t->stride, t->ndim);
+static int lb_stride(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "stride");
+  return lb_push_dims(L, t->stride, t->ndim);
 }
 
-static int lt_lua_size(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "size");
-  if (lua_isnoneornil(L, 2)) return lt_lua_shape(L);
+static int lb_size(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "size");
+  if (lua_isnoneornil(L, 2)) return lb_shape(L);
   if (t->ndim == 0) luaL_error(L, "size: a 0-d tensor has no dims");
-  lua_pushinteger(L, t->shape[lt_lua_checkdim(L, 2, t->ndim, "size")]);
+  lua_pushinteger(L, t->shape[lb_checkdim(L, 2, t->ndim, "size")]);
   return 1;
 }
 
-static int lt_lua_dim(lua_State *L) {
-  lua_pushinteger(L, lt_lua_check(L, 1, "dim")->ndim);
+static int lb_dim(lua_State *L) {
+  lua_pushinteger(L, lb_checktensor(L, 1, "dim")->ndim);
   return 1;
 }
 
-static int lt_lua_numel(lua_State *L) {
-  lua_pushinteger(L, lt_numel(lt_lua_check(L, 1, "numel")));
+static int lb_numel(lua_State *L) {
+  lua_pushinteger(L, lt_numel(lb_checktensor(L, 1, "numel")));
   return 1;
 }
 
-static int lt_lua_len(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "len");
+int lb_len(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "len");
   if (t->ndim == 0) luaL_error(L, "len: a 0-d tensor has no length");
   lua_pushinteger(L, t->shape[0]);
   return 1;
 }
 
-static int lt_lua_is_contiguous(lua_State *L) {
-  lua_pushboolean(L, lt_is_contiguous(lt_lua_check(L, 1, "is_contiguous")));
+static int lb_is_contiguous(lua_State *L) {
+  lua_pushboolean(L, lt_is_contiguous(lb_checktensor(L, 1, "is_contiguous")));
   return 1;
 }
 
 /* ---------------------------------------------------------------- views */
 
 /* the shape argument of view/reshape/expand: required (nil is no shape) */
-static int lt_lua_shape_arg(lua_State *L, int64_t *shape, const char *op) {
+static int lb_shape_arg(lua_State *L, int64_t *shape, const char *op) {
   if (lua_isnoneornil(L, 2)) luaL_error(L, "%s: shape required", op);
-  return lt_lua_checkshape(L, 2, shape, op);
+  return lb_checkshape(L, 2, shape, op);
 }
 
-static int lt_lua_view(lua_State *L) {
+static int lb_view(lua_State *L) {
   int64_t shape[LT_MAXDIM];
-  lt_tensor *t = lt_lua_check(L, 1, "view");
-  int n = lt_lua_shape_arg(L, shape, "view");
-  return lt_lua_push(L, lt_view(t, shape, n));
+  lt_tensor *t = lb_checktensor(L, 1, "view");
+  int n = lb_shape_arg(L, shape, "view");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_view(t, shape, n));
 }
 
-static int lt_lua_reshape(lua_State *L) {
+static int lb_reshape(lua_State *L) {
   int64_t shape[LT_MAXDIM];
-  lt_tensor *t = lt_lua_check(L, 1, "reshape");
-  int n = lt_lua_shape_arg(L, shape, "reshape");
-  return lt_lua_push(L, lt_reshape(t, shape, n));
+  lt_tensor *t = lb_checktensor(L, 1, "reshape");
+  int n = lb_shape_arg(L, shape, "reshape");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_reshape(t, shape, n));
 }
 
-static int lt_lua_expand(lua_State *L) {
+static int lb_expand(lua_State *L) {
   int64_t shape[LT_MAXDIM];
-  lt_tensor *t = lt_lua_check(L, 1, "expand");
-  int n = lt_lua_shape_arg(L, shape, "expand");
-  return lt_lua_push(L, lt_expand(t, shape, n));
+  lt_tensor *t = lb_checktensor(L, 1, "expand");
+  int n = lb_shape_arg(L, shape, "expand");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_expand(t, shape, n));
 }
 
-static int lt_lua_transpose(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "transpose");
+static int lb_transpose(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "transpose"), **r;
   int a, b;
   if (lua_isnoneornil(L, 2) && t->ndim == 2) { a = 0; b = 1; }   /* x:t() */
   else {
-    a = lt_lua_checkdim(L, 2, t->ndim, "transpose");
-    b = lt_lua_checkdim(L, 3, t->ndim, "transpose");
+    a = lb_checkdim(L, 2, t->ndim, "transpose");
+    b = lb_checkdim(L, 3, t->ndim, "transpose");
   }
-  return lt_lua_push(L, lt_transpose(t, a, b));
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_transpose(t, a, b));
 }
 
-static int lt_lua_t(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "t");
+static int lb_t(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "t"), **r;
   if (t->ndim > 2) luaL_error(L, "t: expects a tensor with <= 2 dims, got %d", t->ndim);
   if (t->ndim < 2) {   /* a no-op view, still on the graph */
     int perm[1] = {0};
-    return lt_lua_push(L, lt_permute(t, perm, t->ndim));
+    r = lb_newbox(L);
+    return lb_fill(L, r, lt_permute(t, perm, t->ndim));
   }
-  return lt_lua_push(L, lt_transpose(t, 0, 1));
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_transpose(t, 0, 1));
 }
 
-static int lt_lua_permute(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "permute");
+static int lb_permute(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "permute"), **r;
   int perm[LT_MAXDIM], i, n, table = lua_istable(L, 2);
   n = table ? (int)luaL_len(L, 2) : lua_gettop(L) - 1;   /* x:permute{..} or (...) */
   if (n != t->ndim) luaL_error(L, "permute: %d dims given for a %d-d tensor", n, t->ndim);
   for (i = 0; i < n; i++) {
     if (table) lua_geti(L, 2, i + 1); else lua_pushvalue(L, i + 2);
-    perm[i] = lt_lua_checkdim(L, -1, t->ndim, "permute");
+    perm[i] = lb_checkdim(L, -1, t->ndim, "permute");
     lua_pop(L, 1);
   }
-  return lt_lua_push(L, lt_permute(t, perm, n));
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_permute(t, perm, n));
 }
 
 /* start is 1-based like everything the user sees */
-static int lt_lua_narrow(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "narrow");
-  int d = lt_lua_checkdim(L, 2, t->ndim, "narrow");
+static int lb_narrow(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "narrow"), **r;
+  int d = lb_checkdim(L, 2, t->ndim, "narrow");
   lua_Integer given = luaL_checkinteger(L, 3), len = luaL_checkinteger(L, 4);
   lua_Integer start = given < 0 ? given + t->shape[d] + 1 : given;   /* -1 is the last */
   if (t->ndim == 0) luaL_error(L, "narrow: cannot narrow a 0-d tensor");
   if (start < 1 || len < 0 || start - 1 > t->shape[d] || len > t->shape[d] - (start - 1))
     luaL_error(L, "narrow: start %I and length %I exceed dim %d of size %I", (LUAI_UACINT)given,
                (LUAI_UACINT)len, d + 1, (LUAI_UACINT)t->shape[d]);
-  return lt_lua_push(L, lt_narrow(t, d, start - 1, len));
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_narrow(t, d, start - 1, len));
 }
 
-static int lt_lua_select(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "select");
-  int d = lt_lua_checkdim(L, 2, t->ndim, "select");
+static int lb_select(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "select"), **r;
+  int d = lb_checkdim(L, 2, t->ndim, "select");
   lua_Integer given = luaL_checkinteger(L, 3), i = given < 0 ? given + t->shape[d] + 1 : given;
   if (t->ndim > 0 && (i < 1 || i > t->shape[d]))
     luaL_error(L, "select: index %d out of range for dim %d of size %d", (int)given, d + 1,
                (int)t->shape[d]);
-  return lt_lua_push(L, lt_select(t, d, i - 1));
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_select(t, d, i - 1));
 }
 
-static int lt_lua_unsqueeze(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "unsqueeze");
+static int lb_unsqueeze(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "unsqueeze"), **r;
   lua_Integer d = luaL_checkinteger(L, 2);
   if (d == 0 || d > t->ndim + 1 || d < -(t->ndim + 1))
     luaL_error(L, "unsqueeze: dim %d out of range for a %d-d tensor", (int)d, t->ndim);
-  return lt_lua_push(L, lt_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_unsqueeze(t, d > 0 ? (int)d - 1 : (int)d));
 }
 
-static int lt_lua_squeeze(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "squeeze");
-  if (lua_isnoneornil(L, 2)) return lt_lua_push(L, lt_squeeze_all(t));
-  return lt_lua_push(L, lt_squeeze(t, lt_lua_checkdim(L, 2, t->ndim, "squeeze")));
+static int lb_squeeze(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "squeeze"), **r;
+  int all = lua_isnoneornil(L, 2), d = all ? 0 : lb_checkdim(L, 2, t->ndim, "squeeze");
+  r = lb_newbox(L);
+  return lb_fill(L, r, all ? lt_squeeze_all(t) : lt_squeeze(t, d));
 }
 
-static int lt_lua_flatten(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "flatten");
-  int s = lua_isnoneornil(L, 2) ? 0 : lt_lua_checkdim(L, 2, t->ndim, "flatten");
+static int lb_flatten(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "flatten");
+  int s = lua_isnoneornil(L, 2) ? 0 : lb_checkdim(L, 2, t->ndim, "flatten");
   int e = lua_isnoneornil(L, 3) ? (t->ndim ? t->ndim - 1 : 0)
-                                : lt_lua_checkdim(L, 3, t->ndim, "flatten");
-  return lt_lua_push(L, lt_flatten(t, s, e));
+                                : lb_checkdim(L, 3, t->ndim, "flatten");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_flatten(t, s, e));
 }
 
-static int lt_lua_contiguous(lua_State *L) {
-  return lt_lua_push(L, lt_contiguous(lt_lua_check(L, 1, "contiguous")));
+static int lb_contiguous(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "contiguous");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_contiguous(t));
 }
 
-static int lt_lua_clone(lua_State *L) {
-  return lt_lua_push(L, lt_clone(lt_lua_check(L, 1, "clone")));
+static int lb_clone(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "clone");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_clone(t));
 }
 
-static int lt_lua_detach(lua_State *L) {
-  return lt_lua_push(L, lt_detach(lt_lua_check(L, 1, "detach")));
+static int lb_detach(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "detach");
+  lt_tensor **r = lb_newbox(L);
+  return lb_fill(L, r, lt_detach(t));
 }
 
 /* ---------------------------------------------------------------- split, chunk, cat, stack */
 
 /* push views of `size` (the last may be shorter) along dim d */
-static int lt_lua_pieces(lua_State *L, lt_tensor *t, int d, int64_t size) {
+static int lb_pieces(lua_State *L, lt_tensor *t, int d, int64_t size) {
   int64_t start = 0, k = 1;
   lua_newtable(L);
   do {   /* an empty dim still gives one (empty) piece, as in PyTorch */
     int64_t len = t->shape[d] - start < size ? t->shape[d] - start : size;
-    lt_lua_push(L, lt_narrow(t, d, start, len));
+    lt_tensor **r = lb_newbox(L);
+    lb_fill(L, r, lt_narrow(t, d, start, len));
     lua_rawseti(L, -2, (lua_Integer)k++);
     start += size;
   } while (start < t->shape[d]);
   return 1;
 }
 
-static int lt_lua_split(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "split");
+static int lb_split(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "split");
   lua_Integer size = luaL_checkinteger(L, 2);
-  int d = lua_isnoneornil(L, 3) ? 0 : lt_lua_checkdim(L, 3, t->ndim, "split");
+  int d = lua_isnoneornil(L, 3) ? 0 : lb_checkdim(L, 3, t->ndim, "split");
   if (t->ndim == 0) luaL_error(L, "split: cannot split a 0-d tensor");
   if (size <= 0) luaL_error(L, "split: size must be positive, got %d", (int)size);
-  return lt_lua_pieces(L, t, d, size);
+  return lb_pieces(L, t, d, size);
 }
 
-static int lt_lua_chunk(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "chunk");
+static int lb_chunk(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "chunk");
   lua_Integer n = luaL_checkinteger(L, 2);
-  int d = lua_isnoneornil(L, 3) ? 0 : lt_lua_checkdim(L, 3, t->ndim, "chunk");
+  int d = lua_isnoneornil(L, 3) ? 0 : lb_checkdim(L, 3, t->ndim, "chunk");
   if (t->ndim == 0) luaL_error(L, "chunk: cannot chunk a 0-d tensor");
   if (n <= 0) luaL_error(L, "chunk: number of chunks must be positive, got %d", (int)n);
-  return lt_lua_pieces(L, t, d, t->shape[d] ? (t->shape[d] - 1) / n + 1 : 1);
+  return lb_pieces(L, t, d, t->shape[d] ? (t->shape[d] - 1) / n + 1 : 1);
 }
 
 /* the tensors of the list at idx, in a userdata-owned array (freed by GC) */
-static lt_tensor **lt_lua_tensor_list(lua_State *L, int idx, int *n, const char *op) {
+static lt_tensor **lb_tensor_list(lua_State *L, int idx, int *n, const char *op) {
   lt_tensor **ts;
   int i;
   luaL_checktype(L, idx, LUA_TTABLE);
@@ -228,30 +247,31 @@ static lt_tensor **lt_lua_tensor_list(lua_State *L, int idx, int *n, const char 
   ts = lua_newuserdatauv(L, (size_t)*n * sizeof *ts, 0);
   for (i = 1; i <= *n; i++) {
     lua_rawgeti(L, idx, i);
-    if ((ts[i - 1] = lt_lua_test(L, -1)) == NULL)
+    if ((ts[i - 1] = lb_testtensor(L, -1)) == NULL)
       luaL_error(L, "%s: entry %d is %s, expected a tensor", op, i, luaL_typename(L, -1));
     lua_pop(L, 1);   /* still referenced by the list */
   }
   return ts;
 }
 
-static int lt_lua_join(lua_State *L, int stack) {
+static int lb_join(lua_State *L, int stack) {
   const char *op = stack ? "stack" : "cat";
   int n, d, nodim = lua_isnoneornil(L, 2);
-  lt_tensor **ts;
+  lt_tensor **ts, **r;
   lua_settop(L, 2);   /* the list's array is pushed at 3 */
-  ts = lt_lua_tensor_list(L, 1, &n, op);
-  d = nodim ? 0 : lt_lua_checkdim(L, 2, ts[0]->ndim + stack, op);
-  return lt_lua_push(L, stack ? lt_stack(ts, n, d) : lt_cat(ts, n, d));
+  ts = lb_tensor_list(L, 1, &n, op);
+  d = nodim ? 0 : lb_checkdim(L, 2, ts[0]->ndim + stack, op);
+  r = lb_newbox(L);
+  return lb_fill(L, r, stack ? lt_stack(ts, n, d) : lt_cat(ts, n, d));
 }
 
-static int lt_lua_cat(lua_State *L) { return lt_lua_join(L, 0); }
-static int lt_lua_stack(lua_State *L) { return lt_lua_join(L, 1); }
+static int lb_cat(lua_State *L) { return lb_join(L, 0); }
+static int lb_stack(lua_State *L) { return lb_join(L, 1); }
 
 /* ---------------------------------------------------------------- element access */
 
 /* a full 1-based index table {i, j, ...} -> pointer to the element */
-static float *lt_lua_elem(lua_State *L, lt_tensor *t, int idx, const char *op) {
+static float *lb_elem(lua_State *L, lt_tensor *t, int idx, const char *op) {
   int64_t ix[LT_MAXDIM];
   int n, i;
   luaL_checktype(L, idx, LUA_TTABLE);
@@ -261,7 +281,7 @@ static float *lt_lua_elem(lua_State *L, lt_tensor *t, int idx, const char *op) {
   for (i = 0; i < n; i++) {
     lua_Integer given, v;
     lua_geti(L, idx, i + 1);
-    if (!lt_lua_toint(L, -1, &v))
+    if (!lb_toint(L, -1, &v))
       luaL_error(L, "%s: index %d must be an integer, got %s", op, i + 1,
                  lua_type(L, -1) == LUA_TNUMBER ? lua_tostring(L, -1) : luaL_typename(L, -1));
     given = v;
@@ -280,31 +300,31 @@ static float *lt_lua_elem(lua_State *L, lt_tensor *t, int idx, const char *op) {
 ** autograd would corrupt gradients, so it needs no_grad; and the storage's
 ** version is bumped so that a backward which saved the old values refuses.
 */
-static void lt_lua_check_writable(lua_State *L, lt_tensor *t, const char *op) {
+static void lb_check_writable(lua_State *L, lt_tensor *t, const char *op) {
   if (lt_grad_enabled() && lt_needs_grad(t))
     luaL_error(L, "%s: in-place write to a tensor that requires grad "
                "(wrap it in lunet.no_grad)", op);
   lt_bump_version(t);
 }
 
-static int lt_lua_get(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "get");
-  lua_pushnumber(L, *lt_lua_elem(L, t, 2, "get"));
+static int lb_get(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "get");
+  lua_pushnumber(L, *lb_elem(L, t, 2, "get"));
   return 1;
 }
 
-static int lt_lua_set(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "set");
-  float *p = lt_lua_elem(L, t, 2, "set");
+static int lb_set(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "set");
+  float *p = lb_elem(L, t, 2, "set");
   float v = (float)luaL_checknumber(L, 3);
-  lt_lua_check_writable(L, t, "set");
+  lb_check_writable(L, t, "set");
   *p = v;
   lua_settop(L, 1);
   return 1;
 }
 
-static int lt_lua_item(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "item");
+static int lb_item(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "item");
   char b[160];
   if (lt_numel(t) != 1)
     luaL_error(L, "item: tensor of shape %s has %d elements, expected 1",
@@ -316,60 +336,61 @@ static int lt_lua_item(lua_State *L) {
   return 1;
 }
 
-static void lt_lua_totable_rec(lua_State *L, lt_tensor *t, int d, int64_t off) {
+static void lb_totable_rec(lua_State *L, lt_tensor *t, int d, int64_t off) {
   int64_t i;
   if (d == t->ndim) { lua_pushnumber(L, t->st->data[off]); return; }
   luaL_checkstack(L, 3, "totable");
   lua_createtable(L, (int)t->shape[d], 0);
   for (i = 0; i < t->shape[d]; i++) {
-    lt_lua_totable_rec(L, t, d + 1, off + i * t->stride[d]);
+    lb_totable_rec(L, t, d + 1, off + i * t->stride[d]);
     lua_rawseti(L, -2, i + 1);
   }
 }
 
-static int lt_lua_totable(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "totable");
-  lt_lua_totable_rec(L, t, 0, t->offset);
+static int lb_totable(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "totable");
+  lb_totable_rec(L, t, 0, t->offset);
   return 1;
 }
 
 /* x[i] selects along dim 1 (a number for a 1-d tensor); x[{i,j}] an element */
-int lt_lua_index_key(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "index");
+int lb_index_key(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "index"), **r;
+  lua_Integer i;
   if (lua_type(L, 2) == LUA_TTABLE) {
-    lua_pushnumber(L, *lt_lua_elem(L, t, 2, "index"));
+    lua_pushnumber(L, *lb_elem(L, t, 2, "index"));
     return 1;
   }
-  lua_Integer i;
-  if (lt_lua_toint(L, 2, &i)) {
+  if (lb_toint(L, 2, &i)) {
     if (t->ndim == 0) luaL_error(L, "index: cannot index a 0-d tensor");
     if (i < 0) i += t->shape[0] + 1;
     if (i < 1 || i > t->shape[0])
       luaL_error(L, "index: index %d out of range for dim 1 of size %d",
                  (int)lua_tointeger(L, 2), (int)t->shape[0]);
     if (t->ndim == 1) { lua_pushnumber(L, lt_data(t)[(i - 1) * t->stride[0]]); return 1; }
-    return lt_lua_push(L, lt_select(t, 0, i - 1));
+    r = lb_newbox(L);
+    return lb_fill(L, r, lt_select(t, 0, i - 1));
   }
   return luaL_error(L, "index: cannot index a tensor with a %s", luaL_typename(L, 2));
 }
 
-int lt_lua_newindex_key(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "newindex");
+int lb_newindex_key(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "newindex");
+  lua_Integer i;
   if (lua_type(L, 2) == LUA_TTABLE) {
-    float *p = lt_lua_elem(L, t, 2, "newindex");
+    float *p = lb_elem(L, t, 2, "newindex");
     float v = (float)luaL_checknumber(L, 3);
-    lt_lua_check_writable(L, t, "newindex");
+    lb_check_writable(L, t, "newindex");
     *p = v;
     return 0;
   }
-  lua_Integer i;
-  if (lt_lua_toint(L, 2, &i) && t->ndim == 1) {
+  if (lb_toint(L, 2, &i) && t->ndim == 1) {
     float v = (float)luaL_checknumber(L, 3);
     if (i < 0) i += t->shape[0] + 1;
     if (i < 1 || i > t->shape[0])
       luaL_error(L, "newindex: index %d out of range for dim 1 of size %d",
                  (int)lua_tointeger(L, 2), (int)t->shape[0]);
-    lt_lua_check_writable(L, t, "newindex");
+    lb_check_writable(L, t, "newindex");
     lt_data(t)[(i - 1) * t->stride[0]] = v;
     return 0;
   }
@@ -379,7 +400,7 @@ int lt_lua_newindex_key(lua_State *L) {
 
 /* ---------------------------------------------------------------- in-place writers */
 
-static void lt_lua_fill_with(lt_tensor *t, float (*gen)(void *), void *ud) {
+static void lb_write_with(lt_tensor *t, float (*gen)(void *), void *ud) {
   int64_t idx[LT_MAXDIM] = {0}, n = lt_numel(t), k;
   int d;
   for (k = 0; k < n; k++) {
@@ -391,41 +412,41 @@ static void lt_lua_fill_with(lt_tensor *t, float (*gen)(void *), void *ud) {
   }
 }
 
-static float lt_gen_const(void *ud) { return *(float *)ud; }
-static float lt_gen_uniform(void *ud) {
+static float lb_gen_const(void *ud) { return *(float *)ud; }
+static float lb_gen_uniform(void *ud) {
   float *r = ud;
   return (float)(r[0] + (r[1] - r[0]) * lt_rng_uniform());
 }
-static float lt_gen_normal(void *ud) {
+static float lb_gen_normal(void *ud) {
   float *r = ud;
   return (float)(r[0] + r[1] * lt_rng_normal());
 }
 
 /* the writers share one shape: check, fill from gen with two parameters */
-static int lt_lua_fill_gen(lua_State *L, const char *op, float (*gen)(void *),
-                           lua_Number d1, lua_Number d2) {
-  lt_tensor *t = lt_lua_check(L, 1, op);
+static int lb_write_gen(lua_State *L, const char *op, float (*gen)(void *),
+                        lua_Number d1, lua_Number d2) {
+  lt_tensor *t = lb_checktensor(L, 1, op);
   float r[2];
   r[0] = (float)luaL_optnumber(L, 2, d1);
   r[1] = (float)luaL_optnumber(L, 3, d2);
-  lt_lua_check_writable(L, t, op);
-  lt_lua_fill_with(t, gen, r);
+  lb_check_writable(L, t, op);
+  lb_write_with(t, gen, r);
   lua_settop(L, 1);
   return 1;
 }
 
-static int lt_lua_fill_(lua_State *L) {
+static int lb_fill_(lua_State *L) {
   luaL_checknumber(L, 2);   /* the value is required */
-  return lt_lua_fill_gen(L, "fill_", lt_gen_const, 0, 0);
+  return lb_write_gen(L, "fill_", lb_gen_const, 0, 0);
 }
 
-static int lt_lua_uniform_(lua_State *L) { return lt_lua_fill_gen(L, "uniform_", lt_gen_uniform, 0, 1); }
-static int lt_lua_normal_(lua_State *L) { return lt_lua_fill_gen(L, "normal_", lt_gen_normal, 0, 1); }
+static int lb_uniform_(lua_State *L) { return lb_write_gen(L, "uniform_", lb_gen_uniform, 0, 1); }
+static int lb_normal_(lua_State *L) { return lb_write_gen(L, "normal_", lb_gen_normal, 0, 1); }
 
-static int lt_lua_copy_(lua_State *L) {
-  lt_tensor *t = lt_lua_check(L, 1, "copy_");
-  lt_tensor *src = lt_lua_check(L, 2, "copy_"), *e;
-  lt_lua_check_writable(L, t, "copy_");
+static int lb_copy_(lua_State *L) {
+  lt_tensor *t = lb_checktensor(L, 1, "copy_");
+  lt_tensor *src = lb_checktensor(L, 2, "copy_"), *e;
+  lb_check_writable(L, t, "copy_");
   e = lt_expand(src, t->shape, t->ndim);   /* src may broadcast */
   if (e == NULL) {
     char b1[160], b2[160];
@@ -437,7 +458,7 @@ static int lt_lua_copy_(lua_State *L) {
     lt_tensor *c = lt_clone(e);
     lt_set_grad_enabled(prev);
     lt_tensor_release(e);
-    if ((e = c) == NULL) lt_lua_error(L);
+    if ((e = c) == NULL) lb_error(L);
   }
   lt_copy_into(t, e);
   lt_tensor_release(e);
@@ -445,32 +466,23 @@ static int lt_lua_copy_(lua_State *L) {
   return 1;
 }
 
-static const luaL_Reg lt_view_funcs[] = {
-  {"cat", lt_lua_cat}, {"stack", lt_lua_stack},
+const luaL_Reg lb_view_funcs[] = {
+  {"cat", lb_cat}, {"stack", lb_stack},
   {NULL, NULL}
 };
 
-static const luaL_Reg lt_view_methods[] = {
-  {"shape", lt_lua_shape}, {"size", lt_lua_size}, {"stride", lt_lua_stride},
-  {"dim", lt_lua_dim}, {"numel", lt_lua_numel}, {"is_contiguous", lt_lua_is_contiguous},
-  {"view", lt_lua_view}, {"reshape", lt_lua_reshape}, {"expand", lt_lua_expand},
-  {"transpose", lt_lua_transpose}, {"t", lt_lua_t}, {"permute", lt_lua_permute},
-  {"narrow", lt_lua_narrow}, {"select", lt_lua_select}, {"unsqueeze", lt_lua_unsqueeze},
-  {"squeeze", lt_lua_squeeze}, {"flatten", lt_lua_flatten},
-  {"contiguous", lt_lua_contiguous}, {"clone", lt_lua_clone}, {"detach", lt_lua_detach},
-  {"split", lt_lua_split}, {"chunk", lt_lua_chunk},
-  {"get", lt_lua_get}, {"set", lt_lua_set}, {"item", lt_lua_item},
-  {"totable", lt_lua_totable},
-  {"fill_", lt_lua_fill_}, {"uniform_", lt_lua_uniform_}, {"normal_", lt_lua_normal_},
-  {"copy_", lt_lua_copy_},
+const luaL_Reg lb_view_methods[] = {
+  {"shape", lb_shape}, {"size", lb_size}, {"stride", lb_stride},
+  {"dim", lb_dim}, {"numel", lb_numel}, {"is_contiguous", lb_is_contiguous},
+  {"view", lb_view}, {"reshape", lb_reshape}, {"expand", lb_expand},
+  {"transpose", lb_transpose}, {"t", lb_t}, {"permute", lb_permute},
+  {"narrow", lb_narrow}, {"select", lb_select}, {"unsqueeze", lb_unsqueeze},
+  {"squeeze", lb_squeeze}, {"flatten", lb_flatten},
+  {"contiguous", lb_contiguous}, {"clone", lb_clone}, {"detach", lb_detach},
+  {"split", lb_split}, {"chunk", lb_chunk},
+  {"get", lb_get}, {"set", lb_set}, {"item", lb_item},
+  {"totable", lb_totable},
+  {"fill_", lb_fill_}, {"uniform_", lb_uniform_}, {"normal_", lb_normal_},
+  {"copy_", lb_copy_},
   {NULL, NULL}
 };
-
-void lt_lua_open_view(lua_State *L) {
-  lt_lua_register(L, lt_view_funcs, lt_view_methods);
-  /* __len lives on the metatable, which is the registry's LT_TENSOR_MT */
-  luaL_getmetatable(L, LT_TENSOR_MT);
-  lua_pushcfunction(L, lt_lua_len);
-  lua_setfield(L, -2, "__len");
-  lua_pop(L, 1);
-}

@@ -1,13 +1,30 @@
 /*
-** lua_lunet.h -- helpers shared by the lua_*.c binding files.
+** lbind.h -- the Lua binding's one header.  Everything the binding's
+** files share is declared here, under one prefix, lb_.
 **
 ** The binding is where 1-based Lua dims become 0-based core dims and
-** where a NULL from the core becomes a Lua error.  A tensor userdata is a
-** box holding one reference; the box is created (empty) before the core
-** call so that an error can never leak the result.
+** where a NULL from the core becomes a Lua error (the core's own prefix
+** is lt_, and it knows nothing of Lua).
+**
+** A tensor userdata is a box holding one reference.  THE BOX COMES FIRST:
+** a function reads all its arguments, pushes its result's box (empty),
+** and only then calls the core, handing the result to lb_fill, which
+** stores it or raises the core's error for NULL:
+**
+**     lt_tensor *x = lb_checktensor(L, 1, "exp");
+**     lt_tensor **r = lb_newbox(L);
+**     return lb_fill(L, r, lt_unary(LT_EXP, x));
+**
+** So no Lua error (a memory error included) can strike between the
+** core's allocation and Lua owning it, as liolib.c makes a file handle
+** before it opens the file.  (Two statements: C leaves the order in
+** which a call's arguments are evaluated open.)
+**
+** luaopen_lunet_core (lb_core.c) builds the module and the Tensor
+** metatable in one place from the tables declared at the end.
 */
-#ifndef LT_LUA_LUNET_H
-#define LT_LUA_LUNET_H
+#ifndef LB_LBIND_H
+#define LB_LBIND_H
 
 #include <lua.h>
 #include <lauxlib.h>
@@ -15,50 +32,80 @@
 #include "tensor.h"
 #include "lunetlib.h"
 
-#define LT_TENSOR_MT "lunet.Tensor"
+#define LB_TENSOR "lunet.Tensor"         /* the metatable's registry name */
+#define LB_STFILE "lunet.safetensors"    /* a file being loaded (lb_io.c) */
+#define LB_GRADMODE "lunet.gradmode"     /* no_grad's saved mode (lb_autograd.c) */
 
-/* the tensor in argument idx, or a type error naming `op` */
-lt_tensor *lt_lua_check(lua_State *L, int idx, const char *op);
-lt_tensor *lt_lua_test(lua_State *L, int idx);   /* NULL if not a tensor */
-/*
-** The tensor in argument idx, coercing a number (0-d tensor) or a nested
-** table (lunet.tensor) in place on the stack, so it stays owned by Lua.
-*/
-lt_tensor *lt_lua_totensor(lua_State *L, int idx, const char *op);
+/* ---- tensors in arguments (lb_aux.c) ---- */
+lt_tensor *lb_testtensor(lua_State *L, int idx);   /* NULL if not a tensor */
+/* the tensor at idx, or an error naming `op` */
+lt_tensor *lb_checktensor(lua_State *L, int idx, const char *op);
+lt_tensor *lb_opttensor(lua_State *L, int idx, const char *op);   /* nil: NULL */
+/* the tensor at idx, a number (0-d) or nested table (lunet.tensor)
+** converted in place on the stack, so that Lua owns it */
+lt_tensor *lb_totensor(lua_State *L, int idx, const char *op);
 
-/* push an empty box; store the result in *box; raises on NULL result */
-lt_tensor **lt_lua_newbox(lua_State *L);
-/* push t (a new reference, or NULL: raise lt_errmsg()) */
-int lt_lua_push(lua_State *L, lt_tensor *t);
-void lt_lua_fill(lua_State *L, lt_tensor **box, lt_tensor *t);
+/* ---- results (lb_aux.c) ---- */
+lt_tensor **lb_newbox(lua_State *L);            /* push an empty box */
+/* store t in box (pushed before the call that made t); t NULL: raise the
+** core's error.  Returns 1, the box being the result */
+int lb_fill(lua_State *L, lt_tensor **box, lt_tensor *t);
+int lb_error(lua_State *L);                     /* raise lt_errmsg() */
 
+/* ---- other arguments (lb_aux.c) ---- */
 /* an integer, or a float with an integral value (3.0 from D / 2): 1 and
 ** *v set, else 0 */
-int lt_lua_toint(lua_State *L, int idx, lua_Integer *v);
-
-/* raise the core's last error */
-int lt_lua_error(lua_State *L);
-
+int lb_toint(lua_State *L, int idx, lua_Integer *v);
 /* 1-based (negative from the end) Lua dim -> 0-based core dim, checked */
-int lt_lua_checkdim(lua_State *L, int idx, int ndim, const char *op);
-/* shape from a Lua sequence {2,3} or from varargs 2,3 starting at idx */
-int lt_lua_checkshape(lua_State *L, int idx, int64_t *shape, const char *op);
+int lb_checkdim(lua_State *L, int idx, int ndim, const char *op);
+/* shape from a Lua sequence {2,3}, or from varargs 2,3 starting at idx
+** (trailing non-numbers, such as an options table, are not part of it) */
+int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op);
+/*
+** The options table at idx (nil or none: no options): every key must be
+** one of known (NULL-terminated), else the error every option check in
+** lunet gives, C and Lua alike:
+**   <op>: unknown option '<name>' (did you mean '<near>'?)
+** when a known option is a small edit away, else
+**   <op>: unknown option '<name>' (known options: a, b, c)
+*/
+void lb_checkoptions(lua_State *L, int idx, const char *op, const char *const *known);
 
-/* register functions into the module table (-2) and methods into the
-** method table (-1) on the stack; either list may be NULL */
-void lt_lua_register(lua_State *L, const luaL_Reg *funcs, const luaL_Reg *methods);
+/* ---- the Tensor metatable's metamethods ---- */
+int lb_gc(lua_State *L);            /* lb_tensor.c: __gc and __close */
+int lb_index(lua_State *L);         /* lb_tensor.c: methods, properties, ... */
+int lb_newindex(lua_State *L);      /* lb_tensor.c */
+int lb_tostring(lua_State *L);      /* lb_tensor.c */
+int lb_index_key(lua_State *L);     /* lb_view.c: ... then x[i], x[{i,j}] */
+int lb_newindex_key(lua_State *L);  /* lb_view.c */
+int lb_len(lua_State *L);           /* lb_view.c */
+int lb_add(lua_State *L);           /* lb_elem.c: the arithmetic */
+int lb_sub(lua_State *L);
+int lb_mul(lua_State *L);
+int lb_div(lua_State *L);
+int lb_pow(lua_State *L);
+int lb_unm(lua_State *L);
 
-/* per-subsystem registration, called by luaopen_lunet_core */
-void lt_lua_open_tensor(lua_State *L);
-void lt_lua_open_elem(lua_State *L);
-void lt_lua_open_reduce(lua_State *L);
-void lt_lua_open_matmul(lua_State *L);
-void lt_lua_open_autograd(lua_State *L);
-void lt_lua_open_io(lua_State *L);
-void lt_lua_open_nn(lua_State *L);
-void lt_lua_open_attention(lua_State *L);
-void lt_lua_open_optim(lua_State *L);
-void lt_lua_open_loss(lua_State *L);
-void lt_lua_open_profile(lua_State *L);
+/* the lunet.tensor{...} constructor (lb_tensor.c), which lb_totensor calls */
+int lb_fromtable(lua_State *L);
+
+/* ---- what lb_core.c builds the module and the metatable from ---- */
+extern const luaL_Reg lb_tensor_funcs[];     /* creation (lb_tensor.c) */
+extern const luaL_Reg lb_elem_funcs[];       /* functions and methods */
+extern const luaL_Reg lb_reduce_funcs[];     /* functions and methods */
+extern const luaL_Reg lb_view_funcs[];       /* cat, stack */
+extern const luaL_Reg lb_view_methods[];
+extern const luaL_Reg lb_matmul_funcs[];
+extern const luaL_Reg lb_matmul_methods[];
+extern const luaL_Reg lb_autograd_funcs[];
+extern const luaL_Reg lb_autograd_methods[];
+extern const luaL_Reg lb_gradmode_meta[];    /* LB_GRADMODE's metatable */
+extern const luaL_Reg lb_nn_funcs[];
+extern const luaL_Reg lb_attention_funcs[];
+extern const luaL_Reg lb_loss_funcs[];
+extern const luaL_Reg lb_optim_funcs[];
+extern const luaL_Reg lb_io_funcs[];
+extern const luaL_Reg lb_stfile_meta[];      /* LB_STFILE's metatable */
+extern const luaL_Reg lb_profile_funcs[];
 
 #endif

@@ -1,0 +1,104 @@
+-- The binding's shape (src/lua): one Tensor metatable built in one place,
+-- the one format of unknown-option errors, user text that is never a
+-- format string, and grad-mode helpers that keep an error's traceback.
+local lu = require "luaunit"
+local lunet = require "lunet"
+local H = require "helpers"
+
+TestBinding = {}
+
+function TestBinding:test_one_metatable()
+  local x = lunet.tensor{ 1, 2 }
+  local mt = getmetatable(x)
+  lu.assertEquals(mt.__name, "lunet.Tensor")
+  lu.assertIs(mt, debug.getregistry()["lunet.Tensor"])
+  for _, k in ipairs{ "__index", "__newindex", "__gc", "__close", "__tostring", "__len",
+                      "__add", "__sub", "__mul", "__div", "__pow", "__unm" } do
+    lu.assertEquals(type(mt[k]), "function", k)
+  end
+  -- the method table is lunet.Tensor, and what it holds is what x: finds
+  for _, k in ipairs{ "exp", "sum", "view", "matmul", "backward", "softmax" } do
+    lu.assertIs(x[k], lunet.Tensor[k], k)
+  end
+  -- functions that are methods too are the same C function
+  lu.assertIs(lunet.exp, lunet.Tensor.exp)
+  lu.assertIs(lunet.sum, lunet.Tensor.sum)
+  -- a tensor prints through the metatable, with lunet.core alone
+  local core = require "lunet.core"
+  lu.assertEquals(tostring(core.tensor{ 1, 2 }), "tensor([1., 2.], shape={2})")
+  lu.assertEquals(#x, 2)
+end
+
+-- every option table the C side reads gives the same message
+function TestBinding:test_unknown_options()
+  local x = lunet.randn{ 2, 3 }
+  local q = lunet.randn{ 1, 1, 2, 4 }
+  local function says(msg, fn, ...)
+    local ok, err = pcall(fn, ...)
+    lu.assertFalse(ok, msg)
+    lu.assertStrContains(tostring(err), msg)
+  end
+  says("zeros: unknown option 'requires_grd' (did you mean 'requires_grad'?)",
+       lunet.zeros, { 2 }, { requires_grd = true })
+  says("randn: unknown option 'dtype' (known options: requires_grad)",
+       lunet.randn, 2, 3, { dtype = "float32" })
+  says("tensor: unknown option 'grad' (known options: requires_grad)",
+       lunet.tensor, { 1 }, { grad = true })
+  says("full: unknown option 'requires_gard' (did you mean 'requires_grad'?)",
+       lunet.full, { 2 }, 1, { requires_gard = true })
+  says("backward: unknown option 'retain_grap' (did you mean 'retain_graph'?)",
+       function() (x:requires_grad(true) * 2):sum():backward{ retain_grap = true } end)
+  says("cross_entropy: unknown option 'reductoin' (did you mean 'reduction'?)",
+       lunet.cross_entropy, x, lunet.tensor{ 1, 2 }, { reductoin = "sum" })
+  says("mse_loss: unknown option 'ignore_index' (known options: reduction)",
+       lunet.mse_loss, x, x, { ignore_index = 0 })
+  says("sum: unknown option 'keep_dim' (did you mean 'keepdim'?)", x.sum, x, 1, { keep_dim = true })
+  says("var: unknown option 'unbiased' (known options: correction, keepdim)",
+       x.var, x, 1, { unbiased = false })
+  says("attention: unknown option 'mask_' (did you mean 'mask'?)",
+       lunet.attention, q, q, q, { mask_ = true })
+  -- known options still work
+  lu.assertTrue(lunet.zeros({ 2 }, { requires_grad = true }):requires_grad())
+  lu.assertEquals(x:sum(1, { keepdim = true }):shape(), { 1, 3 })
+end
+
+-- text from the user reaches the message as it is, never as a format
+function TestBinding:test_percent_in_user_text()
+  local x = lunet.zeros{ 2 }
+  local function verbatim(text, fn, ...)
+    local ok, err = pcall(fn, ...)
+    lu.assertFalse(ok)
+    lu.assertStrContains(tostring(err), text, false)
+  end
+  verbatim("unknown option '%s%n%d'", lunet.zeros, { 2 }, { ["%s%n%d"] = true })
+  verbatim("cannot set field '%s%s%n'", function() x["%s%s%n"] = 1 end)
+  verbatim("'%n%s' is not a tensor", lunet.save, "spec/tmp_never_written.safetensors",
+           { ["%n%s"] = 1 })
+  verbatim("load: %s%n%d.safetensors", lunet.load, "%s%n%d.safetensors")
+  verbatim("gelu: approximate must be 'none' or 'tanh', got '%s%n'", x.gelu, x, "%s%n")
+end
+
+-- an error inside no_grad keeps its traceback, and the mode comes back
+function TestBinding:test_grad_mode_keeps_tracebacks()
+  local function inner() error("deep failure") end
+  local ok, tb = xpcall(lunet.no_grad, debug.traceback, function() inner() end)
+  lu.assertFalse(ok)
+  lu.assertStrContains(tb, "deep failure")
+  lu.assertStrContains(tb, "in upvalue 'inner'")      -- the frame that raised
+  lu.assertTrue(lunet.is_grad_enabled())
+  lunet.set_grad_enabled(false)
+  ok = pcall(lunet.enable_grad, function()
+    lu.assertTrue(lunet.is_grad_enabled())
+    error("x")
+  end)
+  lu.assertFalse(ok)
+  lu.assertFalse(lunet.is_grad_enabled())
+  lunet.set_grad_enabled(true)
+  -- nested, with results passed through
+  local a, b = lunet.no_grad(function()
+    return lunet.enable_grad(function() return lunet.is_grad_enabled(), 7 end)
+  end)
+  lu.assertEquals({ a, b }, { true, 7 })
+  lu.assertTrue(lunet.is_grad_enabled())
+  H.raises("function expected, got number", lunet.no_grad, 3)
+end

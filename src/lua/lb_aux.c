@@ -1,0 +1,216 @@
+/*
+** lb_aux.c -- what every binding file uses (lauxlib's role): tensors in
+** and out of the stack, dims, shapes and option tables.
+*/
+#include <string.h>
+
+#include "lbind.h"
+
+/* ---------------------------------------------------------------- tensors in */
+
+lt_tensor *lb_testtensor(lua_State *L, int idx) {
+  lt_tensor **box = luaL_testudata(L, idx, LB_TENSOR);
+  return box ? *box : NULL;
+}
+
+lt_tensor *lb_checktensor(lua_State *L, int idx, const char *op) {
+  lt_tensor *t = lb_testtensor(L, idx);
+  if (t == NULL)
+    luaL_error(L, "%s: argument %d must be a tensor, got %s", op, idx,
+               luaL_typename(L, idx));
+  return t;
+}
+
+lt_tensor *lb_opttensor(lua_State *L, int idx, const char *op) {
+  return lua_isnoneornil(L, idx) ? NULL : lb_checktensor(L, idx, op);
+}
+
+lt_tensor *lb_totensor(lua_State *L, int idx, const char *op) {
+  lt_tensor *t = lb_testtensor(L, idx);
+  if (t) return t;
+  idx = lua_absindex(L, idx);
+  if (lua_type(L, idx) == LUA_TNUMBER) {
+    float v = (float)lua_tonumber(L, idx);
+    lt_tensor **r = lb_newbox(L);
+    lb_fill(L, r, lt_scalar(v));
+  } else if (lua_type(L, idx) == LUA_TTABLE) {
+    lua_pushcfunction(L, lb_fromtable);
+    lua_pushvalue(L, idx);
+    lua_call(L, 1, 1);
+  } else {
+    luaL_error(L, "%s: argument %d must be a tensor or number, got %s", op, idx,
+               luaL_typename(L, idx));
+  }
+  lua_replace(L, idx);
+  return lb_testtensor(L, idx);
+}
+
+/* ---------------------------------------------------------------- results */
+
+int lb_error(lua_State *L) {
+  return luaL_error(L, "%s", lt_errmsg());
+}
+
+/*
+** Lua's collector counts only what Lua allocated; a tensor box looks like
+** 8 bytes to it.  So when the C-side bytes have grown past a threshold
+** since the last collection, collect now and set the next threshold at
+** twice what survived: memory stays within about 2x the live set.
+*/
+static size_t lb_gc_threshold = 64u << 20;
+
+static void lb_gcpressure(lua_State *L) {
+  size_t live = lt_mem_live();
+  if (live < lb_gc_threshold) return;
+  lua_gc(L, LUA_GCCOLLECT);
+  live = lt_mem_live();
+  lb_gc_threshold = live * 2 > (64u << 20) ? live * 2 : (64u << 20);
+}
+
+lt_tensor **lb_newbox(lua_State *L) {
+  lt_tensor **box;
+  lb_gcpressure(L);
+  box = lua_newuserdatauv(L, sizeof *box, 0);
+  *box = NULL;   /* valid empty: __gc frees whatever is there */
+  luaL_setmetatable(L, LB_TENSOR);
+  return box;
+}
+
+int lb_fill(lua_State *L, lt_tensor **box, lt_tensor *t) {
+  if (t == NULL) return lb_error(L);
+  *box = t;
+  return 1;
+}
+
+/* ---------------------------------------------------------------- dims and shapes */
+
+int lb_toint(lua_State *L, int idx, lua_Integer *v) {
+  int ok;
+  if (lua_type(L, idx) != LUA_TNUMBER) return 0;
+  *v = lua_tointegerx(L, idx, &ok);
+  return ok;
+}
+
+/* what the value at idx is, for "must be an integer, got ..." */
+static const char *lb_what(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TNUMBER ? lua_tostring(L, idx) : luaL_typename(L, idx);
+}
+
+int lb_checkdim(lua_State *L, int idx, int ndim, const char *op) {
+  lua_Integer d;
+  int n = ndim > 0 ? ndim : 1;
+  if (!lb_toint(L, idx, &d))
+    luaL_error(L, "%s: dim must be an integer, got %s", op, lb_what(L, idx));
+  if (d == 0 || d > n || d < -n)
+    luaL_error(L, "%s: dim %I out of range for a %d-d tensor", op, (LUAI_UACINT)d, ndim);
+  return d > 0 ? (int)d - 1 : (int)(d + n);
+}
+
+/* one shape entry: an integer (>= -1: -1 means "infer" to those who allow it) */
+static int64_t lb_shape_entry(lua_State *L, int idx, int i, const char *op) {
+  lua_Integer v;
+  if (!lb_toint(L, idx, &v))
+    luaL_error(L, "%s: shape entry %d must be an integer, got %s", op, i, lb_what(L, idx));
+  if (v < -1) luaL_error(L, "%s: shape entry %d is negative (%I)", op, i, (LUAI_UACINT)v);
+  return (int64_t)v;
+}
+
+int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op) {
+  int n, i;
+  if (lua_type(L, idx) == LUA_TTABLE) {
+    n = (int)luaL_len(L, idx);
+    if (n > LT_MAXDIM) luaL_error(L, "%s: %d dimensions (at most %d)", op, n, LT_MAXDIM);
+    for (i = 1; i <= n; i++) {
+      lua_geti(L, idx, i);
+      shape[i - 1] = lb_shape_entry(L, -1, i, op);
+      lua_pop(L, 1);
+    }
+    return n;
+  }
+  n = lua_gettop(L) - idx + 1;
+  while (n > 0 && lua_type(L, idx + n - 1) != LUA_TNUMBER) n--;   /* trailing opts */
+  if (n > LT_MAXDIM) luaL_error(L, "%s: %d dimensions (at most %d)", op, n, LT_MAXDIM);
+  if (n == 0 && !lua_isnoneornil(L, idx) && lua_type(L, idx) != LUA_TTABLE)
+    luaL_error(L, "%s: shape must be a table of integers, got %s", op, luaL_typename(L, idx));
+  for (i = 0; i < n; i++) shape[i] = lb_shape_entry(L, idx + i, i + 1, op);
+  return n;
+}
+
+/* ---------------------------------------------------------------- options */
+
+#define LB_NAMELEN 32   /* option names compared for "did you mean" */
+
+/*
+** Edit distance of a and b (optimal string alignment: a swap of two
+** neighbours counts 1, so casual -> causal is 1), or a large number when
+** either is too long to be a misspelt option.
+*/
+static int lb_editdist(const char *a, const char *b) {
+  int d[LB_NAMELEN + 1][LB_NAMELEN + 1], i, j;
+  int n = (int)strlen(a), m = (int)strlen(b);
+  if (n > LB_NAMELEN || m > LB_NAMELEN) return 1 << 20;
+  for (i = 0; i <= n; i++) d[i][0] = i;
+  for (j = 0; j <= m; j++) d[0][j] = j;
+  for (i = 1; i <= n; i++)
+    for (j = 1; j <= m; j++) {
+      int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+      if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
+      if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+          d[i - 2][j - 2] + 1 < c)
+        c = d[i - 2][j - 2] + 1;
+      d[i][j] = c;
+    }
+  return d[n][m];
+}
+
+/* the known option `name` is a likely misspelling of: at most 2 edits,
+** and fewer than half the known name's letters */
+static const char *lb_near(const char *name, const char *const *known) {
+  const char *best = NULL;
+  int bestd = 3, i;
+  for (i = 0; known[i]; i++) {
+    int d = lb_editdist(name, known[i]);
+    if (d < bestd && 2 * d < (int)strlen(known[i])) { best = known[i]; bestd = d; }
+  }
+  return best;
+}
+
+/* raise the unknown-option error for the key on top of the stack */
+static int lb_unknown_option(lua_State *L, const char *op, const char *const *known) {
+  const char *name = luaL_tolstring(L, -1, NULL);
+  const char *near = lua_type(L, -2) == LUA_TSTRING ? lb_near(name, known) : NULL;
+  luaL_Buffer b;
+  int i;
+  luaL_buffinit(L, &b);
+  lua_pushfstring(L, "%s: unknown option '%s' (", op, name);
+  luaL_addvalue(&b);
+  if (near) {
+    lua_pushfstring(L, "did you mean '%s'?", near);
+    luaL_addvalue(&b);
+  } else {
+    luaL_addstring(&b, "known options: ");
+    for (i = 0; known[i]; i++) {
+      if (i) luaL_addstring(&b, ", ");
+      luaL_addstring(&b, known[i]);
+    }
+  }
+  luaL_addchar(&b, ')');
+  luaL_pushresult(&b);
+  return lua_error(L);
+}
+
+void lb_checkoptions(lua_State *L, int idx, const char *op, const char *const *known) {
+  if (lua_isnoneornil(L, idx)) return;
+  if (!lua_istable(L, idx))
+    luaL_error(L, "%s: options must be a table, got %s", op, luaL_typename(L, idx));
+  idx = lua_absindex(L, idx);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    int i, ok = 0;
+    lua_pop(L, 1);
+    if (lua_type(L, -1) == LUA_TSTRING)
+      for (i = 0; known[i] && !ok; i++) ok = strcmp(lua_tostring(L, -1), known[i]) == 0;
+    if (!ok) lb_unknown_option(L, op, known);
+  }
+}
