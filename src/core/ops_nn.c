@@ -1,7 +1,9 @@
 /*
-** ops_nn.c -- the layers that live in C as fused ops: linear, embedding,
-** layer/RMS norm, rotary embedding, dropout.  Each forward sits above its
-** backward; shapes are given in the comments ({N,D}: N rows of width D).
+** ops_nn.c -- the layers that live in C: embedding, layer/RMS norm,
+** rotary embedding and dropout as fused ops, each with its context
+** struct and backward just above its forward; and linear, which composes
+** transpose, matmul and add (recorded ops, so it needs no backward of its
+** own).  Shapes are given in the comments ({N,D}: N rows of width D).
 */
 #include <math.h>
 #include <string.h>
