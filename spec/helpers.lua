@@ -43,6 +43,16 @@ function H.raises(text, fn, ...)
   lu.assertStrContains(tostring(err), text, false)
 end
 
+-- log(sum(exp(v))) of a Lua list, in double, shifted by its max: the
+-- plain reference for the softmax family
+function H.logsumexp(v)
+  local m = -math.huge
+  for _, e in ipairs(v) do m = math.max(m, e) end
+  local s = 0
+  for _, e in ipairs(v) do s = s + math.exp(e - m) end
+  return m + math.log(s)
+end
+
 -- ---------------------------------------------------------------- shapes and values
 
 -- number of elements of a shape ({} is a 0-d tensor: 1)

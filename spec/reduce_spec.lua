@@ -88,13 +88,7 @@ local function r_max(v) return v[r_argext(v, false)] end
 local function r_min(v) return v[r_argext(v, true)] end
 local function r_argmax(v) return r_argext(v, false) end
 local function r_argmin(v) return r_argext(v, true) end
-local function r_lse(v)
-  local m = -INF
-  for _, e in ipairs(v) do m = math.max(m, e) end
-  local s = 0
-  for _, e in ipairs(v) do s = s + math.exp(e - m) end
-  return m + math.log(s)
-end
+local r_lse = H.logsumexp
 local function r_softmax(v)
   local l, y = r_lse(v), {}
   for i, e in ipairs(v) do y[i] = math.exp(e - l) end

@@ -71,29 +71,20 @@ static int lb_shape_arg(lua_State *L, int64_t *shape, const char *op) {
   return lb_checkshape(L, 2, shape, op);
 }
 
-static int lb_view(lua_State *L) {
+typedef lt_tensor *(*lb_shaper)(lt_tensor *t, const int64_t *shape, int ndim);
+
+/* x:view(shape), x:reshape(shape), x:expand(shape) */
+static int lb_reshape_as(lua_State *L, const char *op, lb_shaper f) {
   int64_t shape[LT_MAXDIM];
-  lt_tensor *t = lb_checktensor(L, 1, "view");
-  int n = lb_shape_arg(L, shape, "view");
-  lt_tensor **r = lb_newbox(L);
-  return lb_fill(L, r, lt_view(t, shape, n));
+  lt_tensor *t = lb_checktensor(L, 1, op), **r;
+  int n = lb_shape_arg(L, shape, op);
+  r = lb_newbox(L);
+  return lb_fill(L, r, f(t, shape, n));
 }
 
-static int lb_reshape(lua_State *L) {
-  int64_t shape[LT_MAXDIM];
-  lt_tensor *t = lb_checktensor(L, 1, "reshape");
-  int n = lb_shape_arg(L, shape, "reshape");
-  lt_tensor **r = lb_newbox(L);
-  return lb_fill(L, r, lt_reshape(t, shape, n));
-}
-
-static int lb_expand(lua_State *L) {
-  int64_t shape[LT_MAXDIM];
-  lt_tensor *t = lb_checktensor(L, 1, "expand");
-  int n = lb_shape_arg(L, shape, "expand");
-  lt_tensor **r = lb_newbox(L);
-  return lb_fill(L, r, lt_expand(t, shape, n));
-}
+static int lb_view(lua_State *L) { return lb_reshape_as(L, "view", lt_view); }
+static int lb_reshape(lua_State *L) { return lb_reshape_as(L, "reshape", lt_reshape); }
+static int lb_expand(lua_State *L) { return lb_reshape_as(L, "expand", lt_expand); }
 
 static int lb_transpose(lua_State *L) {
   lt_tensor *t = lb_checktensor(L, 1, "transpose"), **r;
