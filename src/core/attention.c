@@ -209,7 +209,7 @@ static void at_reweigh_tile(const at_geom *g, int64_t r0, int64_t n, int64_t L,
   for (i = 0; i < n; i++) {
     float *row = P + i * L;
     int64_t len = at_row_len(g, r0 + i);
-    lt_rows_exp(row, row, lse + r0 + i, 1, len);
+    lt_row_exp(row, row, len, lse[r0 + i]);
     at_hide(row, len, L, keep, 0.0f);
   }
 }

@@ -34,13 +34,6 @@ static inline void lt_sub_row(float *y, const float *x, int64_t n, float s) {
   }
 }
 
-/* y = exp(x - s) over one row (y is not x) */
-static inline void lt_exp_row(float *restrict y, const float *restrict x,
-                              int64_t n, float s) {
-  int64_t i;
-  for (i = 0; i < n; i++) y[i] = lt_exp_fast(x[i] - s);
-}
-
 /* y = exp(x - shift[r]) over one chunk: nr rows of n, exps in one loop */
 static inline void lt_chunk_exp(float *y, const float *x, const float *shift,
                                 int64_t nr, int64_t n) {
@@ -64,7 +57,7 @@ static double lt_row_expsum(const float *x, int64_t n, float shift, float *scrat
   int64_t k;
   for (k = 0; k < n; k += LT_ROWS_CHUNK) {
     int64_t len = n - k < LT_ROWS_CHUNK ? n - k : LT_ROWS_CHUNK;
-    lt_exp_row(scratch, x + k, len, shift);
+    lt_row_exp(scratch, x + k, len, shift);
     s += lt_row_sum(scratch, len);
   }
   return s;

@@ -128,6 +128,19 @@ static inline float lt_row_shift(const float *x, int64_t n) {
   return isinf(m) ? 0.0f : m;
 }
 
+/* y = exp(x - shift) over one row, in one pass; y may be x (two loops:
+** each vectorizes without a runtime overlap check) */
+static inline void lt_row_exp(float *y, const float *x, int64_t n, float shift) {
+  int64_t i;
+  if (y == x) {
+    for (i = 0; i < n; i++) y[i] = lt_exp_fast(y[i] - shift);
+  } else {
+    float *restrict yr = y;
+    const float *restrict xr = x;
+    for (i = 0; i < n; i++) yr[i] = lt_exp_fast(xr[i] - shift);
+  }
+}
+
 /*
 ** One row: w = softmax(x) (w may be x), returning the row's lse.  Inline
 ** for attention's causal rows, each of its own length; lt_softmax_rows
@@ -136,13 +149,7 @@ static inline float lt_row_shift(const float *x, int64_t n) {
 static inline float lt_softmax_row(const float *x, int64_t n, float *w) {
   float shift = lt_row_shift(x, n), sum, inv;
   int64_t i;
-  if (w == x) {   /* (two loops: each vectorizes without an overlap check) */
-    for (i = 0; i < n; i++) w[i] = lt_exp_fast(w[i] - shift);
-  } else {
-    float *restrict wr = w;
-    const float *restrict xr = x;
-    for (i = 0; i < n; i++) wr[i] = lt_exp_fast(xr[i] - shift);
-  }
+  lt_row_exp(w, x, n, shift);
   sum = (float)lt_row_sum(w, n);
   inv = 1.0f / sum;
   for (i = 0; i < n; i++) w[i] *= inv;
@@ -161,8 +168,9 @@ static inline float lt_softmax_row(const float *x, int64_t n, float *w) {
 void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
                      float *logw, float *lse);
 
-/* y = exp(x - shift[r]) row by row (y may be x): the weights again from a
-** saved lse, in the backwards of logsumexp, cross-entropy and attention */
+/* y = exp(x - shift[r]) row by row (y may be x), the exps of short rows
+** in one loop: the weights again from a saved lse, in the backwards of
+** logsumexp, cross-entropy and attention */
 void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
                  int64_t n);
 
