@@ -23,6 +23,7 @@
 #endif
 
 #include "blas.h"
+#include "pool.h"
 #include "tensor.h"
 
 #ifndef LT_BLAS_LIB
@@ -40,6 +41,7 @@ static struct {
   void (*set_threads)(int);
   int (*get_threads)(void);
   char *(*corename)(void);
+  int threads;                    /* what we last told it */
   const char *source;             /* who chose the core: see blas.h */
   const char *path;               /* the name dlopen succeeded with */
 } blas;
@@ -119,6 +121,8 @@ int lt_blas_init(void) {
   memcpy(&blas.set_threads, &p[1], sizeof p[1]);
   memcpy(&blas.get_threads, &p[2], sizeof p[2]);
   memcpy(&blas.corename, &p[3], sizeof p[3]);
+  blas.threads = lt_num_threads();      /* lunet's count is OpenBLAS's */
+  blas.set_threads(blas.threads);
   return 0;
 }
 
@@ -150,7 +154,8 @@ int lt_blas_set_num_threads(int n) {
     return -1;
   }
   if (lt_blas_init()) return -1;
-  blas.set_threads(n);
+  if (n != blas.threads) blas.set_threads(n);
+  blas.threads = n;
   return 0;
 }
 

@@ -1,14 +1,18 @@
 /*
 ** ops_elem.c -- elementwise ops with NumPy broadcasting, and their
-** backwards.  Forward kernels run row by row over lt_iter; each row is a
-** plain loop specialised for unit and zero strides so it vectorises.
+** backwards.  Forward kernels run row by row over lt_iter, cut into
+** pieces for the thread pool (lt_iter_parallel); each row is a plain
+** loop specialised for unit and zero strides so it vectorises, and the
+** transcendental functions are vmath.h's, which vectorise too.
 */
 #include <math.h>
 #include <string.h>
 
 #include "autograd.h"
 #include "ops.h"
+#include "pool.h"
 #include "profile.h"
+#include "vmath.h"
 
 static const char *const lt_binop_names[] = {
   "add", "sub", "mul", "div", "pow", "maximum", "minimum",
@@ -93,10 +97,24 @@ static void lt_binrow_any(lt_binop op, float *o, const float *a, int64_t sa,
   else lt_binrow(op, o, a, sa, b, sb, n);
 }
 
+typedef struct lt_elem_job {
+  int op;                              /* an lt_binop or lt_unop */
+  float *o;
+  const float *a, *b;
+} lt_elem_job;
+
+static void lt_binary_run(void *ctx, const int64_t *off, const int64_t *inner,
+                          int64_t len) {
+  const lt_elem_job *j = ctx;
+  lt_binrow_any((lt_binop)j->op, j->o + off[0], j->a + off[1], inner[1],
+                j->b + off[2], inner[2], len);
+}
+
 static lt_tensor *lt_binary_raw(lt_binop op, lt_tensor *a, lt_tensor *b) {
   int64_t shape[LT_MAXDIM], sa[LT_MAXDIM], sb[LT_MAXDIM], off[3];
   const int64_t *st[3];
   lt_tensor *out;
+  lt_elem_job j;
   lt_iter it;
   int nd;
   if (lt_broadcast_shape(lt_binop_names[op], a, b, shape, &nd)) return NULL;
@@ -107,10 +125,11 @@ static lt_tensor *lt_binary_raw(lt_binop op, lt_tensor *a, lt_tensor *b) {
   st[0] = out->stride; st[1] = sa; st[2] = sb;
   off[0] = 0; off[1] = a->offset; off[2] = b->offset;
   lt_iter_init(&it, shape, nd, 3, st, off);
-  if (!it.empty) do
-    lt_binrow_any(op, out->st->data + it.off[0], a->st->data + it.off[1], it.inner[1],
-                  b->st->data + it.off[2], it.inner[2], it.len);
-  while (lt_iter_next(&it));
+  j.op = op; j.o = out->st->data; j.a = a->st->data; j.b = b->st->data;
+  if (lt_iter_parallel(&it, op == LT_POW ? 20 : 1, LT_PAR_INTR, lt_binary_run, &j)) {
+    lt_tensor_release(out);
+    return NULL;
+  }
   return out;
 }
 
@@ -234,68 +253,61 @@ lt_tensor *lt_binary_scalar(lt_binop op, lt_tensor *a, float s, int s_first) {
 
 /* ---------------------------------------------------------------- unary */
 
-#define LT_SQRT1_2 0.70710678118654752440f
-#define LT_GELU_K  0.79788456080286535588f   /* sqrt(2/pi) */
-
 static inline void lt_unrow(lt_unop op, float *o, const float *x, int64_t sx, int64_t n) {
   int64_t i;
   switch (op) {
   case LT_NEG: for (i = 0; i < n; i++) o[i] = -x[i * sx]; break;
-  case LT_EXP: for (i = 0; i < n; i++) o[i] = expf(x[i * sx]); break;
+  case LT_EXP: for (i = 0; i < n; i++) o[i] = lt_vexp(x[i * sx]); break;
   case LT_LOG: for (i = 0; i < n; i++) o[i] = logf(x[i * sx]); break;
   case LT_SQRT: for (i = 0; i < n; i++) o[i] = sqrtf(x[i * sx]); break;
   case LT_RSQRT: for (i = 0; i < n; i++) o[i] = 1.0f / sqrtf(x[i * sx]); break;
   case LT_ABS: for (i = 0; i < n; i++) o[i] = fabsf(x[i * sx]); break;
-  case LT_TANH: for (i = 0; i < n; i++) o[i] = tanhf(x[i * sx]); break;
-  case LT_SIGMOID: for (i = 0; i < n; i++) o[i] = 1.0f / (1.0f + expf(-x[i * sx])); break;
+  case LT_TANH: for (i = 0; i < n; i++) o[i] = lt_vtanh(x[i * sx]); break;
+  case LT_SIGMOID: for (i = 0; i < n; i++) o[i] = lt_vsigmoid(x[i * sx]); break;
   case LT_RELU: for (i = 0; i < n; i++) o[i] = x[i * sx] > 0 ? x[i * sx] : 0.0f; break;
-  case LT_GELU:
-    for (i = 0; i < n; i++) o[i] = 0.5f * x[i * sx] * (1.0f + erff(x[i * sx] * LT_SQRT1_2));
-    break;
-  case LT_GELU_TANH:
-    for (i = 0; i < n; i++) {
-      float v = x[i * sx];
-      o[i] = 0.5f * v * (1.0f + tanhf(LT_GELU_K * (v + 0.044715f * v * v * v)));
-    }
-    break;
-  case LT_SILU: for (i = 0; i < n; i++) o[i] = x[i * sx] / (1.0f + expf(-x[i * sx])); break;
+  case LT_GELU: for (i = 0; i < n; i++) o[i] = lt_vgelu(x[i * sx]); break;
+  case LT_GELU_TANH: for (i = 0; i < n; i++) o[i] = lt_vgelu_tanh(x[i * sx]); break;
+  case LT_SILU: for (i = 0; i < n; i++) o[i] = lt_vsilu(x[i * sx]); break;
   case LT_SIN: for (i = 0; i < n; i++) o[i] = sinf(x[i * sx]); break;
   case LT_COS: for (i = 0; i < n; i++) o[i] = cosf(x[i * sx]); break;
   case LT_SQUARE: for (i = 0; i < n; i++) o[i] = x[i * sx] * x[i * sx]; break;
   }
 }
 
-/* dy/dx at x (with y = f(x) at hand), times g */
-static float lt_undiff(lt_unop op, float x, float y, float g) {
+/* o = g * dy/dx over n contiguous elements, from the input x and the
+** output y (exp and the roots read f' from f) */
+static inline void lt_unback_row(lt_unop op, float *restrict o, const float *restrict x,
+                                 const float *restrict y, const float *restrict g,
+                                 int64_t n) {
+  int64_t i;
   switch (op) {
-  case LT_NEG: return -g;
-  case LT_EXP: return g * y;
-  case LT_LOG: return g / x;
-  case LT_SQRT: return g * 0.5f / y;
-  case LT_RSQRT: return g * -0.5f * y * y * y;
-  case LT_ABS: return x > 0 ? g : x < 0 ? -g : 0.0f;
-  case LT_TANH: return g * (1.0f - y * y);
-  case LT_SIGMOID: return g * y * (1.0f - y);
-  case LT_RELU: return x > 0 ? g : 0.0f;
-  case LT_GELU: {
-    float cdf = 0.5f * (1.0f + erff(x * LT_SQRT1_2));
-    float pdf = 0.39894228040143267794f * expf(-0.5f * x * x);
-    return g * (cdf + x * pdf);
+  case LT_NEG: for (i = 0; i < n; i++) o[i] = -g[i]; break;
+  case LT_EXP: for (i = 0; i < n; i++) o[i] = g[i] * y[i]; break;
+  case LT_LOG: for (i = 0; i < n; i++) o[i] = g[i] / x[i]; break;
+  case LT_SQRT: for (i = 0; i < n; i++) o[i] = g[i] * 0.5f / y[i]; break;
+  case LT_RSQRT: for (i = 0; i < n; i++) o[i] = g[i] * -0.5f * y[i] * y[i] * y[i]; break;
+  case LT_ABS:
+    for (i = 0; i < n; i++) o[i] = x[i] > 0 ? g[i] : x[i] < 0 ? -g[i] : 0.0f;
+    break;
+  case LT_TANH: for (i = 0; i < n; i++) o[i] = g[i] * lt_vtanh_grad(x[i]); break;
+  case LT_SIGMOID: for (i = 0; i < n; i++) o[i] = g[i] * lt_vsigmoid_grad(x[i]); break;
+  case LT_RELU: for (i = 0; i < n; i++) o[i] = x[i] > 0 ? g[i] : 0.0f; break;
+  case LT_GELU: for (i = 0; i < n; i++) o[i] = g[i] * lt_vgelu_grad(x[i]); break;
+  case LT_GELU_TANH: for (i = 0; i < n; i++) o[i] = g[i] * lt_vgelu_tanh_grad(x[i]); break;
+  case LT_SILU: for (i = 0; i < n; i++) o[i] = g[i] * lt_vsilu_grad(x[i]); break;
+  case LT_SIN: for (i = 0; i < n; i++) o[i] = g[i] * cosf(x[i]); break;
+  case LT_COS: for (i = 0; i < n; i++) o[i] = -g[i] * sinf(x[i]); break;
+  case LT_SQUARE: for (i = 0; i < n; i++) o[i] = g[i] * 2.0f * x[i]; break;
   }
-  case LT_GELU_TANH: {
-    float t = tanhf(LT_GELU_K * (x + 0.044715f * x * x * x));
-    return g * (0.5f * (1.0f + t) +
-                0.5f * x * (1.0f - t * t) * LT_GELU_K * (1.0f + 3 * 0.044715f * x * x));
+}
+
+/* rough flops per element, for how the pool splits the work */
+static double lt_unop_cost(lt_unop op) {
+  switch (op) {
+  case LT_NEG: case LT_ABS: case LT_RELU: case LT_SQUARE: return 1;
+  case LT_SQRT: case LT_RSQRT: return 4;
+  default: return 25;
   }
-  case LT_SILU: {
-    float s = 1.0f / (1.0f + expf(-x));
-    return g * s * (1.0f + x * (1.0f - s));
-  }
-  case LT_SIN: return g * cosf(x);
-  case LT_COS: return -g * sinf(x);
-  case LT_SQUARE: return g * 2.0f * x;
-  }
-  return 0.0f;
 }
 
 /* the derivative reads the input and the output (exp, tanh, sqrt: f' from f) */
@@ -304,21 +316,46 @@ typedef struct lt_unary_ctx {
   lt_saved x, y;
 } lt_unary_ctx;
 
+typedef struct lt_unback_job {
+  lt_unop op;
+  float *o;
+  const float *x, *y, *g;
+} lt_unback_job;
+
+static int lt_unback_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_unback_job *j = ctx;
+  (void)worker;
+  lt_unback_row(j->op, j->o + lo, j->x + lo, j->y + lo, j->g + lo, hi - lo);
+  return 0;
+}
+
 static int lt_unary_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   const lt_unary_ctx *c = lt_ag_ctx(n, lt_unary_ctx);
-  lt_unop op = c->op;
-  lt_tensor *x = lt_contiguous(c->x.t), *y = c->y.t, *cg = lt_contiguous(g);
-  int64_t i, len;
-  if (x && cg && (gin[0] = lt_empty(x->shape, x->ndim)) != NULL) {
-    const float *px = lt_data(x), *py = lt_data(y), *pg = lt_data(cg);
-    float *o = lt_data(gin[0]);
+  lt_tensor *x = lt_contiguous(c->x.t), *y = lt_contiguous(c->y.t), *cg = lt_contiguous(g);
+  lt_unback_job j;
+  int64_t len;
+  if (x && y && cg && (gin[0] = lt_empty(x->shape, x->ndim)) != NULL) {
+    j.op = c->op;
+    j.o = lt_data(gin[0]); j.x = lt_data(x); j.y = lt_data(y); j.g = lt_data(cg);
     len = lt_numel(x);
     lt_prof_work(2.0 * (double)len);
-    for (i = 0; i < len; i++) o[i] = lt_undiff(op, px[i], py[i], pg[i]);
+    if (lt_parallel(len, lt_par_chunk(len, lt_unop_cost(c->op)), LT_PAR_INTR,
+                    lt_unback_task, &j)) {
+      lt_tensor_release(gin[0]);
+      gin[0] = NULL;
+    }
   }
   lt_tensor_release(x);
+  lt_tensor_release(y);
   lt_tensor_release(cg);
   return gin[0] ? 0 : -1;
+}
+
+static void lt_unary_run(void *ctx, const int64_t *off, const int64_t *inner,
+                         int64_t len) {
+  const lt_elem_job *j = ctx;
+  if (inner[1] == 1) lt_unrow((lt_unop)j->op, j->o + off[0], j->a + off[1], 1, len);
+  else lt_unrow((lt_unop)j->op, j->o + off[0], j->a + off[1], inner[1], len);
 }
 
 /* out (contiguous, shape of x) = f(x) row by row */
@@ -326,18 +363,18 @@ static lt_tensor *lt_unary_raw(lt_unop op, lt_tensor *x) {
   const int64_t *st[2];
   int64_t off[2];
   lt_tensor *out = lt_empty(x->shape, x->ndim);
+  lt_elem_job j;
   lt_iter it;
   if (out == NULL) return NULL;
   lt_prof_work((double)lt_numel(out));
   st[0] = out->stride; st[1] = x->stride;
   off[0] = 0; off[1] = x->offset;
   lt_iter_init(&it, x->shape, x->ndim, 2, st, off);
-  if (!it.empty) do {
-    float *o = out->st->data + it.off[0];
-    const float *p = x->st->data + it.off[1];
-    if (it.inner[1] == 1) lt_unrow(op, o, p, 1, it.len);
-    else lt_unrow(op, o, p, it.inner[1], it.len);
-  } while (lt_iter_next(&it));
+  j.op = op; j.o = out->st->data; j.a = x->st->data; j.b = NULL;
+  if (lt_iter_parallel(&it, lt_unop_cost(op), LT_PAR_INTR, lt_unary_run, &j)) {
+    lt_tensor_release(out);
+    return NULL;
+  }
   return out;
 }
 

@@ -609,7 +609,7 @@ static int rd_softmax_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   lt_prof_work(4.0 * (double)p.rows * p.n);
   if (islog) {
     int64_t len = p.rows * p.n;
-    for (i = 0; i < len; i++) o[i] = lt_exp_fast(y[i]);
+    for (i = 0; i < len; i++) o[i] = lt_vexp(y[i]);
     for (r = 0; r < p.rows; r++) {
       const float *gr = g + r * p.n;
       float *orow = o + r * p.n, s = (float)lt_row_sum(gr, p.n);

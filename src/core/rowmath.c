@@ -39,7 +39,7 @@ static inline void lt_chunk_exp(float *y, const float *x, const float *shift,
                                 int64_t nr, int64_t n) {
   int64_t r, i, len = nr * n;
   for (r = 0; r < nr; r++) lt_sub_row(y + r * n, x + r * n, n, shift[r]);
-  for (i = 0; i < len; i++) y[i] = lt_exp_fast(y[i]);
+  for (i = 0; i < len; i++) y[i] = lt_vexp(y[i]);
 }
 
 void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
@@ -112,7 +112,7 @@ void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
       shift[r] = lt_row_shift(xc + r * n, n);
       lt_sub_row(e + r * n, xc + r * n, n, shift[r]);
     }
-    for (i = 0; i < nr * n; i++) e[i] = lt_exp_fast(e[i]);
+    for (i = 0; i < nr * n; i++) e[i] = lt_vexp(e[i]);
     for (r = 0; r < nr; r++) sum[r] = lt_row_sum(e + r * n, n);
     if (w)
       for (r = 0; r < nr; r++) {

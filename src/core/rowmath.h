@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "vmath.h"
+
 /* sum in double, 8 independent lanes so the loop vectorizes */
 static inline double lt_row_sum(const float *x, int64_t n) {
   double acc[8] = {0}, s = 0;
@@ -62,52 +64,6 @@ static inline float lt_row_max(const float *x, int64_t n) {
 }
 
 /*
-** a * b + c, fused where the target has a fast fma.  (-std=c11 turns off
-** GCC's own contraction, and fmaf without hardware support is a slow
-** library call.)
-*/
-static inline float lt_fma(float a, float b, float c) {
-#ifdef __FP_FAST_FMAF
-  return fmaf(a, b, c);
-#else
-  return a * b + c;
-#endif
-}
-
-/*
-** exp for float, in straight-line code so loops over it vectorize (libm's
-** expf is a call per element: about 4x slower here).  exp(x) = 2^k e^r
-** with k = round(x / ln 2), |r| <= ln2/2 (Cody-Waite split of ln 2), e^r
-** by Cephes' degree-7 polynomial: within 1 ulp of expf on [-87.3, 88.3].
-** Below -87.3 it gives 0 (the true value is under FLT_MIN) and above 88.3
-** inf; the softmax family only feeds it x - max <= 0.  NaN stays NaN.
-** The rounding trick (adding 1.5 * 2^23) leaves k in the low bits of kf
-** without a float-to-int conversion, which would be undefined for NaN.
-*/
-static inline float lt_exp_fast(float x) {
-  float xc = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
-  float kf = lt_fma(xc, 1.44269504088896341f, 12582912.0f);
-  float r, p, s;
-  uint32_t ki, bits;
-  memcpy(&ki, &kf, sizeof ki);
-  kf -= 12582912.0f;
-  r = lt_fma(kf, -0.693359375f, xc);
-  r = lt_fma(kf, 2.12194440e-4f, r);
-  p = 1.9875691500e-4f;
-  p = lt_fma(p, r, 1.3981999507e-3f);
-  p = lt_fma(p, r, 8.3334519073e-3f);
-  p = lt_fma(p, r, 4.1665795894e-2f);
-  p = lt_fma(p, r, 1.6666665459e-1f);
-  p = lt_fma(p, r, 5.0000001201e-1f);
-  p = lt_fma(p, r * r, r + 1.0f);
-  bits = (ki + 127u) << 23;          /* 2^k: k sits in ki's low bits */
-  memcpy(&s, &bits, sizeof s);
-  p *= s;
-  p = x < -87.3f ? 0.0f : p;
-  return x > 88.3f ? INFINITY : p;
-}
-
-/*
 ** THE SOFTMAX FAMILY'S KERNEL: softmax, log_softmax, logsumexp,
 ** cross-entropy and attention all take their exps here.  Rows are n
 ** contiguous floats, row r at x + r*n.  Each row's exps are taken against
@@ -133,11 +89,11 @@ static inline float lt_row_shift(const float *x, int64_t n) {
 static inline void lt_row_exp(float *y, const float *x, int64_t n, float shift) {
   int64_t i;
   if (y == x) {
-    for (i = 0; i < n; i++) y[i] = lt_exp_fast(y[i] - shift);
+    for (i = 0; i < n; i++) y[i] = lt_vexp(y[i] - shift);
   } else {
     float *restrict yr = y;
     const float *restrict xr = x;
-    for (i = 0; i < n; i++) yr[i] = lt_exp_fast(xr[i] - shift);
+    for (i = 0; i < n; i++) yr[i] = lt_vexp(xr[i] - shift);
   }
 }
 

@@ -9,10 +9,13 @@
 
 #include "tensor.h"
 #include "autograd.h"
+#include "pool.h"
 
 /* ---------------------------------------------------------------- errors */
 
-static char lt_errbuf[512];
+/* one per thread: a kernel running on the pool's threads reports its
+** error in its own buffer, and the pool hands it to the caller's */
+static _Thread_local char lt_errbuf[512];
 
 void lt_err(const char *fmt, ...) {
   va_list ap;
@@ -280,20 +283,74 @@ int lt_iter_next(lt_iter *it) {
   return 0;
 }
 
+/* the iterator's elements [lo, hi) in flat order, row pieces included */
+static void lt_iter_range(const lt_iter *it, int64_t lo, int64_t hi, lt_run_fn run,
+                          void *ctx) {
+  int64_t idx[LT_MAXDIM], off[4], row = lo / it->len, col = lo % it->len;
+  int d, k;
+  for (k = 0; k < it->n; k++) off[k] = it->off[k];
+  for (d = it->nd - 1; d >= 0; d--) {          /* row -> its multi-index */
+    idx[d] = row % it->shape[d];
+    row /= it->shape[d];
+    for (k = 0; k < it->n; k++) off[k] += idx[d] * it->stride[k][d];
+  }
+  while (lo < hi) {
+    int64_t len = it->len - col < hi - lo ? it->len - col : hi - lo, o[4];
+    for (k = 0; k < it->n; k++) o[k] = off[k] + col * it->inner[k];
+    run(ctx, o, it->inner, len);
+    lo += len;
+    col = 0;
+    for (d = it->nd - 1; d >= 0; d--) {        /* the odometer, as lt_iter_next */
+      for (k = 0; k < it->n; k++) off[k] += it->stride[k][d];
+      if (++idx[d] < it->shape[d]) break;
+      for (k = 0; k < it->n; k++) off[k] -= it->stride[k][d] * it->shape[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+typedef struct lt_iter_job {
+  const lt_iter *it;
+  lt_run_fn run;
+  void *ctx;
+} lt_iter_job;
+
+static int lt_iter_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_iter_job *j = ctx;
+  (void)worker;
+  lt_iter_range(j->it, lo, hi, j->run, j->ctx);
+  return 0;
+}
+
+int lt_iter_parallel(const lt_iter *it, double cost, int flags, lt_run_fn run,
+                     void *ctx) {
+  int64_t rows = 1, n;
+  int d;
+  lt_iter_job j;
+  if (it->empty) return 0;
+  for (d = 0; d < it->nd; d++) rows *= it->shape[d];
+  n = rows * it->len;
+  j.it = it; j.run = run; j.ctx = ctx;
+  return lt_parallel(n, lt_par_chunk(n, cost), flags, lt_iter_task, &j);
+}
+
+static void lt_copy_run(void *ctx, const int64_t *off, const int64_t *inner, int64_t len) {
+  const lt_tensor *const *t = ctx;
+  float *o = t[0]->st->data + off[0];
+  const float *s = t[1]->st->data + off[1];
+  int64_t ds = inner[0], ss = inner[1], i;
+  if (ds == 1 && ss == 1) memcpy(o, s, (size_t)len * sizeof(float));
+  else for (i = 0; i < len; i++) o[i * ds] = s[i * ss];
+}
+
 /* Copy src into dst, both of the same shape, any strides. */
 void lt_copy_into(lt_tensor *dst, const lt_tensor *src) {
   const int64_t *st[2] = {dst->stride, src->stride};
-  int64_t off[2] = {dst->offset, src->offset}, i;
+  int64_t off[2] = {dst->offset, src->offset};
+  const lt_tensor *t[2] = {dst, src};
   lt_iter it;
   lt_iter_init(&it, src->shape, src->ndim, 2, st, off);
-  if (it.empty) return;
-  do {
-    float *o = dst->st->data + it.off[0];
-    const float *s = src->st->data + it.off[1];
-    int64_t ds = it.inner[0], ss = it.inner[1];
-    if (ds == 1 && ss == 1) memcpy(o, s, (size_t)it.len * sizeof(float));
-    else for (i = 0; i < it.len; i++) o[i * ds] = s[i * ss];
-  } while (lt_iter_next(&it));
+  lt_iter_parallel(&it, 1, 0, lt_copy_run, (void *)t);
 }
 
 /* ---------------------------------------------------------------- creation */

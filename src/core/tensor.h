@@ -121,6 +121,19 @@ void lt_iter_init(lt_iter *it, const int64_t *shape, int ndim, int n,
                   const int64_t *const *strides, const int64_t *offsets);
 int lt_iter_next(lt_iter *it);
 
+/*
+** The same walk cut into pieces for the thread pool: run(ctx, off,
+** inner, len) for each run of elements, pieces of rows included, with
+** `off` the operands' offsets at the run's first element.  `cost`: rough
+** flops per element, which decides how much goes to one thread (see
+** lt_par_chunk).  The walk only reads *it.  flags: LT_PAR_INTR (pool.h)
+** lets Ctrl-C stop it; 0, or -1 when it did.
+*/
+typedef void (*lt_run_fn)(void *ctx, const int64_t *off, const int64_t *inner,
+                          int64_t len);
+int lt_iter_parallel(const lt_iter *it, double cost, int flags, lt_run_fn run,
+                     void *ctx);
+
 /* note an in-place write to t's storage, so that a backward which saved
 ** the old values can tell they are gone (autograd.c checks it) */
 static inline void lt_bump_version(lt_tensor *t) { t->st->version++; }

@@ -9,6 +9,19 @@
 ** among the properties and elements (lb_index).
 */
 #include "lbind.h"
+#include "pool.h"
+
+void lb_interrupt(void) { lt_interrupt(); }
+void lb_interrupt_clear(void) { lt_interrupt_clear(); }
+
+/* the pool's threads run code of this library: stop them before Lua
+** unloads it (lua_close collects this sentinel before the loader's own
+** table, which was made first) */
+static int lb_pool_gc(lua_State *L) {
+  (void)L;
+  lt_pool_shutdown();
+  return 0;
+}
 
 /* lunet.<name> */
 static const luaL_Reg *const lb_functions[] = {
@@ -71,5 +84,11 @@ LUAMOD_API int luaopen_lunet_core(lua_State *L) {
   lb_createmeta(L);
   lb_newmeta(L, LB_STFILE, lb_stfile_meta);       /* a file being loaded */
   lb_newmeta(L, LB_GRADMODE, lb_gradmode_meta);   /* no_grad's saved mode */
+  lua_newuserdatauv(L, 0, 0);                      /* the pool's sentinel */
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, lb_pool_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  lua_setfield(L, LUA_REGISTRYINDEX, "lunet.pool");
   return 1;
 }

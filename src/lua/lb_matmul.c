@@ -1,7 +1,8 @@
 /*
 ** lb_matmul.c -- Lua binding of the matrix products and of the BLAS
 ** controls: lunet.matmul, lunet.bmm (and the methods x:matmul, x:bmm),
-** lunet.blas_info, lunet.set_num_threads, and the benchmark's timing hook.
+** lunet.blas_info, lunet.set_num_threads / get_num_threads (lunet's
+** thread pool and OpenBLAS's), and the benchmark's timing hooks.
 */
 #include <limits.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include "lbind.h"
 #include "ops.h"
 #include "blas.h"
+#include "pool.h"
 
 static int lb_matmul(lua_State *L) {
   lt_tensor *a = lb_totensor(L, 1, "matmul");
@@ -44,8 +46,13 @@ static int lb_set_num_threads(lua_State *L) {
   lua_Integer n = luaL_checkinteger(L, 1);
   if (n < 1 || n > INT_MAX)
     return luaL_error(L, "set_num_threads: expected a count >= 1, got %I", n);
-  if (lt_blas_set_num_threads((int)n)) return lb_error(L);
+  if (lt_set_num_threads((int)n)) return lb_error(L);
   return 0;
+}
+
+static int lb_get_num_threads(lua_State *L) {
+  lua_pushinteger(L, lt_num_threads());
+  return 1;
 }
 
 static double lb_now(void) {
@@ -109,6 +116,7 @@ const luaL_Reg lb_matmul_funcs[] = {
   {"bmm", lb_bmm},
   {"blas_info", lb_blas_info},
   {"set_num_threads", lb_set_num_threads},
+  {"get_num_threads", lb_get_num_threads},
   {"_sgemm_bench", lb_sgemm_bench},
   {"_now", lb_clock},
   {NULL, NULL}

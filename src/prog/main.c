@@ -127,11 +127,13 @@ static void lstop (lua_State *L, lua_Debug *ar) {
   luaL_error(L, "interrupted!");
 }
 
-/* the hook fires only in Lua code: a second Ctrl-C during a long C call
+/* the hook fires only in Lua code, and lunet's kernels stop between
+** chunks of work; a second Ctrl-C during a long C call that does neither
 ** gets the default action and kills the process, as a last resort */
 static void laction (int sig) {
   int flag = LUA_MASKCALL | LUA_MASKRET | LUA_MASKLINE | LUA_MASKCOUNT;
   lt_setsignal(sig, SIG_DFL);
+  lb_interrupt();  /* a kernel running stops at its next chunk */
   lua_sethook(globalL, lstop, flag, 1);
 }
 
@@ -143,6 +145,7 @@ static int docall (lua_State *L, int narg, int nres) {
   lua_pushcfunction(L, msghandler);
   lua_insert(L, base);
   globalL = L;
+  lb_interrupt_clear();
   lt_setsignal(SIGINT, laction);
   status = lua_pcall(L, narg, nres, base);
   lt_setsignal(SIGINT, SIG_DFL);
