@@ -22,7 +22,10 @@
 --   activations      bytes of storage the autograd graph keeps alive from
 --                    forward to backward: each op's output that a later op
 --                    consumes (views share their source's storage, so add
---                    nothing), and a linear's product before its bias
+--                    nothing); a linear adds its bias in the product, so it
+--                    keeps nothing more, except on an input whose rows do
+--                    not fold into one run (the heads of a transposed
+--                    view), where matmul's product before the bias is kept
 --
 -- All sizes are element counts; activations are returned in bytes.
 local F = {}
@@ -42,7 +45,6 @@ function F.linear(c, M, K, N, bias, x_grad, out)
   c.linear_macs = c.linear_macs + M * K * N
   c.forward_flops = c.forward_flops + 2 * M * K * N + (bias and M * N or 0)
   c.backward_flops = c.backward_flops + 2 * M * K * N * (x_grad and 2 or 1)
-  if bias then F.kept(c, M * N) end           -- the product, input of the bias add
   if out ~= false then F.kept(c, M * N) end
 end
 

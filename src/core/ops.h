@@ -58,9 +58,8 @@ lt_tensor *lt_bmm(lt_tensor *a, lt_tensor *b);
 lt_tensor *lt_cat(lt_tensor **ts, int n, int dim);
 lt_tensor *lt_stack(lt_tensor **ts, int n, int dim);
 
-/* ---- layers (ops_nn.c): embedding, the norms, RoPE and dropout are
-** fused ops with their own backward; linear is composed of recorded ops
-** (transpose, matmul, add), whose backwards give its gradient ---- */
+/* ---- layers: linear (ops_linear.c), the norms (ops_norm.c), embedding,
+** RoPE and dropout (ops_nn.c), each a fused op with its own backward ---- */
 lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b);  /* x w^T + b; b may be NULL */
 lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w);  /* ids: 0-based, as floats */
 lt_tensor *lt_layer_norm(lt_tensor *x, lt_tensor *w, lt_tensor *b, float eps);

@@ -1,9 +1,8 @@
 /*
-** ops_nn.c -- the layers that live in C: embedding, layer/RMS norm,
-** rotary embedding and dropout as fused ops, each with its context
-** struct and backward just above its forward; and linear, which composes
-** transpose, matmul and add (recorded ops, so it needs no backward of its
-** own).  Shapes are given in the comments ({N,D}: N rows of width D).
+** ops_nn.c -- the layers that live in C: embedding, rotary embedding and
+** dropout as fused ops, each with its context struct and backward just
+** above its forward (linear is in ops_linear.c, the norms in ops_norm.c).
+** Shapes are given in the comments ({N,D}: N rows of width D).
 */
 #include <math.h>
 #include <string.h>
@@ -11,38 +10,6 @@
 #include "autograd.h"
 #include "ops.h"
 #include "profile.h"
-
-/* ---------------------------------------------------------------- linear */
-
-/* x {...,in} w {out,in} b {out}: x w^T + b.  matmul already folds the
-** batch into one sgemm and reads w^T without copying, so linear composes
-** it rather than repeating that logic. */
-lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
-  lt_tensor *wt, *y, *out;
-  char b1[160], b2[160];
-  if (w->ndim != 2 || x->ndim < 1 || x->shape[x->ndim - 1] != w->shape[1]) {
-    lt_err("linear: input %s does not match weight %s (in_features %lld)",
-           lt_shape_str(x, b1, sizeof b1), lt_shape_str(w, b2, sizeof b2),
-           (long long)(w->ndim == 2 ? w->shape[1] : -1));
-    return NULL;
-  }
-  if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) {
-    lt_err("linear: bias %s does not match weight %s (out_features %lld)",
-           lt_shape_str(b, b1, sizeof b1), lt_shape_str(w, b2, sizeof b2),
-           (long long)w->shape[0]);
-    return NULL;
-  }
-  if ((wt = lt_transpose(w, 0, 1)) == NULL) return NULL;
-  /* thop's number: multiply-accumulates of the product, bias not counted */
-  if (w->shape[1] > 0)
-    lt_prof_add(LT_PROF_LINEAR, (double)(lt_numel(x) / w->shape[1]) * w->shape[0] * w->shape[1]);
-  y = lt_matmul(x, wt);
-  lt_tensor_release(wt);
-  if (y == NULL || b == NULL) return y;
-  out = lt_binary(LT_ADD, y, b);
-  lt_tensor_release(y);
-  return out;
-}
 
 /* ---------------------------------------------------------------- embedding */
 
@@ -114,135 +81,6 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
   }
   lt_tensor_release(cid);
   return out;
-}
-
-/* ---------------------------------------------------------------- norms */
-
-/*
-** Layer norm and RMS norm share one shape: x {N,D} normalised per row,
-** then scaled by w {D} (and shifted by b {D}).  Saved: x, and per row the
-** mean (0 for RMS norm) and reciprocal deviation.
-*/
-typedef struct lt_norm_ctx {
-  int rms;
-  lt_saved x, stats, w;     /* contiguous x; stats {2N}: mean, rstd per row */
-} lt_norm_ctx;
-
-static int lt_norm_check(const char *op, lt_tensor *x, lt_tensor *w, lt_tensor *b) {
-  int64_t D = x->ndim ? x->shape[x->ndim - 1] : 0;
-  char b1[160], b2[160];
-  if (x->ndim == 0 || D == 0) {
-    lt_err("%s: input must have a non-empty last dim, got %s", op, lt_shape_str(x, b1, sizeof b1));
-    return -1;
-  }
-  if ((w && (w->ndim != 1 || w->shape[0] != D)) || (b && (b->ndim != 1 || b->shape[0] != D))) {
-    lt_err("%s: weight/bias %s do not match the input's last dim %lld (input %s)", op,
-           lt_shape_str(w && (w->ndim != 1 || w->shape[0] != D) ? w : b, b1, sizeof b1),
-           (long long)D, lt_shape_str(x, b2, sizeof b2));
-    return -1;
-  }
-  return 0;
-}
-
-static int lt_norm_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
-  const lt_norm_ctx *c = lt_ag_ctx(n, lt_norm_ctx);
-  lt_tensor *x = c->x.t, *stats = c->stats.t, *w = c->w.t;
-  lt_tensor *cg = lt_contiguous(g), *dx = NULL, *dw = NULL, *db = NULL;
-  int64_t D = x->shape[x->ndim - 1], N = lt_numel(x) / D, i, j, wshape = D;
-  int rms = c->rms;
-  if (cg == NULL) return -1;
-  dx = n->needs[0] ? lt_empty(x->shape, x->ndim) : NULL;
-  dw = n->needs[1] ? lt_zeros(&wshape, 1) : NULL;
-  db = n->needs[2] ? lt_zeros(&wshape, 1) : NULL;
-  if ((n->needs[0] && !dx) || (n->needs[1] && !dw) || (n->needs[2] && !db)) goto fail;
-  lt_prof_work(10.0 * (double)N * D);
-  for (i = 0; i < N; i++) {
-    const float *px = lt_data(x) + i * D, *pg = lt_data(cg) + i * D;
-    const float *pw = w ? lt_data(w) : NULL;
-    float mean = lt_data(stats)[2 * i], rstd = lt_data(stats)[2 * i + 1];
-    double s1 = 0, s2 = 0;
-    for (j = 0; j < D; j++) {
-      float xhat = (px[j] - mean) * rstd, dxhat = pg[j] * (pw ? pw[j] : 1.0f);
-      s1 += dxhat;
-      s2 += dxhat * xhat;
-      if (dw) lt_data(dw)[j] += pg[j] * xhat;
-      if (db) lt_data(db)[j] += pg[j];
-    }
-    if (dx) {
-      float m1 = rms ? 0.0f : (float)(s1 / D), m2 = (float)(s2 / D);
-      float *o = lt_data(dx) + i * D;
-      for (j = 0; j < D; j++) {
-        float xhat = (px[j] - mean) * rstd, dxhat = pg[j] * (pw ? pw[j] : 1.0f);
-        o[j] = rstd * (dxhat - m1 - xhat * m2);
-      }
-    }
-  }
-  lt_tensor_release(cg);
-  gin[0] = dx; gin[1] = dw; gin[2] = db;
-  return 0;
-fail:
-  lt_tensor_release(cg); lt_tensor_release(dx); lt_tensor_release(dw); lt_tensor_release(db);
-  return -1;
-}
-
-static lt_tensor *lt_normalize(const char *op, int rms, lt_tensor *x, lt_tensor *w,
-                          lt_tensor *b, float eps) {
-  lt_tensor *cx, *cw = NULL, *cb = NULL, *out = NULL, *stats = NULL, *in[3];
-  int64_t D, N, i, j, sshape[1];
-  lt_node *n;
-  if (lt_norm_check(op, x, w, b) || (cx = lt_contiguous(x)) == NULL) return NULL;
-  D = x->shape[x->ndim - 1];
-  N = lt_numel(x) / D;
-  sshape[0] = 2 * N;
-  /* weight and bias are read as plain arrays: make them so */
-  if ((!w || (cw = lt_contiguous(w)) != NULL) && (!b || (cb = lt_contiguous(b)) != NULL)) {
-    out = lt_empty(x->shape, x->ndim);
-    stats = lt_empty(sshape, 1);
-  }
-  if (out == NULL || stats == NULL) {
-    lt_tensor_release(cx); lt_tensor_release(cw); lt_tensor_release(cb);
-    lt_tensor_release(out); lt_tensor_release(stats);
-    return NULL;
-  }
-  lt_prof_work((rms ? 5.0 : 8.0) * (double)N * D);
-  for (i = 0; i < N; i++) {
-    const float *px = lt_data(cx) + i * D;
-    float *o = lt_data(out) + i * D, mean = 0, rstd;
-    double s = 0, ss = 0;
-    for (j = 0; j < D; j++) { s += px[j]; ss += (double)px[j] * px[j]; }
-    if (!rms) {
-      mean = (float)(s / D);
-      ss = 0;
-      for (j = 0; j < D; j++) ss += (double)(px[j] - mean) * (px[j] - mean);
-    }
-    rstd = (float)(1.0 / sqrt(ss / D + eps));
-    for (j = 0; j < D; j++) {
-      float v = (px[j] - mean) * rstd;
-      o[j] = v * (cw ? lt_data(cw)[j] : 1.0f) + (cb ? lt_data(cb)[j] : 0.0f);
-    }
-    lt_data(stats)[2 * i] = mean;
-    lt_data(stats)[2 * i + 1] = rstd;
-  }
-  in[0] = x; in[1] = w; in[2] = b;
-  if ((n = lt_ag_record(out, rms ? "RMSNormBackward" : "LayerNormBackward",
-                        lt_norm_backward, in, 3, sizeof(lt_norm_ctx))) != NULL) {
-    lt_norm_ctx *c = lt_ag_ctx(n, lt_norm_ctx);
-    c->rms = rms;
-    lt_ag_save(n, &c->x, cx);
-    lt_ag_save(n, &c->stats, stats);
-    lt_ag_save(n, &c->w, cw);
-  }
-  lt_tensor_release(cx); lt_tensor_release(cw); lt_tensor_release(cb);
-  lt_tensor_release(stats);
-  return out;
-}
-
-lt_tensor *lt_layer_norm(lt_tensor *x, lt_tensor *w, lt_tensor *b, float eps) {
-  return lt_normalize("layer_norm", 0, x, w, b, eps);
-}
-
-lt_tensor *lt_rms_norm(lt_tensor *x, lt_tensor *w, float eps) {
-  return lt_normalize("rms_norm", 1, x, w, NULL, eps);
 }
 
 /* ---------------------------------------------------------------- rotary embedding */
