@@ -46,6 +46,7 @@
 #include "ops.h"
 #include "rowmath.h"
 #include "blas.h"
+#include "pool.h"
 #include "profile.h"
 
 /*
@@ -271,26 +272,63 @@ static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
   return 0;
 }
 
+/*
+** The (batch, head) pairs are independent: they go to the thread pool,
+** each running single-threaded BLAS, with scratch of its own per thread
+** (a tile of scores, the batch's keep row, dropout factors, tile lses).
+*/
+typedef struct at_job {
+  const at_geom *g;
+  const at_mat *q, *k, *v, *go;
+  const lt_tensor *mask;
+  float *out, *lse;                   /* forward's results */
+  float *dq, *dk, *dv;                /* backward's (dk, dv per query head if G > 1) */
+  float *scratch;
+  int64_t per_worker;                 /* scratch floats per thread */
+} at_job;
+
+/* scratch for every thread: floats per thread in *per, NULL when out of memory */
+static float *at_scratch(const at_geom *g, int tiles, int64_t *per) {
+  float *p;
+  *per = tiles * at_tile_rows(g) * g->T + 2 * g->T + at_tile_rows(g) + 16;
+  p = malloc((size_t)(*per * lt_num_threads()) * sizeof *p);
+  if (p == NULL) lt_err("attention: out of memory");
+  return p;
+}
+
+static int at_forward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const at_job *j = ctx;
+  const at_geom *g = j->g;
+  int64_t tr = at_tile_rows(g), bh;
+  float *P = j->scratch + worker * j->per_worker, *keep = P + tr * g->T;
+  float *drop = keep + g->T, *tlse = drop + g->T;
+  for (bh = lo; bh < hi; bh++) {
+    int64_t b = bh / g->H, h = bh % g->H;
+    if (j->mask) at_keep_row(keep, j->mask, b, g->T);
+    if (at_forward_head(g, b, h, j->q, j->k, j->v, j->mask ? keep : NULL,
+                        j->out + bh * g->S * g->Dv, j->lse ? j->lse + bh * g->S : NULL,
+                        P, drop, tlse))
+      return -1;
+  }
+  return 0;
+}
+
+/* (b, h) pairs per chunk: about LT_PAR_GRAIN flops each */
+static int64_t at_chunk(const at_geom *g, double flops_per_pair) {
+  return lt_par_chunk(g->B * g->H, at_pairs(g) * flops_per_pair);
+}
+
 static int at_forward(const at_geom *g, const at_mat *q, const at_mat *k,
                       const at_mat *v, const lt_tensor *mask, float *out,
                       float *lse) {
-  int64_t tr = at_tile_rows(g), T = g->T, b, h;
-  float *P = malloc((size_t)(tr * T + 2 * T + tr + 1) * sizeof *P), *keep, *drop, *tlse;
-  int rc = 0;
-  if (P == NULL) { lt_err("attention: out of memory"); return -1; }
-  keep = P + tr * T;
-  drop = keep + T;
-  tlse = drop + T;
-  for (b = 0; b < g->B && rc == 0; b++) {
-    if (mask) at_keep_row(keep, mask, b, T);
-    for (h = 0; h < g->H && rc == 0; h++) {
-      int64_t bh = b * g->H + h;
-      rc = at_forward_head(g, b, h, q, k, v, mask ? keep : NULL,
-                           out + bh * g->S * g->Dv, lse ? lse + bh * g->S : NULL,
-                           P, drop, tlse);
-    }
-  }
-  free(P);
+  at_job j;
+  int rc;
+  memset(&j, 0, sizeof j);
+  j.g = g; j.q = q; j.k = k; j.v = v; j.mask = mask; j.out = out; j.lse = lse;
+  if ((j.scratch = at_scratch(g, 1, &j.per_worker)) == NULL) return -1;
+  rc = lt_parallel(g->B * g->H, at_chunk(g, 2.0 * (g->D + g->Dv) + 5),
+                   LT_PAR_BLAS | LT_PAR_INTR, at_forward_task, &j);
+  free(j.scratch);
   return rc;
 }
 
@@ -349,51 +387,100 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
   return 0;
 }
 
+static int at_backward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const at_job *j = ctx;
+  const at_geom *g = j->g;
+  int64_t tr = at_tile_rows(g), bh;
+  float *P = j->scratch + worker * j->per_worker, *dP = P + tr * g->T;
+  float *keep = dP + tr * g->T, *drop = keep + g->T;
+  for (bh = lo; bh < hi; bh++) {
+    int64_t b = bh / g->H, h = bh % g->H;
+    /* with G > 1, each query head's share of dK, dV goes to its own slot */
+    int64_t kv = g->G > 1 ? bh : b * g->Hk + h / g->G;
+    if (j->mask) at_keep_row(keep, j->mask, b, g->T);
+    if (at_backward_head(g, b, h, j->q, j->k, j->v, j->go, j->mask ? keep : NULL,
+                         j->lse + bh * g->S,
+                         j->dq ? j->dq + bh * g->S * g->D : NULL,
+                         j->dk ? j->dk + kv * g->T * g->D : NULL,
+                         j->dv ? j->dv + kv * g->T * g->Dv : NULL, P, dP, drop))
+      return -1;
+  }
+  return 0;
+}
+
+/* dK, dV of each kv head = the sums of its G query heads' slots, in head
+** order; items are (b, kv head, key row) */
+typedef struct at_sum_job {
+  const float *part;
+  float *out;
+  int64_t G, T, W;                    /* W: floats per key row */
+} at_sum_job;
+
+static int at_sum_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const at_sum_job *j = ctx;
+  int64_t r, i, gi;
+  (void)worker;
+  for (r = lo; r < hi; r++) {
+    int64_t bk = r / j->T, t = r % j->T;
+    float *o = j->out + r * j->W;
+    const float *p = j->part + (bk * j->G * j->T + t) * j->W;
+    memcpy(o, p, (size_t)j->W * sizeof *o);
+    for (gi = 1; gi < j->G; gi++)
+      for (i = 0; i < j->W; i++) o[i] += p[gi * j->T * j->W + i];
+  }
+  return 0;
+}
+
+static int at_sum_heads(const at_geom *g, const float *part, lt_tensor *out, int64_t W) {
+  at_sum_job j;
+  int64_t rows = g->B * g->Hk * g->T;
+  j.part = part; j.out = lt_data(out); j.G = g->G; j.T = g->T; j.W = W;
+  return lt_parallel(rows, lt_par_chunk(rows, (double)(g->G * W)), 0, at_sum_task, &j);
+}
+
 static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   const at_ctx *c = lt_ag_ctx(nd, at_ctx);
   const at_geom g = c->g;
   at_mat q, k, v, go;
-  lt_tensor *mask = c->mask.t, *dq = NULL, *dk = NULL, *dv = NULL;
-  const float *lse = c->lse;
-  float *P = NULL, *keep, *drop;
-  int64_t tr, b, h;
+  lt_tensor *dq = NULL, *dk = NULL, *dv = NULL;
+  float *part = NULL;
+  at_job j;
   int rc = -1;
   q.copy = k.copy = v.copy = go.copy = NULL;
+  memset(&j, 0, sizeof j);
   if (at_mat_init(&q, c->q.t) || at_mat_init(&k, c->k.t) ||
       at_mat_init(&v, c->v.t) || at_mat_init(&go, gout))
     goto done;
   /* dQ is written whole, tile by tile; dK and dV accumulate */
   if ((nd->needs[0] && (dq = lt_empty(c->q.t->shape, 4)) == NULL) ||
-      (nd->needs[1] && (dk = lt_zeros(c->k.t->shape, 4)) == NULL) ||
-      (nd->needs[2] && (dv = lt_zeros(c->v.t->shape, 4)) == NULL))
+      (nd->needs[1] && (dk = g.G > 1 ? lt_empty(c->k.t->shape, 4) : lt_zeros(c->k.t->shape, 4)) == NULL) ||
+      (nd->needs[2] && (dv = g.G > 1 ? lt_empty(c->v.t->shape, 4) : lt_zeros(c->v.t->shape, 4)) == NULL))
     goto done;
   if (lt_prof_on)   /* per pair: scores and weights again, then each gradient */
     lt_prof_work((double)g.B * g.H * at_pairs(&g) *
                  (2.0 * g.D + 2 + (dq || dk ? 2.0 * g.Dv + 4 : 0) +
                   (dv ? 2.0 * g.Dv : 0) + (dq ? 2.0 * g.D : 0) + (dk ? 2.0 * g.D : 0)));
-  tr = at_tile_rows(&g);
-  P = malloc((size_t)(2 * tr * g.T + 2 * g.T + 1) * sizeof *P);
-  if (P == NULL) { lt_err("attention: out of memory"); goto done; }
-  keep = P + 2 * tr * g.T;
-  drop = keep + g.T;
-  for (b = 0; b < g.B; b++) {
-    if (mask) at_keep_row(keep, mask, b, g.T);
-    for (h = 0; h < g.H; h++) {
-      int64_t bh = b * g.H + h, bg = b * g.Hk + h / g.G;
-      if (at_backward_head(&g, b, h, &q, &k, &v, &go, mask ? keep : NULL,
-                           lse + bh * g.S,
-                           dq ? lt_data(dq) + bh * g.S * g.D : NULL,
-                           dk ? lt_data(dk) + bg * g.T * g.D : NULL,
-                           dv ? lt_data(dv) + bg * g.T * g.Dv : NULL,
-                           P, P + tr * g.T, drop))
-        goto done;
-    }
+  if (g.G > 1 && (dk || dv)) {          /* a slot per query head, zeroed */
+    part = calloc((size_t)(g.B * g.H * g.T * (g.D + g.Dv)), sizeof *part);
+    if (part == NULL) { lt_err("attention: out of memory"); goto done; }
   }
+  j.g = &g; j.q = &q; j.k = &k; j.v = &v; j.go = &go; j.mask = c->mask.t;
+  j.lse = (float *)c->lse;
+  j.dq = dq ? lt_data(dq) : NULL;
+  j.dk = dk ? (part ? part : lt_data(dk)) : NULL;
+  j.dv = dv ? (part ? part + g.B * g.H * g.T * g.D : lt_data(dv)) : NULL;
+  if ((j.scratch = at_scratch(&g, 2, &j.per_worker)) == NULL ||
+      lt_parallel(g.B * g.H, at_chunk(&g, 4.0 * (g.D + g.Dv) + 6),
+                  LT_PAR_BLAS | LT_PAR_INTR, at_backward_task, &j) ||
+      (part && dk && at_sum_heads(&g, j.dk, dk, g.D)) ||
+      (part && dv && at_sum_heads(&g, j.dv, dv, g.Dv)))
+    goto done;
   gin[0] = dq; gin[1] = dk; gin[2] = dv;
   dq = dk = dv = NULL;
   rc = 0;
 done:
-  free(P);
+  free(j.scratch);
+  free(part);
   lt_tensor_release(q.copy); lt_tensor_release(k.copy);
   lt_tensor_release(v.copy); lt_tensor_release(go.copy);
   lt_tensor_release(dq); lt_tensor_release(dk); lt_tensor_release(dv);

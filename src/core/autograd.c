@@ -7,6 +7,7 @@
 
 #include "autograd.h"
 #include "ops.h"
+#include "pool.h"
 #include "profile.h"
 
 static int lt_grad_on = 1;
@@ -146,12 +147,75 @@ void lt_ag_save_output(lt_node *n, lt_saved *slot, lt_tensor *out) {
 /* ---------------------------------------------------------------- sum_to */
 
 /*
+** Column sums of a contiguous {M,N} matrix (a bias's gradient, a
+** broadcast input's): chunks of rows sum into slots of their own, in
+** double, and the slots are added in chunk order, so every thread count
+** gives the same floats.  0, or -1 out of memory.
+*/
+typedef struct lt_colsum_job {
+  const float *g;
+  double *part;
+  int64_t N, chunk;
+} lt_colsum_job;
+
+static int lt_colsum_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_colsum_job *j = ctx;
+  double *restrict acc = j->part + (lo / j->chunk) * j->N;
+  int64_t i, k, N = j->N;
+  (void)worker;
+  for (k = 0; k < N; k++) acc[k] = 0;
+  for (i = lo; i < hi; i++) {
+    const float *restrict row = j->g + i * N;
+    for (k = 0; k < N; k++) acc[k] += row[k];
+  }
+  return 0;
+}
+
+int lt_colsum(const float *g, int64_t M, int64_t N, float *out) {
+  lt_colsum_job j;
+  int64_t nchunks, c, k;
+  j.chunk = lt_par_chunk(M, (double)N);
+  if (j.chunk < (M + 31) / 32) j.chunk = (M + 31) / 32;   /* at most 32 slots */
+  nchunks = M > 0 ? (M + j.chunk - 1) / j.chunk : 0;
+  if ((j.part = malloc((size_t)(nchunks * N + 1) * sizeof *j.part)) == NULL) {
+    lt_err("out of memory summing a gradient");
+    return -1;
+  }
+  j.g = g; j.N = N;
+  lt_parallel(M, j.chunk, 0, lt_colsum_task, &j);
+  for (k = 0; k < N; k++) {
+    double s = 0;
+    for (c = 0; c < nchunks; c++) s += j.part[c * N + k];
+    out[k] = (float)s;
+  }
+  free(j.part);
+  return 0;
+}
+
+/* does summing g to shape mean summing whole leading dims of a
+** contiguous g (the trailing dims kept whole)?  *M rows of *N then */
+static int lt_sum_leading(const lt_tensor *g, const int64_t *shape, int ndim,
+                          int64_t *M, int64_t *N) {
+  int lead = g->ndim - ndim, d;
+  *M = 1; *N = 1;
+  if (!lt_is_contiguous(g)) return 0;
+  for (d = 0; d < ndim && shape[d] == 1; d++) *M *= g->shape[lead + d];
+  for (; d < ndim; d++) {
+    if (shape[d] != g->shape[lead + d]) return 0;
+    *N *= shape[d];
+  }
+  for (d = 0; d < lead; d++) *M *= g->shape[d];
+  return 1;
+}
+
+/*
 ** Sum g (of a broadcast shape) down to `shape`: leading extra dims and
-** dims where shape has 1 are summed.  Done by viewing the result with
-** stride 0 on the summed dims and accumulating into it.
+** dims where shape has 1 are summed.  Summing whole leading dims goes to
+** lt_colsum; anything else views the result with stride 0 on the summed
+** dims and accumulates into it.
 */
 lt_tensor *lt_sum_to(lt_tensor *g, const int64_t *shape, int ndim) {
-  int64_t bstride[LT_MAXDIM] = {0}, ostride[LT_MAXDIM], i;
+  int64_t bstride[LT_MAXDIM] = {0}, ostride[LT_MAXDIM], i, M, N;
   int lead = g->ndim - ndim, d;
   lt_tensor *out;
   lt_iter it;
@@ -160,6 +224,13 @@ lt_tensor *lt_sum_to(lt_tensor *g, const int64_t *shape, int ndim) {
   if (ndim == g->ndim && memcmp(shape, g->shape, (size_t)ndim * sizeof *shape) == 0)
     return lt_tensor_retain(g);
   if (lead < 0) { lt_err("sum_to: gradient has fewer dims than its input"); return NULL; }
+  if (lt_sum_leading(g, shape, ndim, &M, &N)) {
+    if ((out = lt_empty(shape, ndim)) != NULL && lt_colsum(lt_data(g), M, N, lt_data(out))) {
+      lt_tensor_release(out);
+      out = NULL;
+    }
+    return out;
+  }
   if ((out = lt_zeros(shape, ndim)) == NULL) return NULL;
   lt_contig_strides(shape, ndim, ostride);
   for (d = 0; d < ndim; d++)
@@ -184,24 +255,40 @@ lt_tensor *lt_sum_to(lt_tensor *g, const int64_t *shape, int ndim) {
 
 /* ---------------------------------------------------------------- engine */
 
-/* a contiguous tensor nobody else shares, holding g's values */
-static lt_tensor *lt_owned(lt_tensor *g) {
-  lt_tensor *c;
-  if (g->refs == 1 && g->st->refs == 1 && g->offset == 0 && lt_is_contiguous(g) &&
-      (size_t)lt_numel(g) == g->st->n)
-    return lt_tensor_retain(g);
-  if ((c = lt_empty(g->shape, g->ndim)) == NULL) return NULL;
-  lt_copy_into(c, g);
-  return c;
+static void lt_add_run(void *ctx, const int64_t *off, const int64_t *inner, int64_t len) {
+  lt_tensor *const *t = ctx;
+  float *d = t[0]->st->data + off[0];
+  const float *s = t[1]->st->data + off[1];
+  int64_t i, ds = inner[0], ss = inner[1];
+  if (ds == 1 && ss == 1) for (i = 0; i < len; i++) d[i] += s[i];
+  else for (i = 0; i < len; i++) d[i * ds] += s[i * ss];
+}
+
+/* dst += src in place, same shape, dst without overlapping elements */
+static void lt_add_into(lt_tensor *dst, lt_tensor *src) {
+  const int64_t *st[2];
+  int64_t off[2];
+  lt_tensor *t[2];
+  lt_iter it;
+  st[0] = dst->stride; st[1] = src->stride;
+  off[0] = dst->offset; off[1] = src->offset;
+  t[0] = dst; t[1] = src;
+  lt_iter_init(&it, dst->shape, dst->ndim, 2, st, off);
+  lt_iter_parallel(&it, 1, 0, lt_add_run, t);
+}
+
+/* a tensor no one else can see: its values may be overwritten */
+static int lt_is_owned(const lt_tensor *t) {
+  return t->refs == 1 && t->st->refs == 1 && t->offset == 0 && lt_is_contiguous(t) &&
+         (size_t)lt_numel(t) == t->st->n;
 }
 
 /* leaf .grad accumulates in place, like PyTorch: a held x.grad sees it */
 static int lt_accumulate_leaf(lt_tensor *leaf, lt_tensor *g) {
-  lt_tensor *c;
-  float *dst, *src;
-  int64_t i, n;
   if (leaf->grad == NULL) {
-    if ((leaf->grad = lt_owned(g)) == NULL) return -1;
+    if (lt_is_owned(g)) leaf->grad = lt_tensor_retain(g);
+    else if ((leaf->grad = lt_empty(g->shape, g->ndim)) == NULL) return -1;
+    else lt_copy_into(leaf->grad, g);
     return 0;
   }
   if (!lt_is_contiguous(leaf->grad)) {   /* an assigned strided grad: add out of place */
@@ -211,18 +298,20 @@ static int lt_accumulate_leaf(lt_tensor *leaf, lt_tensor *g) {
     leaf->grad = sum;
     return 0;
   }
-  if ((c = lt_contiguous(g)) == NULL) return -1;
-  n = lt_numel(c);
-  dst = lt_data(leaf->grad);
-  src = lt_data(c);
-  for (i = 0; i < n; i++) dst[i] += src[i];
-  lt_tensor_release(c);
+  lt_add_into(leaf->grad, g);
   return 0;
 }
 
+/* the gradients reaching a node from several uses are summed, in place
+** once the running sum is a tensor of the engine's own */
 static int lt_accumulate_node(lt_node *n, lt_tensor *g) {
   lt_tensor *sum;
   if (n->gacc == NULL) { n->gacc = lt_tensor_retain(g); return 0; }
+  if (lt_is_owned(n->gacc)) {
+    lt_prof_work((double)lt_numel(g));
+    lt_add_into(n->gacc, g);
+    return 0;
+  }
   if ((sum = lt_binary(LT_ADD, n->gacc, g)) == NULL) return -1;
   lt_tensor_release(n->gacc);
   n->gacc = sum;

@@ -103,5 +103,8 @@ void lt_node_release(lt_node *n);
 
 /* reduce a broadcast gradient back to shape (sum over expanded dims) */
 lt_tensor *lt_sum_to(lt_tensor *g, const int64_t *shape, int ndim);
+/* out[k] = sum over the M rows of the contiguous {M,N} g, the same floats
+** on any thread count; 0, or -1 (out of memory) */
+int lt_colsum(const float *g, int64_t M, int64_t N, float *out);
 
 #endif

@@ -8,7 +8,7 @@
 ** Backward, from g {M,N}:
 **   dx = g w            {M,K}   one sgemm
 **   dw = g^T x          {N,K}   one sgemm over all M rows
-**   db = column sums of g       rows in order, columns across threads
+**   db = column sums of g       lt_colsum
 ** w is read in place in either layout (a transposed view flips BLAS's
 ** flag), and so is x when its rows form one run of equally spaced rows
 ** (any contiguous tensor, a row slice); any other x (the heads of a
@@ -72,30 +72,6 @@ static lt_tensor *lt_linear_weight(lt_tensor *w, int *wl, int64_t *ldw) {
 
 /* ---------------------------------------------------------------- backward */
 
-typedef struct lt_colsum_job {
-  const float *g;
-  float *db;
-  int64_t M, N;
-} lt_colsum_job;
-
-/* db[lo:hi] = sums of g's columns lo..hi-1 over all rows, in row order */
-static int lt_colsum_task(void *ctx, int worker, int64_t lo, int64_t hi) {
-  const lt_colsum_job *j = ctx;
-  double acc[64];
-  int64_t i, k, c0;
-  (void)worker;
-  for (c0 = lo; c0 < hi; c0 += 64) {
-    int64_t n = hi - c0 < 64 ? hi - c0 : 64;
-    for (k = 0; k < n; k++) acc[k] = 0;
-    for (i = 0; i < j->M; i++) {
-      const float *row = j->g + i * j->N + c0;
-      for (k = 0; k < n; k++) acc[k] += row[k];
-    }
-    for (k = 0; k < n; k++) j->db[c0 + k] = (float)acc[k];
-  }
-  return 0;
-}
-
 static int lt_linear_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   const lt_linear_ctx *c = lt_ag_ctx(n, lt_linear_ctx);
   lt_tensor *x = c->x.t, *w = c->w.t, *cg = lt_contiguous(g);
@@ -116,11 +92,9 @@ static int lt_linear_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
                  lt_data(gin[1]), K))
       goto fail;
   }
-  if (n->needs[2] && (gin[2] = lt_empty(&N, 1)) != NULL) {
-    lt_colsum_job j;
-    j.g = lt_data(cg); j.db = lt_data(gin[2]); j.M = M; j.N = N;
-    lt_parallel(N, lt_par_chunk(N, (double)M), 0, lt_colsum_task, &j);
-  }
+  if (n->needs[2] && (gin[2] = lt_empty(&N, 1)) != NULL &&
+      lt_colsum(lt_data(cg), M, N, lt_data(gin[2])))
+    goto fail;
   lt_tensor_release(cg);
   return (n->needs[0] && !gin[0]) || (n->needs[1] && !gin[1]) ||
          (n->needs[2] && !gin[2]) ? -1 : 0;

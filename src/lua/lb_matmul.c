@@ -6,6 +6,7 @@
 */
 #include <limits.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "lbind.h"
@@ -111,6 +112,17 @@ static int lb_clock(lua_State *L) {
   return 1;
 }
 
+/* lunet._rusage() -> page faults of this process so far (minor and
+** major), its peak resident size in KiB: the benchmark counts faults per
+** training step and the peak a long sequence needs */
+static int lb_rusage(lua_State *L) {
+  struct rusage ru;
+  if (getrusage(RUSAGE_SELF, &ru) != 0) return luaL_error(L, "_rusage: getrusage failed");
+  lua_pushinteger(L, (lua_Integer)ru.ru_minflt + (lua_Integer)ru.ru_majflt);
+  lua_pushinteger(L, (lua_Integer)ru.ru_maxrss);
+  return 2;
+}
+
 const luaL_Reg lb_matmul_funcs[] = {
   {"matmul", lb_matmul},
   {"bmm", lb_bmm},
@@ -119,6 +131,7 @@ const luaL_Reg lb_matmul_funcs[] = {
   {"get_num_threads", lb_get_num_threads},
   {"_sgemm_bench", lb_sgemm_bench},
   {"_now", lb_clock},
+  {"_rusage", lb_rusage},
   {NULL, NULL}
 };
 
