@@ -113,6 +113,41 @@ static const float *at_head(const at_mat *m, int64_t b, int64_t h) {
   return m->p + b * m->sb + h * m->sh;
 }
 
+/*
+** Where a kernel writes a result (out, dQ, dK, dV) the same way: (b, h)'s
+** matrix at p + b*sb + h*sh, rows ld apart.  The results are laid out
+** like the inputs (lt_empty_order): for q from x:view{B,S,H,D}:
+** transpose(2,3), out comes back as the transpose of a contiguous
+** {B,S,H,Dv}, so merging the heads again is a view, not a copy, and the
+** gradients flow back into the projections the same way.
+*/
+typedef struct at_dst {
+  float *p;
+  int64_t sb, sh, ld;
+} at_dst;
+
+/* a result of shape {B,H,rows,cols} laid out like the input `like`, as
+** long as that keeps each row's columns contiguous (else contiguous) */
+static lt_tensor *at_result(const int64_t *shape, const lt_tensor *like) {
+  lt_tensor *t = lt_empty_order(shape, 4, like);
+  if (t && shape[3] > 1 && t->stride[3] != 1) {
+    lt_tensor_release(t);
+    t = lt_empty(shape, 4);
+  }
+  return t;
+}
+
+static void at_dst_init(at_dst *d, lt_tensor *t) {
+  d->p = lt_data(t);
+  d->sb = t->stride[0];
+  d->sh = t->stride[1];
+  d->ld = t->stride[2] > 0 ? t->stride[2] : 1;
+}
+
+static float *at_dst_head(const at_dst *d, int64_t b, int64_t h) {
+  return d->p + b * d->sb + h * d->sh;
+}
+
 /* ================================================================ rows */
 
 static int64_t at_row_len(const at_geom *g, int64_t i) {
@@ -233,7 +268,7 @@ static int64_t at_tile_rows(const at_geom *g) {
 /* ================================================================ forward */
 
 /*
-** One (b, h): out (S x Dv, contiguous) and, when wanted, lse (S).  Per
+** One (b, h): out (S x Dv, rows ld apart) and, when wanted, lse (S).  Per
 ** tile of rows [r0, r1) that see keys [0, L):
 **   P = scale * Q[r0:r1] K[0:L]^T      sgemm, rows x L
 **   P = softmax(mask(P)) rowwise       lt_softmax_rows, then dropout
@@ -243,7 +278,7 @@ static int64_t at_tile_rows(const at_geom *g) {
 */
 static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
                            const at_mat *q, const at_mat *k, const at_mat *v,
-                           const float *keep, float *out, float *lse,
+                           const float *keep, float *out, int64_t ld, float *lse,
                            float *P, float *drop, float *tlse) {
   const float *qh = at_head(q, b, h), *kh = at_head(k, b, h / g->G);
   const float *vh = at_head(v, b, h / g->G);
@@ -266,7 +301,7 @@ static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
     }
     if (lse) memcpy(lse + r0, tlse, (size_t)n * sizeof *lse);
     if (lt_sgemm(0, 0, n, g->Dv, L, 1.0f, P, ldp, vh, v->ld, 0.0f,
-                 out + r0 * g->Dv, g->Dv))
+                 out + r0 * ld, ld))
       return -1;
   }
   return 0;
@@ -281,8 +316,9 @@ typedef struct at_job {
   const at_geom *g;
   const at_mat *q, *k, *v, *go;
   const lt_tensor *mask;
-  float *out, *lse;                   /* forward's results */
-  float *dq, *dk, *dv;                /* backward's (dk, dv per query head if G > 1) */
+  at_dst out;                         /* forward's results */
+  float *lse;
+  const at_dst *dq, *dk, *dv;         /* backward's (dk, dv per query head if G > 1) */
   float *scratch;
   int64_t per_worker;                 /* scratch floats per thread */
 } at_job;
@@ -306,8 +342,8 @@ static int at_forward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
     int64_t b = bh / g->H, h = bh % g->H;
     if (j->mask) at_keep_row(keep, j->mask, b, g->T);
     if (at_forward_head(g, b, h, j->q, j->k, j->v, j->mask ? keep : NULL,
-                        j->out + bh * g->S * g->Dv, j->lse ? j->lse + bh * g->S : NULL,
-                        P, drop, tlse))
+                        at_dst_head(&j->out, b, h), j->out.ld,
+                        j->lse ? j->lse + bh * g->S : NULL, P, drop, tlse))
       return -1;
   }
   return 0;
@@ -319,12 +355,13 @@ static int64_t at_chunk(const at_geom *g, double flops_per_pair) {
 }
 
 static int at_forward(const at_geom *g, const at_mat *q, const at_mat *k,
-                      const at_mat *v, const lt_tensor *mask, float *out,
+                      const at_mat *v, const lt_tensor *mask, lt_tensor *out,
                       float *lse) {
   at_job j;
   int rc;
   memset(&j, 0, sizeof j);
-  j.g = g; j.q = q; j.k = k; j.v = v; j.mask = mask; j.out = out; j.lse = lse;
+  j.g = g; j.q = q; j.k = k; j.v = v; j.mask = mask; j.lse = lse;
+  at_dst_init(&j.out, out);
   if ((j.scratch = at_scratch(g, 1, &j.per_worker)) == NULL) return -1;
   rc = lt_parallel(g->B * g->H, at_chunk(g, 2.0 * (g->D + g->Dv) + 5),
                    LT_PAR_BLAS | LT_PAR_INTR, at_forward_task, &j);
@@ -341,15 +378,18 @@ static int at_forward(const at_geom *g, const at_mat *q, const at_mat *k,
 **   dP = dO V^T * d
 **   dS = W * (dP - rowsum(dP * W))
 **   dV += Wd^T dO,  dQ = scale * dS K,  dK += scale * dS^T Q
-** dK and dV accumulate over the G heads sharing the kv head.
+** dK and dV accumulate over the row tiles, into (b, hk) of their at_dst
+** (hk: the kv head, or the query head's own slot when kv heads are shared).
 */
 static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
                             const at_mat *q, const at_mat *k, const at_mat *v,
                             const at_mat *go, const float *keep, const float *lse,
-                            float *dq, float *dk, float *dv, float *P, float *dP,
-                            float *drop) {
+                            const at_dst *Dq, const at_dst *Dk, const at_dst *Dv,
+                            int64_t hk, float *P, float *dP, float *drop) {
   const float *qh = at_head(q, b, h), *kh = at_head(k, b, h / g->G);
   const float *vh = at_head(v, b, h / g->G), *gh = at_head(go, b, h);
+  float *dq = Dq ? at_dst_head(Dq, b, h) : NULL, *dk = Dk ? at_dst_head(Dk, b, hk) : NULL;
+  float *dv = Dv ? at_dst_head(Dv, b, hk) : NULL;
   int64_t tr = at_tile_rows(g), r0, i, t;
   int ds = dq || dk;                  /* dS needed (not just dV) */
   for (r0 = 0; r0 < g->S; r0 += tr) {
@@ -377,11 +417,11 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
         for (t = 0; t < len; t++) w[t] *= drop[t];
     }
     if ((dv && lt_sgemm(1, 0, L, g->Dv, n, 1.0f, P, ldp, gh + r0 * go->ld, go->ld,
-                        1.0f, dv, g->Dv)) ||
+                        1.0f, dv, Dv->ld)) ||
         (dq && lt_sgemm(0, 0, n, g->D, L, g->scale, dP, ldp, kh, k->ld, 0.0f,
-                        dq + r0 * g->D, g->D)) ||
+                        dq + r0 * Dq->ld, Dq->ld)) ||
         (dk && lt_sgemm(1, 0, L, g->D, n, g->scale, dP, ldp, qh + r0 * q->ld, q->ld,
-                        1.0f, dk, g->D)))
+                        1.0f, dk, Dk->ld)))
       return -1;
   }
   return 0;
@@ -395,14 +435,11 @@ static int at_backward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   float *keep = dP + tr * g->T, *drop = keep + g->T;
   for (bh = lo; bh < hi; bh++) {
     int64_t b = bh / g->H, h = bh % g->H;
-    /* with G > 1, each query head's share of dK, dV goes to its own slot */
-    int64_t kv = g->G > 1 ? bh : b * g->Hk + h / g->G;
     if (j->mask) at_keep_row(keep, j->mask, b, g->T);
+    /* with G > 1, each query head's share of dK, dV goes to its own slot */
     if (at_backward_head(g, b, h, j->q, j->k, j->v, j->go, j->mask ? keep : NULL,
-                         j->lse + bh * g->S,
-                         j->dq ? j->dq + bh * g->S * g->D : NULL,
-                         j->dk ? j->dk + kv * g->T * g->D : NULL,
-                         j->dv ? j->dv + kv * g->T * g->Dv : NULL, P, dP, drop))
+                         j->lse + bh * g->S, j->dq, j->dk, j->dv,
+                         g->G > 1 ? h : h / g->G, P, dP, drop))
       return -1;
   }
   return 0;
@@ -411,69 +448,84 @@ static int at_backward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
 /* dK, dV of each kv head = the sums of its G query heads' slots, in head
 ** order; items are (b, kv head, key row) */
 typedef struct at_sum_job {
-  const float *part;
-  float *out;
-  int64_t G, T, W;                    /* W: floats per key row */
+  const at_geom *g;
+  const at_dst *part, *out;
+  int64_t W;                          /* floats per key row */
 } at_sum_job;
 
 static int at_sum_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   const at_sum_job *j = ctx;
+  const at_geom *g = j->g;
   int64_t r, i, gi;
   (void)worker;
   for (r = lo; r < hi; r++) {
-    int64_t bk = r / j->T, t = r % j->T;
-    float *o = j->out + r * j->W;
-    const float *p = j->part + (bk * j->G * j->T + t) * j->W;
+    int64_t t = r % g->T, hk = (r / g->T) % g->Hk, b = r / (g->T * g->Hk);
+    float *o = at_dst_head(j->out, b, hk) + t * j->out->ld;
+    const float *p = at_dst_head(j->part, b, hk * g->G) + t * j->part->ld;
     memcpy(o, p, (size_t)j->W * sizeof *o);
-    for (gi = 1; gi < j->G; gi++)
-      for (i = 0; i < j->W; i++) o[i] += p[gi * j->T * j->W + i];
+    for (gi = 1; gi < g->G; gi++)
+      for (i = 0; i < j->W; i++) o[i] += p[gi * j->part->sh + i];
   }
   return 0;
 }
 
-static int at_sum_heads(const at_geom *g, const float *part, lt_tensor *out, int64_t W) {
+static int at_sum_heads(const at_geom *g, const at_dst *part, const at_dst *out, int64_t W) {
   at_sum_job j;
   int64_t rows = g->B * g->Hk * g->T;
-  j.part = part; j.out = lt_data(out); j.G = g->G; j.T = g->T; j.W = W;
+  j.g = g; j.part = part; j.out = out; j.W = W;
   return lt_parallel(rows, lt_par_chunk(rows, (double)(g->G * W)), 0, at_sum_task, &j);
+}
+
+/* zeroed (dK, dV accumulate) */
+static lt_tensor *at_zeros_like(const lt_tensor *t) {
+  lt_tensor *z = at_result(t->shape, t);
+  if (z) memset(z->st->data, 0, z->st->n * sizeof(float));
+  return z;
 }
 
 static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   const at_ctx *c = lt_ag_ctx(nd, at_ctx);
   const at_geom g = c->g;
   at_mat q, k, v, go;
+  at_dst Dq, Dk, Dv, Pk, Pv;
   lt_tensor *dq = NULL, *dk = NULL, *dv = NULL;
   float *part = NULL;
   at_job j;
-  int rc = -1;
+  int shared = g.G > 1, rc = -1;
   q.copy = k.copy = v.copy = go.copy = NULL;
   memset(&j, 0, sizeof j);
   if (at_mat_init(&q, c->q.t) || at_mat_init(&k, c->k.t) ||
       at_mat_init(&v, c->v.t) || at_mat_init(&go, gout))
     goto done;
   /* dQ is written whole, tile by tile; dK and dV accumulate */
-  if ((nd->needs[0] && (dq = lt_empty(c->q.t->shape, 4)) == NULL) ||
-      (nd->needs[1] && (dk = g.G > 1 ? lt_empty(c->k.t->shape, 4) : lt_zeros(c->k.t->shape, 4)) == NULL) ||
-      (nd->needs[2] && (dv = g.G > 1 ? lt_empty(c->v.t->shape, 4) : lt_zeros(c->v.t->shape, 4)) == NULL))
+  if ((nd->needs[0] && (dq = at_result(c->q.t->shape, c->q.t)) == NULL) ||
+      (nd->needs[1] && (dk = shared ? at_result(c->k.t->shape, c->k.t)
+                                    : at_zeros_like(c->k.t)) == NULL) ||
+      (nd->needs[2] && (dv = shared ? at_result(c->v.t->shape, c->v.t)
+                                    : at_zeros_like(c->v.t)) == NULL))
     goto done;
   if (lt_prof_on)   /* per pair: scores and weights again, then each gradient */
     lt_prof_work((double)g.B * g.H * at_pairs(&g) *
                  (2.0 * g.D + 2 + (dq || dk ? 2.0 * g.Dv + 4 : 0) +
                   (dv ? 2.0 * g.Dv : 0) + (dq ? 2.0 * g.D : 0) + (dk ? 2.0 * g.D : 0)));
-  if (g.G > 1 && (dk || dv)) {          /* a slot per query head, zeroed */
+  if (dq) { at_dst_init(&Dq, dq); j.dq = &Dq; }
+  if (dk) { at_dst_init(&Dk, dk); j.dk = &Dk; }
+  if (dv) { at_dst_init(&Dv, dv); j.dv = &Dv; }
+  if (shared && (dk || dv)) {           /* a zeroed slot per query head */
     part = calloc((size_t)(g.B * g.H * g.T * (g.D + g.Dv)), sizeof *part);
     if (part == NULL) { lt_err("attention: out of memory"); goto done; }
+    Pk.p = part; Pk.ld = g.D; Pk.sh = g.T * g.D; Pk.sb = g.H * Pk.sh;
+    Pv.p = part + g.B * g.H * g.T * g.D; Pv.ld = g.Dv; Pv.sh = g.T * g.Dv; Pv.sb = g.H * Pv.sh;
+    if (dk) j.dk = &Pk;
+    if (dv) j.dv = &Pv;
   }
   j.g = &g; j.q = &q; j.k = &k; j.v = &v; j.go = &go; j.mask = c->mask.t;
   j.lse = (float *)c->lse;
-  j.dq = dq ? lt_data(dq) : NULL;
-  j.dk = dk ? (part ? part : lt_data(dk)) : NULL;
-  j.dv = dv ? (part ? part + g.B * g.H * g.T * g.D : lt_data(dv)) : NULL;
   if ((j.scratch = at_scratch(&g, 2, &j.per_worker)) == NULL ||
       lt_parallel(g.B * g.H, at_chunk(&g, 4.0 * (g.D + g.Dv) + 6),
                   LT_PAR_BLAS | LT_PAR_INTR, at_backward_task, &j) ||
-      (part && dk && at_sum_heads(&g, j.dk, dk, g.D)) ||
-      (part && dv && at_sum_heads(&g, j.dv, dv, g.Dv)))
+      (part && dk && at_sum_heads(&g, &Pk, &Dk, g.D)) ||
+      (part && dv && at_sum_heads(&g, &Pv, &Dv, g.Dv)))
     goto done;
   gin[0] = dq; gin[1] = dk; gin[2] = dv;
   dq = dk = dv = NULL;
@@ -572,7 +624,7 @@ lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v,
   mq.copy = mk.copy = mv.copy = NULL;
   shape[0] = g.B; shape[1] = g.H; shape[2] = g.S; shape[3] = g.Dv;
   if (at_mat_init(&mq, q) || at_mat_init(&mk, k) || at_mat_init(&mv, v) ||
-      (out = lt_empty(shape, 4)) == NULL)
+      (out = at_result(shape, q)) == NULL)
     goto fail;
   /* recorded first, so that forward writes the log-sum-exps straight
   ** into the node (a failure below releases out, and the node with it) */
@@ -584,7 +636,7 @@ lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v,
     lt_err("attention: out of memory");   /* not a graph silently dropped */
     goto fail;
   }
-  if (at_forward(&g, &mq, &mk, &mv, o ? o->mask : NULL, lt_data(out),
+  if (at_forward(&g, &mq, &mk, &mv, o ? o->mask : NULL, out,
                  nd ? lt_ag_ctx(nd, at_ctx)->lse : NULL))
     goto fail;
   if (lt_prof_on) {   /* per pair: q.k, the softmax (~5), w*v */

@@ -171,6 +171,22 @@ lt_tensor *lt_empty(const int64_t *shape, int ndim) {
   return t;
 }
 
+lt_tensor *lt_empty_order(const int64_t *shape, int ndim, const lt_tensor *like) {
+  int perm[LT_MAXDIM], i, k;
+  int64_t n = 1;
+  lt_tensor *t = lt_empty(shape, ndim);
+  if (t == NULL || ndim != like->ndim) return t;
+  for (i = 0; i < ndim; i++) {          /* dims by like's stride, outermost first */
+    for (k = i; k > 0 && like->stride[perm[k - 1]] < like->stride[i]; k--) perm[k] = perm[k - 1];
+    perm[k] = i;
+  }
+  for (i = ndim - 1; i >= 0; i--) {
+    t->stride[perm[i]] = n;
+    n *= shape[perm[i]];
+  }
+  return t;
+}
+
 lt_tensor *lt_make_view(lt_tensor *t, const int64_t *shape,
                         const int64_t *stride, int ndim, int64_t offset) {
   return lt_header(t->st, shape, stride, ndim, offset);

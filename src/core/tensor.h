@@ -53,6 +53,10 @@ void lt_tensor_release(lt_tensor *t);
 
 /* ---- creation ---- */
 lt_tensor *lt_empty(const int64_t *shape, int ndim);    /* contiguous, uninitialised */
+/* uninitialised, its dims laid out in the order of like's strides (like
+** has ndim dims): a gradient or result that keeps its input's layout, so
+** that the views around it stay views (PyTorch's preserve_format) */
+lt_tensor *lt_empty_order(const int64_t *shape, int ndim, const lt_tensor *like);
 lt_tensor *lt_zeros(const int64_t *shape, int ndim);
 lt_tensor *lt_full(const int64_t *shape, int ndim, float v);
 lt_tensor *lt_scalar(float v);                          /* 0-d tensor */

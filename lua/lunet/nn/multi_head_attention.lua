@@ -79,7 +79,7 @@ function MultiHeadAttention:costs(B, S, o)
   F.linear(c, M, hidden, kv, true, xg)               -- key
   F.linear(c, M, hidden, kv, true, xg)               -- value
   F.attention(c, B * self.num_heads, S, S, self.head_dim, self.head_dim, o.causal)
-  F.kept(c, M * hidden)                              -- the merged heads (a copy)
+  -- (the attention's output comes laid out like q, so merging the heads is a view)
   F.linear(c, M, hidden, hidden, true, true, false)  -- out_projection
   return c
 end
