@@ -445,11 +445,26 @@ lt_tensor *lt_clamp(lt_tensor *x, float lo, float hi) {
 
 /* ---------------------------------------------------------------- where, masked_fill */
 
+typedef struct lt_where_job {
+  float *o;
+  const float *c, *a, *b;
+} lt_where_job;
+
+static void lt_where_run(void *ctx, const int64_t *off, const int64_t *inner, int64_t len) {
+  const lt_where_job *j = ctx;
+  float *o = j->o + off[0];
+  const float *pc = j->c + off[1], *pa = j->a + off[2], *pb = j->b + off[3];
+  int64_t i;
+  for (i = 0; i < len; i++)
+    o[i] = pc[i * inner[1]] != 0 ? pa[i * inner[2]] : pb[i * inner[3]];
+}
+
 static lt_tensor *lt_where_raw(lt_tensor *c, lt_tensor *a, lt_tensor *b) {
   int64_t s1[LT_MAXDIM], shape[LT_MAXDIM];
-  int64_t sc[LT_MAXDIM], sa[LT_MAXDIM], sb[LT_MAXDIM], off[4], i;
+  int64_t sc[LT_MAXDIM], sa[LT_MAXDIM], sb[LT_MAXDIM], off[4];
   const int64_t *st[4];
   lt_tensor *out, tmp;   /* tmp: a shape-only stand-in for a op b */
+  lt_where_job j;
   lt_iter it;
   int n1, nd;
   if (lt_broadcast_shape("where", a, b, s1, &n1)) return NULL;
@@ -465,13 +480,11 @@ static lt_tensor *lt_where_raw(lt_tensor *c, lt_tensor *a, lt_tensor *b) {
   st[0] = out->stride; st[1] = sc; st[2] = sa; st[3] = sb;
   off[0] = 0; off[1] = c->offset; off[2] = a->offset; off[3] = b->offset;
   lt_iter_init(&it, shape, nd, 4, st, off);
-  if (!it.empty) do {
-    float *o = out->st->data + it.off[0];
-    const float *pc = c->st->data + it.off[1], *pa = a->st->data + it.off[2];
-    const float *pb = b->st->data + it.off[3];
-    for (i = 0; i < it.len; i++)
-      o[i] = pc[i * it.inner[1]] != 0 ? pa[i * it.inner[2]] : pb[i * it.inner[3]];
-  } while (lt_iter_next(&it));
+  j.o = out->st->data; j.c = c->st->data; j.a = a->st->data; j.b = b->st->data;
+  if (lt_iter_parallel(&it, 1, LT_PAR_INTR, lt_where_run, &j)) {
+    lt_tensor_release(out);
+    return NULL;
+  }
   return out;
 }
 

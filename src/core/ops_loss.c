@@ -6,6 +6,7 @@
 
 #include "autograd.h"
 #include "ops.h"
+#include "pool.h"
 #include "profile.h"
 #include "rowmath.h"
 
@@ -22,26 +23,44 @@ typedef struct lt_ce_ctx {
   lt_saved x, t, lse;       /* contiguous logits and targets; lse {N} */
 } lt_ce_ctx;
 
+typedef struct lt_ce_job {
+  const float *t, *g;
+  float *dx;
+  int64_t C, ignore;
+  int per_row;              /* reduction none: g per row */
+  float gshared;            /* else the mean's or sum's one factor */
+} lt_ce_job;
+
+/* rows of dx (holding softmax) become (softmax - onehot) * g */
+static int lt_ce_bw_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_ce_job *j = ctx;
+  int64_t i, k, C = j->C;
+  (void)worker;
+  for (i = lo; i < hi; i++) {
+    int64_t ti = (int64_t)j->t[i];
+    float *o = j->dx + i * C, gi = j->per_row ? j->g[i] : j->gshared;
+    if (ti == j->ignore) { memset(o, 0, (size_t)C * sizeof *o); continue; }
+    for (k = 0; k < C; k++) o[k] *= gi;
+    o[ti] -= gi;
+  }
+  return 0;
+}
+
 static int lt_ce_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   const lt_ce_ctx *c = lt_ag_ctx(n, lt_ce_ctx);
   lt_tensor *x = c->x.t, *t = c->t.t, *lse = c->lse.t, *cg = lt_contiguous(g);
-  int64_t C = c->C, N = lt_numel(t), ignore = c->ignore, i, j;
-  lt_reduction red = c->red;
-  double count = c->count;
+  int64_t C = c->C, N = lt_numel(t);
   lt_tensor *dx;
+  lt_ce_job j;
   if (cg == NULL) return -1;
   if ((dx = lt_empty(n->inputs[0]->shape, n->inputs[0]->ndim)) != NULL) {
     lt_prof_work(3.0 * (double)N * C);
     lt_rows_exp(lt_data(dx), lt_data(x), lt_data(lse), N, C);   /* softmax */
-    for (i = 0; i < N; i++) {
-      int64_t ti = (int64_t)lt_data(t)[i];
-      float *o = lt_data(dx) + i * C, gi;
-      if (red == LT_REDUCE_NONE) gi = lt_data(cg)[i];
-      else gi = lt_data(cg)[0] / (red == LT_REDUCE_MEAN ? (float)(count > 0 ? count : 1) : 1.0f);
-      if (ti == ignore) { memset(o, 0, (size_t)C * sizeof *o); continue; }
-      for (j = 0; j < C; j++) o[j] *= gi;
-      o[ti] -= gi;
-    }
+    j.t = lt_data(t); j.g = lt_data(cg); j.dx = lt_data(dx); j.C = C; j.ignore = c->ignore;
+    j.per_row = c->red == LT_REDUCE_NONE;
+    j.gshared = j.per_row ? 0.0f : lt_data(cg)[0] / (c->red == LT_REDUCE_MEAN ?
+                                  (float)(c->count > 0 ? c->count : 1) : 1.0f);
+    lt_parallel(N, lt_par_chunk(N, 2.0 * (double)C), 0, lt_ce_bw_task, &j);
   }
   lt_tensor_release(cg);
   gin[0] = dx;

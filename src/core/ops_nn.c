@@ -9,6 +9,7 @@
 
 #include "autograd.h"
 #include "ops.h"
+#include "pool.h"
 #include "profile.h"
 
 /* ---------------------------------------------------------------- embedding */
@@ -19,19 +20,47 @@ typedef struct lt_embedding_ctx {
   lt_saved ids;             /* contiguous, checked in range by forward */
 } lt_embedding_ctx;
 
+typedef struct lt_emb_job {
+  const float *ids, *src;
+  float *dst;
+  int64_t N, D;
+} lt_emb_job;
+
+/* backward: columns [lo, hi) of dw, every id in order (the sums come out
+** the same on any thread count) */
+static int lt_emb_bw_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_emb_job *j = ctx;
+  int64_t i, k, D = j->D;
+  (void)worker;
+  for (i = 0; i < j->N; i++) {
+    float *row = j->dst + (int64_t)j->ids[i] * D;
+    const float *g = j->src + i * D;
+    for (k = lo; k < hi; k++) row[k] += g[k];
+  }
+  return 0;
+}
+
+/* forward: rows [lo, hi) of the output, each a copy of its id's row */
+static int lt_emb_fw_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_emb_job *j = ctx;
+  int64_t i;
+  (void)worker;
+  for (i = lo; i < hi; i++)
+    memcpy(j->dst + i * j->D, j->src + (int64_t)j->ids[i] * j->D, (size_t)j->D * sizeof(float));
+  return 0;
+}
+
 static int lt_embedding_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   const lt_embedding_ctx *c = lt_ag_ctx(n, lt_embedding_ctx);
   lt_tensor *ids = c->ids.t, *cg = lt_contiguous(g), *dw;
-  int64_t D = c->D, V = c->V, N = lt_numel(ids), i, j, shape[2];
+  int64_t D = c->D, shape[2];
+  lt_emb_job j;
   if (cg == NULL) return -1;
-  shape[0] = V; shape[1] = D;
+  shape[0] = c->V; shape[1] = D;
   if ((dw = lt_zeros(shape, 2)) != NULL) {
-    const float *pg = lt_data(cg), *pid = lt_data(ids);
-    float *pw = lt_data(dw);
-    for (i = 0; i < N; i++) {
-      float *row = pw + (int64_t)pid[i] * D;
-      for (j = 0; j < D; j++) row[j] += pg[i * D + j];
-    }
+    j.ids = lt_data(ids); j.src = lt_data(cg); j.dst = lt_data(dw);
+    j.N = lt_numel(ids); j.D = D;
+    lt_parallel(D, lt_par_chunk(D, (double)j.N), 0, lt_emb_bw_task, &j);
   }
   lt_tensor_release(cg);
   gin[1] = dw;
@@ -64,11 +93,11 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
   shape[ids->ndim] = D;
   if ((out = lt_empty(shape, ids->ndim + 1)) != NULL) {
     lt_tensor *cw = lt_contiguous(w);
+    lt_emb_job j;
     if (cw == NULL) { lt_tensor_release(out); out = NULL; }
     else {
-      for (i = 0; i < N; i++)
-        memcpy(lt_data(out) + i * D, lt_data(cw) + (int64_t)lt_data(cid)[i] * D,
-               (size_t)D * sizeof(float));
+      j.ids = lt_data(cid); j.src = lt_data(cw); j.dst = lt_data(out); j.N = N; j.D = D;
+      lt_parallel(N, lt_par_chunk(N, (double)D), 0, lt_emb_fw_task, &j);
       lt_tensor_release(cw);
     }
   }
@@ -88,26 +117,58 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
 /*
 ** x {N,S,D}, tables {S,D}: out = x*cos + rot(x)*sin.  rot pairs element
 ** 2i with 2i+1 (interleaved: rot = [-x1, x0, -x3, x2, ...]) or the two
-** halves (rot = [-x_hi, x_lo]).
+** halves (rot = [-x_hi, x_lo]).  Backward: dx = g*cos + rot^T(g*sin),
+** where each pair's partner carries its own sin.  Rows (N*S of them) go
+** to the pool.
 */
-static void lt_rope_rows(float *o, const float *x, const float *c, const float *s,
-                         int64_t N, int64_t S, int64_t D, int interleaved) {
-  int64_t r, i, h = D / 2;
-  for (r = 0; r < N * S; r++) {
-    const float *px = x + r * D, *pc = c + (r % S) * D, *ps = s + (r % S) * D;
-    float *po = o + r * D;
-    if (interleaved) {
+typedef struct lt_rope_job {
+  float *o;
+  const float *x, *c, *s;
+  int64_t S, D;
+  int interleaved, backward;
+} lt_rope_job;
+
+static int lt_rope_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_rope_job *j = ctx;
+  int64_t r, i, D = j->D, h = D / 2;
+  (void)worker;
+  for (r = lo; r < hi; r++) {
+    const float *px = j->x + r * D, *pc = j->c + (r % j->S) * D, *ps = j->s + (r % j->S) * D;
+    float *po = j->o + r * D;
+    if (j->interleaved && !j->backward) {
       for (i = 0; i < D; i += 2) {
         po[i] = px[i] * pc[i] - px[i + 1] * ps[i];
         po[i + 1] = px[i + 1] * pc[i + 1] + px[i] * ps[i + 1];
       }
-    } else {
+    } else if (j->interleaved) {
+      for (i = 0; i < D; i += 2) {
+        po[i] = px[i] * pc[i] + px[i + 1] * ps[i + 1];
+        po[i + 1] = px[i + 1] * pc[i + 1] - px[i] * ps[i];
+      }
+    } else if (!j->backward) {
       for (i = 0; i < h; i++) {
         po[i] = px[i] * pc[i] - px[i + h] * ps[i];
         po[i + h] = px[i + h] * pc[i + h] + px[i] * ps[i + h];
       }
+    } else {
+      for (i = 0; i < h; i++) {
+        po[i] = px[i] * pc[i] + px[i + h] * ps[i + h];
+        po[i + h] = px[i + h] * pc[i + h] - px[i] * ps[i];
+      }
     }
   }
+  return 0;
+}
+
+/* o = the rotation of x (backward: its transpose) over all rows */
+static void lt_rope_run(float *o, const float *x, lt_tensor *c, lt_tensor *s,
+                        int64_t n, int interleaved, int backward) {
+  lt_rope_job j;
+  int64_t S = c->shape[0], D = c->shape[1], rows = S * D > 0 ? n / D : 0;
+  j.o = o; j.x = x; j.c = lt_data(c); j.s = lt_data(s); j.S = S; j.D = D;
+  j.interleaved = interleaved; j.backward = backward;
+  lt_prof_work(3.0 * (double)n);
+  lt_parallel(rows, lt_par_chunk(rows, 3.0 * (double)D), 0, lt_rope_task, &j);
 }
 
 typedef struct lt_rope_ctx {
@@ -115,32 +176,13 @@ typedef struct lt_rope_ctx {
   lt_saved cos, sin;        /* contiguous {S,D} tables */
 } lt_rope_ctx;
 
-/* dx = g*cos + rot^T(g*sin): each pair's partner carries its own sin */
 static int lt_rope_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   const lt_rope_ctx *ctx = lt_ag_ctx(n, lt_rope_ctx);
-  lt_tensor *c = ctx->cos.t, *s = ctx->sin.t, *cg = lt_contiguous(g), *dx;
-  int64_t S = c->shape[0], D = c->shape[1], N, r, i, h = D / 2;
+  lt_tensor *cg = lt_contiguous(g), *dx;
   if (cg == NULL) return -1;
-  N = S * D > 0 ? lt_numel(cg) / (S * D) : 0;   /* empty: nothing to rotate */
-  if ((dx = lt_empty(cg->shape, cg->ndim)) != NULL) {
-    lt_prof_work(3.0 * (double)N * S * D);
-    for (r = 0; r < N * S; r++) {
-      const float *pg = lt_data(cg) + r * D, *pc = lt_data(c) + (r % S) * D;
-      const float *ps = lt_data(s) + (r % S) * D;
-      float *o = lt_data(dx) + r * D;
-      if (ctx->interleaved) {
-        for (i = 0; i < D; i += 2) {
-          o[i] = pg[i] * pc[i] + pg[i + 1] * ps[i + 1];
-          o[i + 1] = pg[i + 1] * pc[i + 1] - pg[i] * ps[i];
-        }
-      } else {
-        for (i = 0; i < h; i++) {
-          o[i] = pg[i] * pc[i] + pg[i + h] * ps[i + h];
-          o[i + h] = pg[i + h] * pc[i + h] - pg[i] * ps[i];
-        }
-      }
-    }
-  }
+  if ((dx = lt_empty(cg->shape, cg->ndim)) != NULL)
+    lt_rope_run(lt_data(dx), lt_data(cg), ctx->cos.t, ctx->sin.t, lt_numel(cg),
+                ctx->interleaved, 1);
   lt_tensor_release(cg);
   gin[0] = dx;
   return dx ? 0 : -1;
@@ -148,7 +190,7 @@ static int lt_rope_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
 
 lt_tensor *lt_rope(lt_tensor *x, lt_tensor *cos, lt_tensor *sin, int interleaved) {
   lt_tensor *cx, *cc, *cs, *out = NULL;
-  int64_t S, D;
+  int64_t D;
   lt_node *n;
   char b1[160], b2[160], b3[160];
   if (x->ndim < 2 || cos->ndim != 2 || !lt_same_shape(cos, sin) ||
@@ -158,15 +200,11 @@ lt_tensor *lt_rope(lt_tensor *x, lt_tensor *cos, lt_tensor *sin, int interleaved
            lt_shape_str(x, b3, sizeof b3));
     return NULL;
   }
-  S = x->shape[x->ndim - 2];
   D = x->shape[x->ndim - 1];
   if (D % 2) { lt_err("rope: last dim %lld must be even", (long long)D); return NULL; }
   cx = lt_contiguous(x); cc = lt_contiguous(cos); cs = lt_contiguous(sin);
-  if (cx && cc && cs && (out = lt_empty(x->shape, x->ndim)) != NULL && S * D > 0) {
-    lt_prof_work(3.0 * (double)lt_numel(x));
-    lt_rope_rows(lt_data(out), lt_data(cx), lt_data(cc), lt_data(cs),
-                 lt_numel(x) / (S * D), S, D, interleaved);
-  }
+  if (cx && cc && cs && (out = lt_empty(x->shape, x->ndim)) != NULL)
+    lt_rope_run(lt_data(out), lt_data(cx), cc, cs, lt_numel(x), interleaved, 0);
   if (out && (n = lt_ag_record(out, "RopeBackward", lt_rope_backward, &x, 1,
                                sizeof(lt_rope_ctx))) != NULL) {
     lt_rope_ctx *c = lt_ag_ctx(n, lt_rope_ctx);

@@ -5,11 +5,13 @@
 ** the parameter and its state once, which is what makes a step cheap next
 ** to the forward and backward passes.  Arithmetic is float per element
 ** (as PyTorch does on float32 parameters); the per-step scalars (bias
-** corrections) are computed in double.
+** corrections) are computed in double.  Elements go to the thread pool.
 */
 #include <math.h>
+#include <stdlib.h>
 
 #include "optim.h"
+#include "pool.h"
 
 /* t has the parameter's shape, and is contiguous if the step writes it */
 static int lt_optim_check(const char *op, const char *what, const lt_tensor *t,
@@ -30,14 +32,46 @@ static int lt_optim_check(const char *op, const char *what, const lt_tensor *t,
 
 /* ---------------------------------------------------------------- SGD */
 
+/* what an update's chunk of elements needs (SGD: b1 momentum, b2 1 - dampening) */
+typedef struct lt_optim_job {
+  float *p, *m, *v;
+  const float *g;
+  float lr, wd, b1, b2, eps, decay, step_size, bc2_sqrt;
+  int first, nesterov;
+} lt_optim_job;
+
+static int lt_sgd_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_optim_job *j = ctx;
+  float *restrict pp = j->p;
+  const float *restrict pg = j->g;
+  int64_t i;
+  (void)worker;
+  for (i = lo; i < hi; i++) pp[i] -= j->lr * (pg[i] + j->wd * pp[i]);
+  return 0;
+}
+
+static int lt_sgd_mom_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_optim_job *j = ctx;
+  float *restrict pp = j->p, *restrict pb = j->m;
+  const float *restrict pg = j->g;
+  int64_t i;
+  (void)worker;
+  for (i = lo; i < hi; i++) {
+    float d = pg[i] + j->wd * pp[i];
+    float b = j->first ? d : j->b1 * pb[i] + j->b2 * d;
+    pb[i] = b;
+    pp[i] -= j->lr * (j->nesterov ? d + j->b1 * b : b);
+  }
+  return 0;
+}
+
 int lt_sgd_step(lt_tensor *p, lt_tensor *g, lt_tensor *buf, int first,
                 const lt_sgd_opts *o) {
   lt_tensor *cg;
-  float *pp, *pb;
-  const float *pg;
+  lt_optim_job j;
   float lr = (float)o->lr, wd = (float)o->weight_decay, mom = (float)o->momentum;
   float damp1 = (float)(1.0 - o->dampening);
-  int64_t i, n = lt_numel(p);
+  int64_t n = lt_numel(p);
   if (lt_optim_check("sgd", "parameter", p, p, 1) || lt_optim_check("sgd", "gradient", g, p, 0))
     return -1;
   lt_bump_version(p);
@@ -47,33 +81,41 @@ int lt_sgd_step(lt_tensor *p, lt_tensor *g, lt_tensor *buf, int first,
   }
   if (o->momentum != 0 && lt_optim_check("sgd", "momentum buffer", buf, p, 1)) return -1;
   if ((cg = lt_contiguous(g)) == NULL) return -1;   /* read-only: any strides */
-  pp = lt_data(p);
-  pg = lt_data(cg);
-  if (o->momentum == 0) {
-    for (i = 0; i < n; i++) pp[i] -= lr * (pg[i] + wd * pp[i]);
-  } else {
-    pb = lt_data(buf);
-    for (i = 0; i < n; i++) {
-      float d = pg[i] + wd * pp[i];
-      float b = first ? d : mom * pb[i] + damp1 * d;
-      pb[i] = b;
-      pp[i] -= lr * (o->nesterov ? d + mom * b : b);
-    }
-  }
+  j.p = lt_data(p); j.g = lt_data(cg); j.m = buf ? lt_data(buf) : NULL;
+  j.lr = lr; j.wd = wd; j.b1 = mom; j.b2 = damp1;
+  j.first = first; j.nesterov = o->nesterov;
+  lt_parallel(n, lt_par_chunk(n, 4), 0, o->momentum == 0 ? lt_sgd_task : lt_sgd_mom_task, &j);
   lt_tensor_release(cg);
   return 0;
 }
 
 /* ---------------------------------------------------------------- Adam, AdamW */
 
+static int lt_adam_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_optim_job *j = ctx;
+  float *restrict pp = j->p, *restrict pm = j->m, *restrict pv = j->v;
+  const float *restrict pg = j->g;
+  float b1 = j->b1, b2 = j->b2, wd = j->wd, decay = j->decay;
+  int64_t i;
+  (void)worker;
+  for (i = lo; i < hi; i++) {
+    float x = pp[i] * decay;
+    float d = pg[i] + wd * x;
+    float mi = pm[i] + (1.0f - b1) * (d - pm[i]);   /* lerp, as torch does */
+    float vi = b2 * pv[i] + (1.0f - b2) * d * d;
+    pm[i] = mi;
+    pv[i] = vi;
+    pp[i] = x - j->step_size * mi / (sqrtf(vi) / j->bc2_sqrt + j->eps);
+  }
+  return 0;
+}
+
 int lt_adam_step(lt_tensor *p, lt_tensor *g, lt_tensor *m, lt_tensor *v,
                  int64_t step, const lt_adam_opts *o) {
   lt_tensor *cg;
-  float *pp, *pm, *pv;
-  const float *pg;
-  int64_t i, n = lt_numel(p);
+  lt_optim_job j;
+  int64_t n = lt_numel(p);
   double bc1, bc2;
-  float b1, b2, eps, wd, decay, step_size, bc2_sqrt;
   if (step < 1) {
     lt_err("adam: step count %lld must be >= 1", (long long)step);
     return -1;
@@ -89,22 +131,14 @@ int lt_adam_step(lt_tensor *p, lt_tensor *g, lt_tensor *m, lt_tensor *v,
     return -1;
   }
   if ((cg = lt_contiguous(g)) == NULL) return -1;
-  b1 = (float)o->beta1; b2 = (float)o->beta2; eps = (float)o->eps;
-  step_size = (float)(o->lr / bc1);
-  bc2_sqrt = (float)sqrt(bc2);
+  j.b1 = (float)o->beta1; j.b2 = (float)o->beta2; j.eps = (float)o->eps;
+  j.step_size = (float)(o->lr / bc1);
+  j.bc2_sqrt = (float)sqrt(bc2);
   /* Adam folds decay into the gradient; AdamW shrinks the weight itself */
-  wd = o->decoupled ? 0.0f : (float)o->weight_decay;
-  decay = o->decoupled ? (float)(1.0 - o->lr * o->weight_decay) : 1.0f;
-  pp = lt_data(p); pm = lt_data(m); pv = lt_data(v); pg = lt_data(cg);
-  for (i = 0; i < n; i++) {
-    float x = pp[i] * decay;
-    float d = pg[i] + wd * x;
-    float mi = pm[i] + (1.0f - b1) * (d - pm[i]);   /* lerp, as torch does */
-    float vi = b2 * pv[i] + (1.0f - b2) * d * d;
-    pm[i] = mi;
-    pv[i] = vi;
-    pp[i] = x - step_size * mi / (sqrtf(vi) / bc2_sqrt + eps);
-  }
+  j.wd = o->decoupled ? 0.0f : (float)o->weight_decay;
+  j.decay = o->decoupled ? (float)(1.0 - o->lr * o->weight_decay) : 1.0f;
+  j.p = lt_data(p); j.m = lt_data(m); j.v = lt_data(v); j.g = lt_data(cg);
+  lt_parallel(n, lt_par_chunk(n, 12), 0, lt_adam_task, &j);
   lt_tensor_release(cg);
   return 0;
 }

@@ -22,6 +22,7 @@
 #include "tensor.h"
 #include "autograd.h"
 #include "ops.h"
+#include "pool.h"
 #include "profile.h"
 #include "rowmath.h"
 
@@ -146,19 +147,91 @@ static int64_t rd_arg_row(const float *x, int64_t n, int ismin) {
 ** inner planes at a time (a vectorized loop over j), no gather needed:
 ** summing over a batch dim (a bias's gradient) is common.
 */
-static int rd_sum_planes(const float *x, const rd_plan *p, float *y, int mean) {
-  double *acc = malloc((size_t)p->inner * sizeof *acc);
-  int64_t o, i, j;
-  if (acc == NULL) { lt_err("%s: out of memory", mean ? "mean" : "sum"); return -1; }
-  for (o = 0; o < p->outer; o++) {
-    const float *xo = x + o * p->n * p->inner;
-    for (j = 0; j < p->inner; j++) acc[j] = 0;
+typedef struct rd_sum_job {
+  const float *x;
+  float *y;
+  const rd_plan *p;
+  int mean;
+} rd_sum_job;
+
+#define RD_COLS 256          /* columns a planes task sums at once */
+
+/* items: (outer o, block of RD_COLS inner columns) */
+static int rd_planes_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const rd_sum_job *j = ctx;
+  const rd_plan *p = j->p;
+  int64_t nb = (p->inner + RD_COLS - 1) / RD_COLS, it, i, k;
+  double acc[RD_COLS];
+  (void)worker;
+  for (it = lo; it < hi; it++) {
+    int64_t o = it / nb, j0 = (it % nb) * RD_COLS;
+    int64_t w = p->inner - j0 < RD_COLS ? p->inner - j0 : RD_COLS;
+    const float *xo = j->x + o * p->n * p->inner + j0;
+    for (k = 0; k < w; k++) acc[k] = 0;
     for (i = 0; i < p->n; i++)
-      for (j = 0; j < p->inner; j++) acc[j] += xo[i * p->inner + j];
-    for (j = 0; j < p->inner; j++)
-      y[o * p->inner + j] = (float)(mean ? acc[j] / (double)p->n : acc[j]);
+      for (k = 0; k < w; k++) acc[k] += xo[i * p->inner + k];
+    for (k = 0; k < w; k++)
+      j->y[o * p->inner + j0 + k] = (float)(j->mean ? acc[k] / (double)p->n : acc[k]);
   }
-  free(acc);
+  return 0;
+}
+
+static void rd_sum_planes(const float *x, const rd_plan *p, float *y, int mean) {
+  rd_sum_job j;
+  int64_t items = p->outer * ((p->inner + RD_COLS - 1) / RD_COLS);
+  j.x = x; j.y = y; j.p = p; j.mean = mean;
+  lt_parallel(items, lt_par_chunk(items, (double)p->n * RD_COLS), 0, rd_planes_task, &j);
+}
+
+/*
+** One long row (a sum over everything): fixed pieces of RD_PIECE summed
+** on the pool, then added in order, so the result is the same on any
+** thread count.
+*/
+#define RD_PIECE 65536
+
+typedef struct rd_long_job {
+  const float *x;
+  int64_t n;
+  double *part;
+} rd_long_job;
+
+static int rd_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const rd_long_job *j = ctx;
+  int64_t c;
+  (void)worker;
+  for (c = lo; c < hi; c++) {
+    int64_t a = c * RD_PIECE, len = j->n - a < RD_PIECE ? j->n - a : RD_PIECE;
+    j->part[c] = lt_row_sum(j->x + a, len);
+  }
+  return 0;
+}
+
+static int rd_long_sum(const float *x, int64_t n, double *out) {
+  rd_long_job j;
+  int64_t np = (n + RD_PIECE - 1) / RD_PIECE, c;
+  double s = 0;
+  if ((j.part = malloc((size_t)(np > 0 ? np : 1) * sizeof *j.part)) == NULL) {
+    lt_err("sum: out of memory");
+    return -1;
+  }
+  j.x = x; j.n = n;
+  lt_parallel(np, 1, 0, rd_long_task, &j);
+  for (c = 0; c < np; c++) s += j.part[c];
+  free(j.part);
+  *out = s;
+  return 0;
+}
+
+/* items: rows, each summed whole */
+static int rd_rows_sum_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const rd_sum_job *j = ctx;
+  int64_t r, n = j->p->n;
+  (void)worker;
+  for (r = lo; r < hi; r++) {
+    double s = lt_row_sum(j->x + r * n, n);
+    j->y[r] = (float)(j->mean ? s / (double)n : s);   /* mean of nothing: NaN */
+  }
   return 0;
 }
 
@@ -205,22 +278,27 @@ static lt_tensor *rd_sum_mean(lt_tensor *a, int dim, int keepdim, int mean) {
   lt_tensor *out, *hold;
   const float *x;
   float *y;
-  int64_t r;
   lt_node *nd;
   if (rd_plan_make(op, a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
   if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   y = lt_data(out);
   lt_prof_work((double)p.rows * p.n);
   if (p.inner > 1 && lt_is_contiguous(a)) {
-    if (rd_sum_planes(lt_data(a), &p, y, mean) < 0) {
-      lt_tensor_release(out);
-      return NULL;
-    }
+    rd_sum_planes(lt_data(a), &p, y, mean);
   } else {
+    rd_sum_job j;
+    double s;
     if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
-    for (r = 0; r < p.rows; r++) {
-      double s = lt_row_sum(x + r * p.n, p.n);
-      y[r] = (float)(mean ? s / (double)p.n : s);   /* mean of nothing: NaN */
+    j.x = x; j.y = y; j.p = &p; j.mean = mean;
+    if (p.rows == 1 && p.n > RD_PIECE) {
+      if (rd_long_sum(x, p.n, &s)) {
+        lt_tensor_release(hold);
+        lt_tensor_release(out);
+        return NULL;
+      }
+      y[0] = (float)(mean ? s / (double)p.n : s);
+    } else {
+      lt_parallel(p.rows, lt_par_chunk(p.rows, (double)p.n), 0, rd_rows_sum_task, &j);
     }
     lt_tensor_release(hold);
   }
@@ -588,40 +666,51 @@ typedef struct rd_softmax_ctx {
   lt_saved y;               /* the output */
 } rd_softmax_ctx;
 
+typedef struct rd_softmax_job {
+  const float *y, *g;
+  float *o;
+  int64_t n;
+  int islog;
+} rd_softmax_job;
+
+static int rd_softmax_bw_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const rd_softmax_job *j = ctx;
+  int64_t r, i, n = j->n;
+  (void)worker;
+  if (j->islog) {
+    for (i = lo * n; i < hi * n; i++) j->o[i] = lt_vexp(j->y[i]);
+    for (r = lo; r < hi; r++) {
+      const float *gr = j->g + r * n;
+      float *orow = j->o + r * n, s = (float)lt_row_sum(gr, n);
+      for (i = 0; i < n; i++) orow[i] = gr[i] - orow[i] * s;
+    }
+  } else {
+    for (r = lo; r < hi; r++) {
+      const float *yr = j->y + r * n, *gr = j->g + r * n;
+      float *orow = j->o + r * n, s = (float)lt_row_dot(gr, yr, n);
+      for (i = 0; i < n; i++) orow[i] = yr[i] * (gr[i] - s);
+    }
+  }
+  return 0;
+}
+
 static int rd_softmax_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   const rd_softmax_ctx *c = lt_ag_ctx(nd, rd_softmax_ctx);
   rd_plan p;
+  rd_softmax_job j;
   lt_tensor *gi, *yh, *gh = NULL;
-  const float *y, *g = NULL;
-  float *o;
-  int64_t r, i;
-  int islog = c->islog;
   rd_node_plan(nd, c->d, &p);
   gi = rd_rows_new(&p);
-  y = gi ? rd_rows(c->y.t, &p, &yh) : NULL;
-  if (y) g = rd_rows(gout, &p, &gh);
-  if (g == NULL) {
-    if (y) lt_tensor_release(yh);
+  j.y = gi ? rd_rows(c->y.t, &p, &yh) : NULL;
+  j.g = j.y ? rd_rows(gout, &p, &gh) : NULL;
+  if (j.g == NULL) {
+    if (j.y) lt_tensor_release(yh);
     lt_tensor_release(gi);
     return -1;
   }
-  o = lt_data(gi);
+  j.o = lt_data(gi); j.n = p.n; j.islog = c->islog;
   lt_prof_work(4.0 * (double)p.rows * p.n);
-  if (islog) {
-    int64_t len = p.rows * p.n;
-    for (i = 0; i < len; i++) o[i] = lt_vexp(y[i]);
-    for (r = 0; r < p.rows; r++) {
-      const float *gr = g + r * p.n;
-      float *orow = o + r * p.n, s = (float)lt_row_sum(gr, p.n);
-      for (i = 0; i < p.n; i++) orow[i] = gr[i] - orow[i] * s;
-    }
-  } else {
-    for (r = 0; r < p.rows; r++) {
-      const float *yr = y + r * p.n, *gr = g + r * p.n;
-      float *orow = o + r * p.n, s = (float)lt_row_dot(gr, yr, p.n);
-      for (i = 0; i < p.n; i++) orow[i] = yr[i] * (gr[i] - s);
-    }
-  }
+  lt_parallel(p.rows, lt_par_chunk(p.rows, 6.0 * (double)p.n), 0, rd_softmax_bw_task, &j);
   lt_tensor_release(yh);
   lt_tensor_release(gh);
   if ((gin[0] = rd_rows_done(gi, &p)) == NULL) return -1;

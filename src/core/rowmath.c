@@ -7,9 +7,13 @@
 ** of 10, too short for a per-row loop ever to fill a vector register.
 ** Only the exps of a chunk are ever held in scratch, so a row of any
 ** length needs LT_ROWS_CHUNK floats of stack and no allocation.
+**
+** Big blocks of rows go to the thread pool, rows being independent: a
+** row's result does not depend on which rows share its chunk or thread.
 */
 #include <math.h>
 
+#include "pool.h"
 #include "rowmath.h"
 
 #define LT_ROWS_CHUNK 2048
@@ -42,8 +46,8 @@ static inline void lt_chunk_exp(float *y, const float *x, const float *shift,
   for (i = 0; i < len; i++) y[i] = lt_vexp(y[i]);
 }
 
-void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
-                 int64_t n) {
+static void lt_rows_exp_serial(float *y, const float *x, const float *shift,
+                               int64_t rows, int64_t n) {
   int64_t cr, r0;
   if (n <= 0) return;
   cr = lt_chunk_rows(n);
@@ -86,8 +90,8 @@ static void lt_softmax_long(const float *x, int64_t n, float *w, float *logw,
   lt_row_logs(x, n, shift, lt_row_expsum(x, n, shift, scratch), logw, lse);
 }
 
-void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
-                     float *logw, float *lse) {
+static void lt_softmax_rows_serial(const float *x, int64_t rows, int64_t n, float *w,
+                                   float *logw, float *lse) {
   float scratch[LT_ROWS_CHUNK], shift[LT_ROWS_MAX];
   double sum[LT_ROWS_MAX];
   int64_t cr, r0, r, i;
@@ -124,4 +128,42 @@ void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
         lt_row_logs(xc + r * n, n, shift[r], sum[r], logw ? logw + (r0 + r) * n : NULL,
                     lse ? lse + r0 + r : NULL);
   }
+}
+
+/* ---------------------------------------------------------------- on the pool */
+
+typedef struct lt_rows_job {
+  const float *x, *shift;
+  float *y, *logw, *lse;
+  int64_t n;
+} lt_rows_job;
+
+static int lt_softmax_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_rows_job *j = ctx;
+  int64_t n = j->n;
+  (void)worker;
+  lt_softmax_rows_serial(j->x + lo * n, hi - lo, n, j->y ? j->y + lo * n : NULL,
+                         j->logw ? j->logw + lo * n : NULL, j->lse ? j->lse + lo : NULL);
+  return 0;
+}
+
+void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
+                     float *logw, float *lse) {
+  lt_rows_job j;
+  j.x = x; j.shift = NULL; j.y = w; j.logw = logw; j.lse = lse; j.n = n;
+  lt_parallel(rows, lt_par_chunk(rows, 6.0 * (double)(n > 0 ? n : 1)), 0, lt_softmax_task, &j);
+}
+
+static int lt_rows_exp_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_rows_job *j = ctx;
+  (void)worker;
+  lt_rows_exp_serial(j->y + lo * j->n, j->x + lo * j->n, j->shift + lo, hi - lo, j->n);
+  return 0;
+}
+
+void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
+                 int64_t n) {
+  lt_rows_job j;
+  j.x = x; j.shift = shift; j.y = y; j.logw = j.lse = NULL; j.n = n;
+  lt_parallel(rows, lt_par_chunk(rows, 4.0 * (double)(n > 0 ? n : 1)), 0, lt_rows_exp_task, &j);
 }

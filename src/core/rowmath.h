@@ -118,8 +118,8 @@ static inline float lt_softmax_row(const float *x, int64_t n, float *w) {
 **   w     the softmax weights exp(x - lse)  (may be x itself)
 **   logw  the log-softmax (x - shift) - log(sum)
 **   lse   one float per row
-** Short rows share a chunk whose exps take one loop.  It allocates
-** nothing, so it cannot fail.
+** Short rows share a chunk whose exps take one loop; many rows go to the
+** thread pool.  It allocates nothing, so it cannot fail.
 */
 void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
                      float *logw, float *lse);
