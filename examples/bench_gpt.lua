@@ -120,7 +120,7 @@ for _ = 1, ROUNDS do
     lunet.set_num_threads(th)
     local t, f = time_steps()
     best[th] = math.min(best[th], t)
-    faults[th] = math.min(faults[th] or math.huge, f)
+    faults[th] = (faults[th] or 0) + f / ROUNDS
     rate[th] = math.max(rate[th], sgemm_rate())
     collectgarbage()
   end
@@ -160,4 +160,4 @@ else
   print("PyTorch: not compared (" .. tver .. ")")
 end
 print(string.format("(best step of %d x %d per thread count; page faults: %d in the first step after"
-  .. " warm-up, then per step as shown; %.0f s)", ROUNDS, STEPS, f_first, now() - t_start))
+  .. " warm-up, then the mean per step as shown; %.0f s)", ROUNDS, STEPS, f_first, now() - t_start))

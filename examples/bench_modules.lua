@@ -1,23 +1,26 @@
--- Attention-module benchmark (second half of `make bench`): forward and
--- forward+backward time of each attention module at the seeds' size
--- (batch 2, seq 10, hidden 256, 8 heads, the last half masked) and at a
--- longer sequence, against PyTorch running an independent implementation
--- of the same math (tools/bench_torch_modules.py) with the same OpenBLAS
--- kernels and threads, when Debian's python3-torch is installed.
--- Ratios are torch time / lunet time: above 1 lunet is faster.  Both run
--- on one thread by default (--threads): with two, PyTorch's OpenMP pool and
--- OpenBLAS's threads oversubscribe two cores and its timings go erratic.
---   lunet examples/bench_modules.lua [--seq 10,256] [--variants mha,mla] [--threads 1]
+-- Attention-module benchmark (second part of `make bench`): forward +
+-- backward of each attention module (hidden 256, 8 heads, the last half of
+-- each sequence masked as in the seeds) at several batch x sequence
+-- shapes, on lunet's 1 and 2 threads (rounds alternate between them),
+-- against PyTorch running an independent implementation of the same math
+-- (tools/bench_torch_modules.py) with the same OpenBLAS kernels, at its
+-- best of 1 and 2 threads.  Also the bytes each module keeps from forward
+-- to backward, and, for the longest MHA case, the peak memory of both.
+-- Ratios are torch time / lunet time: above 1 lunet is faster.
+--   lunet examples/bench_modules.lua [--shapes 2x10,4x128,16x256,1x512,1x4096]
+--                                    [--variants mha,mqa,gqa,mla,gated] [--threads 1,2]
+--                                    [--long 8192]
 local lunet = require "lunet"
 local nn = lunet.nn
 
-local opts = { seq = "10,256", variants = "mha,mqa,gqa,mla,gated", threads = "1" }
+local opts = { shapes = "2x10,4x128,16x256,1x512,1x4096", variants = "mha,mqa,gqa,mla,gated",
+               threads = "1,2", long = "8192" }
 do
   local i = 1
   while arg and arg[i] do
     local k = arg[i]:match("^%-%-(.+)$")
     if not k or opts[k] == nil or not arg[i + 1] then
-      error("usage: bench_modules.lua [--seq 10,256] [--variants mha,mqa,gqa,mla,gated] [--threads 1]")
+      error("usage: bench_modules.lua [--shapes 2x10,4x128] [--variants mha,mla] [--threads 1,2] [--long 8192|0]")
     end
     opts[k] = arg[i + 1]
     i = i + 2
@@ -39,12 +42,21 @@ local build = {
   gated = function() return nn.GatedAttention { d_model = HIDDEN, num_heads = HEADS } end,
 }
 
--- best of 3 rounds of >= 0.1 s, seconds per call
+-- seconds per call: the best of 3 rounds of >= 0.1 s after a warm-up
+-- call; a call of over a second is timed once more instead
 local function per_call(fn)
+  local t0 = lunet._now()
   fn()
+  local first = lunet._now() - t0
+  if first > 1 then
+    t0 = lunet._now()
+    fn()
+    return math.min(first, lunet._now() - t0)
+  end
   local best = math.huge
   for _ = 1, 3 do
-    local reps, t0 = 0, lunet._now()
+    local reps = 0
+    t0 = lunet._now()
     repeat fn(); reps = reps + 1 until lunet._now() - t0 >= 0.1
     best = math.min(best, (lunet._now() - t0) / reps)
     collectgarbage()
@@ -52,76 +64,150 @@ local function per_call(fn)
   return best
 end
 
-local function time_lunet(variant, B, S)
+-- a module, input, mask and output gradient for one case
+local function setup(variant, B, S)
   lunet.manual_seed(0)
   local m = build[variant]()
-  local x, g = lunet.randn { B, S, HIDDEN }, lunet.randn { B, S, HIDDEN }
+  local x, g = lunet.randn { B, S, HIDDEN }:requires_grad(true), lunet.randn { B, S, HIDDEN }
   local mask = lunet.ones { B, S }
-  for b = 1, B do for s = S // 2 + 1, S do mask:set({ b, s }, 0) end end
-  local fwd = per_call(function() return lunet.no_grad(function() return m(x, mask) end) end)
-  local xg = x:clone():requires_grad(true)
-  local fb = per_call(function()
+  lunet.no_grad(function() mask:narrow(2, S // 2 + 1, S - S // 2):fill_(0) end)
+  local function step()
     m:zero_grad()
-    xg.grad = nil
-    m(xg, mask):backward(g)
-  end)
-  return fwd, fb
+    x.grad = nil
+    m(x, mask):backward(g)
+  end
+  -- bytes the graph keeps from forward to backward
+  local function kept()
+    collectgarbage()
+    local m0 = lunet.memory_allocated()
+    local out = m(x, mask)
+    local k = lunet.memory_allocated() - m0 - 4 * out:numel()
+    out = nil
+    collectgarbage()
+    return k
+  end
+  return step, kept
 end
 
 local function sh_quote(s) return "'" .. s:gsub("'", [['\'']]) .. "'" end
-local function script_dir()
-  return (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "."
-end
+local function script_dir() return (debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$")) or "." end
 
--- {case = {fwd, fb}} from PyTorch, or nil and why not
-local function time_torch(cases, info)
+-- {case = seconds} from PyTorch on `threads`, or nil and why not
+local function time_torch(cases, threads, core)
   local py = os.getenv("LUNET_BENCH_PYTHON") or "/usr/bin/python3"
   if not os.execute(sh_quote(py) .. " -c 'import torch' >/dev/null 2>&1") then
     return nil, py .. " cannot import torch (Debian: apt-get install python3-torch)"
   end
   local cmd = string.format("OPENBLAS_CORETYPE=%s OPENBLAS_NUM_THREADS=%d OMP_NUM_THREADS=%d %s %s %d %s 2>&1",
-    info.corename, info.threads, info.threads,
-    sh_quote(py), sh_quote(script_dir() .. "/../tools/bench_torch_modules.py"),
-    info.threads, table.concat(cases, " "))
+    sh_quote(core), threads, threads, sh_quote(py),
+    sh_quote(script_dir() .. "/../tools/bench_torch_modules.py"), threads, table.concat(cases, " "))
   local p = io.popen(cmd)
   local out = p:read("a")
   p:close()
   local t = {}
-  for case, f, b in out:gmatch("(%S+:%d+:%d+) (%S+) (%S+)") do t[case] = { tonumber(f), tonumber(b) } end
+  for case, fb, peak in out:gmatch("(%S+:%d+:%d+) (%S+) (%S+)") do
+    t[case] = { tonumber(fb), tonumber(peak) }
+  end
   local version = out:match("torch (%S+)")
   if not version then return nil, "tools/bench_torch_modules.py failed:\n" .. out end
   return t, version
 end
 
-lunet.set_num_threads(tonumber(opts.threads))
-local info = lunet.blas_info()
+-- ---------------------------------------------------------------- run
+
+local THREADS = {}
+for _, t in ipairs(list(opts.threads)) do THREADS[#THREADS + 1] = tonumber(t) end
 local cases = {}
-for _, S in ipairs(list(opts.seq)) do
-  local B = tonumber(S) <= 16 and 2 or 1
+for _, shape in ipairs(list(opts.shapes)) do
+  local B, S = shape:match("^(%d+)x(%d+)$")
+  assert(B, "--shapes: BxS, e.g. 4x128")
   for _, v in ipairs(list(opts.variants)) do cases[#cases + 1] = v .. ":" .. B .. ":" .. S end
 end
-local torch, why = time_torch(cases, info)
-print(string.format("\nAttention modules, hidden %d, %d heads (OpenBLAS %s, %d threads); times in ms",
-                    HIDDEN, HEADS, info.corename, info.threads))
-print(torch and ("PyTorch " .. why .. ": tools/bench_torch_modules.py, same kernels and threads")
-            or ("PyTorch: not compared (" .. why .. ")"))
-local hdr = string.format("%-8s %3s %5s %9s %9s", "module", "B", "S", "fwd", "fwd+bwd")
-if torch then hdr = hdr .. string.format(" %9s %9s %8s %8s", "torch fwd", "torch f+b", "t/l fwd", "t/l f+b") end
+local long = tonumber(opts.long) or 0
+local info = lunet.blas_info()
+local t_start = lunet._now()
+local default_threads = lunet.get_num_threads()
+
+-- PyTorch first, in its own processes; the long case in one of its own,
+-- so that its peak memory is that process's
+local torch, tver = {}, nil
+for _, th in ipairs(THREADS) do
+  for _, list_ in ipairs { cases, long > 0 and { "mha:1:" .. long } or nil } do
+    local t, why = time_torch(list_, th, info.corename)
+    if not t then torch, tver = nil, why; break end
+    for case, v in pairs(t) do
+      local best = torch[case]
+      if best == nil or v[1] < best[1] then torch[case] = v end
+    end
+    tver = why
+  end
+  if not torch then break end
+end
+
+-- lunet's long case first too, while this process's peak is low
+local long_ms, long_mb
+if long > 0 then
+  local step = setup("mha", 1, long)
+  collectgarbage()
+  local _, rss0 = lunet._rusage()
+  long_ms = per_call(step)
+  local _, rss1 = lunet._rusage()
+  long_mb = (rss1 - rss0) / 1024
+  step = nil
+  collectgarbage()
+end
+
+print(string.format("\nAttention modules, hidden %d, %d heads, last half of each sequence masked;"
+  .. " forward + backward in ms (OpenBLAS %s)", HIDDEN, HEADS, info.corename))
+print(torch and ("PyTorch " .. tver .. ": tools/bench_torch_modules.py, same kernels, best of threads "
+                 .. opts.threads) or ("PyTorch: not compared (" .. tver .. ")"))
+local hdr = string.format("%-6s %3s %5s", "module", "B", "S")
+for _, th in ipairs(THREADS) do hdr = hdr .. string.format(" %8s", "lunet " .. th) end
+hdr = hdr .. string.format(" %9s", "kept MB")
+if torch then hdr = hdr .. string.format(" %9s %8s", "torch", "torch/l") end
 print(hdr)
 print(string.rep("-", #hdr))
--- the first case measured pays for warming up (allocator, BLAS buffers,
--- clocks): measure one and throw it away, as the PyTorch side does
+
+-- the first case measured pays for warming up: measure one, throw it away
 do
   local v, B, S = cases[1]:match("(%w+):(%d+):(%d+)")
-  time_lunet(v, tonumber(B), tonumber(S))
+  per_call((setup(v, tonumber(B), tonumber(S))))
 end
 for _, case in ipairs(cases) do
   local v, B, S = case:match("(%w+):(%d+):(%d+)")
-  local f, fb = time_lunet(v, tonumber(B), tonumber(S))
-  local line = string.format("%-8s %3s %5s %9.3f %9.3f", v, B, S, f * 1e3, fb * 1e3)
+  local step, kept = setup(v, tonumber(B), tonumber(S))
+  local best = {}
+  for _ = 1, 2 do                      -- rounds alternate between thread counts
+    for _, th in ipairs(THREADS) do
+      lunet.set_num_threads(th)
+      best[th] = math.min(best[th] or math.huge, per_call(step))
+    end
+  end
+  lunet.set_num_threads(default_threads)
+  local line = string.format("%-6s %3s %5s", v, B, S)
+  local lbest = math.huge
+  for _, th in ipairs(THREADS) do
+    line = line .. string.format(" %8.2f", best[th] * 1e3)
+    lbest = math.min(lbest, best[th])
+  end
+  line = line .. string.format(" %9.1f", kept() / 2 ^ 20)
   local t = torch and torch[case]
-  if t then
-    line = line .. string.format(" %9.3f %9.3f %8.2f %8.2f", t[1] * 1e3, t[2] * 1e3, t[1] / f, t[2] / fb)
+  if t then line = line .. string.format(" %9.2f %8.2f", t[1] * 1e3, t[1] / best[THREADS[#THREADS]]) end
+  print(line)
+  collectgarbage()
+end
+
+-- the long sequence: MHA on the default threads, time and peak memory
+if long > 0 then
+  local line = string.format("mha 1x%d on %d threads: %.0f ms, peak +%.0f MB", long,
+                             default_threads, long_ms * 1e3, long_mb)
+  local tt = torch and torch["mha:1:" .. long]
+  if tt then
+    line = line .. string.format("; PyTorch's best %.0f ms, peak +%.0f MB: %.1fx the time,"
+      .. " %.0fx the memory", tt[1] * 1e3, tt[2] / 1024, tt[1] / long_ms, tt[2] / 1024 / math.max(long_mb, 1))
   end
   print(line)
 end
+print(string.format("(lunet columns: %s threads; torch/l: PyTorch's best / lunet on %d threads;"
+  .. " kept: bytes the graph holds for backward; %.0f s)", opts.threads, THREADS[#THREADS],
+  lunet._now() - t_start))

@@ -361,6 +361,44 @@ function TestAttention:test_errors()
   err("attention: scale must be finite, got inf", q, k4, v4, {scale = math.huge})
 end
 
+-- The seed 000 (gated) rules: a per-head bias added to the scores, and
+-- masked keys filled with -1e9, so a query whose keys are all masked
+-- attends to its visible keys equally; future keys stay -inf
+local function reference_gated(q, k, v, bias, mask, causal)
+  local B, H, S, D = table.unpack(q:shape())
+  local T = k:size(3)
+  local s = q:matmul(k:transpose(3, 4)) / math.sqrt(D) + bias
+  s = s:masked_fill(mask:eq(0):view{B, 1, 1, T}, -1e9)
+  if causal then s = s:masked_fill(hidden(B, S, T, nil, true), -math.huge) end
+  return s:softmax(-1):matmul(v)
+end
+
+function TestAttention:test_bias_and_uniform_rows()
+  -- batch 2 masks every key: its queries weigh their visible keys equally
+  local mask = lunet.tensor{{1, 0, 1, 1, 0}, {0, 0, 0, 0, 0}}
+  for _, causal in ipairs{false, true} do
+    local q, k, v = H.leaf(lunet.randn{2, 3, 5, 4}), H.leaf(lunet.randn{2, 3, 5, 4}),
+                    H.leaf(lunet.randn{2, 3, 5, 2})
+    local bias = H.leaf(lunet.randn{3, 1, 1})
+    local function f(a, b, c, d)
+      return lunet.attention(a, b, c, {mask = mask, bias = d, all_masked = "uniform", causal = causal})
+    end
+    H.assert_close(f(q, k, v, bias), reference_gated(q, k, v, bias, mask, causal), 1e-5)
+    local w = lunet.randn{2, 3, 5, 2}
+    local loss = (f(q, k, v, bias) * w):sum()
+    loss:backward()
+    local g1 = {q.grad, k.grad, v.grad, bias.grad}
+    for _, x in ipairs{q, k, v, bias} do x.grad = nil end
+    loss = (reference_gated(q, k, v, bias, mask, causal) * w):sum()
+    loss:backward()
+    local g2 = {q.grad, k.grad, v.grad, bias.grad}
+    for i = 1, 4 do H.assert_close(g1[i], g2[i], 1e-4) end
+    lu.assertTrue(g1[4]:abs():max():item() < 1e-5)   -- softmax ignores a shift
+    for _, x in ipairs{q, k, v, bias} do x.grad = nil end
+    H.gradcheck(f, {q, k, v, bias})
+  end
+end
+
 function TestAttention:test_option_errors()
   local q = lunet.randn{1, 2, 3, 4}
   local function err(msg, o) H.raises(msg, lunet.attention, q, q, q, o) end
@@ -370,9 +408,14 @@ function TestAttention:test_option_errors()
   err("attention: option scale must be a number, got string", {scale = "1"})
   err("attention: option dropout must be a number, got boolean", {dropout = true})
   err("attention: unknown option 'casual' (did you mean 'causal'?)", {casual = true})
-  err("attention: unknown option 'drop' (known options: mask, causal, scale, dropout)",
-      {drop = 0.1})
-  err("attention: unknown option '1' (known options: mask, causal, scale, dropout)", {true})
+  err("attention: unknown option 'drop' (known options: mask, causal, scale, dropout, bias,"
+      .. " all_masked)", {drop = 0.1})
+  err("attention: unknown option '1' (known options: mask, causal, scale, dropout, bias,"
+      .. " all_masked)", {true})
+  err("attention: option bias must be a tensor, got number", {bias = 1})
+  err("attention: bias {3} must hold one value per query head (2)", {bias = lunet.zeros{3}})
+  err("attention: option all_masked must be 'zero' or 'uniform', got 'even'", {all_masked = "even"})
+  err("attention: option all_masked must be 'zero' or 'uniform', got boolean", {all_masked = true})
   H.raises("attention", lunet.attention, q, q)
   H.raises("attention", lunet.attention, q, q, "v")
 end

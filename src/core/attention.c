@@ -61,7 +61,7 @@
 typedef struct at_geom {
   int64_t B, H, Hk, G, S, T, D, Dv;   /* G = H / Hk heads per kv head */
   float scale, p;                     /* p: dropout probability */
-  int causal;
+  int causal, uniform;                /* uniform: see at_empty_row */
   uint64_t seed;                      /* dropout hash seed */
   uint32_t thresh;                    /* drop when hash < thresh (24 bits) */
 } at_geom;
@@ -250,6 +250,18 @@ static void at_reweigh_tile(const at_geom *g, int64_t r0, int64_t n, int64_t L,
   }
 }
 
+/*
+** A query whose visible keys are all masked (its lse is -inf) gets zero
+** weights; or, with `uniform` (the seeds' gated module fills masked
+** scores with -1e9 rather than -inf), equal weights over its len visible
+** keys.  Either way no gradient reaches its scores: masked_fill stops it.
+*/
+static void at_empty_row(const at_geom *g, float *row, int64_t len, int64_t L) {
+  int64_t t;
+  float w = g->uniform && len > 0 ? 1.0f / (float)len : 0.0f;
+  for (t = 0; t < L; t++) row[t] = t < len ? w : 0.0f;
+}
+
 /* (query, key) pairs one head works on: S*T, under causal the visible ones */
 static double at_pairs(const at_geom *g) {
   double n = 0;
@@ -293,7 +305,7 @@ static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
     for (i = 0; i < n; i++) {
       float *row = P + i * ldp;
       int64_t len = at_row_len(g, r0 + i), t;
-      if (tlse[i] == -INFINITY) memset(row, 0, (size_t)L * sizeof *row);
+      if (tlse[i] == -INFINITY) at_empty_row(g, row, len, L);
       if (g->p > 0.0f) {
         at_drop_row(g, (b * g->H + h) * g->S + r0 + i, drop, len);
         for (t = 0; t < len; t++) row[t] *= drop[t];
@@ -319,6 +331,7 @@ typedef struct at_job {
   at_dst out;                         /* forward's results */
   float *lse;
   const at_dst *dq, *dk, *dv;         /* backward's (dk, dv per query head if G > 1) */
+  double *dbias;                      /* the bias's gradient per (b, h) */
   float *scratch;
   int64_t per_worker;                 /* scratch floats per thread */
 } at_job;
@@ -385,13 +398,14 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
                             const at_mat *q, const at_mat *k, const at_mat *v,
                             const at_mat *go, const float *keep, const float *lse,
                             const at_dst *Dq, const at_dst *Dk, const at_dst *Dv,
-                            int64_t hk, float *P, float *dP, float *drop) {
+                            int64_t hk, double *dbias, float *P, float *dP, float *drop) {
   const float *qh = at_head(q, b, h), *kh = at_head(k, b, h / g->G);
   const float *vh = at_head(v, b, h / g->G), *gh = at_head(go, b, h);
   float *dq = Dq ? at_dst_head(Dq, b, h) : NULL, *dk = Dk ? at_dst_head(Dk, b, hk) : NULL;
   float *dv = Dv ? at_dst_head(Dv, b, hk) : NULL;
   int64_t tr = at_tile_rows(g), r0, i, t;
-  int ds = dq || dk;                  /* dS needed (not just dV) */
+  int ds = dq || dk || dbias;         /* dS needed (not just dV) */
+  if (dbias) *dbias = 0;
   for (r0 = 0; r0 < g->S; r0 += tr) {
     int64_t r1 = r0 + tr < g->S ? r0 + tr : g->S, n = r1 - r0;
     int64_t L = at_row_len(g, r1 - 1), ldp = L > 0 ? L : 1;
@@ -404,14 +418,19 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
     for (i = 0; i < n; i++) {
       float *w = P + i * ldp, *dw = dP + i * ldp, s;
       int64_t len = at_row_len(g, r0 + i);
+      int empty = lse[r0 + i] == -INFINITY;
+      if (empty) at_empty_row(g, w, len, L);
       if (g->p > 0.0f)
         at_drop_row(g, (b * g->H + h) * g->S + r0 + i, drop, len);
-      if (ds) {
+      if (ds && empty) {
+        memset(dw, 0, (size_t)L * sizeof *dw);
+      } else if (ds) {
         if (g->p > 0.0f)
           for (t = 0; t < len; t++) dw[t] *= drop[t];
         s = (float)lt_row_dot(w, dw, len);
         for (t = 0; t < len; t++) dw[t] = w[t] * (dw[t] - s);
         for (t = len; t < L; t++) dw[t] = 0.0f;
+        if (dbias) *dbias += lt_row_sum(dw, len);
       }
       if (g->p > 0.0f)
         for (t = 0; t < len; t++) w[t] *= drop[t];
@@ -439,7 +458,8 @@ static int at_backward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
     /* with G > 1, each query head's share of dK, dV goes to its own slot */
     if (at_backward_head(g, b, h, j->q, j->k, j->v, j->go, j->mask ? keep : NULL,
                          j->lse + bh * g->S, j->dq, j->dk, j->dv,
-                         g->G > 1 ? h : h / g->G, P, dP, drop))
+                         g->G > 1 ? h : h / g->G, j->dbias ? j->dbias + bh : NULL,
+                         P, dP, drop))
       return -1;
   }
   return 0;
@@ -488,10 +508,11 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   const at_geom g = c->g;
   at_mat q, k, v, go;
   at_dst Dq, Dk, Dv, Pk, Pv;
-  lt_tensor *dq = NULL, *dk = NULL, *dv = NULL;
+  lt_tensor *dq = NULL, *dk = NULL, *dv = NULL, *db = NULL;
   float *part = NULL;
   at_job j;
   int shared = g.G > 1, rc = -1;
+  int64_t b, h;
   q.copy = k.copy = v.copy = go.copy = NULL;
   memset(&j, 0, sizeof j);
   if (at_mat_init(&q, c->q.t) || at_mat_init(&k, c->k.t) ||
@@ -502,11 +523,16 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
       (nd->needs[1] && (dk = shared ? at_result(c->k.t->shape, c->k.t)
                                     : at_zeros_like(c->k.t)) == NULL) ||
       (nd->needs[2] && (dv = shared ? at_result(c->v.t->shape, c->v.t)
-                                    : at_zeros_like(c->v.t)) == NULL))
+                                    : at_zeros_like(c->v.t)) == NULL) ||
+      (nd->needs[3] && (db = lt_empty(nd->inputs[3]->shape, nd->inputs[3]->ndim)) == NULL))
     goto done;
+  if (db && (j.dbias = malloc((size_t)(g.B * g.H) * sizeof *j.dbias)) == NULL) {
+    lt_err("attention: out of memory");
+    goto done;
+  }
   if (lt_prof_on)   /* per pair: scores and weights again, then each gradient */
     lt_prof_work((double)g.B * g.H * at_pairs(&g) *
-                 (2.0 * g.D + 2 + (dq || dk ? 2.0 * g.Dv + 4 : 0) +
+                 (2.0 * g.D + 2 + (dq || dk || db ? 2.0 * g.Dv + 4 : 0) +
                   (dv ? 2.0 * g.Dv : 0) + (dq ? 2.0 * g.D : 0) + (dk ? 2.0 * g.D : 0)));
   if (dq) { at_dst_init(&Dq, dq); j.dq = &Dq; }
   if (dk) { at_dst_init(&Dk, dk); j.dk = &Dk; }
@@ -527,15 +553,22 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
       (part && dk && at_sum_heads(&g, &Pk, &Dk, g.D)) ||
       (part && dv && at_sum_heads(&g, &Pv, &Dv, g.Dv)))
     goto done;
-  gin[0] = dq; gin[1] = dk; gin[2] = dv;
-  dq = dk = dv = NULL;
+  for (h = 0; db && h < g.H; h++) {    /* the bias: its head's dS, batches in order */
+    double sum = 0;
+    for (b = 0; b < g.B; b++) sum += j.dbias[b * g.H + h];
+    lt_data(db)[h] = (float)sum;
+  }
+  gin[0] = dq; gin[1] = dk; gin[2] = dv; gin[3] = db;
+  dq = dk = dv = db = NULL;
   rc = 0;
 done:
   free(j.scratch);
+  free(j.dbias);
   free(part);
   lt_tensor_release(q.copy); lt_tensor_release(k.copy);
   lt_tensor_release(v.copy); lt_tensor_release(go.copy);
   lt_tensor_release(dq); lt_tensor_release(dk); lt_tensor_release(dv);
+  lt_tensor_release(db);
   return rc;
 }
 
@@ -588,6 +621,12 @@ static int at_check(lt_tensor *q, lt_tensor *k, lt_tensor *v,
       return -1;
     }
   }
+  if (o && o->bias && lt_numel(o->bias) != g->H) {
+    lt_err("attention: bias %s must hold one value per query head (%lld)",
+           lt_shape_str(o->bias, c, sizeof c), (long long)g->H);
+    return -1;
+  }
+  g->uniform = o ? o->uniform != 0 : 0;
   g->p = o ? o->dropout : 0.0f;
   if (!(g->p >= 0.0f && g->p < 1.0f)) {
     /* printf spells a NaN "-nan" or "nan" by its sign bit */
@@ -611,7 +650,7 @@ lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v,
                         const lt_attn_opts *o) {
   at_geom g;
   at_mat mq, mk, mv;
-  lt_tensor *out = NULL, *in[3];
+  lt_tensor *out = NULL, *in[4];
   lt_node *nd = NULL;
   int64_t shape[4];
   if (at_check(q, k, v, o, &g)) return NULL;
@@ -628,11 +667,12 @@ lt_tensor *lt_attention(lt_tensor *q, lt_tensor *k, lt_tensor *v,
     goto fail;
   /* recorded first, so that forward writes the log-sum-exps straight
   ** into the node (a failure below releases out, and the node with it) */
-  in[0] = q; in[1] = k; in[2] = v;
-  nd = lt_ag_record(out, "AttentionBackward", at_backward, in, 3,
+  in[0] = q; in[1] = k; in[2] = v; in[3] = o ? o->bias : NULL;
+  nd = lt_ag_record(out, "AttentionBackward", at_backward, in, 4,
                     sizeof(at_ctx) + (size_t)(g.B * g.H * g.S) * sizeof(float));
   if (nd == NULL && lt_grad_enabled() &&
-      (lt_needs_grad(q) || lt_needs_grad(k) || lt_needs_grad(v))) {
+      (lt_needs_grad(q) || lt_needs_grad(k) || lt_needs_grad(v) ||
+       (in[3] && lt_needs_grad(in[3])))) {
     lt_err("attention: out of memory");   /* not a graph silently dropped */
     goto fail;
   }

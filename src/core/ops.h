@@ -85,6 +85,9 @@ typedef struct lt_attn_opts {
   int causal;         /* query i (of S, the last S of T) sees keys j <= i + T - S */
   float scale;        /* applied to q k^T; <= 0 means 1/sqrt(D) */
   float dropout;      /* on the attention weights; 0 = none */
+  lt_tensor *bias;    /* H elements added to each head's scores, or NULL */
+  int uniform;        /* a query whose visible keys are all masked weighs them
+                      ** equally (the seeds' -1e9 fill); 0: zero weights */
 } lt_attn_opts;
 /* q {B,H,S,D}, k {B,Hk,T,D}, v {B,Hk,T,Dv}, Hk divides H (head h reads
 ** kv head h / (H/Hk)): MHA, GQA and MQA without materialising copies.

@@ -1,6 +1,7 @@
 /*
 ** lb_attention.c -- binding of the fused attention op:
-**   lunet.attention(q, k, v [, {mask=, causal=, scale=, dropout=}])
+**   lunet.attention(q, k, v [, {mask=, causal=, scale=, dropout=, bias=,
+**                                all_masked='zero'|'uniform'}])
 */
 #include <string.h>
 
@@ -8,7 +9,7 @@
 #include "ops.h"
 
 static const char *const lb_attention_options[] = {
-  "mask", "causal", "scale", "dropout", NULL
+  "mask", "causal", "scale", "dropout", "bias", "all_masked", NULL
 };
 
 /* a field of the options table (at index 4) that must be of type `want` */
@@ -28,7 +29,7 @@ static int lb_attention(lua_State *L) {
   lt_tensor *v = lb_totensor(L, 3, "attention"), **r;
   memset(&o, 0, sizeof o);
   lb_checkoptions(L, 4, "attention", lb_attention_options);
-  lua_settop(L, 5);
+  lua_settop(L, 6);
   if (lua_istable(L, 4)) {
     lua_getfield(L, 4, "mask");          /* index 5: stays on the stack */
     lua_replace(L, 5);
@@ -38,12 +39,25 @@ static int lb_attention(lua_State *L) {
                           luaL_typename(L, 5));
       o.mask = lb_totensor(L, 5, "attention");
     }
+    lua_getfield(L, 4, "bias");          /* index 6: stays on the stack */
+    lua_replace(L, 6);
+    if (!lua_isnil(L, 6) && (o.bias = lb_testtensor(L, 6)) == NULL)
+      return luaL_error(L, "attention: option bias must be a tensor, got %s",
+                        luaL_typename(L, 6));
+    lua_settop(L, 6);
     if (lb_attn_field(L, "causal", LUA_TBOOLEAN, "a boolean")) o.causal = lua_toboolean(L, -1);
-    lua_settop(L, 5);
+    lua_settop(L, 6);
     if (lb_attn_field(L, "scale", LUA_TNUMBER, "a number")) o.scale = (float)lua_tonumber(L, -1);
-    lua_settop(L, 5);
+    lua_settop(L, 6);
     if (lb_attn_field(L, "dropout", LUA_TNUMBER, "a number")) o.dropout = (float)lua_tonumber(L, -1);
-    lua_settop(L, 5);
+    lua_settop(L, 6);
+    if (lb_attn_field(L, "all_masked", LUA_TSTRING, "'zero' or 'uniform'")) {
+      const char *s = lua_tostring(L, -1);
+      if (strcmp(s, "uniform") == 0) o.uniform = 1;
+      else if (strcmp(s, "zero") != 0)
+        return luaL_error(L, "attention: option all_masked must be 'zero' or 'uniform', got '%s'", s);
+    }
+    lua_settop(L, 6);
   }
   r = lb_newbox(L);
   return lb_fill(L, r, lt_attention(q, k, v, &o));

@@ -17,15 +17,15 @@
 -- to d_model before out_proj, which is what its out_proj(d_model,
 -- d_model) expects.
 --
--- The latent bias is part of the scores, so this module composes the
--- explicit ops (matmul, +, masked_fill, softmax, matmul) rather than the
--- fused attention.  A key masked out is filled with -1e9 as in the seed:
--- a query whose keys are all masked therefore attends uniformly to all of
--- them (no NaN).  A future key (causal, lunet's addition) is filled with
--- -inf instead, so it gets weight 0 even then: with -1e9 a query whose
--- visible keys are all padding would attend uniformly to every key,
--- future ones included -- a leak, and a result that decoding with a KV
--- cache (which has no future keys) could not reproduce.
+-- The attention itself is the fused op (O(S) memory), given the seed's
+-- two rules: the per-head latent bias is added to the scores (bias=), and
+-- a key masked out counts as filled with -1e9, so a query whose keys are
+-- all masked attends uniformly to all of them (all_masked='uniform', no
+-- NaN).  A future key (causal, lunet's addition) counts as -inf instead,
+-- so it gets weight 0 even then: with -1e9 a query whose visible keys are
+-- all padding would attend uniformly to every key, future ones included
+-- -- a leak, and a result that decoding with a KV cache (which has no
+-- future keys) could not reproduce.
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 local Linear = require "lunet.nn.linear"
@@ -87,18 +87,11 @@ function GatedLatentAttention:forward(x, mask, opts)
     k, v = self.V_k(k_lat), self.V_v(v_lat)
     if cache then k, v = cache:append(k, v) end           -- {B,H,T,head_dim}
   end
-  -- 2. scores with the per-head latent bias: {B,H,S,T}
-  local scores = q:matmul(k:transpose(-2, -1)) / math.sqrt(self.head_dim)
-  scores = scores + self.latent_bias
-  if mask ~= nil then
-    scores = scores:masked_fill(mask:eq(0):view { B, 1, 1, T }, -1e9)
-  end
-  if causal then   -- key j is in query i's future when j > i + T - S (0-based)
-    local future = lunet.arange(S):view { S, 1 }:lt(lunet.arange(T):view { 1, T } - (T - S))
-    scores = scores:masked_fill(future, -math.huge)
-  end
-  -- 3. attend: {B,H,S,head_dim}
-  local context = scores:softmax(-1):matmul(v)
+  -- 2-3. softmax(q k^T / sqrt(head_dim) + latent_bias, masked) v: {B,H,S,head_dim}
+  local context = lunet.attention(q, k, v, {
+    mask = mask, causal = causal, scale = 1 / math.sqrt(self.head_dim),
+    bias = self.latent_bias, all_masked = "uniform",
+  })
   if cache and cache.latent then context = self.V_v(context) end
   -- 4. gate each head by a softmax over heads of gate(x): {B,S,H} -> {B,H,S,1}
   local gate = self.gate(x):softmax(-1):permute { 1, 3, 2 }:unsqueeze(4)
@@ -127,36 +120,19 @@ end
 -- ---------------------------------------------------------------- costs
 
 -- The analytic cost of one forward/backward on B sequences of S tokens
--- (see MultiHeadAttention:costs and lunet/profile_formulas.lua).  o.mask:
--- a padding mask is given.  The attention here is explicit ops, so it
--- shows in forward_flops, not attention_flops (the fused op's share).
+-- (see MultiHeadAttention:costs and lunet/profile_formulas.lua).
 function GatedLatentAttention:costs(B, S, o)
   local F = require "lunet.profile_formulas"
   o = o or {}
   local c, M, H, r = F.new(), B * S, self.num_heads, self.latent_rank
   local d, hd, xg = self.d_model, self.head_dim, o.grad_input ~= false
-  local P = B * H * S * S                       -- (query, key) pairs
   F.linear(c, M, d, r * H, false, xg)           -- U_k
   F.linear(c, M * H, r, hd, false, true)        -- V_k, on each head's latent
   F.linear(c, M, d, r * H, false, xg)           -- U_v
   F.linear(c, M * H, r, hd, false, true)        -- V_v
   F.linear(c, M, d, d, false, xg)               -- W_q
-  F.matmul(c, B * H, S, hd, S)                  -- q k^T
-  F.elementwise(c, P, 1, 1)                     -- / sqrt(head_dim)
-  F.kept(c, 1)                                  -- (that divisor, kept as a tensor)
   F.params(c, H)                                -- latent_bias
-  F.elementwise(c, P, 1, 0)                     -- + latent_bias
-  if o.mask then
-    F.elementwise(c, B * S, 1, 0)               -- mask == 0
-    F.elementwise(c, P, 1, 1)                   -- masked_fill
-  end
-  if o.causal then
-    F.elementwise(c, S, 1, 0, false)            -- key positions - (T - S)
-    F.elementwise(c, S * S, 1, 0)               -- key > query
-    F.elementwise(c, P, 1, 1)                   -- masked_fill
-  end
-  F.softmax(c, P)
-  F.matmul(c, B * H, S, S, hd)                  -- weights v
+  F.attention(c, B * H, S, S, hd, hd, o.causal) -- the bias and the mask cost nothing counted
   F.linear(c, M, d, H, true, xg)                -- gate
   F.softmax(c, M * H)                           -- over the heads
   F.elementwise(c, M * d, 1, 2)                 -- each head's output times its gate
