@@ -167,6 +167,18 @@ function TestAttention:test_expanded_and_odd_layouts()
   end, {qq, kk, vv})
 end
 
+function TestAttention:test_padded_suffix_is_skipped()
+  -- keys after a batch's last kept one are skipped: same values, same gradients
+  local mask = lunet.tensor{{1, 1, 0, 1, 0, 0}, {1, 0, 0, 0, 0, 0}, {1, 1, 1, 1, 1, 1}}
+  for _, causal in ipairs{false, true} do
+    local q, k, v = H.leaf(lunet.randn{3, 2, 6, 4}), H.leaf(lunet.randn{3, 1, 6, 4}),
+                    H.leaf(lunet.randn{3, 1, 6, 3})
+    local o = {mask = mask, causal = causal}
+    H.assert_close(lunet.attention(q, k, v, o), reference(q, k, v, o), 1e-5)
+    H.gradcheck(function(a, b, c) return lunet.attention(a, b, c, o) end, {q, k, v})
+  end
+end
+
 function TestAttention:test_fully_masked_row_is_zero()
   -- batch 2 masks every key: PyTorch gives NaN there, lunet zeros
   local mask = lunet.tensor{{1, 0, 1, 1}, {0, 0, 0, 0}}

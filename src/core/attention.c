@@ -60,6 +60,7 @@
 
 typedef struct at_geom {
   int64_t B, H, Hk, G, S, T, D, Dv;   /* G = H / Hk heads per kv head */
+  int64_t lim;                        /* keys from lim on are masked: skipped */
   float scale, p;                     /* p: dropout probability */
   int causal, uniform;                /* uniform: see at_empty_row */
   uint64_t seed;                      /* dropout hash seed */
@@ -151,10 +152,20 @@ static float *at_dst_head(const at_dst *d, int64_t b, int64_t h) {
 /* ================================================================ rows */
 
 static int64_t at_row_len(const at_geom *g, int64_t i) {
-  int64_t n;
-  if (!g->causal) return g->T;
-  n = i + g->T - g->S + 1;
-  return n < 0 ? 0 : n > g->T ? g->T : n;
+  int64_t n = g->causal ? i + g->T - g->S + 1 : g->T;
+  return n < 0 ? 0 : n > g->lim ? g->lim : n;
+}
+
+/*
+** A padding mask usually masks a suffix of each sequence: the keys after
+** the batch's last kept one are skipped outright (as causal skips the
+** future), unless all_masked='uniform' gives such keys weight.
+*/
+static int64_t at_keep_lim(const at_geom *g, const float *keep) {
+  int64_t t = g->T;
+  if (keep == NULL || g->uniform) return g->T;
+  while (t > 0 && keep[t - 1] == 0.0f) t--;
+  return t;
 }
 
 /* batch b's padding mask as T floats, 1 keep / 0 masked (any strides) */
@@ -351,10 +362,12 @@ static int at_forward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   int64_t tr = at_tile_rows(g), bh;
   float *P = j->scratch + worker * j->per_worker, *keep = P + tr * g->T;
   float *drop = keep + g->T, *tlse = drop + g->T;
+  at_geom gb = *g;                    /* this batch's: its key limit */
   for (bh = lo; bh < hi; bh++) {
     int64_t b = bh / g->H, h = bh % g->H;
     if (j->mask) at_keep_row(keep, j->mask, b, g->T);
-    if (at_forward_head(g, b, h, j->q, j->k, j->v, j->mask ? keep : NULL,
+    gb.lim = at_keep_lim(g, j->mask ? keep : NULL);
+    if (at_forward_head(&gb, b, h, j->q, j->k, j->v, j->mask ? keep : NULL,
                         at_dst_head(&j->out, b, h), j->out.ld,
                         j->lse ? j->lse + bh * g->S : NULL, P, drop, tlse))
       return -1;
@@ -452,11 +465,13 @@ static int at_backward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   int64_t tr = at_tile_rows(g), bh;
   float *P = j->scratch + worker * j->per_worker, *dP = P + tr * g->T;
   float *keep = dP + tr * g->T, *drop = keep + g->T;
+  at_geom gb = *g;                    /* this batch's: its key limit */
   for (bh = lo; bh < hi; bh++) {
     int64_t b = bh / g->H, h = bh % g->H;
     if (j->mask) at_keep_row(keep, j->mask, b, g->T);
+    gb.lim = at_keep_lim(g, j->mask ? keep : NULL);
     /* with G > 1, each query head's share of dK, dV goes to its own slot */
-    if (at_backward_head(g, b, h, j->q, j->k, j->v, j->go, j->mask ? keep : NULL,
+    if (at_backward_head(&gb, b, h, j->q, j->k, j->v, j->go, j->mask ? keep : NULL,
                          j->lse + bh * g->S, j->dq, j->dk, j->dv,
                          g->G > 1 ? h : h / g->G, j->dbias ? j->dbias + bh : NULL,
                          P, dP, drop))
@@ -613,6 +628,7 @@ static int at_check(lt_tensor *q, lt_tensor *k, lt_tensor *v,
     return -1;
   }
   g->G = g->Hk ? g->H / g->Hk : 1;
+  g->lim = g->T;
   if (o && o->mask) {
     const lt_tensor *m = o->mask;
     if (m->ndim != 2 || m->shape[0] != g->B || m->shape[1] != g->T) {

@@ -110,6 +110,25 @@ static void lt_binary_run(void *ctx, const int64_t *off, const int64_t *inner,
                 j->b + off[2], inner[2], len);
 }
 
+/* t has the whole shape and no stretched (stride 0) dim */
+static int lt_full_layout(const lt_tensor *t, const int64_t *shape, int nd) {
+  int i;
+  if (t->ndim != nd || memcmp(t->shape, shape, (size_t)nd * sizeof *shape) != 0) return 0;
+  for (i = 0; i < nd; i++)
+    if (t->shape[i] > 1 && t->stride[i] == 0) return 0;
+  return 1;
+}
+
+/* the result laid out like an operand of the full shape (as PyTorch's
+** TensorIterator does): the heads of a transposed view stay so, and the
+** views that follow (merging heads) need no copy */
+static lt_tensor *lt_binary_out(const lt_tensor *a, const lt_tensor *b,
+                                const int64_t *shape, int nd) {
+  if (lt_full_layout(a, shape, nd)) return lt_empty_order(shape, nd, a);
+  if (lt_full_layout(b, shape, nd)) return lt_empty_order(shape, nd, b);
+  return lt_empty(shape, nd);
+}
+
 static lt_tensor *lt_binary_raw(lt_binop op, lt_tensor *a, lt_tensor *b) {
   int64_t shape[LT_MAXDIM], sa[LT_MAXDIM], sb[LT_MAXDIM], off[3];
   const int64_t *st[3];
@@ -118,13 +137,22 @@ static lt_tensor *lt_binary_raw(lt_binop op, lt_tensor *a, lt_tensor *b) {
   lt_iter it;
   int nd;
   if (lt_broadcast_shape(lt_binop_names[op], a, b, shape, &nd)) return NULL;
-  if ((out = lt_empty(shape, nd)) == NULL) return NULL;
+  if ((out = lt_binary_out(a, b, shape, nd)) == NULL) return NULL;
   lt_prof_work((double)lt_numel(out));
   lt_bstrides(a, shape, nd, sa);
   lt_bstrides(b, shape, nd, sb);
-  st[0] = out->stride; st[1] = sa; st[2] = sb;
-  off[0] = 0; off[1] = a->offset; off[2] = b->offset;
-  lt_iter_init(&it, shape, nd, 3, st, off);
+  {   /* walk in the output's memory order: its inner run is unit-stride */
+    int64_t ps[LT_MAXDIM], po[LT_MAXDIM], pa[LT_MAXDIM], pb[LT_MAXDIM];
+    int perm[LT_MAXDIM], i;
+    lt_dim_order(out, perm);
+    for (i = 0; i < nd; i++) {
+      ps[i] = shape[perm[i]]; po[i] = out->stride[perm[i]];
+      pa[i] = sa[perm[i]]; pb[i] = sb[perm[i]];
+    }
+    st[0] = po; st[1] = pa; st[2] = pb;
+    off[0] = 0; off[1] = a->offset; off[2] = b->offset;
+    lt_iter_init(&it, ps, nd, 3, st, off);
+  }
   j.op = op; j.o = out->st->data; j.a = a->st->data; j.b = b->st->data;
   if (lt_iter_parallel(&it, op == LT_POW ? 20 : 1, LT_PAR_INTR, lt_binary_run, &j)) {
     lt_tensor_release(out);

@@ -171,15 +171,20 @@ lt_tensor *lt_empty(const int64_t *shape, int ndim) {
   return t;
 }
 
+void lt_dim_order(const lt_tensor *t, int *perm) {
+  int i, k;
+  for (i = 0; i < t->ndim; i++) {       /* insertion sort: ties keep dim order */
+    for (k = i; k > 0 && t->stride[perm[k - 1]] < t->stride[i]; k--) perm[k] = perm[k - 1];
+    perm[k] = i;
+  }
+}
+
 lt_tensor *lt_empty_order(const int64_t *shape, int ndim, const lt_tensor *like) {
-  int perm[LT_MAXDIM], i, k;
+  int perm[LT_MAXDIM], i;
   int64_t n = 1;
   lt_tensor *t = lt_empty(shape, ndim);
   if (t == NULL || ndim != like->ndim) return t;
-  for (i = 0; i < ndim; i++) {          /* dims by like's stride, outermost first */
-    for (k = i; k > 0 && like->stride[perm[k - 1]] < like->stride[i]; k--) perm[k] = perm[k - 1];
-    perm[k] = i;
-  }
+  lt_dim_order(like, perm);
   for (i = ndim - 1; i >= 0; i--) {
     t->stride[perm[i]] = n;
     n *= shape[perm[i]];

@@ -57,6 +57,9 @@ lt_tensor *lt_empty(const int64_t *shape, int ndim);    /* contiguous, uninitial
 ** has ndim dims): a gradient or result that keeps its input's layout, so
 ** that the views around it stay views (PyTorch's preserve_format) */
 lt_tensor *lt_empty_order(const int64_t *shape, int ndim, const lt_tensor *like);
+/* t's dims from the largest stride to the smallest (ties in dim order):
+** perm[0] is the outermost in memory */
+void lt_dim_order(const lt_tensor *t, int *perm);
 lt_tensor *lt_zeros(const int64_t *shape, int ndim);
 lt_tensor *lt_full(const int64_t *shape, int ndim, float v);
 lt_tensor *lt_scalar(float v);                          /* 0-d tensor */

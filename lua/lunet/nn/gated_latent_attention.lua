@@ -136,7 +136,7 @@ function GatedLatentAttention:costs(B, S, o)
   F.linear(c, M, d, H, true, xg)                -- gate
   F.softmax(c, M * H)                           -- over the heads
   F.elementwise(c, M * d, 1, 2)                 -- each head's output times its gate
-  F.kept(c, M * d)                              -- the merged heads (a copy)
+  -- (that product is laid out like the attention's output: merging the heads is a view)
   F.linear(c, M, d, d, true, true, false)       -- out_proj
   return c
 end
