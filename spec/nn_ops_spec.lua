@@ -27,6 +27,33 @@ function TestNNOps:test_linear_grad()
   H.gradcheck(function(x, w) return lunet.linear(x, w) end, {xt, w})
 end
 
+-- every layout the fused linear reads in place (rows in memory order: a
+-- row slice, the heads of a transposed view) or hands to matmul (a
+-- transposed matrix, an expanded batch): values against matmul + add, the
+-- result keeps the input's layout, gradients against finite differences
+function TestNNOps:test_linear_layouts()
+  local w, b = H.leaf(lunet.randn{5, 4}), H.leaf(lunet.randn{5})
+  local inputs = {
+    lunet.randn{3, 6}:narrow(2, 2, 4),                       -- rows 6 apart
+    lunet.randn{2, 3, 2, 4}:transpose(2, 3),                 -- heads of a view
+    lunet.randn{4, 3}:t(),                                   -- columns strided
+    lunet.randn{1, 3, 4}:expand{2, 3, 4},                    -- a stretched batch
+    lunet.randn{4},                                          -- a vector
+  }
+  for i, x in ipairs(inputs) do
+    local y = lunet.linear(x, w, b)
+    H.assert_close(y, x:matmul(w:t()) + b, 1e-5, "layout " .. i)
+    if i == 2 then lu.assertEquals(y:transpose(2, 3):is_contiguous(), true) end
+    local xl = i == 4 and H.leaf(x:contiguous()) or H.leaf(x)   -- gradcheck needs no overlap
+    H.gradcheck(function(x, w, b) return lunet.linear(x, w, b) end, {xl, w, b})
+    H.gradcheck(function(x, w) return lunet.linear(x, w) end, {xl, w})
+  end
+  -- the gradient of a head-view input comes back in its layout
+  local x = lunet.randn{2, 3, 2, 4}:transpose(2, 3):detach():requires_grad(true)
+  lunet.linear(x, w, b):sum():backward()
+  lu.assertTrue(x.grad:transpose(2, 3):is_contiguous())
+end
+
 function TestNNOps:test_embedding()
   local w = H.leaf(lunet.randn{6, 3})
   local ids = lunet.tensor{{1, 6, 2}, {2, 2, 5}}

@@ -277,10 +277,11 @@ static void lt_add_into(lt_tensor *dst, lt_tensor *src) {
   lt_iter_parallel(&it, 1, 0, lt_add_run, t);
 }
 
-/* a tensor no one else can see: its values may be overwritten */
+/* a tensor no one else can see, each element once: its values may be
+** overwritten (any dense layout: a gradient keeps its input's) */
 static int lt_is_owned(const lt_tensor *t) {
-  return t->refs == 1 && t->st->refs == 1 && t->offset == 0 && lt_is_contiguous(t) &&
-         (size_t)lt_numel(t) == t->st->n;
+  return t->refs == 1 && t->st->refs == 1 && t->offset == 0 &&
+         (size_t)lt_numel(t) == t->st->n && lt_is_dense(t);
 }
 
 /* leaf .grad accumulates in place, like PyTorch: a held x.grad sees it */
@@ -291,7 +292,7 @@ static int lt_accumulate_leaf(lt_tensor *leaf, lt_tensor *g) {
     else lt_copy_into(leaf->grad, g);
     return 0;
   }
-  if (!lt_is_contiguous(leaf->grad)) {   /* an assigned strided grad: add out of place */
+  if (!lt_is_dense(leaf->grad)) {   /* an assigned expanded grad: add out of place */
     lt_tensor *sum = lt_binary(LT_ADD, leaf->grad, g);
     if (sum == NULL) return -1;
     lt_tensor_release(leaf->grad);

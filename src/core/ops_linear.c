@@ -10,9 +10,11 @@
 **   dw = g^T x          {N,K}   one sgemm over all M rows
 **   db = column sums of g       lt_colsum
 ** w is read in place in either layout (a transposed view flips BLAS's
-** flag), and so is x when its rows form one run of equally spaced rows
-** (any contiguous tensor, a row slice); any other x (the heads of a
-** transposed view, say) goes through matmul, which loops over its batch
+** flag), and so is x when its rows, in memory order, form one run of
+** equally spaced rows: a contiguous tensor, a row slice, or the heads of a
+** transposed view ({B,S,H,r}:transpose(2,3)).  y is laid out in that same
+** order (so the heads stay a transposed view, for free), and so are the
+** gradients.  Any other x goes through matmul, which loops over its batch
 ** without copying, and a recorded add.
 */
 #include <string.h>
@@ -23,9 +25,11 @@
 #include "pool.h"
 #include "profile.h"
 
-/* x is saved when w needs a gradient, w when x does */
+/* x is saved when w needs a gradient, w when x does; perm: the order of
+** the dims in memory, x's and y's (and so the gradients') */
 typedef struct lt_linear_ctx {
   int64_t M, N, K, ldx;
+  int perm[LT_MAXDIM];
   lt_saved x, w;
 } lt_linear_ctx;
 
@@ -44,12 +48,22 @@ static int lt_wlayout(const lt_tensor *w, int64_t *ld) {
   return -1;
 }
 
-/* can x {...,K} be read as M rows of K at a row stride *ld (>= K)? */
-static int lt_rows_fold(const lt_tensor *x, int64_t *ld) {
-  int64_t K = x->shape[x->ndim - 1], rows = 1, s = K;
-  int d;
-  if (K > 1 && x->stride[x->ndim - 1] != 1) return 0;
-  for (d = x->ndim - 2; d >= 0; d--) {
+/*
+** Can x {...,K} be read, in its memory order (perm, outermost first), as
+** M rows of K, *ld (>= K) apart, columns contiguous?
+*/
+static int lt_rows_fold(const lt_tensor *x, int *perm, int64_t *ld) {
+  int nd = x->ndim, i;
+  int64_t K = x->shape[nd - 1], rows = 1, s = K;
+  lt_dim_order(x, perm);
+  if (K > 1 && (x->stride[nd - 1] != 1 || perm[nd - 1] != nd - 1)) return 0;
+  if (perm[nd - 1] != nd - 1) {            /* K <= 1: put the last dim last */
+    for (i = 0; perm[i] != nd - 1; i++) {}
+    for (; i < nd - 1; i++) perm[i] = perm[i + 1];
+    perm[nd - 1] = nd - 1;
+  }
+  for (i = nd - 2; i >= 0; i--) {
+    int d = perm[i];
     if (x->shape[d] == 1) continue;
     if (rows == 1) s = x->stride[d];
     else if (x->stride[d] != rows * s) return 0;
@@ -74,13 +88,16 @@ static lt_tensor *lt_linear_weight(lt_tensor *w, int *wl, int64_t *ldw) {
 
 static int lt_linear_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   const lt_linear_ctx *c = lt_ag_ctx(n, lt_linear_ctx);
-  lt_tensor *x = c->x.t, *w = c->w.t, *cg = lt_contiguous(g);
+  lt_tensor *x = c->x.t, *w = c->w.t, *cg;
   int64_t M = c->M, N = c->N, K = c->K, ldw = 1, wshape[2];
   int wl = w ? lt_wlayout(w, &ldw) : 0;   /* saved as read: never -1 */
+  /* g's rows in y's order */
+  if (lt_dense_in(g, c->perm)) cg = lt_tensor_retain(g);
+  else if ((cg = lt_empty_perm(g->shape, g->ndim, c->perm)) != NULL) lt_copy_into(cg, g);
   if (cg == NULL) return -1;
   wshape[0] = N; wshape[1] = K;
   if (n->needs[0] &&
-      (gin[0] = lt_empty(n->inputs[0]->shape, n->inputs[0]->ndim)) != NULL) {
+      (gin[0] = lt_empty_perm(n->inputs[0]->shape, n->inputs[0]->ndim, c->perm)) != NULL) {
     lt_prof_work(2.0 * (double)M * N * K);
     if (lt_sgemm(0, wl, M, K, N, 1.0f, lt_data(cg), N, lt_data(w), ldw, 0.0f,
                  lt_data(gin[0]), K))
@@ -151,18 +168,19 @@ static lt_tensor *lt_linear_composed(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
 lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
   lt_tensor *cw, *cb = NULL, *out = NULL, *in[3];
   int64_t shape[LT_MAXDIM], K, N, M, ldw = 1, ldx;
-  int wl;
+  int wl, perm[LT_MAXDIM];
   lt_node *n;
   if (lt_linear_check(x, w, b)) return NULL;
   K = w->shape[1]; N = w->shape[0];
   M = lt_contig_strides(x->shape, x->ndim - 1, NULL);   /* rows */
   /* thop's number: multiply-accumulates of the product, bias not counted */
   lt_prof_add(LT_PROF_LINEAR, (double)M * N * K);
-  if (!lt_rows_fold(x, &ldx)) return lt_linear_composed(x, w, b);
+  if (!lt_rows_fold(x, perm, &ldx)) return lt_linear_composed(x, w, b);
   if ((cw = lt_linear_weight(w, &wl, &ldw)) == NULL) return NULL;
   memcpy(shape, x->shape, sizeof shape);
   shape[x->ndim - 1] = N;
-  if ((b == NULL || (cb = lt_contiguous(b)) != NULL) && (out = lt_empty(shape, x->ndim))) {
+  if ((b == NULL || (cb = lt_contiguous(b)) != NULL) &&
+      (out = lt_empty_perm(shape, x->ndim, perm)) != NULL) {
     lt_fill_job j;
     lt_prof_work(2.0 * (double)M * N * K + (b ? (double)M * N : 0));
     j.y = lt_data(out); j.b = cb ? lt_data(cb) : NULL; j.N = N;
@@ -178,6 +196,7 @@ lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
                                sizeof(lt_linear_ctx))) != NULL) {
     lt_linear_ctx *c = lt_ag_ctx(n, lt_linear_ctx);
     c->M = M; c->N = N; c->K = K; c->ldx = ldx;
+    memcpy(c->perm, perm, sizeof perm);
     if (n->needs[1]) lt_ag_save(n, &c->x, x);
     if (n->needs[0]) lt_ag_save(n, &c->w, cw);
   }

@@ -179,17 +179,39 @@ void lt_dim_order(const lt_tensor *t, int *perm) {
   }
 }
 
-lt_tensor *lt_empty_order(const int64_t *shape, int ndim, const lt_tensor *like) {
-  int perm[LT_MAXDIM], i;
+lt_tensor *lt_empty_perm(const int64_t *shape, int ndim, const int *perm) {
+  int i;
   int64_t n = 1;
   lt_tensor *t = lt_empty(shape, ndim);
-  if (t == NULL || ndim != like->ndim) return t;
-  lt_dim_order(like, perm);
+  if (t == NULL) return t;
   for (i = ndim - 1; i >= 0; i--) {
     t->stride[perm[i]] = n;
     n *= shape[perm[i]];
   }
   return t;
+}
+
+int lt_dense_in(const lt_tensor *t, const int *perm) {
+  int64_t n = 1;
+  int i;
+  for (i = t->ndim - 1; i >= 0; i--) {
+    if (t->shape[perm[i]] != 1 && t->stride[perm[i]] != n) return 0;
+    n *= t->shape[perm[i]];
+  }
+  return 1;
+}
+
+int lt_is_dense(const lt_tensor *t) {
+  int perm[LT_MAXDIM];
+  lt_dim_order(t, perm);
+  return lt_dense_in(t, perm);
+}
+
+lt_tensor *lt_empty_order(const int64_t *shape, int ndim, const lt_tensor *like) {
+  int perm[LT_MAXDIM];
+  if (ndim != like->ndim) return lt_empty(shape, ndim);
+  lt_dim_order(like, perm);
+  return lt_empty_perm(shape, ndim, perm);
 }
 
 lt_tensor *lt_make_view(lt_tensor *t, const int64_t *shape,

@@ -60,6 +60,12 @@ lt_tensor *lt_empty_order(const int64_t *shape, int ndim, const lt_tensor *like)
 /* t's dims from the largest stride to the smallest (ties in dim order):
 ** perm[0] is the outermost in memory */
 void lt_dim_order(const lt_tensor *t, int *perm);
+/* uninitialised, dense, dim perm[0] outermost ... perm[ndim-1] innermost */
+lt_tensor *lt_empty_perm(const int64_t *shape, int ndim, const int *perm);
+/* is t dense (no gaps, no overlap) with its dims in the order perm /
+** in some order (contiguous, or a permutation of contiguous)? */
+int lt_dense_in(const lt_tensor *t, const int *perm);
+int lt_is_dense(const lt_tensor *t);
 lt_tensor *lt_zeros(const int64_t *shape, int ndim);
 lt_tensor *lt_full(const int64_t *shape, int ndim, float v);
 lt_tensor *lt_scalar(float v);                          /* 0-d tensor */
