@@ -20,6 +20,8 @@ CFLAGS  ?= $(OPT) -g
 WARN    := -std=c11 -Wall -Wextra -Wno-unused-parameter -pedantic
 # no errno from libm: lets sqrtf and friends vectorise (lunet never reads errno)
 MATH    := -fno-math-errno
+# lunet's thread pool (src/core/pool.c)
+THREADS := -pthread
 CPPFLAGS := -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
             -DLT_BLAS_LIB='"$(BLAS_LIB)"' -DLT_VERSION='"$(VERSION)"'
 
@@ -51,7 +53,7 @@ RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
            LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
-.PHONY: all deps build layers test demo bench sanitize install uninstall clean
+.PHONY: all deps build layers test demo bench bench-deps sanitize tsan install uninstall clean
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -72,7 +74,7 @@ layers:
 # $(INC_<layer>): the first folder under src/ names the layer
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(INC_$(firstword $(subst /, ,$*))) $(WARN) $(MATH) $(CFLAGS) -fPIC -c $< -o $@
+	$(CC) $(CPPFLAGS) $(INC_$(firstword $(subst /, ,$*))) $(WARN) $(MATH) $(THREADS) $(CFLAGS) -fPIC -c $< -o $@
 
 $(LIBCORE): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -81,34 +83,55 @@ $(LIBCORE): $(CORE_OBJ)
 
 $(MODULE): $(LB_OBJ) $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -shared -o $@ $(LB_OBJ) $(LIBCORE) -lm -ldl $(LDFLAGS)
+	$(CC) $(CFLAGS) $(THREADS) -shared -o $@ $(LB_OBJ) $(LIBCORE) -lm -ldl $(LDFLAGS)
 
 $(PROGRAM): $(PROG_OBJ) $(LB_OBJ) $(LIBCORE)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $(PROG_OBJ) $(LB_OBJ) $(LIBCORE) $(LUA_LIBS) -lreadline -lm -ldl $(LDFLAGS)
+	$(CC) $(CFLAGS) $(THREADS) -o $@ $(PROG_OBJ) $(LB_OBJ) $(LIBCORE) $(LUA_LIBS) -lreadline -lm -ldl $(LDFLAGS)
 
 # the core's own test: C only, linked without Lua
 $(CORE_TEST): spec/core_test.c $(LIBCORE) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(INC_spec) $(WARN) $(MATH) $(CFLAGS) -o $@ spec/core_test.c $(LIBCORE) -lm -ldl $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(INC_spec) $(WARN) $(MATH) $(THREADS) $(CFLAGS) -o $@ spec/core_test.c $(LIBCORE) -lm -ldl $(LDFLAGS)
+
+# The specs run on 2 threads with every parallel loop cut into at least
+# three chunks (LUNET_THREAD_STRESS), so the pool's threads run even on the
+# specs' small tensors; make sanitize runs them on one thread.
+TEST_THREADS := LUNET_NUM_THREADS=2 LUNET_THREAD_STRESS=1
 
 test: all
-	@cd spec && $(RUNENV) $(LUA) run.lua
+	@cd spec && $(RUNENV) $(TEST_THREADS) $(LUA) run.lua
 
 demo: all
 	@$(RUNENV) $(PROGRAM) examples/compare_training.lua
 
-bench: all
-	@$(RUNENV) $(PROGRAM) examples/bench.lua
+# PyTorch (Debian's python3-torch) is what the benchmark compares against:
+# installed here as root, suggested otherwise; test and demo never need it.
+bench: all bench-deps
+	@$(RUNENV) $(PROGRAM) examples/bench_gpt.lua
 	@$(RUNENV) $(PROGRAM) examples/bench_modules.lua
+	@$(RUNENV) $(PROGRAM) examples/bench.lua
+
+bench-deps:
+	@sh tools/deps.sh --bench || true
 
 # ASan+UBSan build of the program, which embeds the core, running every spec.
 sanitize: deps
 	@$(MAKE) --no-print-directory build BUILD=build-san \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 	@cd spec && ASAN_OPTIONS=detect_leaks=1 \
-	  $(subst $(BUILD)/,build-san/,$(RUNENV)) LUNET_SANITIZE=1 \
+	  $(subst $(BUILD)/,build-san/,$(RUNENV)) LUNET_SANITIZE=1 LUNET_NUM_THREADS=1 \
 	  $(CURDIR)/build-san/bin/lunet run.lua
+
+# ThreadSanitizer build of the program and the core's C test, running every
+# spec on 2 threads in small chunks (as make test does).  OpenBLAS is not
+# instrumented: spec/tsan.supp tells TSan to trust its own threads.
+tsan: deps
+	@$(MAKE) --no-print-directory build BUILD=build-tsan \
+	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=thread"
+	@cd spec && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/spec/tsan.supp" \
+	  $(subst $(BUILD)/,build-tsan/,$(RUNENV)) LUNET_SANITIZE=1 $(TEST_THREADS) \
+	  $(CURDIR)/build-tsan/bin/lunet run.lua
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/$(LUAVER)/lunet \
@@ -122,4 +145,4 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/lua/$(LUAVER)/lunet
 
 clean:
-	rm -rf build build-san spec/tmp out
+	rm -rf build build-san build-tsan spec/tmp out

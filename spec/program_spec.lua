@@ -80,25 +80,30 @@ end
 
 --[[
 Run the sh command `cmd(spin)` in the background, where `spin` is Lua
-code that creates a mark file (by then the program's SIGINT handler is
-armed) and spins for up to 30 s; once the mark shows, send SIGINT and
-wait.  Returns what the shell prints: "status=N", N the exit status.
+code that runs `setup`, creates a mark file (by then the program's
+SIGINT handler is armed) and then runs `work` (default: spin for up to
+30 s in Lua); once the mark shows, send SIGINT and wait.  Returns what
+the shell prints: "status=N", N the exit status, and the whole seconds
+from the signal to the exit.
 --]]
-local function interrupted(cmd)
+local function interrupted(cmd, work, setup)
   local mark = tmpfile()
   os.remove(mark)
-  local spin = string.format(
-    "io.open(%q, 'w'):close() local t = os.time() while os.time() - t < 30 do end", mark)
+  local spin = string.format("%s io.open(%q, 'w'):close() %s", setup or "", mark,
+    work or "local t = os.time() while os.time() - t < 30 do end")
   local status = H.sh(string.format([[
 %s &
 pid=$!
 n=0
 while [ ! -e %s ] && [ $n -lt 600 ]; do sleep 0.05; n=$((n+1)); done
+t0=$(date +%%s)
 kill -INT $pid
 wait $pid
-echo "status=$?"]], cmd(spin), q(mark)))
+st=$?
+echo "status=$st"
+echo "seconds=$(( $(date +%%s) - t0 ))"]], cmd(spin), q(mark)))
   os.remove(mark)
-  return status
+  return status, tonumber(status:match("seconds=(%d+)"))
 end
 
 TestProgram = {}
@@ -289,6 +294,23 @@ function TestProgram:test_interrupt_stops_a_script()
   has(H.read_file(errf), "interrupted!")
 end
 
+-- One long kernel in C: attention over 32,768 keys, tens of seconds of
+-- work on the pool's threads, which must stop between chunks of it: the
+-- process is back within seconds (a liveness bound, not a speed
+-- measurement: it errs by an order of magnitude either way).
+local QKV = "local q = lunet.randn{1, 8, 32768, 64}"
+local KERNEL = "lunet.attention(q, q, q)"
+
+function TestProgram:test_interrupt_stops_a_running_kernel()
+  local errf = tmpfile()
+  local status, seconds = interrupted(function(spin)
+    return string.format("LUNET_NUM_THREADS=2 %s -e %s </dev/null 2>%s", q(PROG), q(spin), q(errf))
+  end, KERNEL, QKV)
+  lu.assertStrContains(status, "status=1")
+  has(H.read_file(errf), "interrupted")
+  lu.assertTrue(seconds <= 5, "took " .. tostring(seconds) .. " s to stop")
+end
+
 -- ---------------------------------------------------------------- REPL
 
 function TestProgram:test_repl_expression_prints_value()
@@ -348,6 +370,18 @@ function TestProgram:test_repl_after_script_with_i()
   r = run("-e 'z = 4' -i", "z + 1\n")
   ok(r)
   has(r.out, "5\n")
+end
+
+function TestProgram:test_repl_interrupt_in_a_kernel_returns_to_prompt()
+  local outf, errf = tmpfile(), tmpfile()
+  local status, seconds = interrupted(function(spin)
+    return string.format("LUNET_NUM_THREADS=2 LUNET_HISTORY=%s %s <%s >%s 2>%s", q(tmpfile()),
+                         q(PROG), q(tmpfile(spin .. "\n40+2\n")), q(outf), q(errf))
+  end, KERNEL, QKV)
+  lu.assertStrContains(status, "status=0")
+  has(H.read_file(errf), "interrupted")
+  has(H.read_file(outf), "42\n")   -- the REPL went on to the next line
+  lu.assertTrue(seconds <= 5, "took " .. tostring(seconds) .. " s to stop")
 end
 
 function TestProgram:test_repl_interrupt_returns_to_prompt()

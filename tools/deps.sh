@@ -2,8 +2,13 @@
 # Make sure the Debian packages lunet builds and runs with are installed.
 # As root: install what is missing.  Otherwise: print the exact command
 # and fail, so nothing half-builds.
+#   tools/deps.sh           what make, make test and make demo need
+#   tools/deps.sh --bench   what make bench compares against (PyTorch):
+#                           installed as root, suggested otherwise (the
+#                           benchmark then runs without the comparison)
 set -e
 PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
+[ "$1" = "--bench" ] && PKGS="python3-torch"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -16,6 +21,9 @@ if [ "$(id -u)" = 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null || apt-get update
   apt-get install -y -q $missing
+elif [ "$1" = "--bench" ]; then
+  echo "lunet: the benchmark compares against PyTorch when it is installed:" >&2
+  echo "  sudo apt-get install -y$missing" >&2
 else
   echo "lunet: missing Debian packages. Install them with:" >&2
   echo "  sudo apt-get install -y$missing" >&2

@@ -273,6 +273,14 @@ static void at_empty_row(const at_geom *g, float *row, int64_t len, int64_t L) {
   for (t = 0; t < L; t++) row[t] = t < len ? w : 0.0f;
 }
 
+/* Ctrl-C: a head of a long sequence is a long chunk, so its tiles check
+** too (pool.h) */
+static int at_stop(void) {
+  if (!lt_interrupted()) return 0;
+  lt_err("interrupted");
+  return 1;
+}
+
 /* (query, key) pairs one head works on: S*T, under causal the visible ones */
 static double at_pairs(const at_geom *g) {
   double n = 0;
@@ -309,7 +317,8 @@ static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
   for (r0 = 0; r0 < g->S; r0 += tr) {
     int64_t r1 = r0 + tr < g->S ? r0 + tr : g->S, n = r1 - r0;
     int64_t L = at_row_len(g, r1 - 1), ldp = L > 0 ? L : 1;
-    if (lt_sgemm(0, 1, n, L, g->D, g->scale, qh + r0 * q->ld, q->ld, kh, k->ld,
+    if (at_stop() ||
+        lt_sgemm(0, 1, n, L, g->D, g->scale, qh + r0 * q->ld, q->ld, kh, k->ld,
                  0.0f, P, ldp))
       return -1;
     at_softmax_tile(g, r0, n, L, P, keep, tlse);
@@ -422,7 +431,8 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
   for (r0 = 0; r0 < g->S; r0 += tr) {
     int64_t r1 = r0 + tr < g->S ? r0 + tr : g->S, n = r1 - r0;
     int64_t L = at_row_len(g, r1 - 1), ldp = L > 0 ? L : 1;
-    if (lt_sgemm(0, 1, n, L, g->D, g->scale, qh + r0 * q->ld, q->ld, kh, k->ld,
+    if (at_stop() ||
+        lt_sgemm(0, 1, n, L, g->D, g->scale, qh + r0 * q->ld, q->ld, kh, k->ld,
                  0.0f, P, ldp) ||
         (ds && lt_sgemm(0, 1, n, L, g->Dv, 1.0f, gh + r0 * go->ld, go->ld, vh,
                         v->ld, 0.0f, dP, ldp)))
