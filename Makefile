@@ -90,9 +90,9 @@ $(PROGRAM): $(PROG_OBJ) $(LB_OBJ) $(LIBCORE)
 	$(CC) $(CFLAGS) $(THREADS) -o $@ $(PROG_OBJ) $(LB_OBJ) $(LIBCORE) $(LUA_LIBS) -lreadline -lm -ldl $(LDFLAGS)
 
 # the core's own test: C only, linked without Lua
-$(CORE_TEST): spec/core_test.c $(LIBCORE) $(HDRS)
+$(CORE_TEST): spec/core_test.c spec/core_vmath.c $(LIBCORE) $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(INC_spec) $(WARN) $(MATH) $(THREADS) $(CFLAGS) -o $@ spec/core_test.c $(LIBCORE) -lm -ldl $(LDFLAGS)
+	$(CC) $(CPPFLAGS) $(INC_spec) $(WARN) $(MATH) $(THREADS) $(CFLAGS) -o $@ spec/core_test.c spec/core_vmath.c $(LIBCORE) -lm -ldl $(LDFLAGS)
 
 # The specs run on 2 threads with every parallel loop cut into at least
 # three chunks (LUNET_THREAD_STRESS), so the pool's threads run even on the

@@ -4,7 +4,8 @@
 ** A few ops against values worked out by hand, backwards against
 ** central finite differences, the error path (a NULL and a message), the
 ** softmax family's rule for an all -inf row, an in-place write caught by
-** backward, and a checkpoint written and read back.
+** backward, a checkpoint written and read back, and (core_vmath.c) the
+** vector math against libm.
 **
 ** make test runs it first (spec/run.lua counts it in the final line);
 ** make sanitize runs it under ASan and UBSan.  It prints each failed
@@ -263,6 +264,14 @@ static void test_checkpoint(void) {
   lt_tensor_release(t);
 }
 
+/* ---------------------------------------------------------------- vector math */
+
+int ct_vmath(void);   /* core_vmath.c: checks failed */
+
+static void test_vector_math(void) {
+  ct_failed += ct_vmath();
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(void) {
@@ -272,6 +281,7 @@ int main(void) {
     {"errors", test_errors},
     {"softmax rule", test_softmax_rule},
     {"checkpoint", test_checkpoint},
+    {"vector math against libm", test_vector_math},
   };
   int i, passed = 0, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);
   size_t live = lt_mem_live();
