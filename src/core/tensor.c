@@ -326,27 +326,42 @@ int lt_iter_next(lt_iter *it) {
   return 0;
 }
 
-/* the iterator's elements [lo, hi) in flat order, row pieces included */
+/*
+** The iterator's elements [lo, hi) in flat order, row pieces included.
+** The operands' offsets are four scalars, updated all four (an unused
+** operand's strides are 0): a loop over the operands here gets
+** vectorised over two of them, and reading its results back one by one
+** stalls on every row.
+*/
 static void lt_iter_range(const lt_iter *it, int64_t lo, int64_t hi, lt_run_fn run,
                           void *ctx) {
-  int64_t idx[LT_MAXDIM], off[4], row = lo / it->len, col = lo % it->len;
+  int64_t st[4][LT_MAXDIM], idx[LT_MAXDIM], o[4], in[4];
+  int64_t row = lo / it->len, col = lo % it->len, o0, o1, o2, o3;
   int d, k;
-  for (k = 0; k < it->n; k++) off[k] = it->off[k];
+  for (k = 0; k < 4; k++) {
+    for (d = 0; d < it->nd; d++) st[k][d] = k < it->n ? it->stride[k][d] : 0;
+    in[k] = k < it->n ? it->inner[k] : 0;
+  }
+  o0 = it->off[0]; o1 = it->n > 1 ? it->off[1] : 0;
+  o2 = it->n > 2 ? it->off[2] : 0; o3 = it->n > 3 ? it->off[3] : 0;
   for (d = it->nd - 1; d >= 0; d--) {          /* row -> its multi-index */
     idx[d] = row % it->shape[d];
     row /= it->shape[d];
-    for (k = 0; k < it->n; k++) off[k] += idx[d] * it->stride[k][d];
+    o0 += idx[d] * st[0][d]; o1 += idx[d] * st[1][d];
+    o2 += idx[d] * st[2][d]; o3 += idx[d] * st[3][d];
   }
   while (lo < hi) {
-    int64_t len = it->len - col < hi - lo ? it->len - col : hi - lo, o[4];
-    for (k = 0; k < it->n; k++) o[k] = off[k] + col * it->inner[k];
-    run(ctx, o, it->inner, len);
+    int64_t len = it->len - col < hi - lo ? it->len - col : hi - lo;
+    o[0] = o0 + col * in[0]; o[1] = o1 + col * in[1];
+    o[2] = o2 + col * in[2]; o[3] = o3 + col * in[3];
+    run(ctx, o, in, len);
     lo += len;
     col = 0;
     for (d = it->nd - 1; d >= 0; d--) {        /* the odometer, as lt_iter_next */
-      for (k = 0; k < it->n; k++) off[k] += it->stride[k][d];
+      o0 += st[0][d]; o1 += st[1][d]; o2 += st[2][d]; o3 += st[3][d];
       if (++idx[d] < it->shape[d]) break;
-      for (k = 0; k < it->n; k++) off[k] -= it->stride[k][d] * it->shape[d];
+      o0 -= st[0][d] * it->shape[d]; o1 -= st[1][d] * it->shape[d];
+      o2 -= st[2][d] * it->shape[d]; o3 -= st[3][d] * it->shape[d];
       idx[d] = 0;
     }
   }
