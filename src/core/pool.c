@@ -1,13 +1,22 @@
 /*
 ** pool.c -- the thread pool (see pool.h for what a region is).
 **
-** The caller publishes a job and bumps a generation counter; workers
-** wait for a new generation, then everyone (the caller included, as
-** worker 0) takes chunks from one atomic counter.  Waiting spins a
-** little before sleeping on a condition variable: a training step runs
-** hundreds of regions back to back, and a sleeping thread takes tens of
-** microseconds to wake on these VMs.  The spin is short, so idle workers
-** leave the cores to OpenBLAS's threads during a lone big product.
+** The caller publishes a job in the pool (its function, context, sizes)
+** with a ticket: one 64-bit atomic holding the job's id, its chunk count
+** and the next chunk to take.  Everyone, the caller included (as worker
+** 0), takes chunks by compare-and-swap on the ticket, so a worker that
+** wakes up late finds another id or no chunk left and goes back to
+** waiting without touching the job: the caller waits only for the chunks
+** being run, never for a thread the OS has not scheduled yet (on a
+** machine shared with other work that wait was the whole cost of a
+** small region).  A chunk taken is a job not yet finished, so the fields
+** read after taking one are the job's.
+**
+** Waiting spins a little before sleeping on a condition variable: a
+** training step runs hundreds of regions back to back, and a sleeping
+** thread takes tens of microseconds to wake on these VMs.  The spin is
+** short, so idle workers leave the cores to OpenBLAS's threads during a
+** lone big product.
 **
 ** fork(): the child has only the forking thread.  The atfork handlers
 ** hold the pool's lock across the fork and let the child forget the
@@ -28,6 +37,7 @@
 #include "tensor.h"
 
 #define LT_SPIN 4000             /* polls before sleeping (tens of us) */
+#define LT_MAXCHUNKS 65535       /* the ticket's 16-bit chunk fields */
 
 #if defined(__x86_64__) || defined(__i386__)
 #define lt_relax() __builtin_ia32_pause()
@@ -35,31 +45,35 @@
 #define lt_relax() ((void)0)
 #endif
 
-typedef struct lt_job {
-  lt_task_fn fn;
-  void *ctx;
-  int64_t n, chunk, nchunks;
-  int flags;
-  atomic_int_fast64_t next;      /* next chunk to take */
-  atomic_int_fast64_t failed;    /* lowest failed chunk, or nchunks */
-  char err[512];                 /* its message (under the lock) */
-} lt_job;
+/* the ticket: job id (32 bits) | chunks (16) | next chunk (16) */
+#define LT_TICKET(id, total) (((uint64_t)(id) << 32) | ((uint64_t)(total) << 16))
+#define LT_T_ID(t) ((uint32_t)((t) >> 32))
+#define LT_T_TOTAL(t) ((int64_t)(((t) >> 16) & 0xffff))
+#define LT_T_NEXT(t) ((int64_t)((t) & 0xffff))
 
 static struct {
   pthread_mutex_t mu;
-  pthread_cond_t wake, done;
+  pthread_cond_t wake, finished;
   pthread_t *tid;
   int size;                      /* threads, the caller included (0: not set) */
   int started;                   /* workers running: size - 1, or 0 */
-  int sleepers;
+  int sleepers;                  /* workers asleep on wake */
+  int waiting;                   /* the caller asleep on done */
   int quit;
-  atomic_uint gen;               /* bumped to publish a job */
-  unsigned gen0;                 /* gen when the workers were started */
-  atomic_int active;             /* workers still in the current job */
-  lt_job *job;
+  atomic_uint gen;               /* bumped to publish a job: wakes workers */
+  /* the job, written by the caller before it publishes the ticket */
+  lt_task_fn fn;
+  void *ctx;
+  int64_t n, chunk;
+  int flags;
+  atomic_uint_fast64_t ticket;
+  atomic_int_fast64_t done;      /* chunks finished */
+  atomic_int_fast64_t failed;    /* lowest failed chunk, or the count */
+  char err[512];                 /* its message (under mu) */
   int stress;                    /* LUNET_THREAD_STRESS: tiny chunks */
-} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-          PTHREAD_COND_INITIALIZER, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, 0};
+  double grain;                  /* flops per chunk: LT_PAR_GRAIN */
+} pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+          .grain = LT_PAR_GRAIN};
 
 static _Thread_local int lt_in_region = 0;
 static atomic_int lt_intr = 0;
@@ -98,7 +112,7 @@ static void lt_pool_atfork_parent(void) { pthread_mutex_unlock(&pool.mu); }
 static void lt_pool_atfork_child(void) {
   free(pool.tid);              /* the workers did not come along */
   pool.tid = NULL;
-  pool.started = pool.sleepers = 0;
+  pool.started = pool.sleepers = pool.waiting = 0;
   pthread_mutex_unlock(&pool.mu);
 }
 
@@ -116,8 +130,13 @@ int lt_num_threads(void) {
   return pool.size;
 }
 
+double lt_par_grain(double grain) {
+  if (grain > 0) pool.grain = grain;
+  return pool.grain;
+}
+
 int64_t lt_par_chunk(int64_t n, double cost) {
-  double c = LT_PAR_GRAIN / (cost > 1 ? cost : 1);
+  double c = pool.grain / (cost > 1 ? cost : 1);
   lt_pool_init();
   if (pool.stress) return n > 3 ? (n + 2) / 3 : 1;
   return c >= (double)n ? (n > 0 ? n : 1) : (int64_t)c + 1;
@@ -125,23 +144,36 @@ int64_t lt_par_chunk(int64_t n, double cost) {
 
 /* ---------------------------------------------------------------- running chunks */
 
-/* take chunks until none is left or one has failed */
-static void lt_run_chunks(lt_job *j, int worker) {
-  int64_t c;
+/* one chunk taken from job `id`: run it (or skip it after a failure) */
+static void lt_run_chunk(int64_t c, int64_t total, int worker) {
+  int64_t lo = c * pool.chunk, hi = lo + pool.chunk < pool.n ? lo + pool.chunk : pool.n;
+  int rc = 0;
+  if (atomic_load(&pool.failed) < c) rc = 0;        /* an earlier one failed: skip */
+  else if ((pool.flags & LT_PAR_INTR) && lt_interrupted()) { lt_err("interrupted"); rc = -1; }
+  else rc = pool.fn(pool.ctx, worker, lo, hi);
+  if (rc) {
+    pthread_mutex_lock(&pool.mu);
+    if (c < atomic_load(&pool.failed)) {
+      atomic_store(&pool.failed, c);
+      snprintf(pool.err, sizeof pool.err, "%s", lt_errmsg());
+    }
+    pthread_mutex_unlock(&pool.mu);
+  }
+  if (atomic_fetch_add(&pool.done, 1) + 1 == total) {   /* the last: wake the caller */
+    pthread_mutex_lock(&pool.mu);
+    if (pool.waiting) pthread_cond_signal(&pool.finished);
+    pthread_mutex_unlock(&pool.mu);
+  }
+}
+
+/* take chunks of job `id` until none is left */
+static void lt_take_chunks(uint32_t id, int worker) {
+  uint_fast64_t t = atomic_load(&pool.ticket);
   lt_in_region = 1;
-  while ((c = atomic_fetch_add(&j->next, 1)) < j->nchunks) {
-    int64_t lo = c * j->chunk, hi = lo + j->chunk < j->n ? lo + j->chunk : j->n;
-    int rc;
-    if (atomic_load(&j->failed) < c) break;     /* an earlier chunk failed */
-    if ((j->flags & LT_PAR_INTR) && lt_interrupted()) { lt_err("interrupted"); rc = -1; }
-    else rc = j->fn(j->ctx, worker, lo, hi);
-    if (rc) {
-      pthread_mutex_lock(&pool.mu);
-      if (c < atomic_load(&j->failed)) {
-        atomic_store(&j->failed, c);
-        snprintf(j->err, sizeof j->err, "%s", lt_errmsg());
-      }
-      pthread_mutex_unlock(&pool.mu);
+  while (LT_T_ID(t) == id && LT_T_NEXT(t) < LT_T_TOTAL(t)) {
+    if (atomic_compare_exchange_weak(&pool.ticket, &t, t + 1)) {
+      lt_run_chunk(LT_T_NEXT(t), LT_T_TOTAL(t), worker);
+      t = atomic_load(&pool.ticket);
     }
   }
   lt_in_region = 0;
@@ -149,7 +181,7 @@ static void lt_run_chunks(lt_job *j, int worker) {
 
 static void *lt_worker(void *arg) {
   int worker = (int)(intptr_t)arg, i;
-  unsigned seen = pool.gen0, g = seen;   /* a job may come before we run */
+  unsigned seen = atomic_load(&pool.gen), g = seen;
   for (;;) {
     for (i = 0; i < LT_SPIN && (g = atomic_load(&pool.gen)) == seen; i++) lt_relax();
     if (g == seen) {
@@ -163,12 +195,7 @@ static void *lt_worker(void *arg) {
     }
     if (g == seen) return NULL;                 /* quit */
     seen = g;
-    lt_run_chunks(pool.job, worker);
-    if (atomic_fetch_sub(&pool.active, 1) == 1) {
-      pthread_mutex_lock(&pool.mu);
-      pthread_cond_signal(&pool.done);
-      pthread_mutex_unlock(&pool.mu);
-    }
+    lt_take_chunks(LT_T_ID(atomic_load(&pool.ticket)), worker);
   }
 }
 
@@ -179,7 +206,6 @@ static int lt_pool_start(void) {
   pool.tid = malloc((size_t)(pool.size - 1) * sizeof *pool.tid);
   if (pool.tid == NULL) return -1;
   pool.quit = 0;
-  pool.gen0 = atomic_load(&pool.gen);
   for (i = 1; i < pool.size; i++) {
     if (pthread_create(&pool.tid[i - 1], NULL, lt_worker, (void *)(intptr_t)i) != 0) break;
     pool.started++;
@@ -219,49 +245,55 @@ int lt_set_num_threads(int n) {
   return 0;
 }
 
-/* hand j to the workers, run chunks here too, wait for them */
-static void lt_run_job(lt_job *j) {
+/* publish the job (its fields are set), take chunks here too, wait for
+** the chunks others took */
+static void lt_run_job(int64_t total) {
+  static uint32_t id = 0;
   int i;
-  pool.job = j;
-  atomic_store(&pool.active, pool.started);
+  id++;
+  atomic_store(&pool.done, 0);
+  atomic_store(&pool.failed, total);
+  atomic_store(&pool.ticket, LT_TICKET(id, total));
   pthread_mutex_lock(&pool.mu);
   atomic_fetch_add(&pool.gen, 1);
   if (pool.sleepers) pthread_cond_broadcast(&pool.wake);
   pthread_mutex_unlock(&pool.mu);
-  lt_run_chunks(j, 0);
-  for (i = 0; i < LT_SPIN && atomic_load(&pool.active) > 0; i++) lt_relax();
-  if (atomic_load(&pool.active) > 0) {
+  lt_take_chunks(id, 0);
+  for (i = 0; i < LT_SPIN && atomic_load(&pool.done) < total; i++) lt_relax();
+  if (atomic_load(&pool.done) < total) {
     pthread_mutex_lock(&pool.mu);
-    while (atomic_load(&pool.active) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+    pool.waiting = 1;
+    while (atomic_load(&pool.done) < total) pthread_cond_wait(&pool.finished, &pool.mu);
+    pool.waiting = 0;
     pthread_mutex_unlock(&pool.mu);
   }
 }
 
 int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx) {
-  lt_job j;
-  int64_t c;
+  int64_t c, total;
+  int rc = 0;
   if (n <= 0) return 0;
   if (chunk < 1) chunk = 1;
+  if ((n + chunk - 1) / chunk > LT_MAXCHUNKS) chunk = (n + LT_MAXCHUNKS - 1) / LT_MAXCHUNKS;
   lt_pool_init();
-  j.nchunks = (n + chunk - 1) / chunk;
-  if (j.nchunks == 1 || pool.size == 1 || lt_in_region || lt_pool_start() != 0) {
-    for (c = 0; c < j.nchunks; c++) {   /* here, in order, stopping at an error */
+  total = (n + chunk - 1) / chunk;
+  if (total == 1 || pool.size == 1 || lt_in_region || lt_pool_start() != 0) {
+    for (c = 0; c < total; c++) {   /* here, in order, stopping at an error */
       int64_t lo = c * chunk;
       if ((flags & LT_PAR_INTR) && lt_interrupted()) { lt_err("interrupted"); return -1; }
       if (fn(ctx, 0, lo, lo + chunk < n ? lo + chunk : n)) return -1;
     }
     return 0;
   }
-  j.fn = fn; j.ctx = ctx; j.n = n; j.chunk = chunk; j.flags = flags;
-  atomic_init(&j.next, 0);
-  atomic_init(&j.failed, j.nchunks);
-  j.err[0] = '\0';
+  pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.chunk = chunk; pool.flags = flags;
   if ((flags & LT_PAR_BLAS) && lt_blas_set_num_threads(1)) return -1;
-  lt_run_job(&j);
+  lt_run_job(total);
   if (flags & LT_PAR_BLAS) lt_blas_set_num_threads(pool.size);
-  if (atomic_load(&j.failed) < j.nchunks) {
-    lt_err("%s", j.err);
-    return -1;
+  if (atomic_load(&pool.failed) < total) {
+    pthread_mutex_lock(&pool.mu);
+    lt_err("%s", pool.err);
+    pthread_mutex_unlock(&pool.mu);
+    rc = -1;
   }
-  return 0;
+  return rc;
 }

@@ -44,6 +44,7 @@ int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx);
 */
 #define LT_PAR_GRAIN 32768
 int64_t lt_par_chunk(int64_t n, double cost);
+double lt_par_grain(double grain);   /* > 0: set it (the bench tries values); the grain */
 
 int lt_num_threads(void);        /* the pool's size (default: the cores) */
 int lt_set_num_threads(int n);   /* the pool's and OpenBLAS's; -1 on error */

@@ -56,6 +56,13 @@ static int lb_get_num_threads(lua_State *L) {
   return 1;
 }
 
+/* lunet._par_grain([flops]) -> the pool's grain (the work below which a
+** loop stays on the calling thread; the benchmark tries values) */
+static int lb_par_grain(lua_State *L) {
+  lua_pushnumber(L, lt_par_grain(luaL_optnumber(L, 1, 0)));
+  return 1;
+}
+
 static double lb_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -129,6 +136,7 @@ const luaL_Reg lb_matmul_funcs[] = {
   {"blas_info", lb_blas_info},
   {"set_num_threads", lb_set_num_threads},
   {"get_num_threads", lb_get_num_threads},
+  {"_par_grain", lb_par_grain},
   {"_sgemm_bench", lb_sgemm_bench},
   {"_now", lb_clock},
   {"_rusage", lb_rusage},
