@@ -27,14 +27,13 @@ from bench_torch import per_call as per_call_short  # noqa: E402
 
 def per_call(fn):
     """The matmul bench's rule (best of 3 rounds of >= 0.1 s after a
-    warm-up), except that a call of over a second is timed once more."""
+    warm-up), except that a call of over a second is timed once, warm-up
+    and all (as examples/bench_modules.lua does)."""
     t0 = time.perf_counter()
     fn()
     first = time.perf_counter() - t0
     if first > 1:
-        t0 = time.perf_counter()
-        fn()
-        return min(first, time.perf_counter() - t0)
+        return first
     return per_call_short(fn)
 
 HIDDEN, HEADS = 256, 8

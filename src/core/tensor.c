@@ -50,23 +50,47 @@ static size_t lt_live_bytes = 0;
 size_t lt_mem_live(void) { return lt_live_bytes; }
 
 /*
-** A small cache of freed large buffers.  Fresh pages cost a fault each
+** A cache of freed large buffers.  Fresh pages cost a fault each
 ** (measured ~4 us per 4 KiB page on these VMs, 100x the cost of writing a
 ** reused page), and training loops allocate the same sizes every step,
 ** so a freed buffer is kept for the next request of exactly its size.
-** Bounded in count and bytes, so memory cannot grow through it.
+** A training step frees its graph's buffers in bursts (when Lua collects
+** the tensors it dropped, up to as much again as is live), so the cache
+** holds twice what the process has ever had live, from 256 MiB up to
+** 1 GiB: then a step reuses the last step's buffers and stops faulting
+** pages in.  A request of a size the
+** cache does not hold, when the cache is full, first frees cached buffers
+** (oldest first), so sizes no longer used do not stay.
 */
-#define LT_CACHE_SLOTS 64
-#define LT_CACHE_MIN   (64u << 10)
-#define LT_CACHE_MAX   (256u << 20)
+#define LT_CACHE_SLOTS 256
+#define LT_CACHE_MIN   ((size_t)64 << 10)
+#define LT_CACHE_LOW   ((size_t)256 << 20)
+#define LT_CACHE_HIGH  ((size_t)1 << 30)
 
-static struct { size_t bytes; float *p; } lt_cache[LT_CACHE_SLOTS];
-static size_t lt_cache_bytes = 0;
-static unsigned lt_cache_next = 0;   /* round-robin victim */
+static struct { size_t bytes; float *p; unsigned long age; } lt_cache[LT_CACHE_SLOTS];
+static size_t lt_cache_bytes = 0, lt_peak_bytes = 0;
+static unsigned long lt_cache_clock = 0;
+
+static size_t lt_cache_cap(void) {
+  size_t c = 2 * lt_peak_bytes;
+  return c < LT_CACHE_LOW ? LT_CACHE_LOW : c > LT_CACHE_HIGH ? LT_CACHE_HIGH : c;
+}
+
+/* free the oldest cached buffers until `bytes` more would fit */
+static void lt_cache_make_room(size_t bytes) {
+  while (lt_cache_bytes > 0 && lt_cache_bytes + bytes > lt_cache_cap()) {
+    int i, old = -1;
+    for (i = 0; i < LT_CACHE_SLOTS; i++)
+      if (lt_cache[i].p && (old < 0 || lt_cache[i].age < lt_cache[old].age)) old = i;
+    free(lt_cache[old].p);
+    lt_cache_bytes -= lt_cache[old].bytes;
+    lt_cache[old].p = NULL;
+  }
+}
 
 static float *lt_buf_alloc(size_t bytes) {
   int i;
-  if (bytes >= LT_CACHE_MIN)
+  if (bytes >= LT_CACHE_MIN) {
     for (i = 0; i < LT_CACHE_SLOTS; i++)
       if (lt_cache[i].p && lt_cache[i].bytes == bytes) {
         float *p = lt_cache[i].p;
@@ -74,20 +98,20 @@ static float *lt_buf_alloc(size_t bytes) {
         lt_cache_bytes -= bytes;
         return p;
       }
+    lt_cache_make_room(bytes);
+  }
   return aligned_alloc(64, bytes);
 }
 
 static void lt_buf_free(float *p, size_t bytes) {
-  unsigned k = lt_cache_next++ % LT_CACHE_SLOTS;
-  if (bytes < LT_CACHE_MIN || bytes > LT_CACHE_MAX / 4) { free(p); return; }
-  if (lt_cache[k].p) {   /* evict the victim */
-    free(lt_cache[k].p);
-    lt_cache_bytes -= lt_cache[k].bytes;
-    lt_cache[k].p = NULL;
-  }
-  if (lt_cache_bytes + bytes > LT_CACHE_MAX) { free(p); return; }
+  int i, k = -1;
+  if (bytes >= LT_CACHE_MIN && lt_cache_bytes + bytes <= lt_cache_cap())
+    for (i = 0; i < LT_CACHE_SLOTS && k < 0; i++)
+      if (lt_cache[i].p == NULL) k = i;
+  if (k < 0) { free(p); return; }
   lt_cache[k].p = p;
   lt_cache[k].bytes = bytes;
+  lt_cache[k].age = lt_cache_clock++;
   lt_cache_bytes += bytes;
 }
 
@@ -107,6 +131,7 @@ static lt_storage *lt_storage_new(size_t n) {
   s->version = 0;
   s->n = n;
   lt_live_bytes += n * sizeof(float);
+  if (lt_live_bytes > lt_peak_bytes) lt_peak_bytes = lt_live_bytes;
   return s;
 oom:
   lt_err("out of memory allocating %zu floats", n);
