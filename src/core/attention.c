@@ -62,7 +62,7 @@ typedef struct at_geom {
   int64_t B, H, Hk, G, S, T, D, Dv;   /* G = H / Hk heads per kv head */
   int64_t lim;                        /* keys from lim on are masked: skipped */
   float scale, p;                     /* p: dropout probability */
-  int causal, uniform;                /* uniform: see at_empty_row */
+  int causal, uniform;                /* uniform: see at_uniform_row */
   uint64_t seed;                      /* dropout hash seed */
   uint32_t thresh;                    /* drop when hash < thresh (24 bits) */
 } at_geom;
@@ -151,19 +151,26 @@ static float *at_dst_head(const at_dst *d, int64_t b, int64_t h) {
 
 /* ================================================================ rows */
 
-static int64_t at_row_len(const at_geom *g, int64_t i) {
+/* the keys query i sees (causal), all of them / those before the limit */
+static int64_t at_row_full(const at_geom *g, int64_t i) {
   int64_t n = g->causal ? i + g->T - g->S + 1 : g->T;
-  return n < 0 ? 0 : n > g->lim ? g->lim : n;
+  return n < 0 ? 0 : n > g->T ? g->T : n;
+}
+
+static int64_t at_row_len(const at_geom *g, int64_t i) {
+  int64_t n = at_row_full(g, i);
+  return n > g->lim ? g->lim : n;
 }
 
 /*
 ** A padding mask usually masks a suffix of each sequence: the keys after
 ** the batch's last kept one are skipped outright (as causal skips the
-** future), unless all_masked='uniform' gives such keys weight.
+** future).  Only a query that sees no kept key at all could weigh them
+** (all_masked='uniform'), and at_uniform_row does that one apart.
 */
 static int64_t at_keep_lim(const at_geom *g, const float *keep) {
   int64_t t = g->T;
-  if (keep == NULL || g->uniform) return g->T;
+  if (keep == NULL) return g->T;
   while (t > 0 && keep[t - 1] == 0.0f) t--;
   return t;
 }
@@ -263,14 +270,17 @@ static void at_reweigh_tile(const at_geom *g, int64_t r0, int64_t n, int64_t L,
 
 /*
 ** A query whose visible keys are all masked (its lse is -inf) gets zero
-** weights; or, with `uniform` (the seeds' gated module fills masked
-** scores with -1e9 rather than -inf), equal weights over its len visible
-** keys.  Either way no gradient reaches its scores: masked_fill stops it.
+** weights in its tile; with `uniform` (the seeds' gated module fills
+** masked scores with -1e9 rather than -inf) it then weighs its n visible
+** keys equally, skipped ones included, times their dropout factors: w
+** gets those n weights.  Either way no gradient reaches its scores
+** (masked_fill stops it).
 */
-static void at_empty_row(const at_geom *g, float *row, int64_t len, int64_t L) {
+static void at_uniform_row(const at_geom *g, int64_t row, int64_t n, float *w) {
   int64_t t;
-  float w = g->uniform && len > 0 ? 1.0f / (float)len : 0.0f;
-  for (t = 0; t < L; t++) row[t] = t < len ? w : 0.0f;
+  if (g->p > 0.0f) at_drop_row(g, row, w, n);
+  else for (t = 0; t < n; t++) w[t] = 1.0f;
+  for (t = 0; t < n; t++) w[t] /= (float)n;
 }
 
 /* Ctrl-C: a head of a long sequence is a long chunk, so its tiles check
@@ -325,8 +335,8 @@ static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
     for (i = 0; i < n; i++) {
       float *row = P + i * ldp;
       int64_t len = at_row_len(g, r0 + i), t;
-      if (tlse[i] == -INFINITY) at_empty_row(g, row, len, L);
-      if (g->p > 0.0f) {
+      if (tlse[i] == -INFINITY) memset(row, 0, (size_t)L * sizeof *row);
+      else if (g->p > 0.0f) {
         at_drop_row(g, (b * g->H + h) * g->S + r0 + i, drop, len);
         for (t = 0; t < len; t++) row[t] *= drop[t];
       }
@@ -335,6 +345,14 @@ static int at_forward_head(const at_geom *g, int64_t b, int64_t h,
     if (lt_sgemm(0, 0, n, g->Dv, L, 1.0f, P, ldp, vh, v->ld, 0.0f,
                  out + r0 * ld, ld))
       return -1;
+    for (i = 0; i < n && g->uniform; i++) {   /* the uniform rows, whole */
+      int64_t nf = at_row_full(g, r0 + i), t, d;
+      float *o = out + (r0 + i) * ld;
+      if (tlse[i] != -INFINITY || nf == 0) continue;
+      at_uniform_row(g, (b * g->H + h) * g->S + r0 + i, nf, drop);
+      for (t = 0; t < nf; t++)
+        for (d = 0; d < g->Dv; d++) o[d] += drop[t] * vh[t * v->ld + d];
+    }
   }
   return 0;
 }
@@ -442,7 +460,7 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
       float *w = P + i * ldp, *dw = dP + i * ldp, s;
       int64_t len = at_row_len(g, r0 + i);
       int empty = lse[r0 + i] == -INFINITY;
-      if (empty) at_empty_row(g, w, len, L);
+      if (empty) memset(w, 0, (size_t)L * sizeof *w);
       if (g->p > 0.0f)
         at_drop_row(g, (b * g->H + h) * g->S + r0 + i, drop, len);
       if (ds && empty) {
@@ -465,6 +483,14 @@ static int at_backward_head(const at_geom *g, int64_t b, int64_t h,
         (dk && lt_sgemm(1, 0, L, g->D, n, g->scale, dP, ldp, qh + r0 * q->ld, q->ld,
                         1.0f, dk, Dk->ld)))
       return -1;
+    for (i = 0; i < n && dv && g->uniform; i++) {   /* the uniform rows' dV */
+      int64_t nf = at_row_full(g, r0 + i), d;
+      const float *go_row = gh + (r0 + i) * go->ld;
+      if (lse[r0 + i] != -INFINITY || nf == 0) continue;
+      at_uniform_row(g, (b * g->H + h) * g->S + r0 + i, nf, drop);
+      for (t = 0; t < nf; t++)
+        for (d = 0; d < g->Dv; d++) dv[t * Dv->ld + d] += drop[t] * go_row[d];
+    }
   }
   return 0;
 }
