@@ -14,6 +14,8 @@ function H.assert_close(actual, expected, tol, msg)
       lu.assertEquals(type(y), "table", (msg or "") .. " at " .. path)
       lu.assertEquals(#x, #y, (msg or "") .. " length at " .. path)
       for i = 1, #x do walk(x[i], y[i], path .. "[" .. i .. "]") end
+    elseif type(x) == "boolean" or type(y) == "boolean" then   -- bool tensors
+      lu.assertEquals(x, y, (msg or "") .. " at " .. path)
     else
       lu.assertEquals(type(y), "number", (msg or "") .. " at " .. path)
       if not (x ~= x and y ~= y) and not (x == y) then

@@ -11,7 +11,7 @@ static int lb_backward(lua_State *L) {
   lt_tensor *t = lb_checktensor(L, 1, "backward");
   lt_tensor *seed = NULL;
   int opts = 0, retain = 0;
-  if (lb_testtensor(L, 2)) { seed = lb_testtensor(L, 2); opts = 3; }
+  if (lb_testtensor(L, 2)) { seed = lb_checktensor(L, 2, "backward"); opts = 3; }
   else if (lua_istable(L, 2)) opts = 2;
   else if (!lua_isnoneornil(L, 2))
     luaL_error(L, "backward: argument 2 must be a gradient tensor or an options table, got %s",
@@ -29,14 +29,12 @@ static int lb_backward(lua_State *L) {
 
 /* x:requires_grad() -> flag; x:requires_grad(flag) -> x */
 static int lb_requires_grad(lua_State *L) {
-  lt_tensor *t = lb_checktensor(L, 1, "requires_grad");
+  lt_tensor *t = lb_checkany(L, 1, "requires_grad");
   if (lua_isnone(L, 2)) {
     lua_pushboolean(L, lt_needs_grad(t));
     return 1;
   }
-  if (t->grad_fn && !lua_toboolean(L, 2))
-    luaL_error(L, "requires_grad: cannot turn off grad of a non-leaf (use detach)");
-  t->requires_grad = lua_toboolean(L, 2);
+  lb_set_requires_grad(L, t, lua_toboolean(L, 2));
   lua_settop(L, 1);
   return 1;
 }
