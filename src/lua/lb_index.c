@@ -269,8 +269,8 @@ static int lb_optdim_at(lua_State *L, int pos, int o, lt_tensor *x, const char *
 /* x:sort([dim] [, descending] [, {dim=, descending=, stable=}]): values, indices */
 static int lb_sort_as(lua_State *L, const char *op, int want_values) {
   lt_tensor *x = lb_checkany(L, 1, op), *v = NULL, *ix = NULL, **vb, **ib;
-  int top = lua_gettop(L), o = lua_istable(L, top) ? top : 0, d, desc;
-  if (o) lb_checkoptions(L, o, op, lb_sort_options);
+  int top = lua_gettop(L), o = top > 1 && lua_istable(L, top) ? top : top + 1, d, desc;
+  lb_checkoptions(L, o, op, lb_sort_options);
   d = lb_optdim_at(L, 2, o, x, op);
   desc = lua_isboolean(L, 3) ? lua_toboolean(L, 3) : lb_optbool(L, o, "descending", 0);
   vb = lb_newbox(L);
@@ -290,9 +290,9 @@ static int lb_argsort(lua_State *L) { return lb_sort_as(L, "argsort", 0); }
 /* x:topk(k [, dim [, largest]] [, {dim=, largest=, sorted=}]): values, indices */
 static int lb_topk(lua_State *L) {
   lt_tensor *x = lb_checkany(L, 1, "topk"), *v = NULL, *ix = NULL, **vb, **ib;
-  int top = lua_gettop(L), o = lua_istable(L, top) ? top : 0, d, largest;
+  int top = lua_gettop(L), o = top > 1 && lua_istable(L, top) ? top : top + 1, d, largest;
   lua_Integer k;
-  if (o) lb_checkoptions(L, o, "topk", lb_topk_options);
+  lb_checkoptions(L, o, "topk", lb_topk_options);
   if (!lb_toint(L, 2, &k)) luaL_error(L, "topk: k must be an integer, got %s", luaL_typename(L, 2));
   d = lb_optdim_at(L, 3, o, x, "topk");
   largest = lua_isboolean(L, 4) ? lua_toboolean(L, 4) : lb_optbool(L, o, "largest", 1);
