@@ -84,7 +84,8 @@ lt_tensor *lt_scalar_dtype(double v, lt_dtype dt) {
 static int lt_float_to_i64(float v, lt_dtype to, int64_t *out) {
   if (!(v > -9223372036854775808.0f && v < 9223372036854775808.0f)) {
     if (v == -9223372036854775808.0f) { *out = INT64_MIN; return 0; }
-    lt_err("to %s: value %g has no integer value", lt_dtype_name(to), (double)v);
+    if (v != v) lt_err("to %s: value nan has no integer value", lt_dtype_name(to));
+    else lt_err("to %s: value %g has no integer value", lt_dtype_name(to), (double)v);
     return -1;
   }
   *out = (int64_t)v;

@@ -62,8 +62,8 @@ static int lt_check_index(const char *op, const lt_tensor *index, int d, int64_t
   p = lt_i64(index);
   for (i = 0; i < n; i++)
     if (p[i] < 0 || p[i] >= size) {
-      lt_err("%s: index %lld out of range for dim %d of size %lld", op, (long long)p[i] + 1,
-             d + 1, (long long)size);
+      lt_err("%s: index %lld out of range for dim %d of size %lld%s", op, (long long)p[i] + 1,
+             d + 1, (long long)size, p[i] == -1 ? " (indices are 1-based)" : "");
       return -1;
     }
   return 0;
