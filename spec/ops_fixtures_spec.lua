@@ -11,6 +11,15 @@ local H = require "helpers"
 
 local F = lunet.load("fixtures/ops.safetensors")
 
+local S = lunet.optim.schedule
+
+-- a schedule's lr at steps 1..n, as a tensor
+local function lrs(f, n)
+  local t = {}
+  for step = 1, n do t[step] = f(step) end
+  return lunet.tensor(t)
+end
+
 -- each case: the lunet call on the fixture's inputs (a table by name),
 -- returning the outputs in PyTorch's order
 local CASES = {
@@ -64,6 +73,16 @@ local CASES = {
   isfinite = function(i) return i.x:isfinite() end,
   any = function(i) return i.x:any(2) end,
   all = function(i) return i.x:all(1) end,
+  -- learning-rate schedules, step 1 .. n
+  sched_step_lr = function() return lrs(S.step_lr { lr = 0.1, step_size = 3, gamma = 0.5 }, 10) end,
+  sched_linear = function() return lrs(S.linear { lr = 0.5, total = 10, min_lr = 0.05 }, 12) end,
+  sched_cosine = function() return lrs(S.warmup_cosine { lr = 1, total = 8, min_lr = 0.1 }, 9) end,
+  sched_warmup = function() return lrs(S.warmup_cosine { lr = 1, warmup = 4, total = 10 }, 4) end,
+  sched_one_cycle = function() return lrs(S.one_cycle { max_lr = 1, total = 20 }, 20) end,
+  sched_one_cycle_linear = function()
+    return lrs(S.one_cycle { max_lr = 2, total = 12, pct_start = 0.25, anneal = "linear",
+                             div_factor = 10, final_div_factor = 100 }, 12)
+  end,
 }
 
 -- the fixture's entries of one case: inputs, outputs (in order), gradients

@@ -51,6 +51,19 @@ def case(name, fn, inputs, grad=(), index_outputs=()):
             OUT["%s.grad.%s" % (name, k)] = leaves[k].grad
 
 
+def schedule(name, lr, steps, make):
+    """The lr PyTorch's scheduler `make(optimizer)` gives at steps 1..steps"""
+    p = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=lr)
+    sched = make(opt)
+    lrs = []
+    for _ in range(steps):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    OUT["%s.out.1" % name] = torch.tensor(lrs, dtype=torch.float32)
+
+
 def ids(*shape, high):
     """0-based int64 ids in [0, high)"""
     return torch.randint(0, high, shape)
@@ -151,6 +164,20 @@ def main():
     m = randn(3, 4) > 0.5
     case("any", lambda x: x.any(1), {"x": m})
     case("all", lambda x: x.all(0), {"x": randn(3, 4) > -1})
+
+    # learning-rate schedules: PyTorch's schedulers' lr at steps 1..n
+    S = torch.optim.lr_scheduler
+    schedule("sched_step_lr", 0.1, 10, lambda o: S.StepLR(o, step_size=3, gamma=0.5))
+    schedule("sched_linear", 0.5, 12, lambda o: S.LinearLR(o, start_factor=1, end_factor=0.1,
+                                                          total_iters=10))
+    schedule("sched_cosine", 1.0, 9, lambda o: S.CosineAnnealingLR(o, T_max=8, eta_min=0.1))
+    schedule("sched_warmup", 1.0, 4, lambda o: S.LinearLR(o, start_factor=0.25, total_iters=3))
+    schedule("sched_one_cycle", 0.1, 20, lambda o: S.OneCycleLR(o, max_lr=1, total_steps=20,
+                                                                cycle_momentum=False))
+    schedule("sched_one_cycle_linear", 0.1, 12,
+             lambda o: S.OneCycleLR(o, max_lr=2, total_steps=12, pct_start=0.25,
+                                    anneal_strategy="linear", div_factor=10,
+                                    final_div_factor=100, cycle_momentum=False))
 
     os.makedirs(outdir, exist_ok=True)
     path = os.path.join(outdir, "ops.safetensors")

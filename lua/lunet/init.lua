@@ -16,7 +16,7 @@ lunet.gradcheck = require("lunet.gradcheck")(lunet)
 -- module that provides it, and the field of that module (nil: the module).
 local lazy = {
   nn = { "lunet.nn" }, optim = { "lunet.optim" }, data = { "lunet.data" },
-  profile = { "lunet.profile" }, train = { "lunet.train" },
+  profile = { "lunet.profile" }, train = { "lunet.train" }, autograd = { "lunet.autograd" },
   save_checkpoint = { "lunet.checkpoint", "save_checkpoint" },
   load_checkpoint = { "lunet.checkpoint", "load_checkpoint" },
 }

@@ -35,6 +35,10 @@ local GatedLatentAttention = Module:extend("GatedLatentAttention", {
   "d_model", "num_heads", "latent_rank", latent_rank = 32,
 })
 
+-- m.output_attentions = true: each forward keeps its attention weights
+-- {B,H,S,T} (detached) in m.attention_weights, for attention maps
+GatedLatentAttention.output_attentions = false
+
 function GatedLatentAttention:init(o)
   self:check_positive(o, "d_model", "num_heads", "latent_rank")
   if o.d_model % o.num_heads ~= 0 then
@@ -98,7 +102,9 @@ function GatedLatentAttention:forward(x, mask, opts)
     scores = scores:masked_fill(future, -math.huge)
   end
   -- 3. attend: {B,H,S,head_dim}
-  local context = scores:softmax(-1):matmul(v)
+  local probs = scores:softmax(-1)
+  if self.output_attentions then self.attention_weights = probs:detach() end
+  local context = probs:matmul(v)
   if cache and cache.latent then context = self.V_v(context) end
   -- 4. gate each head by a softmax over heads of gate(x): {B,S,H} -> {B,H,S,1}
   local gate = self.gate(x):softmax(-1):permute { 1, 3, 2 }:unsqueeze(4)

@@ -76,10 +76,34 @@ end
 -- keys j <= i + T - S).  scale nil means 1/sqrt(D).
 -- A query whose keys are all masked gets all-zero weights from the op (so
 -- a zero context and zero gradients; PyTorch would give NaN there).
+--
+-- With m.output_attentions set, the weights are also kept, detached, in
+-- m.attention_weights (see heads.weights).
 function heads.attend(m, q, k, v, mask, causal, scale)
+  if m.output_attentions then m.attention_weights = heads.weights(q, k, mask, causal, scale) end
   return lunet.attention(q, k, v, {
     mask = mask, causal = causal, scale = scale, dropout = m.dropout:rate(),
   })
+end
+
+-- The attention weights the fused op uses, written out: {B,H,S,T},
+-- softmax(q k^T * scale) over the kept keys (before attention dropout),
+-- and all zeros for a query whose keys are all masked, as the op gives it.
+-- Detached: for looking at (attention maps), not for training.
+function heads.weights(q, k, mask, causal, scale)
+  return lunet.no_grad(function()
+    local B, H, S, D = q:size(1), q:size(2), q:size(3), q:size(4)
+    local Hk, T = k:size(2), k:size(3)
+    k = k:unsqueeze(3):expand { B, Hk, H // Hk, T, D }:reshape { B, H, T, D }
+    local scores = q:matmul(k:transpose(3, 4)) * (scale or 1 / math.sqrt(D))
+    if mask ~= nil then scores = scores:masked_fill(mask:eq(0):view { B, 1, 1, T }, -math.huge) end
+    if causal then   -- key j is in query i's future when j > i + T - S (0-based)
+      local future = lunet.arange(S):view { S, 1 }:lt(lunet.arange(T):view { 1, T } - (T - S))
+      scores = scores:masked_fill(future, -math.huge)
+    end
+    local w = scores:softmax(-1)
+    return w:masked_fill(w:isnan(), 0)
+  end)
 end
 
 -- ---------------------------------------------------------------- KV cache

@@ -15,7 +15,8 @@
 -- class whose init gets the constructor's arguments as given.
 --
 -- Inside init, `self.foo = <module>` registers a submodule and
--- `self.foo = <leaf tensor that requires grad>` a parameter, as in PyTorch:
+-- `self.foo = <leaf tensor that requires grad>` a parameter, as in PyTorch
+-- (self:register_buffer(name, t) a buffer: state, not a parameter):
 -- the instance keeps them out of its own table so every assignment passes
 -- through __newindex.  Parameters come out of named_parameters() and
 -- state_dict() in PyTorch's order: a module's own parameters in
@@ -124,6 +125,8 @@ local function construct(cls, ...)
   local self = setmetatable({
     _attrs = {},                          -- plain fields (training, sizes, caches)
     _params = {}, _param_names = {},      -- name -> tensor, and the order
+    _buffers = {}, _buffer_names = {},    -- likewise (register_buffer), and which
+    _buffer_persistent = {},              -- of them state_dict saves
     _modules = {}, _module_names = {},    -- name -> module, and the order
   }, cls)
   self.training = true
@@ -156,6 +159,8 @@ function Module.__index(self, k)
   if v ~= nil then return v end
   v = self._params[k]
   if v ~= nil then return v end
+  v = self._buffers[k]
+  if v ~= nil then return v end
   v = self._modules[k]
   if v ~= nil then return v end
   return getmetatable(self)[k]
@@ -182,6 +187,10 @@ local function unregister(self, name, keep)
   if keep ~= "module" and self._modules[name] ~= nil then
     self._modules[name] = nil
     drop_name(self._module_names, name)
+  end
+  if keep ~= "buffer" and self._buffers[name] ~= nil then
+    self._buffers[name] = nil
+    drop_name(self._buffer_names, name)
   end
   if keep ~= "attr" then self._attrs[name] = nil end
 end
@@ -212,7 +221,9 @@ function Module:add_module(name, m)
 end
 
 function Module.__newindex(self, k, v)
-  if is_module(v) then
+  if self._buffers[k] ~= nil and lunet.is_tensor(v) then
+    self:register_buffer(k, v, { persistent = self._buffer_persistent[k] })
+  elseif is_module(v) then
     self:add_module(k, v)
   elseif lunet.is_tensor(v) and v.is_leaf and (v:requires_grad() or self._params[k] ~= nil) then
     self:register_parameter(k, v)
@@ -250,7 +261,10 @@ local function relocated(ok, ...)
   error(err, path and 0 or 2)              -- no position yet: give the caller's
 end
 
+local call_hooked   -- (hooks section below)
+
 function Module.__call(self, ...)
+  if rawget(self, "_hooks") then return call_hooked(self, ...) end
   if profiling.on then return profiling.call(self, ...) end
   return relocated(pcall(self.forward, self, ...))
 end
@@ -389,7 +403,7 @@ end
 
 function Module:state_dict()
   local sd, keys = {}, {}
-  for _, e in ipairs(collect_params(self, "", {})) do
+  for _, e in ipairs(Module.collect_state(self, "", {})) do
     keys[#keys + 1] = e[1]
     sd[e[1]] = e[2]
   end
@@ -493,6 +507,163 @@ function Module.__tostring(self)
   if nextra == 1 and #lines == 1 then s = s .. lines[1]
   elseif #lines > 0 then s = s .. "\n  " .. table.concat(lines, "\n  ") .. "\n" end
   return s .. ")"
+end
+
+-- ---------------------------------------------------------------- buffers
+
+-- register_buffer(name, t, {persistent=true}): t is module state that is
+-- not a parameter (no gradient, not stepped by optimisers): it is saved in
+-- state_dict() (unless persistent=false) and found as self.name.  nil removes.
+function Module:register_buffer(name, t, opts)
+  check_name(self, name, "buffer")
+  if t ~= nil and not lunet.is_tensor(t) then
+    self:fail("buffer '%s' must be a tensor, got %s", name, type(t))
+  end
+  unregister(self, name, t ~= nil and "buffer" or nil)
+  if t == nil then return end
+  if self._buffers[name] == nil then table.insert(self._buffer_names, name) end
+  self._buffers[name] = t
+  self._buffer_persistent[name] = not (opts and opts.persistent == false)
+end
+
+-- {name, tensor} of every buffer in the tree, in PyTorch's order; `saved`
+-- keeps the persistent ones only
+local function collect_buffers(m, prefix, out, saved)
+  for _, name in ipairs(m._buffer_names) do
+    if not saved or m._buffer_persistent[name] then out[#out + 1] = { prefix .. name, m._buffers[name] } end
+  end
+  for _, name in ipairs(m._module_names) do
+    collect_buffers(m._modules[name], prefix .. name .. ".", out, saved)
+  end
+  return out
+end
+
+function Module:named_buffers() return iterate(collect_buffers(self, "", {})) end
+function Module:buffers() return values(collect_buffers(self, "", {})) end
+
+-- what state_dict holds, in PyTorch's order: each module's parameters, then
+-- its persistent buffers, then its children's (a tied tensor under each name)
+function Module.collect_state(m, prefix, out)
+  for _, name in ipairs(m._param_names) do out[#out + 1] = { prefix .. name, m._params[name] } end
+  for _, name in ipairs(m._buffer_names) do
+    if m._buffer_persistent[name] then out[#out + 1] = { prefix .. name, m._buffers[name] } end
+  end
+  for _, name in ipairs(m._module_names) do
+    Module.collect_state(m._modules[name], prefix .. name .. ".", out)
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- hooks
+
+--[[
+m:register_forward_pre_hook(fn): fn(module, args) runs before forward;
+args is the table of the call's arguments ({n = count, ...}); fn may return
+a new table of arguments.
+m:register_forward_hook(fn): fn(module, args, output) runs after forward;
+it may return a new output.
+Both return a handle whose :remove() takes the hook away.  Hooks run in
+the order they were registered.  Attention maps, say:
+  local maps = {}
+  for name, m in model:named_modules() do
+    if m.output_attentions ~= nil then
+      m.output_attentions = true
+      m:register_forward_hook(function(mod) maps[name] = mod.attention_weights end)
+    end
+  end
+]]
+local Handle = { __name = "RemovableHandle" }
+Handle.__index = Handle
+
+function Handle:remove()
+  local hooks = rawget(self.module, "_hooks")
+  if hooks then
+    hooks[self.kind][self.id] = nil
+    if next(hooks.pre) == nil and next(hooks.post) == nil then rawset(self.module, "_hooks", nil) end
+  end
+end
+
+local hook_ids = 0
+
+local function add_hook(self, kind, fn)
+  if type(fn) ~= "function" then
+    self:fail("a hook must be a function, got %s", type(fn))
+  end
+  local hooks = rawget(self, "_hooks")
+  if hooks == nil then
+    hooks = { pre = {}, post = {} }
+    rawset(self, "_hooks", hooks)
+  end
+  hook_ids = hook_ids + 1
+  hooks[kind][hook_ids] = fn
+  return setmetatable({ module = self, kind = kind, id = hook_ids }, Handle)
+end
+
+function Module:register_forward_pre_hook(fn) return add_hook(self, "pre", fn) end
+function Module:register_forward_hook(fn) return add_hook(self, "post", fn) end
+
+-- the hooks of one kind, in registration order
+local function ordered(list)
+  local ids = {}
+  for id in pairs(list) do ids[#ids + 1] = id end
+  table.sort(ids)
+  for i, id in ipairs(ids) do ids[i] = list[id] end
+  return ids
+end
+
+local function forward_of(self, args)
+  if profiling.on then return table.pack(profiling.call(self, table.unpack(args, 1, args.n))) end
+  return table.pack(relocated(pcall(self.forward, self, table.unpack(args, 1, args.n))))
+end
+
+function call_hooked(self, ...)
+  local hooks, args = rawget(self, "_hooks"), table.pack(...)
+  for _, fn in ipairs(ordered(hooks.pre)) do
+    local new = fn(self, args)
+    if new ~= nil then
+      if type(new) ~= "table" then self:fail("a forward pre-hook must return nil or a table of arguments") end
+      args = new
+      args.n = args.n or #args
+    end
+  end
+  local out = forward_of(self, args)
+  for _, fn in ipairs(ordered(hooks.post)) do
+    local new = fn(self, args, table.unpack(out, 1, out.n))
+    if new ~= nil then out[1] = new end
+  end
+  return table.unpack(out, 1, out.n)
+end
+
+-- ---------------------------------------------------------------- parameter groups
+
+--[[
+m:param_groups{weight_decay=0.01, no_decay=fn}: the parameters in two
+optimiser groups, the usual way to keep weight decay off biases and norm
+gains: {params = every parameter with 2 or more dims (weights, embeddings),
+weight_decay = weight_decay} and {params = the others, weight_decay = 0}.
+no_decay(name, p) -> true overrides the choice.  Hand the result to an
+optimiser: lunet.optim.AdamW(model:param_groups{weight_decay = 0.1}, {lr = 3e-4}).
+]]
+function Module:param_groups(o)
+  o = o or {}
+  for k in pairs(o) do
+    if k ~= "weight_decay" and k ~= "no_decay" then
+      self:fail("param_groups: unknown option '%s' (known options: weight_decay, no_decay)", tostring(k))
+    end
+  end
+  local wd = o.weight_decay or 0.01
+  if type(wd) ~= "number" or wd < 0 then self:fail("param_groups: weight_decay must be a number >= 0") end
+  local decay, plain = {}, {}
+  for _, e in ipairs(collect_params(self, "", {}, {})) do
+    local name, p = e[1], e[2]
+    local off
+    if o.no_decay then off = o.no_decay(name, p) else off = p:dim() < 2 end
+    if off then plain[#plain + 1] = p else decay[#decay + 1] = p end
+  end
+  local groups = {}
+  if #decay > 0 then groups[#groups + 1] = { params = decay, weight_decay = wd } end
+  if #plain > 0 then groups[#groups + 1] = { params = plain, weight_decay = 0 } end
+  return groups
 end
 
 return Module

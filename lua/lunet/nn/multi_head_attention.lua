@@ -14,6 +14,10 @@ local MultiHeadAttention = Module:extend("MultiHeadAttention", {
   "hidden_size", "num_heads", "dropout", dropout = 0,
 })
 
+-- m.output_attentions = true: each forward keeps its attention weights
+-- {B,H,S,T} (detached) in m.attention_weights, for attention maps
+MultiHeadAttention.output_attentions = false
+
 function MultiHeadAttention:init(o)
   self:build(o, o.num_heads)
 end

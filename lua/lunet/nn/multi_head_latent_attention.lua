@@ -35,6 +35,10 @@ local MultiHeadLatentAttention = Module:extend("MultiHeadLatentAttention", {
   dropout_prob = 0, rope_seed_layout = true,
 })
 
+-- m.output_attentions = true: each forward keeps its attention weights
+-- {B,H,S,T} (detached) in m.attention_weights, for attention maps
+MultiHeadLatentAttention.output_attentions = false
+
 function MultiHeadLatentAttention:init(o)
   self:check_positive(o, "hidden_size", "down_dim", "up_dim", "num_heads", "rope_head_dim")
   if o.hidden_size % o.num_heads ~= 0 then
