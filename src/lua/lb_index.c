@@ -45,13 +45,19 @@ static lt_tensor *lb_checksrc(lua_State *L, int idx, lt_tensor *x, lt_tensor *in
 
 /* ---------------------------------------------------------------- gather, scatter, index_* */
 
-static int lb_gather(lua_State *L) {
-  lt_tensor *x = lb_checkany(L, 1, "gather"), *ix, **r;
-  int d = lb_checkdim(L, 2, x->ndim, "gather");
-  ix = lb_checkindex(L, 3, "gather");
+typedef lt_tensor *(*lb_indexer)(lt_tensor *x, int dim, lt_tensor *index);
+
+/* x:gather(dim, index) and x:index_select(dim, index) */
+static int lb_by_index(lua_State *L, const char *op, lb_indexer f) {
+  lt_tensor *x = lb_checkany(L, 1, op), *ix, **r;
+  int d = lb_checkdim(L, 2, x->ndim, op);
+  ix = lb_checkindex(L, 3, op);
   r = lb_newbox(L);
-  return lb_fill(L, r, lt_gather(x, d, ix));
+  return lb_fill(L, r, f(x, d, ix));
 }
+
+static int lb_gather(lua_State *L) { return lb_by_index(L, "gather", lt_gather); }
+static int lb_index_select(lua_State *L) { return lb_by_index(L, "index_select", lt_index_select); }
 
 static int lb_scatter_as(lua_State *L, const char *op, int add) {
   lt_tensor *x = lb_checkany(L, 1, op), *ix, *src, **r;
@@ -64,14 +70,6 @@ static int lb_scatter_as(lua_State *L, const char *op, int add) {
 
 static int lb_scatter(lua_State *L) { return lb_scatter_as(L, "scatter", 0); }
 static int lb_scatter_add(lua_State *L) { return lb_scatter_as(L, "scatter_add", 1); }
-
-static int lb_index_select(lua_State *L) {
-  lt_tensor *x = lb_checkany(L, 1, "index_select"), *ix, **r;
-  int d = lb_checkdim(L, 2, x->ndim, "index_select");
-  ix = lb_checkindex(L, 3, "index_select");
-  r = lb_newbox(L);
-  return lb_fill(L, r, lt_index_select(x, d, ix));
-}
 
 static int lb_index_add(lua_State *L) {
   lt_tensor *x = lb_checkany(L, 1, "index_add"), *ix, *src, **r;

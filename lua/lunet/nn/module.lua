@@ -195,6 +195,15 @@ local function unregister(self, name, keep)
   if keep ~= "attr" then self._attrs[name] = nil end
 end
 
+-- v under name in store (name -> value) and order (the names in
+-- registration order), forgotten in every other category; v nil: removed
+local function place(self, name, v, kind, store, order)
+  unregister(self, name, v ~= nil and kind or nil)
+  if v == nil then return end
+  if store[name] == nil then table.insert(order, name) end
+  store[name] = v
+end
+
 -- register (or with nil, remove) a parameter; any leaf tensor will do,
 -- one that does not require grad is a frozen parameter
 function Module:register_parameter(name, t)
@@ -203,10 +212,7 @@ function Module:register_parameter(name, t)
     self:fail("parameter '%s' must be a leaf tensor, got %s", name,
               lunet.is_tensor(t) and "a non-leaf tensor" or type(t))
   end
-  unregister(self, name, t ~= nil and "param" or nil)
-  if t == nil then return end
-  if self._params[name] == nil then table.insert(self._param_names, name) end
-  self._params[name] = t
+  place(self, name, t, "param", self._params, self._param_names)
 end
 
 function Module:add_module(name, m)
@@ -214,10 +220,7 @@ function Module:add_module(name, m)
   if m ~= nil and not is_module(m) then
     self:fail("submodule '%s' must be a module, got %s", name, type(m))
   end
-  unregister(self, name, m ~= nil and "module" or nil)
-  if m == nil then return end
-  if self._modules[name] == nil then table.insert(self._module_names, name) end
-  self._modules[name] = m
+  place(self, name, m, "module", self._modules, self._module_names)
 end
 
 function Module.__newindex(self, k, v)
@@ -519,11 +522,8 @@ function Module:register_buffer(name, t, opts)
   if t ~= nil and not lunet.is_tensor(t) then
     self:fail("buffer '%s' must be a tensor, got %s", name, type(t))
   end
-  unregister(self, name, t ~= nil and "buffer" or nil)
-  if t == nil then return end
-  if self._buffers[name] == nil then table.insert(self._buffer_names, name) end
-  self._buffers[name] = t
-  self._buffer_persistent[name] = not (opts and opts.persistent == false)
+  place(self, name, t, "buffer", self._buffers, self._buffer_names)
+  if t ~= nil then self._buffer_persistent[name] = not (opts and opts.persistent == false) end
 end
 
 -- {name, tensor} of every buffer in the tree, in PyTorch's order; `saved`
