@@ -218,6 +218,24 @@ function TestDtypePromote:test_cat_and_stack_promote()
   lu.assertEquals(lunet.cat{ lunet.tensor{ true }, I{ 3 } }:totable(), { 1, 3 })
 end
 
+function TestDtypePromote:test_allclose_and_equal()
+  local a = lunet.tensor{ 1, 2, 3 }
+  lu.assertTrue(lunet.allclose(a, a + 1e-6))
+  lu.assertFalse(lunet.allclose(a, a + 1e-3))
+  lu.assertTrue(a:allclose(a + 1e-3, { atol = 1e-2 }))
+  lu.assertTrue(lunet.allclose(a, lunet.tensor{ 1 } * 2 - 1 + lunet.tensor{ 0, 1, 2 }))
+  lu.assertTrue(lunet.allclose(lunet.tensor{ { 1 }, { 1 } }, lunet.tensor{ 1, 1, 1 }))   -- broadcasts
+  lu.assertFalse(lunet.allclose(lunet.tensor{ 0 / 0 }, lunet.tensor{ 0 / 0 }))
+  lu.assertTrue(lunet.allclose(lunet.tensor{ 0 / 0 }, lunet.tensor{ 0 / 0 }, { equal_nan = true }))
+  lu.assertTrue(lunet.allclose(lunet.tensor{ 1 / 0 }, lunet.tensor{ 1 / 0 }))
+  lu.assertTrue(lunet.allclose(I{ 3 }, lunet.tensor{ 3 }))
+  lu.assertTrue(lunet.equal(a, a:clone()))
+  lu.assertFalse(lunet.equal(a, a:view{ 3, 1 }))                 -- shapes must match
+  lu.assertFalse(a:equal(a + 1e-6))
+  H.raises("allclose: unknown option 'tol'", lunet.allclose, a, a, { tol = 1 })
+  H.raises("allclose: shapes {3} and {2} do not broadcast", lunet.allclose, a, lunet.zeros{ 2 })
+end
+
 TestDtypeReduce = {}
 
 function TestDtypeReduce:test_integer_reductions_are_exact()
