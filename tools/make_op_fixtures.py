@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Reference values for lunet's indexing, ordering, rounding and dtype ops,
-from PyTorch.
+and for its learning-rate schedules, from PyTorch.
 
 Run with Debian's interpreter (the one python3-torch is installed for):
 
