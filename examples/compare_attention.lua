@@ -121,7 +121,7 @@ if text then
   for k = 1, 4 do
     local name, m = modules[k][1], modules[k][2]
     local out = lunet.no_grad(function() return m(x, mask) end)
-    print(name .. " Output Shape: " .. profile.shape_str(out:shape()))
+    print(name .. " Output Shape: " .. require("lunet.util").shape_str(out))
     -- thop's count: batch 1, seq 10, no mask; Linear MACs as a float
     local r = profile.count(m, { 1, S, D }, { backward = false })
     print(string.format("%s Params: %d, FLOPs: %.1f", name, r.params.total, r.linear_macs))

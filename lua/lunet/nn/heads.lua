@@ -3,8 +3,31 @@
 -- cache used for decoding.
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
+local util = require "lunet.util"
 
 local heads = {}
+
+local attention = Module.op(lunet.attention)
+
+-- ---------------------------------------------------------------- sizes
+
+-- Fewer query/key dims per head than this and a head cannot tell many
+-- keys apart (attention goes flat): a configuration that cannot work well.
+heads.MIN_HEAD_DIM = 8
+
+-- the warning for a head of `dim` content dims, as a list (empty if none)
+function heads.width_warnings(dim, what)
+  if dim >= heads.MIN_HEAD_DIM then return {} end
+  return { string.format("%s %d gives fewer than %d content dims per head: attention cannot "
+                         .. "tell keys apart well", what, dim, heads.MIN_HEAD_DIM) }
+end
+
+-- util.warn each of m:size_warnings(), prefixed by the class
+function heads.warn(m)
+  for _, w in ipairs(m:size_warnings()) do util.warn(m:class_name() .. ": " .. w) end
+end
+
+-- ---------------------------------------------------------------- inputs
 
 -- x must be {B, S, width}
 function heads.check_input(m, x, width, what)
@@ -29,15 +52,13 @@ function heads.check_mask(m, mask, B, S, cached)
   end
 end
 
--- the call options {causal=true}: nil or a table
-local CALL_OPTIONS = { causal = true, cache = true }
+-- the call options {causal=true, cache=c}: nil or a table (a typo like
+-- casual=true must not pass silently)
+local CALL_OPTIONS = { "causal", "cache" }
 
 function heads.causal(m, opts)
   if opts == nil then return false end
-  if type(opts) ~= "table" then m:fail("options must be a table such as {causal=true}, got %s", type(opts)) end
-  for k in pairs(opts) do   -- a typo like casual=true must not pass silently
-    if not CALL_OPTIONS[k] then m:fail("unknown call option '%s' (known: causal, cache)", tostring(k)) end
-  end
+  util.check_options(m:class_name(), opts, CALL_OPTIONS)
   return opts.causal and true or false
 end
 
@@ -77,7 +98,7 @@ end
 -- A query whose keys are all masked gets all-zero weights from the op (so
 -- a zero context and zero gradients; PyTorch would give NaN there).
 function heads.attend(m, q, k, v, mask, causal, scale)
-  return lunet.attention(q, k, v, {
+  return attention(q, k, v, {
     mask = mask, causal = causal, scale = scale, dropout = m.dropout:rate(),
   })
 end

@@ -8,6 +8,7 @@
 -- The loop runs in C over the whole tensor (lunet._adam_step).
 local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
+local util = require "lunet.util"
 
 local function check(o)
   local num = Optimizer.number
@@ -28,7 +29,7 @@ local function step(self, closure)
   local loss
   if closure then loss = closure() end
   local msg = check(self)
-  if msg then error(self.name .. ": " .. msg, 2) end
+  if msg then util.fail(self.name, "%s", msg) end
   local lr, b1, b2, eps, wd = self.lr, self.betas[1], self.betas[2], self.eps, self.weight_decay
   local decoupled, adam_step, state = self.decoupled, lunet._adam_step, self.state
   for i, p in ipairs(self.params) do

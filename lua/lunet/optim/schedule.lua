@@ -2,12 +2,13 @@
 -- step counts optimiser steps from 1 (the step about to be taken).  Apply
 -- one with `opt.lr = sched(step)` (or opt:set_lr(sched(step))) before
 -- opt:step().
+local util = require "lunet.util"
+
 local schedule = {}
 
 local function need_number(op, name, v, lo)
   if type(v) ~= "number" or v ~= v or v < lo then
-    error(string.format("schedule.%s: %s must be a number >= %s, got %s", op, name, lo,
-                        tostring(v)), 3)
+    util.fail("schedule." .. op, "%s must be a number >= %s, got %s", name, lo, tostring(v))
   end
 end
 
@@ -26,25 +27,20 @@ so step `warmup` gets the full lr and step `total` reaches min_lr.
 ]]
 function schedule.warmup_cosine(o)
   if type(o) ~= "table" then
-    error("schedule.warmup_cosine: expected an options table {lr=, warmup=, total=, min_lr=0}", 2)
+    util.fail("schedule.warmup_cosine", "expected an options table {lr=, warmup=, total=, min_lr=0}")
   end
-  for k in pairs(o) do
-    if k ~= "lr" and k ~= "warmup" and k ~= "total" and k ~= "min_lr" then
-      error(string.format("schedule.warmup_cosine: unknown option '%s'", tostring(k)), 2)
-    end
-  end
+  util.check_options("schedule.warmup_cosine", o, { "lr", "warmup", "total", "min_lr" })
   local lr, warmup, total, min_lr = o.lr, o.warmup or 0, o.total, o.min_lr or 0
   need_number("warmup_cosine", "lr", lr, 0)
   need_number("warmup_cosine", "warmup", warmup, 0)
   need_number("warmup_cosine", "total", total, 0)
   need_number("warmup_cosine", "min_lr", min_lr, 0)
   if total < warmup then
-    error(string.format("schedule.warmup_cosine: total (%s) must be >= warmup (%s)",
-                        total, warmup), 2)
+    util.fail("schedule.warmup_cosine", "total (%s) must be >= warmup (%s)", total, warmup)
   end
   return function(step)
     if type(step) ~= "number" then
-      error("warmup_cosine schedule: step must be a number, got " .. type(step), 2)
+      util.fail("schedule.warmup_cosine", "step must be a number, got %s", type(step))
     end
     if step < warmup then return lr * step / warmup end
     if step >= total then return min_lr end

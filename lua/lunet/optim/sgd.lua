@@ -7,6 +7,7 @@
 -- The loop runs in C over the whole tensor (lunet._sgd_step).
 local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
+local util = require "lunet.util"
 
 local SGD = Optimizer.class {
   name = "SGD",
@@ -35,7 +36,7 @@ function SGD:step(closure)
   local loss
   if closure then loss = closure() end
   local msg = SGD.check(self)
-  if msg then error("SGD: " .. msg, 2) end
+  if msg then util.fail("SGD", "%s", msg) end
   local lr, mom, damp, nest, wd = self.lr, self.momentum, self.dampening, self.nesterov,
     self.weight_decay
   local sgd_step, state = lunet._sgd_step, self.state
