@@ -22,14 +22,7 @@ local FLOAT = 4   -- bytes per element
 
 -- ---------------------------------------------------------------- formatting
 
--- 1234567 -> "1,234,567" (rounded to an integer)
-function profile.commas(n)
-  local s = string.format("%.0f", n)
-  local sign, digits = s:match("^(-?)(%d+)$")
-  if not digits then return s end   -- inf, nan
-  digits = digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
-  return sign .. digits
-end
+profile.commas = util.commas
 local commas = profile.commas
 
 local function shape_str(shape)

@@ -168,6 +168,57 @@ function util.shape_str(t)
   return "{" .. table.concat(shape, ",") .. "}"
 end
 
+-- ---------------------------------------------------------------- tables of text
+
+-- 1234567 -> "1,234,567" (rounded to an integer)
+function util.commas(n)
+  local s = string.format("%.0f", n)
+  local sign, digits = s:match("^(-?)(%d+)$")
+  if not digits then return s end   -- inf, nan
+  digits = digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
+  return sign .. digits
+end
+
+--[[
+util.text_table(cells [, {left = 1, markdown = false}]) -> string: cells[1]
+is the header row, the rest data rows, all of strings.  The first `left`
+columns are aligned left, the others right; with markdown, a GitHub table.
+]]
+function util.text_table(cells, opts)
+  opts = opts or {}
+  local left = opts.left or 1
+  local lines = {}
+  if opts.markdown then
+    for i, c in ipairs(cells) do
+      lines[#lines + 1] = "| " .. table.concat(c, " | ") .. " |"
+      if i == 1 then
+        local rule = {}
+        for j = 1, #c do rule[j] = j <= left and ":---" or "---:" end
+        lines[#lines + 1] = "|" .. table.concat(rule, "|") .. "|"
+      end
+    end
+    return table.concat(lines, "\n")
+  end
+  local width = {}
+  for _, c in ipairs(cells) do
+    for j, s in ipairs(c) do width[j] = math.max(width[j] or 0, #s) end
+  end
+  for i, c in ipairs(cells) do
+    local parts = {}
+    for j, s in ipairs(c) do
+      local pad = string.rep(" ", width[j] - #s)
+      parts[j] = j <= left and s .. pad or pad .. s
+    end
+    lines[#lines + 1] = (table.concat(parts, "  "):gsub("%s+$", ""))
+    if i == 1 and opts.rule then
+      local rule = {}
+      for j = 1, #c do rule[j] = string.rep("-", width[j]) end
+      lines[#lines + 1] = table.concat(rule, "  ")
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
 -- ---------------------------------------------------------------- warnings
 
 -- util.warn(msg): "lunet: warning: <msg>" on stderr, once per message
