@@ -94,13 +94,17 @@ end
 util.distance = distance
 
 -- the candidate closest to name, if it is close enough to be a typo of it
--- (at most a third of name's length in edits, at least one), else nil
+-- (at most a third of name's length in edits, at least one) or one holds
+-- the other ("heads" for "num_heads"), else nil
 function util.did_you_mean(name, candidates)
   if type(name) ~= "string" then return nil end
-  local best, best_d = nil, math.max(1, #name // 3) + 1
+  local limit = math.max(1, #name // 3)
+  local best, best_d = nil, math.huge
   for _, c in ipairs(candidates) do
     local d = distance(name, c)
-    if d < best_d or (d == best_d and best and c < best) then best, best_d = c, d end
+    local close = d <= limit or (math.min(#name, #c) >= 4
+                                 and (c:find(name, 1, true) or name:find(c, 1, true)))
+    if close and (d < best_d or (d == best_d and c < best)) then best, best_d = c, d end
   end
   return best
 end
