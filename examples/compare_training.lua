@@ -134,6 +134,7 @@ local function parse(args)
   end
   o.variant_list = list(o.variants, "variants", function(v)
     for _, known in ipairs(VARIANTS) do if known == v then return v end end
+    die("unknown variant '%s' (one of %s)", v, table.concat(VARIANTS, ", "))
   end)
   o.lr_list = list(o.lrs, "lrs", function(v) local n = tonumber(v); return n and n > 0 and n or nil end)
   o.seed_list = list(o.seeds, "seeds", function(v) return math.tointeger(tonumber(v)) end)
