@@ -2,10 +2,10 @@
 Train the same small TransformerLM with each attention variant, each at
 its best learning rate over several seeds, and compare them: held-out
 recall with its spread over seeds, loss, steps to 0.9 recall, parameters
-and KV cache per token.  This is `make demo` (and `make sweep` with --full).
+and KV cache per token.  This is `make demo`; --full runs a larger grid.
 
   lunet examples/compare_training.lua                 (make demo)
-  lunet examples/compare_training.lua --full          (make sweep: a larger grid)
+  lunet examples/compare_training.lua --full          (a larger grid, about 10 minutes)
   lunet examples/compare_training.lua --variants mha,mla --lrs 1e-3,3e-3 --seeds 1,2,3,4
   lunet examples/compare_training.lua --match params  (every variant at MHA's parameters)
   lunet examples/compare_training.lua --from out/compare_training.csv   (the summary again)
@@ -36,18 +36,18 @@ local FLAGS = {
   { "variants", table.concat(VARIANTS, ","), "comma-separated attention variants" },
   { "lrs", "1e-3,3e-3", "learning rates tried per variant (AdamW peak)" },
   { "seeds", "1,2,3", "seeds (model initialisation and data) per learning rate" },
-  { "steps", 500, "optimiser steps per run" },
+  { "steps", 1000, "optimiser steps per run" },
   { "batch", 32, "sequences per batch" },
-  { "vocab", 32, "MQAR vocabulary size" },
-  { "seq-len", 32, "MQAR sequence length" },
-  { "kv-pairs", 4, "MQAR key-value pairs per sequence" },
+  { "vocab", 16, "MQAR vocabulary size" },
+  { "seq-len", 16, "MQAR sequence length" },
+  { "kv-pairs", 2, "MQAR key-value pairs per sequence" },
   { "d-model", 64, "model width" },
   { "layers", 2, "transformer blocks" },
   { "heads", 4, "attention heads" },
   { "mlp-ratio", 2, "MLP hidden size / d_model" },
   { "match", nil, "params or kv: every variant at MHA's budget (TransformerLM's match)" },
   { "weight-decay", 0.01, "AdamW weight decay" },
-  { "eval-every", 25, "steps between points of the curves" },
+  { "eval-every", 50, "steps between points of the curves" },
   { "val-batches", 4, "held-out batches the learning rate is chosen on" },
   { "test-batches", 8, "further held-out batches the table reports" },
   { "jobs", 2, "runs trained at once, each in its own process" },
@@ -60,7 +60,7 @@ local FLAGS = {
 }
 
 -- --full: more learning rates, seeds and steps
-local FULL = { lrs = "3e-4,1e-3,3e-3,1e-2", seeds = "1,2,3,4,5", steps = 1000 }
+local FULL = { lrs = "3e-4,1e-3,3e-3", seeds = "1,2,3,4,5", steps = 2000, ["eval-every"] = 100 }
 local QUICK = { lrs = "1e-2", seeds = "1,2", steps = 20, batch = 8, vocab = 16, ["seq-len"] = 16,
                 ["kv-pairs"] = 2, ["d-model"] = 16, layers = 1, heads = 2, ["eval-every"] = 10,
                 ["val-batches"] = 1, ["test-batches"] = 1 }
@@ -73,7 +73,7 @@ local function usage(out)
     out:write(string.format("  --%-13s %s%s\n", f[1], f[3], dtext))
   end
   out:write("\n--full sets --lrs " .. FULL.lrs .. " --seeds " .. FULL.seeds .. " --steps " .. FULL.steps ..
-            " (flags given win).\n")
+            " --eval-every " .. FULL["eval-every"] .. " (flags given win).\n")
 end
 
 local function die(fmt, ...)

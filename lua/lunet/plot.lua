@@ -24,6 +24,13 @@ local plot = {}
 local PANEL = { "kind", "title", "xlabel", "ylabel", "logx", "logy", "xrange", "yrange", "series", "key" }
 local FIGURE = { "out", "title", "width", "height", "layout" }
 
+-- series colours: ColorBrewer's Dark2, readable on white and apart in print
+local PALETTE = table.concat({
+  "set linetype 1 lc rgb '#1b9e77'", "set linetype 2 lc rgb '#d95f02'", "set linetype 3 lc rgb '#7570b3'",
+  "set linetype 4 lc rgb '#e7298a'", "set linetype 5 lc rgb '#66a61e'", "set linetype 6 lc rgb '#e6ab02'",
+  "set linetype 7 lc rgb '#a6761d'", "set linetype 8 lc rgb '#666666'", "set linetype cycle 8",
+}, "\n")
+
 local function sh(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
 
 local function succeeded(ok) return ok == true or ok == 0 end
@@ -146,6 +153,7 @@ function plot.figure(panels, opts)
                    string.format("set terminal %s size %d,%d noenhanced%s", term, w, h,
                                  term == "pngcairo" and " font ',10'" or ""),
                    string.format("set output %q", out),
+                   PALETTE,
                    string.format("set multiplot layout %d,%d title %q", layout[1], layout[2], opts.title or "") }
   for i, p in ipairs(panels) do script[#script + 1] = panel_script(p, dat, blocks[i], term == "pngcairo") end
   script[#script + 1] = "unset multiplot"
