@@ -30,17 +30,20 @@ local util = require "lunet.util"
 -- ---------------------------------------------------------------- flags
 
 local VARIANTS = { "mha", "mqa", "gqa", "mla", "gated" }
+local TASKS = { mqar = true, copy = true, reverse = true, sort = true, modadd = true }
 
 -- name, default, help
 local FLAGS = {
+  { "task", "mqar", "mqar, copy, reverse, sort or modadd" },
   { "variants", table.concat(VARIANTS, ","), "comma-separated attention variants" },
   { "lrs", "1e-3,3e-3", "learning rates tried per variant (AdamW peak)" },
   { "seeds", "1,2,3", "seeds (model initialisation and data) per learning rate" },
   { "steps", 1000, "optimiser steps per run" },
   { "batch", 32, "sequences per batch" },
-  { "vocab", 16, "MQAR vocabulary size" },
-  { "seq-len", 16, "MQAR sequence length" },
-  { "kv-pairs", 2, "MQAR key-value pairs per sequence" },
+  { "vocab", 16, "vocabulary size (not modadd)" },
+  { "seq-len", 16, "sequence length (not modadd)" },
+  { "kv-pairs", 2, "mqar: key-value pairs per sequence" },
+  { "p", 23, "modadd: the modulus" },
   { "d-model", 64, "model width" },
   { "layers", 2, "transformer blocks" },
   { "heads", 4, "attention heads" },
@@ -128,7 +131,7 @@ local function parse(args)
       o[k] = math.tointeger(n) or n
     end
   end
-  for _, k in ipairs { "steps", "batch", "vocab", "seq-len", "kv-pairs", "d-model", "layers", "heads",
+  for _, k in ipairs { "steps", "batch", "vocab", "seq-len", "kv-pairs", "p", "d-model", "layers", "heads",
                        "eval-every", "val-batches", "test-batches", "jobs" } do
     if math.type(o[k]) ~= "integer" then die("--%s must be an integer", k) end
   end
@@ -139,6 +142,7 @@ local function parse(args)
   o.lr_list = list(o.lrs, "lrs", function(v) local n = tonumber(v); return n and n > 0 and n or nil end)
   o.seed_list = list(o.seeds, "seeds", function(v) return math.tointeger(tonumber(v)) end)
   if o.match and o.match ~= "params" and o.match ~= "kv" then die("--match must be params or kv") end
+  if not TASKS[o.task] then die("--task must be mqar, copy, reverse, sort or modadd, got '%s'", o.task) end
   return o
 end
 
@@ -146,9 +150,12 @@ local o = parse(arg or {})
 
 -- ---------------------------------------------------------------- the sweep
 
+local task = { name = o.task, batch_size = o.batch }
+if o.task == "modadd" then task.p = o.p
+else task.vocab_size, task.seq_len = o.vocab, o["seq-len"] end
+if o.task == "mqar" then task.num_kv_pairs = o["kv-pairs"] end
 local spec = {
-  task = { name = "mqar", vocab_size = o.vocab, seq_len = o["seq-len"], num_kv_pairs = o["kv-pairs"],
-           batch_size = o.batch },
+  task = task,
   model = { d_model = o["d-model"], n_layer = o.layers, num_heads = o.heads, mlp_ratio = o["mlp-ratio"],
             match = o.match or nil },
   variants = o.variant_list, lrs = o.lr_list, seeds = o.seed_list, steps = o.steps,
@@ -156,9 +163,12 @@ local spec = {
   test_batches = o["test-batches"], jobs = o.jobs,
 }
 
-local desc = string.format("MQAR: vocab %d, seq_len %d, %d key-value pairs; d_model %d, %d layers, %d heads, " ..
-                           "mlp_ratio %s%s", o.vocab, o["seq-len"], o["kv-pairs"], o["d-model"], o.layers,
-                           o.heads, tostring(o["mlp-ratio"]), o.match and (", matched " .. o.match) or "")
+local task_desc = o.task == "mqar" and string.format("MQAR: vocab %d, seq_len %d, %d key-value pairs", o.vocab,
+                                                     o["seq-len"], o["kv-pairs"])
+                  or o.task == "modadd" and string.format("modadd: p %d", o.p)
+                  or string.format("%s: vocab %d, seq_len %d", o.task, o.vocab, o["seq-len"])
+local desc = string.format("%s; d_model %d, %d layers, %d heads, mlp_ratio %s%s", task_desc, o["d-model"],
+                           o.layers, o.heads, tostring(o["mlp-ratio"]), o.match and (", matched " .. o.match) or "")
 local train_desc = string.format("AdamW (warm-up %d, cosine), batch %d, %d steps; lr %s x seeds %s",
                                  o.steps // 10, o.batch, o.steps, table.concat(o.lr_list, ","),
                                  table.concat(o.seed_list, ","))
@@ -203,10 +213,11 @@ for _, s in ipairs(summary) do
 end
 print()
 print(util.text_table(cells, { left = 1, rule = true }))
+local acc_word = o.task == "mqar" and "recall" or "accuracy"
 print(string.format("\n(* the learning rate chosen: lowest mean validation loss over the seeds.)\n" ..
-                    "test acc: recall on %d held-out sequences per seed, mean +- std over seeds and " ..
+                    "test acc: " .. acc_word .. " on %d held-out sequences per seed, mean +- std over seeds and " ..
                     "[worst, best] seed;\nsteps to 0.9: first evaluation (every %d steps) with validation " ..
-                    "recall >= 0.9, per seed (- : not within %d steps).  KV/tok: cache floats per token, " ..
+                    "accuracy >= 0.9, per seed (- : not within %d steps).  KV/tok: cache floats per token, " ..
                     "all layers.", o["test-batches"] * o.batch, o["eval-every"], o.steps))
 if not o.from then
   print(string.format("total %.0f s; curves: %s", lunet._now() - t0, csv_path))
@@ -241,12 +252,13 @@ for _, s in ipairs(summary) do
 end
 local png = o.out .. "/compare_training.png"
 local ok, why = plot.figure({
-  { kind = "lines", title = "held-out recall at each variant's best lr (band: worst..best seed)",
-    xlabel = "step", ylabel = "recall", yrange = { 0, 1.05 }, series = recall, key = "bottom right" },
+  { kind = "lines", title = "held-out " .. acc_word .. " at each variant's best lr (band: worst..best seed)",
+    xlabel = "step", ylabel = acc_word, yrange = { 0, 1.05 }, series = recall, key = "bottom right" },
   { kind = "lines", title = "training loss (mean, band over seeds)", xlabel = "step", ylabel = "loss",
     logy = true, series = loss, key = "bottom left" },
-  { kind = "points", title = "test recall vs KV cache", xlabel = "KV-cache floats per token (all layers)",
-    ylabel = "recall (mean, worst..best seed)", logx = true, yrange = { 0, 1.05 }, series = kv,
+  { kind = "points", title = "test " .. acc_word .. " vs KV cache",
+    xlabel = "KV-cache floats per token (all layers)", ylabel = acc_word .. " (mean, worst..best seed)",
+    logx = true, yrange = { 0, 1.05 }, series = kv,
     key = "bottom right" },
 }, { out = png, title = o.from and ("from " .. o.from) or (desc .. "; " .. train_desc), width = 1800,
      height = 520 })
