@@ -86,7 +86,7 @@ function TestWidthRule:test_configurations_that_cannot_work_well()
   lu.assertStrContains(warned(function() return nn.MHA { hidden_size = 16, num_heads = 4 } end),
                        "MultiHeadAttention: head_dim 4 gives fewer than 8 content dims per head")
   lu.assertStrContains(warned(function() return nn.GatedAttention { 64, 4, latent_rank = 32 } end),
-                       "GatedLatentAttention: latent_rank 32 is wider than head_dim 16")
+                       "GatedLatentAttention: latent_rank 32 is wider than head_dim 16: the latent does not compress")
   lu.assertEquals(warned(function() return nn.MLA() end), "")                     -- the seeds' sizes are fine
   lu.assertEquals(warned(function() return nn.TransformerLM { 32, 128, 2, 4, attention = "mla" } end), "")
   H.raises("MultiHeadLatentAttention: rope_head_dim must be even, got 25",

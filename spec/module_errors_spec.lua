@@ -21,27 +21,28 @@ local function broken_lm()
   return m
 end
 
-function TestModuleErrors:test_core_error_names_the_users_line_and_the_submodule()
+-- call the broken LM under catch (pcall or xpcall with a handler): the
+-- error (or the handler's result) and the line of the call
+local function call_broken(catch, handler)
   local m, ids = broken_lm(), lunet.ones { 1, 3 }
   local line
-  local ok, err = pcall(function()
+  local ok, err = catch(function()
     line = here(); local y = m(ids)
     return y
-  end)
+  end, handler)
   lu.assertFalse(ok)
+  return err, line
+end
+
+function TestModuleErrors:test_core_error_names_the_users_line_and_the_submodule()
+  local err, line = call_broken(pcall)
   lu.assertStrContains(err, FILE .. ":" .. line .. ": ")
   lu.assertStrContains(err, "in TransformerLM.blocks[2].attn.query: linear: input {1,3,8} does not match weight {8,4}")
   lu.assertNotStrContains(err, "lunet/nn/")
 end
 
 function TestModuleErrors:test_traceback_lists_the_users_frame_and_the_layers()
-  local m, ids = broken_lm(), lunet.ones { 1, 3 }
-  local line
-  local ok, trace = xpcall(function()
-    line = here(); local y = m(ids)
-    return y
-  end, debug.traceback)
-  lu.assertFalse(ok)
+  local trace, line = call_broken(xpcall, debug.traceback)
   lu.assertStrContains(trace, "in TransformerLM.blocks[2].attn.query: linear:")
   lu.assertStrContains(trace, "stack traceback:")
   lu.assertStrContains(trace, FILE .. ":" .. line .. ":")           -- the user's frame

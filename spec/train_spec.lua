@@ -17,13 +17,7 @@ local function same(a, b)
   return a:eq(b):sum():item() == a:numel()
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("lunet.util").read_file
 
 -- a writable sink for train's progress output
 local function sink()

@@ -198,13 +198,7 @@ local function write_file(path, text)
   assert(os.rename(tmp, path))
 end
 
-local function read_file(path)
-  local f = io.open(path, "r")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read_file = util.read_file
 
 -- ---------------------------------------------------------------- workers
 
@@ -400,12 +394,7 @@ local COLUMNS = { "variant", "lr", "seed", "step", "loss", "acc", "val_loss", "v
                   "test_loss", "test_acc", "params", "kv" }
 sweep.COLUMNS = COLUMNS
 
-local function cell(v)
-  if v == nil then return "" end
-  if math.type(v) == "integer" then return tostring(v) end
-  if type(v) == "number" then return string.format("%.9g", v) end
-  return tostring(v)
-end
+local cell = util.csv_cell
 
 -- one line per (variant, lr, seed, step); the test numbers on each run's
 -- last step only

@@ -107,12 +107,7 @@ end
 train.COLUMNS = { "step", "loss", "acc", "eval_loss", "eval_acc", "lr", "grad_norm",
                   "tokens_per_s", "elapsed" }
 
-local function csv_value(v)
-  if v == nil then return "" end
-  if math.type(v) == "integer" then return tostring(v) end
-  if type(v) == "number" then return string.format("%.7g", v) end
-  return tostring(v)
-end
+local csv_value = util.csv_cell
 
 local function csv_row(row)
   local out = {}

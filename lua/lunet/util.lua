@@ -223,6 +223,26 @@ function util.text_table(cells, opts)
   return table.concat(lines, "\n")
 end
 
+-- ---------------------------------------------------------------- files
+
+-- a CSV cell: "" for nil, integers as they are, other numbers to 9
+-- significant digits (a float32 reads back exactly)
+function util.csv_cell(v)
+  if v == nil then return "" end
+  if math.type(v) == "integer" then return tostring(v) end
+  if type(v) == "number" then return string.format("%.9g", v) end
+  return tostring(v)
+end
+
+-- the whole file, or nil if it cannot be opened
+function util.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
 -- ---------------------------------------------------------------- warnings
 
 -- util.warn(msg): "lunet: warning: <msg>" on stderr, once per message

@@ -56,12 +56,8 @@ end
 
 -- what cannot work well
 function GatedLatentAttention:size_warnings()
-  local w = heads.width_warnings(self.head_dim, "head_dim")
-  if self.latent_rank > self.head_dim then
-    w[#w + 1] = string.format("latent_rank %d is wider than head_dim %d: the latents do not compress",
-                              self.latent_rank, self.head_dim)
-  end
-  return w
+  return heads.width_warnings(self.head_dim, "head_dim", self.latent_rank, "latent_rank", self.head_dim,
+                              "head_dim")
 end
 
 function GatedLatentAttention:init(o)

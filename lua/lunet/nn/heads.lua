@@ -15,11 +15,20 @@ local attention = Module.op(lunet.attention)
 -- keys apart (attention goes flat): a configuration that cannot work well.
 heads.MIN_HEAD_DIM = 8
 
--- the warning for a head of `dim` content dims, as a list (empty if none)
-function heads.width_warnings(dim, what)
-  if dim >= heads.MIN_HEAD_DIM then return {} end
-  return { string.format("%s %d gives fewer than %d content dims per head: attention cannot "
-                         .. "tell keys apart well", what, dim, heads.MIN_HEAD_DIM) }
+-- The warnings for a head of `dim` query/key content dims (what names
+-- them) and, when given, a latent of `latent` dims (latent_name) that
+-- should be no wider than `limit` (limit_name); a list, empty if none.
+function heads.width_warnings(dim, what, latent, latent_name, limit, limit_name)
+  local w = {}
+  if dim < heads.MIN_HEAD_DIM then
+    w[1] = string.format("%s %d gives fewer than %d content dims per head: attention cannot "
+                         .. "tell keys apart well", what, dim, heads.MIN_HEAD_DIM)
+  end
+  if latent and latent > limit then
+    w[#w + 1] = string.format("%s %d is wider than %s %d: the latent does not compress", latent_name,
+                              latent, limit_name, limit)
+  end
+  return w
 end
 
 -- util.warn each of m:size_warnings(), prefixed by the class

@@ -76,13 +76,9 @@ end
 
 -- what cannot work well
 function MultiHeadLatentAttention:size_warnings()
-  local w = heads.width_warnings(self.up_dim // self.num_heads,
-                                 string.format("up_dim %d / num_heads %d =", self.up_dim, self.num_heads))
-  if self.down_dim > self.hidden_size then
-    w[#w + 1] = string.format("down_dim %d is wider than hidden_size %d: the latent does not compress",
-                              self.down_dim, self.hidden_size)
-  end
-  return w
+  return heads.width_warnings(self.up_dim // self.num_heads,
+                              string.format("up_dim %d / num_heads %d =", self.up_dim, self.num_heads),
+                              self.down_dim, "down_dim", self.hidden_size, "hidden_size")
 end
 
 function MultiHeadLatentAttention:init(o)
