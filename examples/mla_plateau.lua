@@ -6,6 +6,7 @@ steps and the first step at 0.9.
 
   lunet examples/mla_plateau.lua                              (the seed's MLA, lr 1e-3)
   lunet examples/mla_plateau.lua --gain 1.732                 (variance-preserving init)
+  lunet examples/mla_plateau.lua --gain 1.732 --gain-on content --down-dim 128 --up-dim 128
   lunet examples/mla_plateau.lua --variant mha --qk-gain 0.333
   lunet examples/mla_plateau.lua --scale standard --latent-norm --rope standard
 
@@ -19,7 +20,7 @@ local heads = require "lunet.nn.heads"
 
 local o = { variant = "mla", lr = 1e-3, steps = 1500, seed = 1, ["d-model"] = 128, layers = 2, heads = 4,
             vocab = 32, ["seq-len"] = 32, ["kv-pairs"] = 4, batch = 32, ["eval-every"] = 100,
-            gain = 1, ["qk-gain"] = 1, scale = "seed", rope = "seed", ["latent-norm"] = false,
+            gain = 1, ["gain-on"] = "all", ["qk-gain"] = 1, scale = "seed", rope = "seed", ["latent-norm"] = false,
             ["down-dim"] = false, ["up-dim"] = false, positions = "auto" }
 local i = 1
 while i <= #arg do
@@ -62,10 +63,15 @@ local model = nn.TransformerLM(cfg)
 -- init gains: each nn.Linear starts uniform in +-1/sqrt(in) (PyTorch's,
 -- the seeds'), which shrinks a signal's variance by 3; MLA's latent paths
 -- pass two of them in a row
-local LATENT = { "down_proj_kv", "down_proj_q", "up_proj_k", "up_proj_v", "up_proj_q", "proj_qr", "proj_kr" }
+-- (--gain-on content: the latent and up projections; rope: the RoPE branch's)
+local LATENT = {
+  content = { "down_proj_kv", "down_proj_q", "up_proj_k", "up_proj_v", "up_proj_q" },
+  rope = { "proj_qr", "proj_kr" },
+  all = { "down_proj_kv", "down_proj_q", "up_proj_k", "up_proj_v", "up_proj_q", "proj_qr", "proj_kr" },
+}
 lunet.no_grad(function()
   for _, b in ipairs(model.blocks) do
-    local names = o.variant == "mla" and LATENT or { "query", "key" }
+    local names = o.variant == "mla" and LATENT[o["gain-on"]] or { "query", "key" }
     local g = o.variant == "mla" and o.gain or o["qk-gain"]
     for _, n in ipairs(names) do b.attn[n].weight:copy_(b.attn[n].weight * g) end
   end
