@@ -212,6 +212,10 @@ function TestOptions:test_one_format_everywhere()
       function() return lunet.data.mqar { num_pairs = 3 } end },
     { "save_checkpoint: unknown option 'modle' (did you mean 'model'?)",
       function() return lunet.save_checkpoint("x.safetensors", { modle = lin }) end },
+    { "Linear: load_state_dict: unknown option 'strikt' (did you mean 'strict'?)",
+      function() return lin:load_state_dict(lin:state_dict(), { strikt = false }) end },
+    { "MultiHeadAttention: new_cache: unknown option 'capacty' (did you mean 'capacity'?)",
+      function() return nn.MHA(16, 2):new_cache { capacty = 4 } end },
     { "profile.count: unknown option 'casual' (did you mean 'causal'?)",
       function() return lunet.profile.count(lin, { 1, 4 }, { casual = true }) end },
   }

@@ -141,9 +141,7 @@ heads.Cache = Cache
 
 -- owner: the module; streams: list of {name, n, width}; opts {capacity=}
 function heads.new_cache(owner, streams, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    owner:fail("new_cache options must be a table such as {capacity=64}, got %s", type(opts))
-  end
+  util.check_options(owner:class_name() .. ": new_cache", opts, { "capacity" })
   local cap = opts and opts.capacity or 0
   if math.type(cap) ~= "integer" or cap < 0 then
     owner:fail("cache capacity must be a non-negative integer, got %s", tostring(cap))

@@ -485,6 +485,7 @@ end
 -- (the default).  Returns the lists of missing and unexpected keys.
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then self:fail("load_state_dict: expected a table, got %s", type(sd)) end
+  util.check_options(self:class_name() .. ": load_state_dict", opts, { "strict" })
   local strict = not (opts and opts.strict == false)
   local own = self:state_dict()
   local missing, unexpected, mismatched = {}, {}, {}
