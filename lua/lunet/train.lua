@@ -39,6 +39,11 @@ Progress: on a terminal, one line redrawn in place with a bar, loss,
 accuracy, tokens/s and ETA; otherwise (a pipe, a file) a plain line every
 eval_every steps, so logs stay readable.  opts.progress = "bar" or "lines"
 forces either, and opts.output (default io.stdout) is where it goes.
+
+Errors (in the model, the loss, a callback) are not caught: they reach the
+caller with their traceback whole, reported at the caller's line; the log
+is closed and the progress line ended on the way out.  Unknown options are
+errors (util.check_options).
 ]]
 local lunet = require "lunet"
 local util = require "lunet.util"
