@@ -51,7 +51,7 @@ RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
            LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
-.PHONY: all deps build layers test demo bench sanitize install uninstall clean
+.PHONY: all deps build layers test demo sweep bench sanitize install uninstall clean
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -97,6 +97,10 @@ test: all
 
 demo: all
 	@$(RUNENV) $(PROGRAM) examples/compare_training.lua
+
+# the demo's larger grid (more learning rates, seeds and steps)
+sweep: all
+	@$(RUNENV) $(PROGRAM) examples/compare_training.lua --full
 
 bench: all
 	@$(RUNENV) $(PROGRAM) examples/bench.lua

@@ -4,6 +4,11 @@ local lunet = require "lunet"
 
 local H = {}
 
+-- lunet's warnings (lunet.util.warn) are kept here instead of printed,
+-- so specs can look at them and the run's output stays clean
+H.warnings = {}
+require("lunet.util").warning_sink = function(msg) H.warnings[#H.warnings + 1] = msg end
+
 -- assert two tensors (or a tensor and a nested table) agree within tol
 function H.assert_close(actual, expected, tol, msg)
   tol = tol or 1e-5

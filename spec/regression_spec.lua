@@ -122,7 +122,7 @@ function TestRegression:test_unknown_options_are_errors()
   H.raises("mse_loss: unknown option 'foo'",
            function() return lunet.mse_loss(lunet.ones{2}, lunet.zeros{2}, {foo = 1}) end)
   local m = lunet.nn.MHA{hidden_size = 16, num_heads = 4}
-  H.raises("MultiHeadAttention: unknown call option 'casual' (known: causal, cache)",
+  H.raises("MultiHeadAttention: unknown option 'casual' (did you mean 'causal'?)",
            function() return m(lunet.randn{1, 3, 16}, nil, {casual = true}) end)
 end
 

@@ -10,6 +10,7 @@ for it.  No graph is built through the gradients themselves (lunet has no
 higher-order gradients).
 ]]
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local autograd = {}
 
@@ -18,25 +19,18 @@ local OPTIONS = { grad_outputs = true, retain_graph = true, allow_unused = true 
 local function list_of(what, v)
   if lunet.is_tensor(v) then return { v } end
   if type(v) ~= "table" or #v == 0 then
-    error(string.format("autograd.grad: %s must be a tensor or a non-empty list of tensors, got %s",
-                        what, type(v)), 3)
+    util.fail("autograd.grad", "%s must be a tensor or a non-empty list of tensors, got %s", what, type(v))
   end
   for i, t in ipairs(v) do
     if not lunet.is_tensor(t) then
-      error(string.format("autograd.grad: %s[%d] is %s, expected a tensor", what, i, type(t)), 3)
+      util.fail("autograd.grad", "%s[%d] is %s, expected a tensor", what, i, type(t))
     end
   end
   return v
 end
 
 function autograd.grad(outputs, inputs, o)
-  o = o or {}
-  for k in pairs(o) do
-    if not OPTIONS[k] then
-      error(string.format("autograd.grad: unknown option '%s' (known options: allow_unused, "
-                          .. "grad_outputs, retain_graph)", tostring(k)), 2)
-    end
-  end
+  o = util.check_options("autograd.grad", o or {}, OPTIONS)
   local outs, ins = list_of("outputs", outputs), list_of("inputs", inputs)
   local gouts = o.grad_outputs and list_of("grad_outputs", o.grad_outputs) or {}
   local root, seed
@@ -48,8 +42,7 @@ function autograd.grad(outputs, inputs, o)
       for i, y in ipairs(outs) do
         local term = gouts[i] and (y * gouts[i]):sum() or y:sum()
         if gouts[i] == nil and y:numel() ~= 1 then
-          error(string.format("autograd.grad: outputs[%d] has %d elements: give its grad_outputs", i,
-                              y:numel()), 0)
+          util.fail("autograd.grad", "outputs[%d] has %d elements: give its grad_outputs", i, y:numel())
         end
         total = total and total + term or term
       end
@@ -59,8 +52,8 @@ function autograd.grad(outputs, inputs, o)
   local grads = lunet._grad(root, seed, ins, o.retain_graph and true or false)
   for i = 1, #ins do
     if grads[i] == nil and not o.allow_unused then
-      error(string.format("autograd.grad: inputs[%d] was not used to compute the outputs "
-                          .. "(pass {allow_unused=true} to get nil)", i), 2)
+      util.fail("autograd.grad", "inputs[%d] was not used to compute the outputs "
+                .. "(pass {allow_unused=true} to get nil)", i)
     end
   end
   return grads

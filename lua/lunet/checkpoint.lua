@@ -33,14 +33,15 @@ random stream.  The toy tasks' batches are pure functions of (seed, batch number
 data.index is all a task needs to resume at the right batch.
 ]]
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local checkpoint = {}
 
 local FORMAT = "1"
 
--- errors carry no position, like the core's and nn.Module's
+-- raised at the user's line, like every error of lunet's Lua code
 local function fail(fmt, ...)
-  error(string.format(fmt, ...), 0)
+  util.raise(string.format(fmt, ...))
 end
 
 -- ---------------------------------------------------------------- scalars
@@ -120,14 +121,12 @@ end
 
 -- ---------------------------------------------------------------- save
 
+local OPTIONS = { "model", "optimizer", "step", "extra", "data" }
+
 local function check_opts(op, path, o)
   if type(path) ~= "string" then fail("%s: path must be a string, got %s", op, type(path)) end
   if type(o) ~= "table" then fail("%s: expected an options table, got %s", op, type(o)) end
-  for k in pairs(o) do
-    if k ~= "model" and k ~= "optimizer" and k ~= "step" and k ~= "extra" and k ~= "data" then
-      fail("%s: unknown option '%s'", op, tostring(k))
-    end
-  end
+  util.check_options(op, o, OPTIONS)
   if o.model ~= nil and (type(o.model) ~= "table" or type(o.model.state_dict) ~= "function") then
     fail("%s: model must be a module, got %s", op, type(o.model))
   end
@@ -213,10 +212,10 @@ local function integer(path, meta, key)
   return n
 end
 
--- an error message without the "file.lua:12: " an error() call put in front
+-- an error message without the "file.lua:12: " position in front
 local function unplace(err)
   err = tostring(err)
-  return err:match("^[^\n:]+%.lua:%d+: (.*)$") or err
+  return err:match("^[^\n]-:%d+: (.*)$") or err
 end
 
 -- the optimiser state dict the file holds, in Optimizer:state_dict's layout

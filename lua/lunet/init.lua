@@ -17,6 +17,7 @@ lunet.gradcheck = require("lunet.gradcheck")(lunet)
 local lazy = {
   nn = { "lunet.nn" }, optim = { "lunet.optim" }, data = { "lunet.data" },
   profile = { "lunet.profile" }, train = { "lunet.train" }, autograd = { "lunet.autograd" },
+  compare = { "lunet.compare" }, sweep = { "lunet.sweep" }, plot = { "lunet.plot" },
   save_checkpoint = { "lunet.checkpoint", "save_checkpoint" },
   load_checkpoint = { "lunet.checkpoint", "load_checkpoint" },
 }

@@ -13,6 +13,7 @@
 -- cost is one field test per module call.
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
+local util = require "lunet.util"
 
 local profile = {}
 
@@ -21,21 +22,13 @@ local FLOAT = 4   -- bytes per element
 
 -- ---------------------------------------------------------------- formatting
 
--- 1234567 -> "1,234,567" (rounded to an integer)
-function profile.commas(n)
-  local s = string.format("%.0f", n)
-  local sign, digits = s:match("^(-?)(%d+)$")
-  if not digits then return s end   -- inf, nan
-  digits = digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
-  return sign .. digits
-end
+profile.commas = util.commas
 local commas = profile.commas
 
 local function shape_str(shape)
   if shape == nil then return "--" end
-  return "{" .. table.concat(shape, ", ") .. "}"
+  return util.shape_str(shape)
 end
-profile.shape_str = shape_str
 
 -- ---------------------------------------------------------------- inputs
 
@@ -64,8 +57,8 @@ function profile.make_input(model, spec, opts, grad_input)
   opts = opts or {}
   if lunet.is_tensor(spec) then return spec end
   if not is_shape(spec) then
-    error("profile: input must be a tensor or a shape such as {1, 10, 256}, got " ..
-          (type(spec) == "table" and "a table that is not a shape" or type(spec)), 0)
+    util.fail("profile", "input must be a tensor or a shape such as {1, 10, 256}, got %s",
+              type(spec) == "table" and "a table that is not a shape" or type(spec))
   end
   local vocab = vocab_of(model, opts)
   if vocab then
@@ -135,6 +128,11 @@ end
 -- ---------------------------------------------------------------- counting
 
 local COUNTERS = { "forward_flops", "backward_flops", "linear_macs", "attention_flops" }
+
+-- the options count, summary and time take
+local COUNT_OPTIONS = { "mask", "causal", "backward", "vocab_size", "grad_input" }
+local SUMMARY_OPTIONS = { "print", table.unpack(COUNT_OPTIONS) }
+local TIME_OPTIONS = { "reps", "warmup", "min_ms", table.unpack(COUNT_OPTIONS) }
 
 local counting = false
 
@@ -206,11 +204,9 @@ Returns a table:
   module: they are in the total backward_flops only.)
 ]]
 function profile.count(model, input, opts)
-  opts = opts or {}
-  if not Module.is_module(model) then
-    error("profile: count expects a module, got " .. type(model), 0)
-  end
-  if counting then error("profile: count is already running", 0) end
+  opts = util.check_options("profile.count", opts, COUNT_OPTIONS) or {}
+  if not Module.is_module(model) then util.fail("profile", "count expects a module, got %s", type(model)) end
+  if counting then util.fail("profile", "count is already running") end
   local backward = opts.backward ~= false
   local x = profile.make_input(model, input, opts, backward and opts.grad_input ~= false)
   local nodes = tree(model)
@@ -224,16 +220,25 @@ function profile.count(model, input, opts)
   local activations, out_shape, ms
 
   counting = true
-  local ok, err = pcall(function()
+  do
+    -- put everything back on the way out, error or not (nothing is caught)
+    local _ <close> = util.defer(function()
+      profiling.on, profiling.call = false, nil   -- (the call holds the model)
+      lunet._prof_scope(0)
+      lunet._prof_stop()
+      counting = false
+      restore_grads(grads)
+    end)
+    local _ <close> = util.grad_mode(true)
     local mem0 = live_bytes()
     lunet._prof_start(#nodes + 1)
     profiling.call = scoped_call(state)
     profiling.on = true
     local t0 = lunet._now()
-    local out = lunet.enable_grad(call_model, model, x, opts)
+    local out = call_model(model, x, opts)
     local t1 = lunet._now()
     profiling.on = false
-    if not lunet.is_tensor(out) then error("profile: the model must return a tensor", 0) end
+    if not lunet.is_tensor(out) then util.fail("profile", "the model must return a tensor") end
     out_shape = out:shape()
     if out:requires_grad() then
       activations = live_bytes() - mem0 - FLOAT * out:numel()
@@ -246,13 +251,7 @@ function profile.count(model, input, opts)
       backward = false
     end
     ms = 1000 * (t1 - t0)
-  end)
-  profiling.on, profiling.call = false, nil   -- (the call holds the model)
-  lunet._prof_scope(0)
-  lunet._prof_stop()
-  counting = false
-  restore_grads(grads)
-  if not ok then error(err, 0) end
+  end
 
   -- each node's own counters, then subtree sums bottom up
   local own = {}
@@ -312,9 +311,9 @@ it does itself (a fused attention, a tied output head) is shown in an
 for count (a TransformerLM gets random token ids for a {B, S} shape).
 ]]
 function profile.summary(model, input, opts)
-  opts = opts or {}
+  opts = util.check_options("profile.summary", opts, SUMMARY_OPTIONS) or {}
   local copts = {}
-  for k, v in pairs(opts) do copts[k] = v end
+  for k, v in pairs(opts) do if k ~= "print" then copts[k] = v end end
   copts.backward = opts.backward == true
   local r = profile.count(model, input, copts)
   local lines, cols = {}, { 44, 18, 14, 16, 16 }
@@ -378,7 +377,7 @@ opts.mask, opts.causal as for count.  The parameters' gradients are put
 back as they were.
 ]]
 function profile.time(model, input, opts)
-  opts = opts or {}
+  opts = util.check_options("profile.time", opts, TIME_OPTIONS) or {}
   local backward = opts.backward ~= false
   local x = profile.make_input(model, input, opts, backward and opts.grad_input ~= false)
   local grads = save_grads(model, x)
@@ -395,17 +394,14 @@ function profile.time(model, input, opts)
     for _ = 1, inner do step() end
     return 1000 * (now() - t0) / inner
   end
-  local ok, err = pcall(function()
-    if opts.min_ms then   -- one run to see how many make a sample
-      inner = math.max(1, math.ceil(opts.min_ms / math.max(sample(), 1e-3)))
-    end
-    for i = 1, warmup + reps do
-      local t = sample()
-      if i > warmup then samples[#samples + 1] = t end
-    end
-  end)
-  restore_grads(grads)
-  if not ok then error(err, 0) end
+  local _ <close> = util.defer(function() restore_grads(grads) end)
+  if opts.min_ms then   -- one run to see how many make a sample
+    inner = math.max(1, math.ceil(opts.min_ms / math.max(sample(), 1e-3)))
+  end
+  for i = 1, warmup + reps do
+    local t = sample()
+    if i > warmup then samples[#samples + 1] = t end
+  end
   return profile.median(samples), samples
 end
 

@@ -39,10 +39,20 @@ Progress: on a terminal, one line redrawn in place with a bar, loss,
 accuracy, tokens/s and ETA; otherwise (a pipe, a file) a plain line every
 eval_every steps, so logs stay readable.  opts.progress = "bar" or "lines"
 forces either, and opts.output (default io.stdout) is where it goes.
+
+Errors (in the model, the loss, a callback) are not caught: they reach the
+caller with their traceback whole, reported at the caller's line; the log
+is closed and the progress line ended on the way out.  Unknown options are
+errors (util.check_options).
 ]]
 local lunet = require "lunet"
+local util = require "lunet.util"
+local Module = require "lunet.nn.module"
 
 local train = {}
+
+-- raised at the user's line, like any error of lunet's Lua code (util.fail)
+local cross_entropy = Module.op(lunet.cross_entropy)
 
 local now = lunet._now or os.clock   -- monotonic wall clock when the core has one
 
@@ -102,12 +112,7 @@ end
 train.COLUMNS = { "step", "loss", "acc", "eval_loss", "eval_acc", "lr", "grad_norm",
                   "tokens_per_s", "elapsed" }
 
-local function csv_value(v)
-  if v == nil then return "" end
-  if math.type(v) == "integer" then return tostring(v) end
-  if type(v) == "number" then return string.format("%.7g", v) end
-  return tostring(v)
-end
+local csv_value = util.csv_cell
 
 local function csv_row(row)
   local out = {}
@@ -126,7 +131,7 @@ end
 function train.default_loss(model, inputs, targets, mask)
   local logits = model(inputs)
   local y = scored(targets, mask)
-  return lunet.cross_entropy(logits, y, { ignore_index = 0 }), logits, y
+  return cross_entropy(logits, y, { ignore_index = 0 }), logits, y
 end
 
 -- correct, count: argmax hits over the positions whose target is not 0
@@ -154,43 +159,36 @@ in eval mode (put back as it was).
 ]]
 function train.evaluate(model, data, n, loss_fn)
   loss_fn = loss_fn or train.default_loss
-  local was_training = model.training
-  if model.eval then model:eval() end
+  local _ <close> = util.eval_mode(model)
+  local _ <close> = util.grad_mode(false)
   local total, hits, count = 0, 0, 0
-  local ok, err = pcall(lunet.no_grad, function()
-    for k = 1, n do
-      local x, y, m = data:eval_batch(k)
-      local loss, logits, sy = loss_fn(model, x, y, m)
-      total = total + loss:item()
-      if logits and sy then
-        local c, cnt = train.hits(logits, sy)
-        hits, count = hits + c, count + cnt
-      end
+  for k = 1, n do
+    local x, y, m = data:eval_batch(k)
+    local loss, logits, sy = loss_fn(model, x, y, m)
+    total = total + loss:item()
+    if logits and sy then
+      local c, cnt = train.hits(logits, sy)
+      hits, count = hits + c, count + cnt
     end
-  end)
-  if model.train and was_training ~= nil then model:train(was_training) end
-  if not ok then error(err, 0) end
+  end
   return total / n, count > 0 and hits / count or nil
 end
 
 -- ---------------------------------------------------------------- options
 
 local KNOWN = {
-  model = true, optimizer = true, data = true, steps = true, eval_every = true,
-  eval_batches = true, log = true, schedule = true, clip = true, loss_fn = true,
-  quiet = true, on_step = true, start_step = true, progress = true, output = true,
-  checkpoint = true, checkpoint_every = true,
+  "model", "optimizer", "data", "steps", "eval_every", "eval_batches", "log", "schedule", "clip",
+  "loss_fn", "quiet", "on_step", "start_step", "progress", "output", "checkpoint",
+  "checkpoint_every",
 }
 
 local function fail(fmt_, ...)
-  error("train: " .. string.format(fmt_, ...), 3)
+  util.fail("train", fmt_, ...)
 end
 
 local function check(o)
   if type(o) ~= "table" then fail("expected an options table, got %s", type(o)) end
-  for k in pairs(o) do
-    if not KNOWN[k] then fail("unknown option '%s'", tostring(k)) end
-  end
+  util.check_options("train", o, KNOWN)
   if type(o.model) ~= "table" then
     fail("model must be a module, got %s", type(o.model))
   end
@@ -297,42 +295,41 @@ local function run(o)
     out:flush()
   end
 
-  local ok, err = pcall(function()
-    for step = start + 1, last do
-      if o.schedule then set_lr(opt, o.schedule(step)) end
-      local x, y, m = next_batch(data)
-      local loss, logits, sy = loss_fn(model, x, y, m)
-      opt:zero_grad()
-      loss:backward()
-      local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
-      opt:step()
-      local lv = loss:item()
-      local c, n
-      if logits and sy then c, n = train.hits(logits, sy) end
-      win.loss, win.n = win.loss + lv, win.n + 1
-      win.tokens = win.tokens + x:numel()
-      tok_per_step = x:numel()
-      if norm then win.norm = win.norm + norm end
-      if c then win.hits, win.count = win.hits + c, win.count + n end
-      local acc = n and n > 0 and c / n or nil
-      if o.on_step then o.on_step(step, lv, { acc = acc, lr = opt.lr, grad_norm = norm }) end
-      local row
-      if (step - start) % eval_every == 0 or step == last then row = log_row(step) end
-      if mode == "bar" then    -- the means since the last logged row: steadier than one step's
-        if row then draw(step, row.loss, row.acc, step == last)
-        else draw(step, win.loss / win.n, win.count > 0 and win.hits / win.count or nil, false) end
-      end
-      if save_ckpt and ((ckpt_every and (step - start) % ckpt_every == 0) or step == last) then
-        local resumable = type(data) == "table" and math.type(data.index) == "integer"
-        save_ckpt(o.checkpoint, { model = model, optimizer = opt, step = step,
-                                  data = resumable and data or nil })
-      end
-    end
+  -- on the way out, error or not: close the log, end the bar's line.
+  -- Nothing is caught, so an error keeps its traceback.
+  local _ <close> = util.defer(function(_, err)
+    if csv then csv:close() end
+    if err ~= nil and mode == "bar" then out:write("\n") end
   end)
-  if csv then csv:close() end
-  if not ok then
-    if mode == "bar" then out:write("\n") end
-    error(err, 0)
+  for step = start + 1, last do
+    if o.schedule then set_lr(opt, o.schedule(step)) end
+    local x, y, m = next_batch(data)
+    local loss, logits, sy = loss_fn(model, x, y, m)
+    opt:zero_grad()
+    loss:backward()
+    local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
+    opt:step()
+    local lv = loss:item()
+    local c, n
+    if logits and sy then c, n = train.hits(logits, sy) end
+    win.loss, win.n = win.loss + lv, win.n + 1
+    win.tokens = win.tokens + x:numel()
+    tok_per_step = x:numel()
+    if norm then win.norm = win.norm + norm end
+    if c then win.hits, win.count = win.hits + c, win.count + n end
+    local acc = n and n > 0 and c / n or nil
+    if o.on_step then o.on_step(step, lv, { acc = acc, lr = opt.lr, grad_norm = norm }) end
+    local row
+    if (step - start) % eval_every == 0 or step == last then row = log_row(step) end
+    if mode == "bar" then    -- the means since the last logged row: steadier than one step's
+      if row then draw(step, row.loss, row.acc, step == last)
+      else draw(step, win.loss / win.n, win.count > 0 and win.hits / win.count or nil, false) end
+    end
+    if save_ckpt and ((ckpt_every and (step - start) % ckpt_every == 0) or step == last) then
+      local resumable = type(data) == "table" and math.type(data.index) == "integer"
+      save_ckpt(o.checkpoint, { model = model, optimizer = opt, step = step,
+                                data = resumable and data or nil })
+    end
   end
   return history
 end

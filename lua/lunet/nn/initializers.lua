@@ -17,11 +17,12 @@ Fans follow PyTorch: for a {out, in, k...} weight, fan_in = in * prod(k),
 fan_out = out * prod(k).  Every draw comes from lunet's one generator.
 ]]
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local init = {}
 
 local function fail(op, fmt, ...)
-  error("init." .. op .. ": " .. string.format(fmt, ...), 3)
+  util.fail("init." .. op, fmt, ...)
 end
 
 local function check_tensor(op, t)
@@ -92,12 +93,7 @@ end
 -- the fan and gain kaiming_* use: opts {a=0, mode='fan_in', nonlinearity='leaky_relu'}
 local function kaiming(op, t, o)
   check_tensor(op, t)
-  o = o or {}
-  for k in pairs(o) do
-    if k ~= "a" and k ~= "mode" and k ~= "nonlinearity" then
-      fail(op, "unknown option '%s' (known options: a, mode, nonlinearity)", tostring(k))
-    end
-  end
+  o = util.check_options("init." .. op, o or {}, { "a", "mode", "nonlinearity" })
   local mode = o.mode or "fan_in"
   if mode ~= "fan_in" and mode ~= "fan_out" then
     fail(op, "mode must be 'fan_in' or 'fan_out', got '%s'", tostring(mode))

@@ -2,15 +2,16 @@
 --
 -- A class is made with Module:extend(name, spec) and instantiated by
 -- calling it.  spec lists the constructor's options: its array part gives
--- the positional order, its hash part the defaults, and every positional
--- name without a default is required.  So for
+-- the positional order, its hash part the defaults (Module.AUTO: worked
+-- out by init from the others), and every positional name without a
+-- default is required.  So for
 --
 --   local Linear = Module:extend("Linear", {"in_features", "out_features", "bias", bias = true})
 --
 -- nn.Linear(4, 3), nn.Linear{4, 3} and nn.Linear{in_features=4, out_features=3}
 -- all reach Linear:init(o) with o = {in_features=4, out_features=3, bias=true}.
--- Unknown options are errors (a class with extra_options = true lets them
--- through to init, which hands them on).  A subclass without a spec of its
+-- Unknown options are errors (see parse_options for classes that hand
+-- options on to the parts they build).  A subclass without a spec of its
 -- own inherits its parent's; Module:extend(name) on Module itself makes a
 -- class whose init gets the constructor's arguments as given.
 --
@@ -22,6 +23,7 @@
 -- state_dict() in PyTorch's order: a module's own parameters in
 -- registration order, then each submodule's in registration order.
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local Module = {}
 Module.__name = "Module"
@@ -33,9 +35,7 @@ local function is_module(v)
 end
 Module.is_module = is_module
 
-local function shape_str(t)
-  return "{" .. table.concat(t:shape(), ",") .. "}"
-end
+local shape_str = util.shape_str
 Module.shape_str = shape_str
 
 -- nn.Parameter(t): a leaf that requires grad, sharing t's storage
@@ -44,14 +44,129 @@ function Module.Parameter(t)
 end
 
 -- ---------------------------------------------------------------- errors
+--
+-- An error in a model's forward is reported at the user's line -- the
+-- line outside lunet's files that called into the library -- and names the
+-- submodule that failed by its path from the outermost module running,
+-- e.g.
+--
+--   train.lua:42: in TransformerLM.blocks[2].attn.query: linear: input
+--   {1,3,8} does not match weight {8,4} (in_features 4)
+--
+-- Nothing is caught on the way: __call runs forward as a plain call, so
+-- a message handler (debug.traceback in xpcall, the lunet program's) sees
+-- every frame, the user's among them.  The path is read off the stack
+-- itself when the error is raised: every module running has a __call
+-- frame whose first local is the module (see module_path), so calls cost
+-- nothing extra to track.  Two kinds of error get there:
+--   * lunet's Lua code raises through Module:fail (or util.fail), which
+--     adds the position and the path;
+--   * the core's C ops name the op and the values but, called from a
+--     layer, would point at the layer's line.  The layers call them
+--     through Module.op(fn), which raises their message again at the
+--     user's line with the path.  Only the C function's own frame is left
+--     out of the traceback.
+
+-- While lunet.profile counts, calls go through profiling.call, which
+-- charges the module's work to its own scope; otherwise the cost of
+-- profiling is this one field test.
+local profiling = { on = false }
+Module._profiling = profiling
+
+local function pass(...) return ... end
+
+-- the __call functions: one per class (so a traceback names the class,
+-- e.g. 'lunet.nn.linear.__call'), all of the same code
+local call_frames = setmetatable({}, { __mode = "k" })
+
+-- module(...) runs module:forward(...).  Not as a tail call: the __call
+-- frame stays on the stack while forward runs, which is how module_path
+-- finds the modules running (one more call, no allocation, nothing caught).
+local call_hooked   -- (hooks section below)
+
+local function new_call()
+  local function call(self, ...)
+    if rawget(self, "_hooks") then return pass(call_hooked(self, ...)) end
+    if profiling.on then return pass(profiling.call(self, ...)) end
+    return pass(self.forward(self, ...))
+  end
+  call_frames[call] = true
+  return call
+end
+Module.__call = new_call()
+
+-- "[2]" for the child named "1" of a ModuleList (named from 0 as in
+-- PyTorch, indexed from 1 in Lua), ".name" for any other
+local function step_name(name)
+  if name:match("^%d+$") then return "[" .. (tonumber(name) + 1) .. "]" end
+  return "." .. name
+end
+
+-- the path from module `from` down to its descendant `to` (nil if none)
+local function relative_path(from, to, depth)
+  for _, name in ipairs(from._module_names) do
+    local child = from._modules[name]
+    if child == to then return step_name(name) end
+    if depth < 8 then
+      local rest = relative_path(child, to, depth + 1)
+      if rest then return step_name(name) .. rest end
+    end
+  end
+  return nil
+end
+
+-- The modules whose forward is running, outermost first, read from the
+-- __call frames on the stack, and their path: "TransformerLM.blocks[2].attn".
+-- A module that is not below the previous one (made on the fly, say) starts
+-- a new segment "... > Linear".
+function Module.module_path()
+  local chain, level = {}, 2
+  while true do
+    local info = debug.getinfo(level, "f")
+    if info == nil then break end
+    if call_frames[info.func] then
+      local _, m = debug.getlocal(level, 1)
+      if chain[1] ~= m then table.insert(chain, 1, m) end
+    end
+    level = level + 1
+  end
+  if #chain == 0 then return nil, 0 end
+  local path = chain[1]:class_name()
+  for i = 2, #chain do
+    path = path .. (relative_path(chain[i - 1], chain[i], 1) or " > " .. chain[i]:class_name())
+  end
+  return path, #chain
+end
+
+-- msg with "in <path>: " in front when the module failing is nested in
+-- another (a module called directly is named by msg itself)
+local function with_path(msg)
+  local path, depth = Module.module_path()
+  if depth < 2 then return msg end
+  return "in " .. path .. ": " .. msg
+end
 
 function Module:class_name()
   return getmetatable(self).__name
 end
 
--- raise "<Class>: <message>"; no position prefix, like the core's errors
+-- raise "<Class>: <message>" at the user's line, naming the module path
 function Module:fail(fmt, ...)
-  error(self:class_name() .. ": " .. string.format(fmt, ...), 0)
+  error(with_path(self:class_name() .. ": " .. string.format(fmt, ...)), util.user_level())
+end
+
+local function relay(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) ~= "string" then error(err) end   -- an error object: as it is
+  error(with_path(err), util.user_level())
+end
+
+-- Module.op(fn): the core op fn, whose errors are raised at the user's
+-- line with the module path (see above).  The layers call the core's ops
+-- through it:  local linear = Module.op(lunet.linear)
+function Module.op(fn)
+  return function(...) return relay(pcall(fn, ...)) end
 end
 
 -- each named option must be a positive integer
@@ -67,19 +182,22 @@ end
 
 -- ---------------------------------------------------------------- classes
 
-local function known_option(spec, name)
-  if spec[name] ~= nil then return true end
-  for _, n in ipairs(spec) do if n == name then return true end end
-  return false
-end
+-- A spec default of Module.AUTO: the option is optional and init works
+-- its value out from the others (an attention's sizes from its width).
+Module.AUTO = setmetatable({}, { __name = "Module.AUTO", __tostring = function() return "auto" end })
 
--- the options table a spec'd class's init receives
+-- The options table a spec'd class's init receives.  Unknown options are
+-- errors (util.check_options' message, with a did-you-mean).  A class
+-- that hands options on to parts it builds sets extra_options to a
+-- function(o) -> the further names it accepts given o (or nil when o
+-- cannot tell, e.g. an unknown attention name, which init reports), or to
+-- true to let anything through to init.
 function Module.parse_options(cls, ...)
   local spec, name = cls.spec, cls.__name
   local n, first = select("#", ...), ...
   local o, given = {}, {}
   local function too_many(count)
-    error(string.format("%s: %d positional options given, at most %d", name, count, #spec), 0)
+    util.fail(name, "%d positional options given, at most %d", count, #spec)
   end
   if n == 1 and type(first) == "table" and not is_module(first) and not lunet.is_tensor(first) then
     for k, v in pairs(first) do
@@ -88,12 +206,10 @@ function Module.parse_options(cls, ...)
     end
     table.sort(given)
     if given[#given] and given[#given] > #spec then too_many(given[#given]) end
-    if given[1] and given[1] < 1 then
-      error(string.format("%s: bad positional option index %d", name, given[1]), 0)
-    end
+    if given[1] and given[1] < 1 then util.fail(name, "bad positional option index %d", given[1]) end
     for _, i in ipairs(given) do
       if o[spec[i]] ~= nil then
-        error(string.format("%s: option '%s' given both by position and by name", name, spec[i]), 0)
+        util.fail(name, "option '%s' given both by position and by name", spec[i])
       end
       o[spec[i]] = first[i]
     end
@@ -101,22 +217,15 @@ function Module.parse_options(cls, ...)
     if n > #spec then too_many(n) end
     for i = 1, n do o[spec[i]] = (select(i, ...)) end
   end
-  if not cls.extra_options then
-    local bad = {}
-    for k in pairs(o) do
-      if not known_option(spec, k) then bad[#bad + 1] = tostring(k) end
-    end
-    if #bad > 0 then
-      table.sort(bad)
-      error(string.format("%s: unknown option%s '%s'", name, #bad > 1 and "s" or "",
-                          table.concat(bad, "', '")), 0)
-    end
-  end
+  local more = cls.extra_options
   for k, v in pairs(spec) do
-    if type(k) == "string" and o[k] == nil then o[k] = v end
+    if type(k) == "string" and o[k] == nil and v ~= Module.AUTO then o[k] = v end
   end
+  if type(more) == "function" then more = more(o) end
+  if more ~= true and more ~= nil then util.check_options(name, o, spec, more)
+  elseif not cls.extra_options then util.check_options(name, o, spec) end
   for _, k in ipairs(spec) do
-    if o[k] == nil then error(string.format("%s: missing option '%s'", name, k), 0) end
+    if o[k] == nil and spec[k] ~= Module.AUTO then util.fail(name, "missing option '%s'", k) end
   end
   return o
 end
@@ -143,6 +252,7 @@ function Module:extend(name, spec)
   cls.__name = name
   cls.spec = spec
   for _, k in ipairs(INSTANCE_META) do cls[k] = self[k] end
+  cls.__call = new_call()
   return cls
 end
 
@@ -239,37 +349,6 @@ function Module.__newindex(self, k, v)
   else
     self._attrs[k] = v
   end
-end
-
--- While lunet.profile counts, calls go through profiling.call, which
--- charges the module's work to its own scope; otherwise the cost of
--- profiling is this one field test.
-local profiling = { on = false }
-Module._profiling = profiling
-
--- lunet's own Lua files: an error raised inside them (a core op called by
--- a layer, say) is reported at the line that called the module, as a core
--- op called directly is, not at a line of the library
-local LIB = debug.getinfo(1, "S").source:match("^@(.*/)nn/[^/]*$")
-
-local function relocated(ok, ...)
-  if ok then return ... end
-  local err = ...
-  if type(err) ~= "string" then error(err, 0) end
-  local path = err:match("^(.-):%d+: ")
-  if path and LIB and path:sub(1, #LIB) == LIB then
-    err = err:sub(#path + 2):gsub("^%d+: ", "", 1)
-    error(err, 2)                          -- the caller of __call (a tail call)
-  end
-  error(err, path and 0 or 2)              -- no position yet: give the caller's
-end
-
-local call_hooked   -- (hooks section below)
-
-function Module.__call(self, ...)
-  if rawget(self, "_hooks") then return call_hooked(self, ...) end
-  if profiling.on then return profiling.call(self, ...) end
-  return relocated(pcall(self.forward, self, ...))
 end
 
 -- ---------------------------------------------------------------- traversal
@@ -380,11 +459,10 @@ end
 
 -- ---------------------------------------------------------------- state
 
--- sd[1..n] are the names in order and sd[name] the tensor itself (a tied
--- tensor appears under each of its names, as in PyTorch)
 -- A state dict is a plain name -> tensor table (so lunet.save takes it as
--- it is); pairs() walks it in registration order, and Module.keys(sd)
--- lists that order.
+-- it is; a tied tensor appears under each of its names, as in PyTorch);
+-- pairs() walks it in registration order, and Module.keys(sd) lists that
+-- order.
 local StateDict = { __name = "StateDict" }
 
 function StateDict.__pairs(sd)
@@ -424,6 +502,7 @@ end
 -- (the default).  Returns the lists of missing and unexpected keys.
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then self:fail("load_state_dict: expected a table, got %s", type(sd)) end
+  util.check_options(self:class_name() .. ": load_state_dict", opts, { "strict" })
   local strict = not (opts and opts.strict == false)
   local own = self:state_dict()
   local missing, unexpected, mismatched = {}, {}, {}
@@ -613,7 +692,7 @@ end
 
 local function forward_of(self, args)
   if profiling.on then return table.pack(profiling.call(self, table.unpack(args, 1, args.n))) end
-  return table.pack(relocated(pcall(self.forward, self, table.unpack(args, 1, args.n))))
+  return table.pack(self.forward(self, table.unpack(args, 1, args.n)))
 end
 
 function call_hooked(self, ...)
@@ -646,11 +725,7 @@ optimiser: lunet.optim.AdamW(model:param_groups{weight_decay = 0.1}, {lr = 3e-4}
 ]]
 function Module:param_groups(o)
   o = o or {}
-  for k in pairs(o) do
-    if k ~= "weight_decay" and k ~= "no_decay" then
-      self:fail("param_groups: unknown option '%s' (known options: weight_decay, no_decay)", tostring(k))
-    end
-  end
+  util.check_options(self:class_name() .. ":param_groups", o, { "weight_decay", "no_decay" })
   local wd = o.weight_decay or 0.01
   if type(wd) ~= "number" or wd < 0 then self:fail("param_groups: weight_decay must be a number >= 0") end
   local decay, plain = {}, {}

@@ -8,6 +8,7 @@
 -- The loop runs in C over the whole tensor (lunet._adam_step).
 local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
+local util = require "lunet.util"
 
 local function check(o)
   local num = Optimizer.number
@@ -28,7 +29,7 @@ local function step(self, closure)
   local loss
   if closure then loss = closure() end
   local msg = self:check_groups()
-  if msg then error(self.name .. ": " .. msg, 2) end
+  if msg then util.fail(self.name, "%s", msg) end
   local decoupled, adam_step, state, params = self.decoupled, lunet._adam_step, self.state, self.params
   for _, grp, ids in self:groups() do
     local lr, b1, b2, eps, wd = grp.lr, grp.betas[1], grp.betas[2], grp.eps, grp.weight_decay

@@ -20,6 +20,7 @@
 --   required_slots  true if every slot must be present in a loaded state
 --   step      the update itself
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
@@ -32,39 +33,28 @@ local function collect(name, params, seen, gi)
     params = params:parameters()
   end
   if type(params) ~= "table" then
-    error(string.format("%s: params must be a list of tensors or a module, got %s",
-                        name, type(params)), 5)
+    util.fail(name, "params must be a list of tensors or a module, got %s", type(params))
   end
   local list = {}
   for i, p in ipairs(params) do
-    if not lunet.is_tensor(p) then
-      error(string.format("%s: params[%d] is %s, expected a tensor", name, i, type(p)), 5)
-    end
+    if not lunet.is_tensor(p) then util.fail(name, "params[%d] is %s, expected a tensor", i, type(p)) end
     if seen[p] and seen[p] ~= gi then
-      error(string.format("%s: a parameter appears in param groups %d and %d", name, seen[p], gi), 5)
+      util.fail(name, "a parameter appears in param groups %d and %d", seen[p], gi)
     end
     if not seen[p] then
       seen[p] = gi
       list[#list + 1] = p
     end
   end
-  if #list == 0 then error(name .. ": got an empty parameter list", 5) end
+  if #list == 0 then util.fail(name, "got an empty parameter list") end
   return list
 end
 
 -- unknown option names are typos: say so rather than silently ignore them
 local function settle(class, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", class.name, type(opts)), 4)
-  end
-  opts = opts or {}
+  opts = util.check_options(class.name, opts, class.defaults) or {}
   local out = {}
-  for k, v in pairs(opts) do
-    if class.defaults[k] == nil then
-      error(string.format("%s: unknown option '%s'", class.name, tostring(k)), 4)
-    end
-    out[k] = v
-  end
+  for k, v in pairs(opts) do out[k] = v end
   for k, v in pairs(class.defaults) do
     if out[k] == nil then out[k] = v end
   end
@@ -93,22 +83,17 @@ local function make_groups(class, params, h)
   local groups, flat, seen = {}, {}, {}
   for gi, g in ipairs(given) do
     if type(g) ~= "table" or lunet.is_tensor(g) then
-      error(string.format("%s: param group %d must be a table {params=, ...}", class.name, gi), 4)
+      util.fail(class.name, "param group %d must be a table {params=, ...}", gi)
     end
     local group = { params = collect(class.name, g.params, seen, gi) }
-    for k, v in pairs(g) do
-      if k ~= "params" and class.defaults[k] == nil then
-        error(string.format("%s: param group %d: unknown option '%s'", class.name, gi, tostring(k)), 4)
-      end
-    end
+    util.check_options(class.name .. ": param group " .. gi, g, { "params" }, class.defaults)
     for _, k in ipairs(class.hyper) do
       local v = g[k]
       if v == nil then v = h[k] end
       group[k] = copy_hyper(v)
     end
     local msg = class.check(group)
-    if msg then error(string.format("%s: %s%s", class.name, #given > 1 and
-                                    ("param group " .. gi .. ": ") or "", msg), 4) end
+    if msg then util.fail(class.name, "%s%s", #given > 1 and ("param group " .. gi .. ": ") or "", msg) end
     for _, p in ipairs(group.params) do flat[#flat + 1] = p end
     groups[gi] = group
   end
@@ -119,7 +104,7 @@ function Optimizer.new(class, params, opts)
   local self = setmetatable({}, class)
   local h = settle(class, opts)
   local msg = class.check(h)
-  if msg then error(class.name .. ": " .. msg, 3) end
+  if msg then util.fail(class.name, "%s", msg) end
   self.param_groups, self.params = make_groups(class, params, h)
   self.state = {}          -- state[i] for params[i], created on its first step
   return self
@@ -163,7 +148,7 @@ end
 
 function Optimizer:set_lr(lr)
   local msg = Optimizer.number({ lr = lr }, "lr", 0)
-  if msg then error(self.name .. ": set_lr: " .. msg, 2) end
+  if msg then util.fail(self.name, "set_lr: %s", msg) end
   self.lr = lr             -- every group
   return self
 end
@@ -215,10 +200,10 @@ function Optimizer:state_dict()
 end
 
 local function fail(self, fmt, ...)
-  error(string.format("%s: load_state_dict: " .. fmt, self.name, ...), 3)
+  util.fail(self.name, "load_state_dict: " .. fmt, ...)
 end
 
-local function shape_str(t) return "{" .. table.concat(t:shape(), ",") .. "}" end
+local shape_str = util.shape_str
 
 -- Validates everything before changing anything, so a bad dict leaves the
 -- optimiser as it was.
@@ -330,10 +315,7 @@ function Optimizer.class(def)
   def.__tostring = Optimizer.__tostring
   return setmetatable(def, {
     __index = Optimizer,
-    __call = function(class, params, opts)
-      local opt = Optimizer.new(class, params, opts)   -- not a tail call (error levels)
-      return opt
-    end,
+    __call = Optimizer.new,
   })
 end
 

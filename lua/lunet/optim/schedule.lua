@@ -2,12 +2,27 @@
 -- step counts optimiser steps from 1 (the step about to be taken).  Apply
 -- one with `opt.lr = sched(step)` (or opt:set_lr(sched(step))) before
 -- opt:step().
+local util = require "lunet.util"
+
 local schedule = {}
 
 local function need_number(op, name, v, lo)
   if type(v) ~= "number" or v ~= v or v < lo then
-    error(string.format("schedule.%s: %s must be a number >= %s, got %s", op, name, lo,
-                        tostring(v)), 3)
+    util.fail("schedule." .. op, "%s must be a number >= %s, got %s", name, lo, tostring(v))
+  end
+end
+
+-- the options table o of schedule `op`: only `known` keys
+local function options(op, o, known)
+  if type(o) ~= "table" then
+    util.fail("schedule." .. op, "expected an options table {%s}", table.concat(known, "=, ") .. "=")
+  end
+  return util.check_options("schedule." .. op, o, known)
+end
+
+local function need_step(op, step)
+  if type(step) ~= "number" then
+    util.fail("schedule." .. op, "step must be a number, got %s", type(step))
   end
 end
 
@@ -28,53 +43,23 @@ so steps `warmup` and `warmup + 1` get the full lr, and the last step,
 LinearLR warm-up): min_lr is where the decay would arrive after it.
 ]]
 function schedule.warmup_cosine(o)
-  if type(o) ~= "table" then
-    error("schedule.warmup_cosine: expected an options table {lr=, warmup=, total=, min_lr=0}", 2)
-  end
-  for k in pairs(o) do
-    if k ~= "lr" and k ~= "warmup" and k ~= "total" and k ~= "min_lr" then
-      error(string.format("schedule.warmup_cosine: unknown option '%s'", tostring(k)), 2)
-    end
-  end
+  options("warmup_cosine", o, { "lr", "warmup", "total", "min_lr" })
   local lr, warmup, total, min_lr = o.lr, o.warmup or 0, o.total, o.min_lr or 0
   need_number("warmup_cosine", "lr", lr, 0)
   need_number("warmup_cosine", "warmup", warmup, 0)
   need_number("warmup_cosine", "total", total, 0)
   need_number("warmup_cosine", "min_lr", min_lr, 0)
   if total < warmup then
-    error(string.format("schedule.warmup_cosine: total (%s) must be >= warmup (%s)",
-                        total, warmup), 2)
+    util.fail("schedule.warmup_cosine", "total (%s) must be >= warmup (%s)", total, warmup)
   end
   return function(step)
     if type(step) ~= "number" then
-      error("warmup_cosine schedule: step must be a number, got " .. type(step), 2)
+      util.fail("schedule.warmup_cosine", "step must be a number, got %s", type(step))
     end
     if warmup > 0 and step <= warmup then return lr * step / warmup end
     if step > total then return min_lr end
     local progress = math.max(step - warmup - 1, 0) / (total - warmup)
     return min_lr + (lr - min_lr) * 0.5 * (1 + math.cos(math.pi * progress))
-  end
-end
-
--- the options table o of schedule `op`: only `known` keys
-local function options(op, o, known)
-  if type(o) ~= "table" then
-    error(string.format("schedule.%s: expected an options table {%s}", op, table.concat(known, "=, ") .. "="), 3)
-  end
-  local ok = {}
-  for _, k in ipairs(known) do ok[k] = true end
-  for k in pairs(o) do
-    if not ok[k] then
-      error(string.format("schedule.%s: unknown option '%s' (known options: %s)", op, tostring(k),
-                          table.concat(known, ", ")), 3)
-    end
-  end
-  return o
-end
-
-local function need_step(op, step)
-  if type(step) ~= "number" then
-    error(string.format("%s schedule: step must be a number, got %s", op, type(step)), 3)
   end
 end
 
@@ -88,7 +73,7 @@ function schedule.step_lr(o)
   need_number("step_lr", "lr", lr, 0)
   need_number("step_lr", "gamma", gamma, 0)
   if math.type(size) ~= "integer" or size < 1 then
-    error("schedule.step_lr: step_size must be an integer >= 1, got " .. tostring(size), 2)
+    util.fail("schedule.step_lr", "step_size must be an integer >= 1, got %s", tostring(size))
   end
   return function(step)
     need_step("step_lr", step)
@@ -110,7 +95,7 @@ function schedule.linear(o)
   need_number("linear", "total", total, 0)
   need_number("linear", "min_lr", min_lr, 0)
   if total < warmup then
-    error(string.format("schedule.linear: total (%s) must be >= warmup (%s)", total, warmup), 2)
+    util.fail("schedule.linear", "total (%s) must be >= warmup (%s)", total, warmup)
   end
   return function(step)
     need_step("linear", step)
@@ -134,14 +119,14 @@ function schedule.one_cycle(o)
   local anneal = o.anneal or "cos"
   need_number("one_cycle", "max_lr", max_lr, 0)
   if math.type(total) ~= "integer" or total < 2 then
-    error("schedule.one_cycle: total must be an integer >= 2, got " .. tostring(total), 2)
+    util.fail("schedule.one_cycle", "total must be an integer >= 2, got %s", tostring(total))
   end
   need_number("one_cycle", "pct_start", pct, 0)
-  if pct >= 1 then error("schedule.one_cycle: pct_start must be below 1, got " .. pct, 2) end
+  if pct >= 1 then util.fail("schedule.one_cycle", "pct_start must be below 1, got %s", pct) end
   need_number("one_cycle", "div_factor", div, 0)
   need_number("one_cycle", "final_div_factor", final, 0)
   if anneal ~= "cos" and anneal ~= "linear" then
-    error("schedule.one_cycle: anneal must be 'cos' or 'linear', got " .. tostring(anneal), 2)
+    util.fail("schedule.one_cycle", "anneal must be 'cos' or 'linear', got %s", tostring(anneal))
   end
   local initial = max_lr / div
   local low, peak, last = initial / final, pct * total - 1, total - 1

@@ -7,6 +7,7 @@
 -- The loop runs in C over the whole tensor (lunet._sgd_step).
 local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
+local util = require "lunet.util"
 
 local SGD = Optimizer.class {
   name = "SGD",
@@ -35,7 +36,7 @@ function SGD:step(closure)
   local loss
   if closure then loss = closure() end
   local msg = self:check_groups()
-  if msg then error("SGD: " .. msg, 2) end
+  if msg then util.fail("SGD", "%s", msg) end
   local sgd_step, state, params = lunet._sgd_step, self.state, self.params
   for _, grp, ids in self:groups() do
     local lr, mom, damp, nest, wd = grp.lr, grp.momentum, grp.dampening, grp.nesterov, grp.weight_decay
