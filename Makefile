@@ -46,10 +46,11 @@ LIBCORE   := $(BUILD)/lib/liblunet.a
 MODULE    := $(BUILD)/lunet/core.so
 PROGRAM   := $(BUILD)/bin/lunet
 CORE_TEST := $(BUILD)/bin/core_test
+PTY_RUN   := $(BUILD)/bin/pty_run
 LUA     := lua$(LUAVER)
 RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
-           LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
+           LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)" LUNET_PTY_RUN="$(CURDIR)/$(PTY_RUN)"
 
 .PHONY: all deps build layers test demo sweep bench sanitize install uninstall clean
 
@@ -59,7 +60,7 @@ all: deps
 deps:
 	@sh tools/deps.sh
 
-build: layers $(MODULE) $(PROGRAM) $(CORE_TEST)
+build: layers $(MODULE) $(PROGRAM) $(CORE_TEST) $(PTY_RUN)
 
 # The include paths already keep Lua out of core and io; this says so in
 # words even where a stray lua.h would be found without them.
@@ -91,6 +92,11 @@ $(PROGRAM): $(PROG_OBJ) $(LB_OBJ) $(LIBCORE)
 $(CORE_TEST): spec/core_test.c $(LIBCORE) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(INC_spec) $(WARN) $(MATH) $(CFLAGS) -o $@ spec/core_test.c $(LIBCORE) -lm -ldl $(LDFLAGS)
+
+# the specs' pseudo-terminal driver (the REPL's completion, help, timing)
+$(PTY_RUN): spec/pty_run.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ spec/pty_run.c $(LDFLAGS)
 
 test: all
 	@cd spec && $(RUNENV) $(LUA) run.lua

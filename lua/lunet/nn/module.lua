@@ -250,6 +250,8 @@ local INSTANCE_META = { "__index", "__newindex", "__call", "__tostring", "__len"
 function Module:extend(name, spec)
   local cls = setmetatable({}, { __index = self, __call = construct })
   cls.__name = name
+  local where = debug.getinfo(2, "Sl")   -- for lunet.doc: the comment above this call
+  cls.__defined = { source = where.source, line = where.currentline }
   cls.spec = spec
   for _, k in ipairs(INSTANCE_META) do cls[k] = self[k] end
   cls.__call = new_call()
