@@ -29,6 +29,7 @@ local function list_of(what, v)
   return v
 end
 
+-- autograd.grad(outputs, inputs [, opts]) -> {grads}: see the top of this file
 function autograd.grad(outputs, inputs, o)
   o = util.check_options("autograd.grad", o or {}, OPTIONS)
   local outs, ins = list_of("outputs", outputs), list_of("inputs", inputs)

@@ -295,13 +295,10 @@ local function entry_text(e)
     if info.what == "Lua" then return doc.comment_above(info.source, info.linedefined) end
     return nil
   end
-  if is_module_class(v) then
-    local where = rawget(v, "__defined")
-    if where then
-      return doc.comment_above(where.source, where.line) or
-             (source_path(where.source) and doc.file_comment(source_path(where.source)))
-    end
-    return nil
+  local where = is_module_class(v) and rawget(v, "__defined")
+  if where then
+    return doc.comment_above(where.source, where.line) or
+           (source_path(where.source) and doc.file_comment(source_path(where.source)))
   end
   if type(v) == "table" then
     local path = module_file(v)

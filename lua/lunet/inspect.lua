@@ -152,6 +152,8 @@ end
 
 local OPTIONS = { "depth", "length", "width" }
 
+-- lunet.inspect(v [, {depth=4, length=40, width=80}]) -> v as text: tables
+-- nested and sorted, capped in depth and length, cycles marked (see above)
 local function inspect(v, opts)
   util.check_options("inspect", opts, OPTIONS)
   local o = {}

@@ -405,6 +405,7 @@ function profile.time(model, input, opts)
   return profile.median(samples), samples
 end
 
+-- profile.median(list) -> the median of a list of numbers (nil if empty)
 function profile.median(samples)
   local sorted = { table.unpack(samples) }
   table.sort(sorted)

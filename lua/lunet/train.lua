@@ -128,6 +128,8 @@ local function scored(targets, mask)
   return targets * mask
 end
 
+-- train.default_loss(model, inputs, targets, mask) -> loss, logits, scored
+-- targets: cross_entropy over the positions mask scores (see above)
 function train.default_loss(model, inputs, targets, mask)
   local logits = model(inputs)
   local y = scored(targets, mask)
@@ -241,6 +243,7 @@ local function set_lr(opt, lr)
   if type(opt.set_lr) == "function" then opt:set_lr(lr) else opt.lr = lr end
 end
 
+-- train.run(opts) -> history: the loop itself; lunet.train{...} calls it
 local function run(o)
   local steps, eval_every, eval_batches, start, ckpt_every = check(o)
   local model, opt, data = o.model, o.optimizer, o.data
