@@ -10,7 +10,8 @@
 ** newline, once the program's output since the previous line ends with
 ** PROMPT (default "> "); the first waits for the first prompt.  After the
 ** last line, at each further prompt, Ctrl-D ends the input (again after
-** an unfinished statement, up to 3 times).  Everything the
+** an unfinished statement, up to 3 times).  With -p '' (no prompt to
+** wait for) the input is typed at once, then Ctrl-D.  Everything the
 ** program writes goes to our stdout as it came (\r\n line ends, echo
 ** and all).  Exit status: the program's, or 124 if it did not finish
 ** within SECONDS (default 30) of the last output, 125 on our own errors.
@@ -128,6 +129,12 @@ int main (int argc, char **argv) {
   fflush(stdout);
   if ((pid = fork()) < 0) die("pty_run: fork");
   if (pid == 0) start_child(ptsname(master), argv + optind);
+  if (prompt[0] == '\0') {  /* nothing to wait for: type it all now */
+    ssize_t n;
+    while ((n = getline(&line, &cap, stdin)) > 0) type(master, line, (size_t)n);
+    type(master, "\004", 1);
+    eofs = 3;
+  }
   while (open_out) {
     struct pollfd p = { master, POLLIN, 0 };
     int r = poll(&p, 1, timeout * 1000);
