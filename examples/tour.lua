@@ -1,6 +1,8 @@
 -- A short tour of lunet's core: tensors, views, broadcasting, autograd.
 -- Run it with `make demo`, or `build/bin/lunet examples/tour.lua`.
 local lunet = require "lunet"
+local cli = require "lunet.cli"
+cli.parse(cli.parser("tour.lua", "A short tour of lunet's core: tensors, views, broadcasting, autograd."))
 lunet.manual_seed(42)
 
 print("-- tensors print like PyTorch's")
