@@ -219,8 +219,8 @@ repl.complete(word) -> sorted list of completions of word: a global or
 keyword ("pri" -> "print"), a field along a path ("lunet.optim.A" ->
 "lunet.optim.Adam", "lunet.optim.AdamW", loading lunet's lazy parts as
 needed), or a method ("m:par" -> "m:parameters", "m:param_groups", a
-module's inherited methods included).  Names starting with "_" are left
-out unless the word asks for them.
+module's inherited methods included).  Names starting with "_" (and
+metamethods, "__") are left out unless the word starts with as many.
 ]]
 function repl.complete(word)
   local path, sep, part = word:match("^(.*)([.:])([%w_]*)$")
@@ -240,7 +240,8 @@ function repl.complete(word)
   end
   local out = {}
   for k, x in pairs(names) do
-    if k:sub(1, #part) == part and (part:sub(1, 1) == "_" or k:sub(1, 1) ~= "_")
+    local hidden = k:match("^_*")                  -- "_" private, "__" metamethods
+    if k:sub(1, #part) == part and #part:match("^_*") >= #hidden
        and k:match("^[%a_][%w_]*$") and (sep ~= ":" or is_method(x)) then
       out[#out + 1] = path .. sep .. k
     end
