@@ -124,13 +124,14 @@ function TestReplLua:test_complete_globals_fields_and_methods()
       lu.assertNil(w:find(":_", 1, true), w)
       lu.assertNotEquals(w, "spec_model:keys")                   -- static, not a method
     end
-    lu.assertEquals(repl.complete("spec_model.0.we"), { "spec_model.0.weight" })   -- submodules
+    _G.spec_dict = lunet.nn.ModuleDict { lin = lunet.nn.Linear(2, 2) }
+    lu.assertEquals(repl.complete("spec_dict.lin.we"), { "spec_dict.lin.weight" })   -- submodules, parameters
     lu.assertEquals(repl.complete("spec_tensor:mat"), { "spec_tensor:matmul" })
     lu.assertEquals(repl.complete("spec_tensor.gr"), { "spec_tensor.grad", "spec_tensor.grad_fn" })
     lu.assertEquals(repl.complete("nosuch.x"), {})
     lu.assertEquals(repl.complete("spec_tensor:view.x"), {})
   end)
-  _G.spec_model, _G.spec_tensor = nil, nil
+  _G.spec_model, _G.spec_tensor, _G.spec_dict = nil, nil, nil
   if not ok then error(err, 0) end
 end
 
