@@ -52,7 +52,7 @@ RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
            LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)" LUNET_PTY_RUN="$(CURDIR)/$(PTY_RUN)"
 
-.PHONY: all deps build layers test demo sweep bench sanitize install uninstall clean
+.PHONY: all deps build layers test demo sweep bench sanitize install uninstall clean api
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -111,6 +111,10 @@ sweep: all
 bench: all
 	@$(RUNENV) $(PROGRAM) examples/bench.lua
 	@$(RUNENV) $(PROGRAM) examples/bench_modules.lua
+
+# the README's API index, from the documentation beside the code (lunet.doc)
+api: all
+	@$(RUNENV) $(PROGRAM) tools/api_index.lua README.md
 
 # ASan+UBSan build of the program, which embeds the core, running every spec.
 sanitize: deps

@@ -24,8 +24,8 @@ local doc = {}
 -- value reachable under several names is documented under the first
 doc.NAMESPACES = {
   "lunet", "lunet.nn", "lunet.nn.functional", "lunet.nn.init", "lunet.optim", "lunet.optim.schedule",
-  "lunet.data", "lunet.profile", "lunet.train", "lunet.compare", "lunet.sweep", "lunet.plot",
-  "lunet.autograd", "lunet.checkpoint", "lunet.inspect",
+  "lunet.data", "lunet.profile", "lunet.progress", "lunet.train", "lunet.compare", "lunet.sweep",
+  "lunet.plot", "lunet.autograd", "lunet.checkpoint", "lunet.inspect", "lunet.cli",
 }
 
 -- methods a class defines as part of the protocol its base class runs:
@@ -240,29 +240,32 @@ local function walk(path, ns)
   end
 end
 
-local function resolve_path(path)
-  local v = _G
-  for part in path:gmatch("[^.]+") do
-    if type(v) ~= "table" then return nil end
-    v = v[part]
+-- classes that no namespace exports, documented in doc_table.lua: the
+-- module that is the class, so that help(task) finds it
+local HIDDEN_CLASSES = { ["lunet.data.Task"] = "lunet.data.task" }
+
+-- a namespace by its path: a field along lunet ("lunet.nn.init"), else
+-- the module of that name ("lunet.progress")
+local function namespace(path)
+  local v = lunet_()
+  for part in path:gmatch("%.([^.]+)") do
+    v = type(v) == "table" and v[part] or nil
   end
+  if type(v) ~= "table" then v = require(path) end
   return v
 end
 
 local function build()
   catalogue, by_value, by_name = {}, {}, {}
-  for _, path in ipairs(doc.NAMESPACES) do
-    local ns = path == "lunet" and lunet_() or package.loaded[path] or resolve_path(path)
-    if type(ns) ~= "table" then ns = require(path) end
-    walk(path, ns)
-  end
+  for _, path in ipairs(doc.NAMESPACES) do walk(path, namespace(path)) end
   -- what only doc_table documents (Optimizer:step, the tasks' methods)
   table_ = table_ or require "lunet.doc_table"
   local extra = sorted_keys(table_)
   for _, name in ipairs(extra) do
     if not by_name[name] then
       local parent, sep = name:match("^(.*)([.:])[%w_]+$")
-      add { name = name, kind = sep == ":" and "method" or "class", parent = parent }
+      local class = HIDDEN_CLASSES[name] and require(HIDDEN_CLASSES[name])
+      add { name = name, value = class, kind = sep == ":" and "method" or "class", parent = parent }
     end
   end
 end
@@ -464,13 +467,36 @@ function doc.help(v, ...)
   print(text or why)
 end
 
+--[[
+doc.markdown_index() -> the README's API index: one line per namespace
+and class, listing its documented members (tools/api_index.lua writes it
+into README.md; spec/doc_spec.lua checks that it is up to date).
+]]
+function doc.markdown_index()
+  local lines = {}
+  for _, e in ipairs(doc.catalogue()) do
+    do   -- any entry with members: namespaces, classes, callable modules (lunet.inspect)
+      local names = {}
+      for _, m in ipairs(catalogue) do
+        if m.parent == e.name then names[#names + 1] = "`" .. m.name:sub(#e.name + 2) .. "`" end
+      end
+      if #names > 0 then
+        local line = "- **" .. e.name .. "**" .. (e.kind == "class" and " (class)" or "") .. ": "
+        lines[#lines + 1] = line .. table.concat(names, ", ")
+      end
+    end
+  end
+  return table.concat(lines, "\n")
+end
+
 doc.INTRO = [[
 help(obj) or ?name shows the documentation of any lunet function, class,
 method or namespace: help(lunet.zeros), help(model), ?lunet.nn.Linear,
 ?x:matmul, ?optim.AdamW, ?matmul.  The namespaces: lunet, lunet.Tensor,
 lunet.nn (lunet.nn.Module, nn.functional, nn.init), lunet.optim
 (optim.schedule), lunet.data, lunet.profile, lunet.train, lunet.compare,
-lunet.sweep, lunet.plot, lunet.autograd, lunet.checkpoint, lunet.inspect.
+lunet.sweep, lunet.plot, lunet.autograd, lunet.checkpoint, lunet.inspect,
+lunet.progress, lunet.cli.
 In the REPL: TAB completes names, fields, methods and file names (inside
 a string); :time on|off prints each command's wall time; =expr prints
 expr; _LAST is the last result; :help lists the REPL's commands.]]
