@@ -49,23 +49,23 @@ function TestCli:test_every_example_has_help_and_usage_errors()
   end
 end
 
+-- script, arguments, what stderr must say
+local BAD = {
+  { "compare_training", "--steps many", "Error: 'many' is not a number" },
+  { "compare_training", "--variants mha,xyz", "unknown variant 'xyz'" },
+  { "compare_attention", "--target 5", "Error: --target needs --match" },
+  { "compare_attention", "--match watts", "argument for option '--match' must be one of" },
+  { "char_lm", "", "Error: missing argument 'file'" },
+  { "mla_plateau", "--down-dim 0", "'0' is not an integer >= 1" },
+}
+
 function TestCli:test_bad_values_are_usage_errors()
   lu.skipIf(PROG == nil, "LUNET_PROGRAM not set (run through make test)")
-  local _, err, code = run("../examples/compare_training.lua", "--steps many")
-  lu.assertEquals(code, 2)
-  lu.assertStrContains(err, "Error: 'many' is not a number")
-  _, err, code = run("../examples/compare_training.lua", "--variants mha,xyz")
-  lu.assertEquals(code, 2)
-  lu.assertStrContains(err, "unknown variant 'xyz'")
-  _, err, code = run("../examples/compare_attention.lua", "--target 5")
-  lu.assertEquals(code, 2)
-  lu.assertStrContains(err, "Error: --target needs --match")
-  _, err, code = run("../examples/compare_attention.lua", "--match watts")
-  lu.assertEquals(code, 2)
-  lu.assertStrContains(err, "argument for option '--match' must be one of")
-  _, err, code = run("../examples/char_lm.lua", "")
-  lu.assertEquals(code, 2)
-  lu.assertStrContains(err, "Error: missing argument 'file'")
+  for _, case in ipairs(BAD) do
+    local _, err, code = run("../examples/" .. case[1] .. ".lua", case[2])
+    lu.assertEquals(code, 2, case[1] .. " " .. case[2])
+    lu.assertStrContains(err, case[3])
+  end
 end
 
 function TestCli:test_converters_and_flags()

@@ -45,16 +45,12 @@ function TestDoc:test_resolve_names_as_typed()
   lu.assertTrue(#candidates >= 2)
   lu.assertNil((doc.resolve("no_such_name_at_all")))
   -- values reachable from the globals: an instance's methods, inherited ones too
-  _G.spec_doc_m = lunet.nn.Linear(2, 3)
-  _G.spec_doc_x = lunet.zeros { 2 }
-  local ok, err = pcall(function()
+  H.with_globals({ spec_doc_m = lunet.nn.Linear(2, 3), spec_doc_x = lunet.zeros { 2 } }, function()
     lu.assertEquals(doc.resolve("spec_doc_m"), "lunet.nn.Linear")
     lu.assertEquals(doc.resolve("spec_doc_m:parameters"), "lunet.nn.Module:parameters")
     lu.assertEquals(doc.resolve("spec_doc_x:view"), "lunet.Tensor:view")
     lu.assertEquals(doc.resolve("spec_doc_x:exp"), "lunet.exp")
   end)
-  _G.spec_doc_m, _G.spec_doc_x = nil, nil
-  if not ok then error(err, 0) end
 end
 
 function TestDoc:test_help_texts()

@@ -9,12 +9,7 @@ local PROG = os.getenv("LUNET_PROGRAM")
 local q = H.q
 
 -- temp files made by a test, removed by teardown
-local temps = {}
-local function tmpfile(contents)
-  local name = H.temp_file(contents)
-  temps[#temps + 1] = name
-  return name
-end
+local tmpfile, cleanup = H.temp_tracker()
 
 --[[
 Run `PROG args` with stdin from `input` (a string, or /dev/null) and
@@ -107,10 +102,7 @@ function TestProgram:setUp()
   lu.skipIf(PROG == nil, "LUNET_PROGRAM not set (run through make test)")
 end
 
-function TestProgram:tearDown()
-  for _, f in ipairs(temps) do os.remove(f) end
-  temps = {}
-end
+function TestProgram:tearDown() cleanup() end
 
 -- ---------------------------------------------------------------- options
 

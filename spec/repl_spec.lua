@@ -11,16 +11,7 @@ local repl = require "lunet.repl"
 local PROG, PTY = os.getenv("LUNET_PROGRAM"), os.getenv("LUNET_PTY_RUN")
 local q = H.q
 
-local temps = {}
-local function tmpfile(contents)
-  local name = H.temp_file(contents)
-  temps[#temps + 1] = name
-  return name
-end
-local function cleanup()
-  for _, f in ipairs(temps) do os.remove(f) end
-  temps = {}
-end
+local tmpfile, cleanup = H.temp_tracker()
 
 -- ---------------------------------------------------------------- lunet.inspect
 
@@ -100,39 +91,33 @@ function TestReplLua:test_rewrite()
 end
 
 function TestReplLua:test_complete_globals_fields_and_methods()
-  local had_lunet = rawget(_G, "lunet")
-  _G.lunet = lunet                                   -- a global, as in the lunet program
-  local _ <close> = setmetatable({}, { __close = function() _G.lunet = had_lunet end })
-  lu.assertEquals(repl.complete("pri"), { "print" })
-  lu.assertEquals(repl.complete("functi"), { "function" })      -- keywords too
-  lu.assertEquals(repl.complete("string.fo"), { "string.format" })
-  lu.assertEquals(repl.complete("lunet.zeros_l"), { "lunet.zeros_like" })
-  lu.assertEquals(repl.complete("lunet.optim.Ada"), { "lunet.optim.Adam", "lunet.optim.AdamW" })
-  local names = {}
-  for _, w in ipairs(repl.complete("lunet.")) do names[w] = true end
-  for _, k in ipairs { "lunet.nn", "lunet.data", "lunet.plot", "lunet.matmul" } do lu.assertTrue(names[k], k) end
-  lu.assertNil(names["lunet._now"])                               -- private: hidden
-  lu.assertTrue(#repl.complete("lunet._n") > 0)                   -- unless asked for
-  _G.spec_model = lunet.nn.Sequential(lunet.nn.Linear(2, 3))
-  _G.spec_tensor = lunet.zeros { 2 }
-  local ok, err = pcall(function()
+  H.with_globals({ lunet = lunet, spec_model = lunet.nn.Sequential(lunet.nn.Linear(2, 3)),  -- as in the program
+                   spec_tensor = lunet.zeros { 2 }, spec_dict = lunet.nn.ModuleDict { lin = lunet.nn.Linear(2, 2) } },
+                 function()
+    lu.assertEquals(repl.complete("pri"), { "print" })
+    lu.assertEquals(repl.complete("functi"), { "function" })      -- keywords too
+    lu.assertEquals(repl.complete("string.fo"), { "string.format" })
+    lu.assertEquals(repl.complete("lunet.zeros_l"), { "lunet.zeros_like" })
+    lu.assertEquals(repl.complete("lunet.optim.Ada"), { "lunet.optim.Adam", "lunet.optim.AdamW" })
+    local names = {}
+    for _, w in ipairs(repl.complete("lunet.")) do names[w] = true end
+    for _, k in ipairs { "lunet.nn", "lunet.data", "lunet.plot", "lunet.matmul" } do lu.assertTrue(names[k], k) end
+    lu.assertNil(names["lunet._now"])                               -- private: hidden
+    lu.assertTrue(#repl.complete("lunet._n") > 0)                   -- unless asked for
     lu.assertEquals(repl.complete("spec_model:par"),
                     { "spec_model:param_groups", "spec_model:parameters" })   -- parse_options(cls): not a method
     lu.assertEquals(repl.complete("spec_model:named_p"), { "spec_model:named_parameters" })  -- inherited
-    lu.assertEquals(repl.complete("spec_model:_"), {})           -- no methods start with _
+    lu.assertEquals(repl.complete("spec_model:_"), {})           -- metamethods only for "__"
     for _, w in ipairs(repl.complete("spec_model:")) do
       lu.assertNil(w:find(":_", 1, true), w)
       lu.assertNotEquals(w, "spec_model:keys")                   -- static, not a method
     end
-    _G.spec_dict = lunet.nn.ModuleDict { lin = lunet.nn.Linear(2, 2) }
     lu.assertEquals(repl.complete("spec_dict.lin.we"), { "spec_dict.lin.weight" })   -- submodules, parameters
     lu.assertEquals(repl.complete("spec_tensor:mat"), { "spec_tensor:matmul" })
     lu.assertEquals(repl.complete("spec_tensor.gr"), { "spec_tensor.grad", "spec_tensor.grad_fn" })
     lu.assertEquals(repl.complete("nosuch.x"), {})
     lu.assertEquals(repl.complete("spec_tensor:view.x"), {})
   end)
-  _G.spec_model, _G.spec_tensor, _G.spec_dict = nil, nil, nil
-  if not ok then error(err, 0) end
 end
 
 function TestReplLua:test_time_str()

@@ -160,9 +160,7 @@ local function is_class(v)
          or v == lunet_().Tensor or v == require("lunet.optim").Optimizer
 end
 
-local function is_method(f)
-  return debug.getinfo(f, "S").what == "Lua" and debug.getlocal(f, 1) == "self"
-end
+local is_method = require("lunet.util").is_method
 
 local function sorted_keys(t)
   local keys = {}

@@ -26,15 +26,8 @@ local KEYWORDS = {}
 for w in ([[and break do else elseif end false for function goto if in local nil not or
             repeat return then true until while]]):gmatch("%a+") do KEYWORDS[w] = true end
 
-local function is_tensor(v)
-  local mt = getmetatable(v)
-  return type(v) == "userdata" and type(mt) == "table" and mt.__name == "lunet.Tensor"
-end
-
-local function is_module(v)
-  local mt = type(v) == "table" and getmetatable(v)
-  return type(mt) == "table" and mt.__module == true
-end
+local is_tensor = require("lunet").is_tensor
+local is_module = require("lunet.nn.module").is_module
 
 local function number_str(v)
   if math.type(v) == "integer" then return tostring(v) end

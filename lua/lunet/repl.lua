@@ -127,17 +127,8 @@ local function is_tensor(v)
   return l ~= nil and l.is_tensor(v)
 end
 
-local function is_module(v)
-  local mt = type(v) == "table" and getmetatable(v)
-  return type(mt) == "table" and mt.__module == true
-end
-
--- a function that can be called as a method: a C function, or a Lua one
--- whose first parameter is self
-local function is_method(f)
-  if type(f) ~= "function" then return false end
-  return debug.getinfo(f, "S").what == "C" or debug.getlocal(f, 1) == "self"
-end
+local is_module = require("lunet.nn.module").is_module
+local is_method = require("lunet.util").is_method
 
 -- the names lunet loads on first use (its metatable's __lazy)
 local function lazy_names(v)

@@ -265,6 +265,13 @@ end
 
 -- ---------------------------------------------------------------- tables
 
+-- whether f can be called as a method: a C function, or a Lua function
+-- whose first parameter is self (the REPL's completion and lunet.doc ask)
+function util.is_method(f)
+  if type(f) ~= "function" then return false end
+  return debug.getinfo(f, "S").what == "C" or debug.getlocal(f, 1) == "self"
+end
+
 -- iterator over every 1-based index of shape, row-major:
 --   for idx in util.indices{2, 3} do ... end
 function util.indices(shape)
