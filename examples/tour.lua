@@ -26,6 +26,9 @@ local info = lunet.blas_info()
 print(string.format("OpenBLAS kernels: %s (chosen by %s), %d threads",
                     info.corename, info.coretype_source, info.threads))
 
+print("\n-- any value prints through lunet.inspect, as the REPL shows results")
+print(lunet.inspect { shape = x:shape(), dtype = x.dtype, weight = w, blas = lunet.blas_info() })
+
 print("\n-- autograd: y = sum(tanh(x W) ^ 2), dy/dW")
 local W = lunet.randn({3, 4}, {requires_grad = true})
 local y = (x:matmul(W):tanh() ^ 2):sum()
