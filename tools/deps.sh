@@ -3,7 +3,8 @@
 # As root: install what is missing.  Otherwise: print the exact command
 # and fail, so nothing half-builds.
 set -e
-PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox lua-argparse"
+PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
+PKGS="$PKGS lua-argparse"      # lunet.cli: the examples' command lines
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
