@@ -50,7 +50,7 @@ PTY_RUN   := $(BUILD)/bin/pty_run
 LUA     := lua$(LUAVER)
 RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
-           LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)" LUNET_PTY_RUN="$(CURDIR)/$(PTY_RUN)"
+           LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
 .PHONY: all deps build layers test demo sweep bench sanitize install uninstall clean api
 
@@ -60,7 +60,7 @@ all: deps
 deps:
 	@sh tools/deps.sh
 
-build: layers $(MODULE) $(PROGRAM) $(CORE_TEST) $(PTY_RUN)
+build: layers $(MODULE) $(PROGRAM) $(CORE_TEST)
 
 # The include paths already keep Lua out of core and io; this says so in
 # words even where a stray lua.h would be found without them.
@@ -94,6 +94,8 @@ $(CORE_TEST): spec/core_test.c $(LIBCORE) $(HDRS)
 	$(CC) $(CPPFLAGS) $(INC_spec) $(WARN) $(MATH) $(CFLAGS) -o $@ spec/core_test.c $(LIBCORE) -lm -ldl $(LDFLAGS)
 
 # the specs' pseudo-terminal driver (the REPL's completion, help, timing)
+build: $(PTY_RUN)
+RUNENV += LUNET_PTY_RUN="$(CURDIR)/$(PTY_RUN)"
 $(PTY_RUN): spec/pty_run.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ spec/pty_run.c $(LDFLAGS)
