@@ -48,12 +48,13 @@ LIBCORE   := $(BUILD)/lib/liblunet.a
 MODULE    := $(BUILD)/lunet/core.so
 PROGRAM   := $(BUILD)/bin/lunet
 CORE_TEST := $(BUILD)/bin/core_test
+PTY_RUN   := $(BUILD)/bin/pty_run
 LUA     := lua$(LUAVER)
 RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
            LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
-.PHONY: all deps build layers test demo bench bench-deps sanitize tsan install uninstall clean
+.PHONY: all deps build layers test demo sweep bench bench-deps sanitize tsan install uninstall clean api
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -99,11 +100,22 @@ $(CORE_TEST): spec/core_test.c spec/core_vmath.c $(LIBCORE) $(HDRS)
 # specs' small tensors; make sanitize runs them on one thread.
 TEST_THREADS := LUNET_NUM_THREADS=2 LUNET_THREAD_STRESS=1
 
+# the specs' pseudo-terminal driver (the REPL's completion, help, timing)
+build: $(PTY_RUN)
+RUNENV += LUNET_PTY_RUN="$(CURDIR)/$(PTY_RUN)"
+$(PTY_RUN): spec/pty_run.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ spec/pty_run.c $(LDFLAGS)
+
 test: all
 	@cd spec && $(RUNENV) $(TEST_THREADS) $(LUA) run.lua
 
 demo: all
 	@$(RUNENV) $(PROGRAM) examples/compare_training.lua
+
+# the demo's larger grid (more learning rates, seeds and steps)
+sweep: all
+	@$(RUNENV) $(PROGRAM) examples/compare_training.lua --full
 
 # PyTorch (Debian's python3-torch) is what the benchmark compares against:
 # installed here as root, suggested otherwise; test and demo never need it.
@@ -114,6 +126,10 @@ bench: all bench-deps
 
 bench-deps:
 	@sh tools/deps.sh --bench || true
+
+# the README's API index, from the documentation beside the code (lunet.doc)
+api: all
+	@$(RUNENV) $(PROGRAM) tools/api_index.lua README.md
 
 # ASan+UBSan build of the program, which embeds the core, running every spec.
 sanitize: deps

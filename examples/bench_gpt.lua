@@ -11,25 +11,18 @@
 -- is built with (src/core/pool.h, LT_PAR_GRAIN: work below it stays on the
 -- calling thread).
 -- Timings, not tests: nothing here passes or fails.
---   lunet examples/bench_gpt.lua [--rounds 3] [--steps 3] [--threads 1,2]
+--   lunet examples/bench_gpt.lua [--rounds 3] [--steps 3] [--threads 1,2]   (--help)
 local lunet = require "lunet"
 local nn = lunet.nn
 
-local opts = { rounds = "3", steps = "3", threads = "1,2" }
-do
-  local i = 1
-  while arg and arg[i] do
-    local k = arg[i]:match("^%-%-(.+)$")
-    if not k or opts[k] == nil or not arg[i + 1] then
-      error("usage: bench_gpt.lua [--rounds 3] [--steps 3] [--threads 1,2]")
-    end
-    opts[k] = arg[i + 1]
-    i = i + 2
-  end
-end
-local ROUNDS, STEPS = tonumber(opts.rounds), tonumber(opts.steps)
-local THREADS = {}
-for t in opts.threads:gmatch("[^,]+") do THREADS[#THREADS + 1] = tonumber(t) end
+local cli = require "lunet.cli"
+local opts = cli.parse(cli.flags(cli.parser("bench_gpt.lua",
+  "One AdamW step of a small GPT on 1 and 2 threads, against the sgemm rate and PyTorch."), {
+  { "rounds", 3, "rounds, each timing every thread count", cli.int(1) },
+  { "steps", 3, "steps timed per round and thread count", cli.int(1) },
+  { "threads", "1,2", "thread counts, comma separated", cli.list(cli.int(1)) },
+}))
+local ROUNDS, STEPS, THREADS = opts.rounds, opts.steps, opts.threads
 
 local V, D, L, H, S, B = 64, 256, 4, 8, 128, 16
 local now = lunet._now

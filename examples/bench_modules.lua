@@ -9,23 +9,20 @@
 -- Ratios are torch time / lunet time: above 1 lunet is faster.
 --   lunet examples/bench_modules.lua [--shapes 2x10,4x128,16x256,1x512,1x4096]
 --                                    [--variants mha,mqa,gqa,mla,gated] [--threads 1,2]
---                                    [--long 8192]
+--                                    [--long 8192]   (--help lists them)
 local lunet = require "lunet"
 local nn = lunet.nn
 
-local opts = { shapes = "2x10,4x128,16x256,1x512,1x4096", variants = "mha,mqa,gqa,mla,gated",
-               threads = "1,2", long = "8192" }
-do
-  local i = 1
-  while arg and arg[i] do
-    local k = arg[i]:match("^%-%-(.+)$")
-    if not k or opts[k] == nil or not arg[i + 1] then
-      error("usage: bench_modules.lua [--shapes 2x10,4x128] [--variants mha,mla] [--threads 1,2] [--long 8192|0]")
-    end
-    opts[k] = arg[i + 1]
-    i = i + 2
-  end
-end
+local cli = require "lunet.cli"
+local opts = cli.parse(cli.flags(cli.parser("bench_modules.lua",
+  "Forward + backward time of each attention module on 1 and 2 threads, against PyTorch"
+  .. " when installed."), {
+  { "shapes", "2x10,4x128,16x256,1x512,1x4096", "batch x sequence shapes, comma separated" },
+  { "variants", "mha,mqa,gqa,mla,gated", "attention variants, comma separated" },
+  { "threads", "1,2", "lunet's (and PyTorch's) thread counts, comma separated",
+    cli.list(cli.int(1)) },
+  { "long", 8192, "MHA's long sequence, time and peak memory (0: none)", cli.int(0) },
+}))
 
 local function list(s)
   local t = {}
@@ -111,15 +108,14 @@ end
 
 -- ---------------------------------------------------------------- run
 
-local THREADS = {}
-for _, t in ipairs(list(opts.threads)) do THREADS[#THREADS + 1] = tonumber(t) end
+local THREADS = opts.threads
 local cases = {}
 for _, shape in ipairs(list(opts.shapes)) do
   local B, S = shape:match("^(%d+)x(%d+)$")
   assert(B, "--shapes: BxS, e.g. 4x128")
   for _, v in ipairs(list(opts.variants)) do cases[#cases + 1] = v .. ":" .. B .. ":" .. S end
 end
-local long = tonumber(opts.long) or 0
+local long = opts.long
 local info = lunet.blas_info()
 local t_start = lunet._now()
 local default_threads = lunet.get_num_threads()
@@ -156,7 +152,7 @@ end
 print(string.format("\nAttention modules, hidden %d, %d heads, last half of each sequence masked;"
   .. " forward + backward in ms (OpenBLAS %s)", HIDDEN, HEADS, info.corename))
 print(torch and ("PyTorch " .. tver .. ": tools/bench_torch_modules.py, same kernels, best of threads "
-                 .. opts.threads) or ("PyTorch: not compared (" .. tver .. ")"))
+                 .. table.concat(THREADS, ",")) or ("PyTorch: not compared (" .. tver .. ")"))
 local hdr = string.format("%-6s %3s %5s", "module", "B", "S")
 for _, th in ipairs(THREADS) do hdr = hdr .. string.format(" %8s", "lunet " .. th) end
 hdr = hdr .. string.format(" %9s", "kept MB")
@@ -206,5 +202,5 @@ if long > 0 then
   print(line)
 end
 print(string.format("(lunet columns: %s threads; torch/l: PyTorch's best / lunet on %d threads;"
-  .. " kept: bytes the graph holds for backward; %.0f s)", opts.threads, THREADS[#THREADS],
+  .. " kept: bytes the graph holds for backward; %.0f s)", table.concat(THREADS, ","), THREADS[#THREADS],
   lunet._now() - t_start))

@@ -8,6 +8,7 @@
 #                           benchmark then runs without the comparison)
 set -e
 PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
+PKGS="$PKGS lua-argparse"      # lunet.cli: the examples' command lines
 [ "$1" = "--bench" ] && PKGS="python3-torch"
 missing=""
 for p in $PKGS; do

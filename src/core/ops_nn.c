@@ -14,14 +14,16 @@
 
 /* ---------------------------------------------------------------- embedding */
 
-/* ids (any shape, 0-based) w {V,D} -> {ids..., D}; backward scatters rows */
+/* ids (any shape, 0-based; int64, or whole floats) w {V,D} -> {ids..., D};
+** backward scatters rows */
 typedef struct lt_embedding_ctx {
   int64_t D, V;
   lt_saved ids;             /* contiguous, checked in range by forward */
 } lt_embedding_ctx;
 
 typedef struct lt_emb_job {
-  const float *ids, *src;
+  const int64_t *ids;
+  const float *src;
   float *dst;
   int64_t N, D;
 } lt_emb_job;
@@ -33,7 +35,7 @@ static int lt_emb_bw_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   int64_t i, k, D = j->D;
   (void)worker;
   for (i = 0; i < j->N; i++) {
-    float *row = j->dst + (int64_t)j->ids[i] * D;
+    float *row = j->dst + j->ids[i] * D;
     const float *g = j->src + i * D;
     for (k = lo; k < hi; k++) row[k] += g[k];
   }
@@ -46,7 +48,7 @@ static int lt_emb_fw_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   int64_t i;
   (void)worker;
   for (i = lo; i < hi; i++)
-    memcpy(j->dst + i * j->D, j->src + (int64_t)j->ids[i] * j->D, (size_t)j->D * sizeof(float));
+    memcpy(j->dst + i * j->D, j->src + j->ids[i] * j->D, (size_t)j->D * sizeof(float));
   return 0;
 }
 
@@ -58,7 +60,7 @@ static int lt_embedding_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   if (cg == NULL) return -1;
   shape[0] = c->V; shape[1] = D;
   if ((dw = lt_zeros(shape, 2)) != NULL) {
-    j.ids = lt_data(ids); j.src = lt_data(cg); j.dst = lt_data(dw);
+    j.ids = lt_i64(ids); j.src = lt_data(cg); j.dst = lt_data(dw);
     j.N = lt_numel(ids); j.D = D;
     lt_parallel(D, lt_par_chunk(D, (double)j.N), 0, lt_emb_bw_task, &j);
   }
@@ -79,12 +81,13 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
   }
   if (ids->ndim >= LT_MAXDIM) { lt_err("embedding: ids have too many dims"); return NULL; }
   V = w->shape[0]; D = w->shape[1];
-  if ((cid = lt_contiguous(ids)) == NULL) return NULL;
+  if ((cid = lt_ids("embedding", "ids", ids, 0)) == NULL) return NULL;
   N = lt_numel(cid);
   for (i = 0; i < N; i++) {
-    float id = lt_data(cid)[i];
-    if (!(id >= 0 && id < (float)V) || id != floorf(id)) {
-      lt_err("embedding: id %g out of range for %lld embeddings", (double)id + 1, (long long)V);
+    int64_t id = lt_i64(cid)[i];
+    if (id < 0 || id >= V) {   /* shown 1-based, as users wrote them */
+      lt_err("embedding: id %lld out of range for %lld embeddings (ids are 1-based: 1..%lld)",
+             (long long)id + 1, (long long)V, (long long)V);
       lt_tensor_release(cid);
       return NULL;
     }
@@ -96,7 +99,7 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
     lt_emb_job j;
     if (cw == NULL) { lt_tensor_release(out); out = NULL; }
     else {
-      j.ids = lt_data(cid); j.src = lt_data(cw); j.dst = lt_data(out); j.N = N; j.D = D;
+      j.ids = lt_i64(cid); j.src = lt_data(cw); j.dst = lt_data(out); j.N = N; j.D = D;
       lt_parallel(N, lt_par_chunk(N, (double)D), 0, lt_emb_fw_task, &j);
       lt_tensor_release(cw);
     }

@@ -8,9 +8,11 @@
 **
 ** Files are untrusted: every length, offset and shape is checked before
 ** it is used, and any violation is an error naming the file and the
-** fault.  Loading reads F32, and converts F16, BF16 and F64 to float32.
-** Saving writes F32, tensors sorted by name, through `path.tmp` and a
-** rename, so a failed save never destroys an existing file.
+** fault.  Loading reads F32, and converts F16, BF16 and F64 to float32;
+** I64, I32, U8 and BOOL load as lunet's int64, int32, uint8 and bool.
+** Saving writes each tensor's own dtype (F32, I64, I32, U8, BOOL),
+** tensors sorted by name, through `path.tmp` and a rename, so a failed
+** save never destroys an existing file.
 */
 #ifndef LT_SAFETENSORS_H
 #define LT_SAFETENSORS_H

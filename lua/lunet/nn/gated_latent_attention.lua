@@ -1,4 +1,4 @@
--- nn.GatedLatentAttention{d_model, num_heads, latent_rank=32}
+-- nn.GatedLatentAttention{d_model, num_heads, latent_rank=d_model/num_heads}
 -- (alias nn.GatedAttention): seed 000's module (which the seed calls
 -- MultiHeadLatentAttention).
 --
@@ -32,16 +32,42 @@ local Linear = require "lunet.nn.linear"
 local heads = require "lunet.nn.heads"
 
 local GatedLatentAttention = Module:extend("GatedLatentAttention", {
-  "d_model", "num_heads", "latent_rank", latent_rank = 32,
+  "d_model", "num_heads", "latent_rank", latent_rank = Module.AUTO,
 })
 
-function GatedLatentAttention:init(o)
-  self:check_positive(o, "d_model", "num_heads", "latent_rank")
+-- m.output_attentions = true: each forward keeps its attention weights
+-- {B,H,S,T} (detached) in m.attention_weights, for attention maps
+GatedLatentAttention.output_attentions = false
+
+-- The width rule: latent_rank defaults to head_dim = d_model / num_heads
+-- (the seed's 32 at 256/8), the widest latent that still costs no more to
+-- cache than k and v.
+function GatedLatentAttention.default_sizes(d_model, num_heads)
+  return { latent_rank = math.max(1, d_model // num_heads) }
+end
+
+-- the sizes, checked, without building anything (see MultiHeadAttention:configure)
+function GatedLatentAttention:configure(o)
+  self:check_positive(o, "d_model", "num_heads")
   if o.d_model % o.num_heads ~= 0 then
     self:fail("d_model %d is not divisible by num_heads %d", o.d_model, o.num_heads)
   end
-  local d, H, r = o.d_model, o.num_heads, o.latent_rank
-  self.d_model, self.num_heads, self.latent_rank, self.head_dim = d, H, r, d // H
+  local r = o.latent_rank or self.default_sizes(o.d_model, o.num_heads).latent_rank
+  self:check_positive({ latent_rank = r }, "latent_rank")
+  self.d_model, self.num_heads, self.latent_rank, self.head_dim = o.d_model, o.num_heads, r,
+                                                                  o.d_model // o.num_heads
+end
+
+-- what cannot work well
+function GatedLatentAttention:size_warnings()
+  return heads.width_warnings(self.head_dim, "head_dim", self.latent_rank, "latent_rank", self.head_dim,
+                              "head_dim")
+end
+
+function GatedLatentAttention:init(o)
+  self:configure(o)
+  heads.warn(self)
+  local d, H, r = self.d_model, self.num_heads, self.latent_rank
   -- low-rank key and value factors
   self.U_k = Linear { d, r * H, bias = false }
   self.V_k = Linear { r, self.head_dim, bias = false }
@@ -58,6 +84,20 @@ end
 local function latent_heads(self, latent)
   local B, S = latent:size(1), latent:size(2)
   return latent:view { B, S, self.num_heads, self.latent_rank }:transpose(2, 3)
+end
+
+-- the weights the fused op uses, written out (for attention maps): {B,H,S,T}
+local function weights(self, q, k, mask, causal)
+  local B, S, T = q:size(1), q:size(3), k:size(3)
+  local scores = q:matmul(k:transpose(-2, -1)) / math.sqrt(self.head_dim) + self.latent_bias
+  if mask ~= nil then
+    scores = scores:masked_fill(mask:eq(0):view { B, 1, 1, T }, -1e9)
+  end
+  if causal then   -- key j is in query i's future when j > i + T - S (0-based)
+    local future = lunet.arange(S):view { S, 1 }:lt(lunet.arange(T):view { 1, T } - (T - S))
+    scores = scores:masked_fill(future, -math.huge)
+  end
+  return scores:softmax(-1)
 end
 
 -- x {B, S, d_model}; mask nil or {B, S} (1 keep, 0 masked);
@@ -88,6 +128,9 @@ function GatedLatentAttention:forward(x, mask, opts)
     if cache then k, v = cache:append(k, v) end           -- {B,H,T,head_dim}
   end
   -- 2-3. softmax(q k^T / sqrt(head_dim) + latent_bias, masked) v: {B,H,S,head_dim}
+  if self.output_attentions then
+    self.attention_weights = lunet.no_grad(weights, self, q, k, mask, causal)
+  end
   local context = lunet.attention(q, k, v, {
     mask = mask, causal = causal, scale = 1 / math.sqrt(self.head_dim),
     bias = self.latent_bias, all_masked = "uniform",
