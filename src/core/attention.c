@@ -118,16 +118,14 @@ typedef struct at_job {
   const at_dst *dq, *dk, *dv;         /* backward's (dk, dv per query head if G > 1) */
   double *dbias;                      /* the bias's gradient per (b, h) */
   float *scratch;
+  lt_tensor *hold;                    /* owns scratch (lt_scratch) */
   int64_t per_worker;                 /* scratch floats per thread */
 } at_job;
 
 /* scratch for every thread: floats per thread in *per, NULL when out of memory */
-static float *at_scratch(const at_geom *g, int tiles, int64_t *per) {
-  float *p;
+static float *at_scratch(const at_geom *g, int tiles, int64_t *per, lt_tensor **hold) {
   *per = tiles * at_tile_rows(g) * g->T + 2 * g->T + at_tile_rows(g) + 16;
-  p = malloc((size_t)(*per * lt_num_threads()) * sizeof *p);
-  if (p == NULL) lt_err("attention: out of memory");
-  return p;
+  return lt_scratch((size_t)(*per * lt_num_threads()) * sizeof(float), hold);
 }
 
 static int at_forward_task(void *ctx, int worker, int64_t lo, int64_t hi) {
@@ -162,10 +160,10 @@ static int at_forward(const at_geom *g, const at_mat *q, const at_mat *k,
   memset(&j, 0, sizeof j);
   j.g = g; j.q = q; j.k = k; j.v = v; j.mask = mask; j.lse = lse;
   at_dst_init(&j.out, out);
-  if ((j.scratch = at_scratch(g, 1, &j.per_worker)) == NULL) return -1;
+  if ((j.scratch = at_scratch(g, 1, &j.per_worker, &j.hold)) == NULL) return -1;
   rc = lt_parallel(g->B * g->H, at_chunk(g, 2.0 * (g->D + g->Dv) + 5),
                    LT_PAR_BLAS | LT_PAR_INTR, at_forward_task, &j);
-  free(j.scratch);
+  lt_tensor_release(j.hold);
   return rc;
 }
 /* ================================================================ backward */
@@ -236,6 +234,7 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   at_dst Dq, Dk, Dv, Pk, Pv;
   lt_tensor *dq = NULL, *dk = NULL, *dv = NULL, *db = NULL;
   float *part = NULL;
+  lt_tensor *phold = NULL;
   at_job j;
   int shared = g.G > 1, rc = -1;
   int64_t b, h;
@@ -264,8 +263,9 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   if (dk) { at_dst_init(&Dk, dk); j.dk = &Dk; }
   if (dv) { at_dst_init(&Dv, dv); j.dv = &Dv; }
   if (shared && (dk || dv)) {           /* a zeroed slot per query head */
-    part = calloc((size_t)(g.B * g.H * g.T * (g.D + g.Dv)), sizeof *part);
-    if (part == NULL) { lt_err("attention: out of memory"); goto done; }
+    size_t np = (size_t)(g.B * g.H * g.T * (g.D + g.Dv));
+    if ((part = lt_scratch(np * sizeof *part, &phold)) == NULL) goto done;
+    memset(part, 0, np * sizeof *part);
     Pk.p = part; Pk.ld = g.D; Pk.sh = g.T * g.D; Pk.sb = g.H * Pk.sh;
     Pv.p = part + g.B * g.H * g.T * g.D; Pv.ld = g.Dv; Pv.sh = g.T * g.Dv; Pv.sb = g.H * Pv.sh;
     if (dk) j.dk = &Pk;
@@ -273,7 +273,7 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   }
   j.g = &g; j.q = &q; j.k = &k; j.v = &v; j.go = &go; j.mask = c->mask.t;
   j.lse = (float *)c->lse;
-  if ((j.scratch = at_scratch(&g, 2, &j.per_worker)) == NULL ||
+  if ((j.scratch = at_scratch(&g, 2, &j.per_worker, &j.hold)) == NULL ||
       lt_parallel(g.B * g.H, at_chunk(&g, 4.0 * (g.D + g.Dv) + 6),
                   LT_PAR_BLAS | LT_PAR_INTR, at_backward_task, &j) ||
       (part && dk && at_sum_heads(&g, &Pk, &Dk, g.D)) ||
@@ -288,9 +288,9 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   dq = dk = dv = db = NULL;
   rc = 0;
 done:
-  free(j.scratch);
+  lt_tensor_release(j.hold);
+  lt_tensor_release(phold);
   free(j.dbias);
-  free(part);
   lt_tensor_release(q.copy); lt_tensor_release(k.copy);
   lt_tensor_release(v.copy); lt_tensor_release(go.copy);
   lt_tensor_release(dq); lt_tensor_release(dk); lt_tensor_release(dv);

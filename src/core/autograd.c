@@ -173,14 +173,13 @@ static int lt_colsum_task(void *ctx, int worker, int64_t lo, int64_t hi) {
 
 int lt_colsum(const float *g, int64_t M, int64_t N, float *out) {
   lt_colsum_job j;
+  lt_tensor *hold;
   int64_t nchunks, c, k;
   j.chunk = lt_par_chunk(M, (double)N);
   if (j.chunk < (M + 31) / 32) j.chunk = (M + 31) / 32;   /* at most 32 slots */
   nchunks = M > 0 ? (M + j.chunk - 1) / j.chunk : 0;
-  if ((j.part = malloc((size_t)(nchunks * N + 1) * sizeof *j.part)) == NULL) {
-    lt_err("out of memory summing a gradient");
+  if ((j.part = lt_scratch((size_t)(nchunks * N + 1) * sizeof *j.part, &hold)) == NULL)
     return -1;
-  }
   j.g = g; j.N = N;
   lt_parallel(M, j.chunk, 0, lt_colsum_task, &j);
   for (k = 0; k < N; k++) {
@@ -188,7 +187,7 @@ int lt_colsum(const float *g, int64_t M, int64_t N, float *out) {
     for (c = 0; c < nchunks; c++) s += j.part[c * N + k];
     out[k] = (float)s;
   }
-  free(j.part);
+  lt_tensor_release(hold);
   return 0;
 }
 

@@ -138,6 +138,7 @@ static void lt_norm_sum_parts(const float *part, int64_t nchunks, int64_t D,
 static int lt_norm_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   const lt_norm_ctx *c = lt_ag_ctx(n, lt_norm_ctx);
   lt_tensor *x = c->x.t, *cg = lt_contiguous(g), *dx = NULL, *dw = NULL, *db = NULL;
+  lt_tensor *hold = NULL;
   int64_t D = x->shape[x->ndim - 1], N = lt_numel(x) / D, nchunks;
   lt_norm_job j;
   int rc = -1;
@@ -150,10 +151,9 @@ static int lt_norm_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
       (n->needs[1] && (dw = lt_empty(&D, 1)) == NULL) ||
       (n->needs[2] && (db = lt_empty(&D, 1)) == NULL))
     goto done;
-  if ((dw || db) && (j.part = malloc((size_t)(nchunks * 2 * D) * sizeof *j.part)) == NULL) {
-    lt_err("%s: out of memory", n->name);
+  if ((dw || db) && (j.part = lt_scratch((size_t)(nchunks * 2 * D) * sizeof *j.part,
+                                          &hold)) == NULL)
     goto done;
-  }
   lt_prof_work(10.0 * (double)N * D);
   j.rms = c->rms; j.D = D;
   j.x = lt_data(x); j.g = lt_data(cg); j.w = c->w.t ? lt_data(c->w.t) : NULL;
@@ -166,7 +166,7 @@ static int lt_norm_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   dx = dw = db = NULL;
   rc = 0;
 done:
-  free(j.part);
+  lt_tensor_release(hold);
   lt_tensor_release(cg); lt_tensor_release(dx); lt_tensor_release(dw); lt_tensor_release(db);
   return rc;
 }

@@ -38,6 +38,10 @@
 
 #define LT_SPIN 4000             /* polls before sleeping (tens of us) */
 #define LT_MAXCHUNKS 65535       /* the ticket's 16-bit chunk fields */
+/* chunks a job needs before it wakes workers that sleep: waking one costs
+** tens of microseconds on these VMs, and on a core that another process
+** holds the woken thread takes the caller's core away */
+#define LT_WAKE_CHUNKS 8
 
 #if defined(__x86_64__) || defined(__i386__)
 #define lt_relax() __builtin_ia32_pause()
@@ -57,7 +61,7 @@ static struct {
   pthread_t *tid;
   int size;                      /* threads, the caller included (0: not set) */
   int started;                   /* workers running: size - 1, or 0 */
-  int sleepers;                  /* workers asleep on wake */
+  atomic_int sleepers;           /* workers asleep on wake */
   int waiting;                   /* the caller asleep on done */
   int quit;
   atomic_uint gen;               /* bumped to publish a job: wakes workers */
@@ -277,7 +281,8 @@ int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx) {
   if ((n + chunk - 1) / chunk > LT_MAXCHUNKS) chunk = (n + LT_MAXCHUNKS - 1) / LT_MAXCHUNKS;
   lt_pool_init();
   total = (n + chunk - 1) / chunk;
-  if (total == 1 || pool.size == 1 || lt_in_region || lt_pool_start() != 0) {
+  if (total == 1 || pool.size == 1 || lt_in_region || lt_pool_start() != 0 ||
+      (total < LT_WAKE_CHUNKS && atomic_load(&pool.sleepers) == pool.started)) {
     for (c = 0; c < total; c++) {   /* here, in order, stopping at an error */
       int64_t lo = c * chunk;
       if ((flags & LT_PAR_INTR) && lt_interrupted()) { lt_err("interrupted"); return -1; }

@@ -40,9 +40,11 @@ int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx);
 ** Items per chunk for an elementwise-style loop of n items costing about
 ** `cost` simple flops each: enough work per chunk that handing it to
 ** another thread pays (LT_PAR_GRAIN flops, picked by `make bench`), so a
-** small tensor is one chunk and stays on the calling thread.
+** small tensor is one chunk and stays on the calling thread.  A job of
+** fewer than 8 chunks does not wake threads that have gone to sleep
+** (pool.c): it runs here.
 */
-#define LT_PAR_GRAIN 32768
+#define LT_PAR_GRAIN 65536
 int64_t lt_par_chunk(int64_t n, double cost);
 double lt_par_grain(double grain);   /* > 0: set it (the bench tries values); the grain */
 

@@ -213,6 +213,12 @@ void lt_dim_order(const lt_tensor *t, int *perm) {
   }
 }
 
+void *lt_scratch(size_t bytes, lt_tensor **hold) {
+  int64_t n = (int64_t)((bytes + sizeof(float) - 1) / sizeof(float));
+  *hold = lt_empty(&n, 1);
+  return *hold ? lt_data(*hold) : NULL;
+}
+
 lt_tensor *lt_empty_perm(const int64_t *shape, int ndim, const int *perm) {
   int i;
   int64_t n = 1;

@@ -76,6 +76,11 @@ lt_tensor *lt_empty_order(const int64_t *shape, int ndim, const lt_tensor *like)
 /* t's dims from the largest stride to the smallest (ties in dim order):
 ** perm[0] is the outermost in memory */
 void lt_dim_order(const lt_tensor *t, int *perm);
+/* scratch memory for a kernel, from the buffer cache like a tensor's (a
+** training step reuses it instead of faulting in fresh pages), 64-byte
+** aligned: *hold owns it (lt_tensor_release(*hold) frees it, NULL ok);
+** NULL with lt_err set when out of memory */
+void *lt_scratch(size_t bytes, lt_tensor **hold);
 /* uninitialised, dense, dim perm[0] outermost ... perm[ndim-1] innermost */
 lt_tensor *lt_empty_perm(const int64_t *shape, int ndim, const int *perm);
 /* is t dense (no gaps, no overlap) with its dims in the order perm /
