@@ -7,9 +7,9 @@
 -- page faults per step, and PyTorch's step (tools/bench_torch_gpt.py, the
 -- same model) on 1 and 2 threads with the same OpenBLAS kernels.  Then
 -- where the thread pool starts to pay: an add and a GELU at growing sizes
--- on 1 thread and on 2 (the work cut in two), against the grain the pool
--- is built with (src/core/pool.h, LT_PAR_GRAIN: work below it stays on the
--- calling thread).
+-- on 1 thread and on 2 (the work cut in eight chunks), against the grain
+-- the pool is built with (src/core/pool.h, LT_PAR_GRAIN: work below it
+-- stays on the calling thread).
 -- Timings, not tests: nothing here passes or fails.
 --   lunet examples/bench_gpt.lua [--rounds 3] [--steps 3] [--threads 1,2]   (--help)
 local lunet = require "lunet"
@@ -174,31 +174,31 @@ local function us(fn)
 end
 
 local grain = lunet._par_grain()
-print(string.format("\nThe pool: an op's work cut in two chunks, 1 thread vs 2 (us); the pool's"
+print(string.format("\nThe pool: an op's work cut in eight chunks, 1 thread vs 2 (us); the pool's"
   .. " grain is %.0f flops (add: 1 per element, gelu: 25)", grain))
 print(string.format("%9s %8s %8s %6s %8s %8s %6s", "elements", "add 1", "add 2", "1/2", "gelu 1",
                     "gelu 2", "1/2"))
 local wins = {}
-for _, n in ipairs { 1024, 4096, 16384, 65536, 262144 } do
+for _, n in ipairs { 4096, 16384, 65536, 262144, 1048576 } do
   local a, b = lunet.randn { n }, lunet.randn { n }
   local r = { add = {}, gelu = {} }
   for _ = 1, 2 do
     for _, th in ipairs { 1, 2 } do
       lunet.set_num_threads(th)
-      lunet._par_grain(n / 2 + 1)
+      lunet._par_grain(n / 8 + 1)
       r.add[th] = math.min(r.add[th] or math.huge, us(function() return a + b end))
-      lunet._par_grain(25 * n / 2 + 1)
+      lunet._par_grain(25 * n / 8 + 1)
       r.gelu[th] = math.min(r.gelu[th] or math.huge, us(function() return a:gelu() end))
     end
   end
   for op, cost in pairs { add = 1, gelu = 25 } do
-    if not wins[op] and r[op][1] > 1.1 * r[op][2] then wins[op] = n * cost end
+    if not wins[op] and r[op][1] > 1.1 * r[op][2] then wins[op] = n * cost / 8 end
   end
   print(string.format("%9d %8.1f %8.1f %6.2f %8.1f %8.1f %6.2f", n, r.add[1], r.add[2],
                       r.add[1] / r.add[2], r.gelu[1], r.gelu[2], r.gelu[1] / r.gelu[2]))
 end
 lunet._par_grain(grain)
 lunet.set_num_threads(default_threads)
-print(string.format("(two threads win by 10%% from %s flops (add) and %s (gelu); chunks of %.0f"
-  .. " flops keep small ops on one thread)", wins.add and string.format("%.0f", wins.add) or "-",
+print(string.format("(two threads win by 10%% from chunks of %s flops (add) and %s (gelu); the pool"
+  .. " cuts chunks of %.0f flops, so smaller ops stay on one thread)", wins.add and string.format("%.0f", wins.add) or "-",
   wins.gelu and string.format("%.0f", wins.gelu) or "-", grain))
