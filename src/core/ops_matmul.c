@@ -16,6 +16,7 @@
 #include "autograd.h"
 #include "ops.h"
 #include "blas.h"
+#include "pool.h"
 #include "profile.h"
 
 /*
@@ -109,28 +110,47 @@ static int mm_fold_rows(const mm_operand *o, int nb, const int64_t *bs,
   return mm_layout(rows, o->cols, s, o->cs, ld) == 0;
 }
 
-/* c (contiguous {batch, M, N}) = a @ b, one sgemm per batch element */
-static int mm_loop(const mm_operand *a, const mm_operand *b, int nb,
-                   const int64_t *bs, float *c) {
-  const float *pa = lt_data(a->t), *pb = lt_data(b->t);
-  int64_t idx[LT_MAXDIM] = {0}, aoff = 0, boff = 0, nbatch = 1, i;
-  int64_t m = a->rows, n = b->cols, k = a->cols;
-  int d;
-  for (d = 0; d < nb; d++) nbatch *= bs[d];
-  for (i = 0; i < nbatch; i++) {
-    if (lt_sgemm(a->layout, b->layout, m, n, k, 1.0f, pa + aoff, a->ld,
-                 pb + boff, b->ld, 0.0f, c + i * m * n, n))
-      return -1;
-    for (d = nb - 1; d >= 0; d--) {    /* odometer over the batch index */
-      aoff += a->bstride[d];
-      boff += b->bstride[d];
-      if (++idx[d] < bs[d]) break;
-      aoff -= a->bstride[d] * bs[d];
-      boff -= b->bstride[d] * bs[d];
-      idx[d] = 0;
+/*
+** c (contiguous {batch, M, N}) = a @ b, one sgemm per batch element.
+** Batch elements go to the thread pool, each product single-threaded
+** (attention-shaped products are many small ones); the element's
+** operands are found from its batch index.
+*/
+typedef struct mm_job {
+  const mm_operand *a, *b;
+  int nb;
+  const int64_t *bs;
+  float *c;
+} mm_job;
+
+static int mm_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const mm_job *j = ctx;
+  const mm_operand *a = j->a, *b = j->b;
+  int64_t m = a->rows, n = b->cols, k = a->cols, i;
+  (void)worker;
+  for (i = lo; i < hi; i++) {
+    int64_t rest = i, aoff = 0, boff = 0;
+    int d;
+    for (d = j->nb - 1; d >= 0; d--) {   /* batch index -> the operands' offsets */
+      aoff += (rest % j->bs[d]) * a->bstride[d];
+      boff += (rest % j->bs[d]) * b->bstride[d];
+      rest /= j->bs[d];
     }
+    if (lt_sgemm(a->layout, b->layout, m, n, k, 1.0f, lt_data(a->t) + aoff, a->ld,
+                 lt_data(b->t) + boff, b->ld, 0.0f, j->c + i * m * n, n))
+      return -1;
   }
   return 0;
+}
+
+static int mm_loop(const mm_operand *a, const mm_operand *b, int nb,
+                   const int64_t *bs, float *c) {
+  int64_t nbatch = 1, i;
+  double work = 2.0 * (double)a->rows * (double)b->cols * (double)a->cols + 1000;
+  mm_job j;
+  for (i = 0; i < nb; i++) nbatch *= bs[i];
+  j.a = a; j.b = b; j.nb = nb; j.bs = bs; j.c = c;
+  return lt_parallel(nbatch, lt_par_chunk(nbatch, work), LT_PAR_BLAS, mm_task, &j);
 }
 
 static int mm_run(lt_tensor *a, lt_tensor *b, int nb, const int64_t *bs,
