@@ -4,6 +4,8 @@
 # and fail, so nothing half-builds.
 set -e
 PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
+# Open MPI: mpicc builds build/lunet/mpi.so, mpirun runs lunet.distributed
+PKGS="$PKGS libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
