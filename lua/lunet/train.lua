@@ -247,17 +247,19 @@ local function run(o)
   local loss_fn = o.loss_fn or train.default_loss
   local params = type(model.parameters) == "function" and model:parameters() or opt.params
   local out = o.output or io.stdout
-  local mode = not o.quiet and (o.progress or (train.is_terminal() and "bar" or "lines")) or nil
+  -- data parallel (lunet.distributed): only rank 0 prints, logs and saves
+  local world = require("lunet.distributed").training(model, data)
+  local mode = world.leader and not o.quiet and (o.progress or (train.is_terminal() and "bar" or "lines")) or nil
   local last = start + steps
   local csv
-  if o.log then
+  if o.log and world.leader then
     local err
     csv, err = io.open(o.log, "w")
     if not csv then fail("cannot write the log: %s", tostring(err)) end
     csv:write(table.concat(train.COLUMNS, ","), "\n")
     csv:flush()
   end
-  local save_ckpt = o.checkpoint and require("lunet.checkpoint").save_checkpoint
+  local save_ckpt = o.checkpoint and world.leader and require("lunet.checkpoint").save_checkpoint
 
   local history = {}
   local t_start = now()
@@ -265,6 +267,7 @@ local function run(o)
   local last_draw, tok_per_step = -1, 0
 
   local function log_row(step)
+    world.reduce(win)    -- the whole job's window (several ranks)
     local t = now()
     local row = {
       step = step, loss = win.loss / win.n,
@@ -314,7 +317,7 @@ local function run(o)
     if logits and sy then c, n = train.hits(logits, sy) end
     win.loss, win.n = win.loss + lv, win.n + 1
     win.tokens = win.tokens + x:numel()
-    tok_per_step = x:numel()
+    tok_per_step = x:numel() * world.size
     if norm then win.norm = win.norm + norm end
     if c then win.hits, win.count = win.hits + c, win.count + n end
     local acc = n and n > 0 and c / n or nil
