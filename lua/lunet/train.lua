@@ -40,6 +40,12 @@ accuracy, tokens/s and ETA; otherwise (a pipe, a file) a plain line every
 eval_every steps, so logs stay readable.  opts.progress = "bar" or "lines"
 forces either, and opts.output (default io.stdout) is where it goes.
 
+Under mpirun, with a lunet.distributed DistributedDataParallel model, a
+lunet.data task is sharded over the ranks (task:shard), only rank 0
+prints, writes the log and saves checkpoints, and every rank's history
+holds the whole job's loss, accuracy and tokens/s (on_step sees its own
+rank's loss).
+
 Errors (in the model, the loss, a callback) are not caught: they reach the
 caller with their traceback whole, reported at the caller's line; the log
 is closed and the progress line ended on the way out.  Unknown options are
