@@ -23,7 +23,6 @@ function TestDistributedAlone:test_init_is_rank_0_of_1()
   lu.assertEquals({ r, n }, { 0, 1 })
   lu.assertEquals({ dist.rank(), dist.world_size(), dist.backend() }, { 0, 1, "local" })
   lu.assertTrue(dist.is_initialized())
-  lu.assertTrue(dist.is_leader())
   lu.assertIs(lunet.distributed, dist)
   lu.assertEquals({ dist.init() }, { 0, 1 })   -- again: the same
   dist.barrier()

@@ -25,6 +25,9 @@ for name, p in net:named_parameters() do
 end
 local model = dist.DistributedDataParallel(net)
 local opt = lunet.optim.AdamW(model:parameters(), { lr = 3e-3 })
+-- count the all-reduces: one per bucket per step, not one per tensor
+local reduces, all_reduce = 0, dist.all_reduce
+dist.all_reduce = function(...) reduces = reduces + 1; return all_reduce(...) end
 for _ = 1, steps do
   local x, y, m = task:batch()
   assert(x:size(1) == 8 // world, "the per-rank batch is 8 / world_size")
@@ -33,4 +36,7 @@ for _ = 1, steps do
   loss:backward()
   opt:step()
 end
+local want = world > 1 and steps * #model.buckets or 0
+assert(#model.buckets == 1 and reduces == want,
+       string.format("%d all-reduces for %d steps and %d buckets", reduces, steps, #model.buckets))
 lunet.save(rank == 0 and out or (out .. ".rank" .. rank), model:state_dict())

@@ -93,7 +93,7 @@ static int ld_init(lua_State *L) {
   if (!init) {
     /* only the main thread calls MPI; lunet's own threads never do */
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-      return luaL_error(L, "init: MPI_Init failed");
+      return luaL_error(L, "init: MPI_Init failed (Open MPI says why above)");
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &ld_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &ld_size);
@@ -115,13 +115,6 @@ static int ld_finalize(lua_State *L) {
 static int ld_barrier(lua_State *L) {
   ld_checkactive(L, "barrier");
   ld_check(L, MPI_Barrier(MPI_COMM_WORLD), "barrier");
-  return 0;
-}
-
-/* abort(code): end every rank now (what the on_exit handler does) */
-static int ld_abort(lua_State *L) {
-  int code = (int)luaL_optinteger(L, 1, 1);
-  if (ld_active()) MPI_Abort(MPI_COMM_WORLD, code);
   return 0;
 }
 
@@ -381,7 +374,6 @@ static const luaL_Reg ld_funcs[] = {
   {"init", ld_init},
   {"finalize", ld_finalize},
   {"barrier", ld_barrier},
-  {"abort", ld_abort},
   {"all_reduce", ld_all_reduce},
   {"broadcast", ld_broadcast},
   {"gather_bytes", ld_gather_bytes},

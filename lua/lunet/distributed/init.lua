@@ -101,10 +101,6 @@ end
 function dist.rank() need("dist.rank") return my_rank end
 function dist.world_size() need("dist.world_size") return my_size end
 
--- true in a process that should print and write: rank 0, or any process
--- before (or without) init
-function dist.is_leader() return my_rank == 0 end
-
 function dist.barrier()
   need("dist.barrier")
   if C and my_size > 1 then C.barrier() end
