@@ -10,8 +10,11 @@ process or as N, and trains the same model on the same data either way.
 
 Flags (--flag value): --steps 300, --batch 32 (the global batch: each of
 N ranks trains batch/N rows of it), --threads 1 (BLAS threads per rank),
---d-model 64, --layers 2, --heads 4, --seq-len 32, --lr 3e-3,
---out out (where the log and the checkpoint go), --resume.
+--d-model 64, --layers 2, --heads 4, --seq-len 32, --lr 3e-3, --eval 2
+(held-out batches scored at every logged step; 0: none), --out out (where
+the log and the checkpoint go), --resume.  The last line gives the job's
+tokens/s and the CPU time each rank spent per step (all its threads;
+with --eval 0 that is training alone).
 
 What happens: dist.init() finds the ranks (rank 0 of 1 without mpirun);
 DistributedDataParallel broadcasts rank 0's initial parameters and
@@ -27,7 +30,7 @@ local util = require "lunet.util"
 local nn = lunet.nn
 
 local o = { steps = 300, batch = 32, threads = 1, ["d-model"] = 64, layers = 2, heads = 4, ["seq-len"] = 32,
-            lr = 3e-3, out = "out", resume = false }
+            lr = 3e-3, eval = 2, out = "out", resume = false }
 local i = 1
 while arg and arg[i] do
   local name = arg[i]:match("^%-%-([%w-]+)$")
@@ -65,13 +68,15 @@ if rank == 0 then
 end
 
 local total = start + o.steps
+local cpu = os.clock()
 local history = lunet.train {
   model = model, optimizer = opt, data = task, steps = o.steps, start_step = start,
-  eval_every = math.max(1, o.steps // 10), eval_batches = 2, clip = 1.0,
+  eval_every = math.max(1, o.steps // 10), eval_batches = o.eval, clip = 1.0,
   schedule = lunet.optim.schedule.warmup_cosine { lr = o.lr, warmup = math.min(30, total // 10), total = total },
   log = o.out .. "/train_distributed.csv", checkpoint = ckpt,
 }
 
+local cpu_ms = dist.all_gather((os.clock() - cpu) / o.steps * 1e3)   -- every rank's
 if rank == 0 and #history > 1 then
   -- tokens/s after the first logged row (start-up and first touches of memory)
   local tokens, seconds = 0, 0
@@ -80,6 +85,9 @@ if rank == 0 and #history > 1 then
     tokens, seconds = tokens + history[k].tokens_per_s * dt, seconds + dt
   end
   local last = history[#history]
-  print(string.format("step %d: loss %.4f, held-out recall %.3f; %.0f tokens/s over the job", last.step, last.loss,
-                      last.eval_acc, tokens / seconds))
+  local mean = 0
+  for _, ms in ipairs(cpu_ms) do mean = mean + ms / #cpu_ms end
+  print(string.format("step %d: loss %.4f, held-out recall %s; %.0f tokens/s over the job; %.0f ms CPU per step "
+                      .. "per rank", last.step, last.loss, last.eval_acc and string.format("%.3f", last.eval_acc) or "-",
+                      tokens / seconds, mean))
 end
