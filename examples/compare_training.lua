@@ -14,8 +14,8 @@ and KV cache per token.  This is `make demo`; --full runs a larger grid.
 Each (variant, learning rate, seed) is one run of lunet.sweep, trained in
 its own process, --jobs at a time; under mpirun (`mpirun -np 2 lunet
 examples/compare_training.lua`) the runs are spread over the ranks
-instead, and rank 0 prints the same table.  A variant's learning rate is the one
-with the lowest mean validation loss over the seeds (held-out batches 1..4);
+instead, and rank 0 prints the same table.  A variant's learning rate is
+the one with the lowest mean validation loss over the seeds (held-out batches 1..4);
 the table reports the test batches after those, which the choice never
 saw.  out/compare_training.csv has one line per (variant, lr, seed, step),
 and --from recomputes the table from it.  The PNG shows the validation

@@ -4,21 +4,31 @@
 # and fail, so nothing half-builds.
 set -e
 PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
-# Open MPI: mpicc builds build/lunet/mpi.so, mpirun runs lunet.distributed
-PKGS="$PKGS libopenmpi-dev openmpi-bin"
+# Open MPI: mpicc builds build/lunet/mpi.so, mpirun runs lunet.distributed.
+# Installed like the rest as root; otherwise only named, since everything
+# else builds and passes without it.
+OPTIONAL="libopenmpi-dev openmpi-bin"
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 missing=""
 for p in $PKGS; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+  if ! installed "$p"; then
     missing="$missing $p"
   fi
 done
-[ -z "$missing" ] && exit 0
+optional=""
+for p in $OPTIONAL; do installed "$p" || optional="$optional $p"; done
+[ -z "$missing$optional" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
-  echo "lunet: installing missing packages:$missing"
+  echo "lunet: installing missing packages:$missing$optional"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q >/dev/null || apt-get update
-  apt-get install -y -q $missing
+  apt-get install -y -q $missing $optional
 else
+  if [ -n "$optional" ]; then
+    echo "lunet: for lunet.distributed across processes (optional):" >&2
+    echo "  sudo apt-get install -y$optional" >&2
+  fi
+  [ -z "$missing" ] && exit 0
   echo "lunet: missing Debian packages. Install them with:" >&2
   echo "  sudo apt-get install -y$missing" >&2
   exit 1
