@@ -14,11 +14,17 @@ is what to compare with the link's speed.
 local lunet = require "lunet"
 local dist = require "lunet.distributed"
 local util = require "lunet.util"
+local cli = require "lunet.cli"
+
+local parser = cli.parser("bench_allreduce.lua", "Times dist.all_reduce of 0.25 to 64 MB between the ranks.")
+cli.flags(parser, { { "max-mb", 64, "the largest tensor, in MB", cli.number(0.25) } })
+local o = cli.parse(parser)
 
 local rank, n = dist.init()
 if n == 1 then print("one process: nothing to all-reduce (run it under mpirun -np 2 or more)") return end
 local cells = { { "bytes", "ms per all_reduce", "algbw GB/s", "busbw GB/s" } }
-for _, mb in ipairs { 0.25, 1, 4, 16, 64 } do
+local mb = 0.25
+while mb <= o["max-mb"] do
   local t = lunet.ones { math.floor(mb * 2 ^ 20 / 4) }
   local reps = math.max(3, math.floor(64 / mb))
   dist.all_reduce(t, "mean")          -- the first call sets up the buffers
@@ -30,6 +36,7 @@ for _, mb in ipairs { 0.25, 1, 4, 16, 64 } do
   local bytes = t:numel() * 4
   cells[#cells + 1] = { util.commas(bytes), string.format("%.3f", s * 1e3), string.format("%.2f", bytes / s / 1e9),
                         string.format("%.2f", bytes / s / 1e9 * 2 * (n - 1) / n) }
+  mb = mb * 4
 end
 if rank == 0 then
   print(string.format("%d ranks (%s)", n, dist.backend()))

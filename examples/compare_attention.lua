@@ -13,7 +13,7 @@
 --
 --   build/bin/lunet examples/compare_attention.lua [options]
 --
--- Options (defaults are the seeds' setup):
+-- Options (defaults are the seeds' setup; --help lists them):
 --   --hidden N          hidden size (256)         --heads N        heads (8)
 --   --group-size N      GQA heads per kv head     --latent-rank N  gated
 --   --down-dim N  --up-dim N  --rope-head-dim N   MLA
@@ -31,70 +31,35 @@ local lunet = require "lunet"
 local profile = lunet.profile
 local compare = require "lunet.compare"
 local commas = profile.commas
+local cli = require "lunet.cli"
 
 -- ---------------------------------------------------------------- options
 
--- false: not given (the width rule decides)
-local opts = {
-  hidden = 256, heads = 8, ["group-size"] = false, ["down-dim"] = false, ["up-dim"] = false,
-  ["rope-head-dim"] = false, ["latent-rank"] = false, seq = "10,4096", batch = 1, reps = 3, budget = 10,
-  match = false, target = false, csv = false, markdown = false,
-}
-
-local function usage(msg)
-  if msg then io.stderr:write("compare_attention: ", msg, "\n") end
-  io.stderr:write([[
-usage: lunet examples/compare_attention.lua [--hidden N] [--heads N] [--group-size N]
-         [--down-dim N] [--up-dim N] [--rope-head-dim N] [--latent-rank N]
-         [--match params|kv|flops] [--target N]
-         [--seq 10,4096] [--batch N] [--reps N] [--budget S] [--csv | --markdown]
-]])
-  os.exit(msg and 1 or 0)
-end
-
-local args = arg or {}
-local i = 1
-while i <= #args do
-  local a = args[i]
-  local name, value = a:match("^%-%-([%w-]+)=(.*)$")
-  if not name then name = a:match("^%-%-([%w-]+)$") end
-  if name == "help" or a == "-h" then usage() end
-  if name == nil or opts[name] == nil then usage("unknown option " .. a) end
-  if name == "csv" or name == "markdown" then
-    opts[name] = true
-  else
-    if value == nil then
-      i = i + 1
-      value = args[i]
-      if value == nil then usage("option --" .. name .. " needs a value") end
-    end
-    if name == "seq" or name == "match" then
-      opts[name] = value
-    elseif name == "target" then
-      opts.target = tonumber(value) or usage("--target must be a number, got " .. value)
-    elseif name == "budget" then
-      local n = tonumber(value)
-      if n == nil or not (n >= 0) then usage("--budget must be seconds, got " .. value) end
-      opts.budget = n
-    else
-      local n = math.tointeger(tonumber(value))
-      if n == nil or n <= 0 then usage("--" .. name .. " must be a positive integer: " .. value) end
-      opts[name] = n
-    end
-  end
-  i = i + 1
-end
-local seqs = {}
-for s in opts.seq:gmatch("[^,]+") do
-  local n = math.tointeger(tonumber(s))
-  if n == nil or n <= 0 then usage("--seq must list positive integers, got " .. opts.seq) end
-  seqs[#seqs + 1] = n
-end
-if #seqs == 0 then usage("--seq needs at least one length") end
-if opts.csv and opts.markdown then usage("--csv and --markdown exclude each other") end
+local parser = cli.parser("compare_attention.lua",
+  "Compare the attention variants: the seeds' Attention Test, then what each costs, counted and timed.",
+  "Sizes not given follow each variant's width rule (at 256/8 the seeds' 2; 64, 128, 26; 32).")
+local positive = cli.int(1)
+parser:option("--hidden", "hidden size"):default("256"):convert(positive)
+parser:option("--heads", "attention heads"):default("8"):convert(positive)
+parser:option("--group-size", "GQA query heads per kv head"):target("group-size"):convert(positive)
+parser:option("--down-dim", "MLA latent width"):target("down-dim"):convert(positive)
+parser:option("--up-dim", "MLA content dims, all heads"):target("up-dim"):convert(positive)
+parser:option("--rope-head-dim", "MLA RoPE dims per head"):target("rope-head-dim"):convert(positive)
+parser:option("--latent-rank", "the gated module's latent rank"):target("latent-rank"):convert(positive)
+parser:option("--match", "build every variant at one budget (lunet.compare)"):choices { "params", "kv", "flops" }
+parser:option("--target", "the budget (default: MHA's at this width)"):convert(cli.number())
+parser:option("--seq", "sequence lengths of the table"):default("10,4096"):convert(cli.list(positive))
+parser:option("--batch", "batch of the table"):default("1"):convert(positive)
+parser:option("--reps", "timed runs per cell (the median is shown)"):default("3"):convert(positive)
+parser:option("--budget", "no further runs once a cell has taken this many seconds"):default("10")
+  :convert(cli.number(0))
+parser:mutex(parser:flag("--csv", "print the table(s) only, as CSV"),
+             parser:flag("--markdown", "print the table(s) only, as markdown"))
+local opts = cli.parse(parser)
+local seqs = opts.seq
+if opts.target and not opts.match then parser:error("--target needs --match") end
 
 local H, D = opts.heads, opts.hidden
-if opts.target and not opts.match then usage("--target needs --match") end
 
 -- the five modules, in the seeds' order, seed 000's last, built by
 -- lunet.compare (at a matched budget with --match)
@@ -109,7 +74,7 @@ local function build()
   local ok, rows = pcall(compare, { hidden_size = D, num_heads = H, options = variant_options,
                                     match = opts.match or nil, target = opts.target or nil,
                                     seq = seqs[1] })
-  if not ok then usage(tostring(rows)) end
+  if not ok then parser:error(tostring(rows)) end
   compared = rows
   local mods = {}
   for i, r in ipairs(rows) do mods[i] = { r.name, r.module } end

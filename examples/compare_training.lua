@@ -29,6 +29,7 @@ local dist = require "lunet.distributed"
 local sweep = require "lunet.sweep"
 local plot = require "lunet.plot"
 local util = require "lunet.util"
+local cli = require "lunet.cli"
 
 -- ---------------------------------------------------------------- flags
 
@@ -62,7 +63,6 @@ local FLAGS = {
   { "no-plot", false, "no PNG" },
   { "full", false, "the larger grid of make sweep (see --help)" },
   { "quick", false, "a tiny configuration that runs in seconds (for tests)" },
-  { "help", false, "this text" },
 }
 
 -- --full: more learning rates, seeds and steps
@@ -71,20 +71,15 @@ local QUICK = { lrs = "1e-2", seeds = "1,2", steps = 20, batch = 8, vocab = 16, 
                 ["kv-pairs"] = 2, ["d-model"] = 16, layers = 1, heads = 2, ["eval-every"] = 10,
                 ["val-batches"] = 1, ["test-batches"] = 1 }
 
-local function usage(out)
-  out:write("usage: lunet examples/compare_training.lua [--flag value ...]\n\n")
-  for _, f in ipairs(FLAGS) do
-    local d = f[2]
-    local dtext = (d == nil or d == false) and "" or string.format(" (default %s)", tostring(d))
-    out:write(string.format("  --%-13s %s%s\n", f[1], f[3], dtext))
-  end
-  out:write("\n--full sets --lrs " .. FULL.lrs .. " --seeds " .. FULL.seeds .. " --steps " .. FULL.steps ..
-            " --eval-every " .. FULL["eval-every"] .. " (flags given win).\n")
-end
+local parser = cli.parser("compare_training.lua",
+  "Train a small TransformerLM with each attention variant at its best learning rate over several " ..
+  "seeds, and compare them (make demo).",
+  "--full sets --lrs " .. FULL.lrs .. " --seeds " .. FULL.seeds .. " --steps " .. FULL.steps ..
+  " --eval-every " .. FULL["eval-every"] .. " (flags given win).")
+cli.flags(parser, FLAGS, false)     -- the presets fill what is not given, then the defaults
 
 local function die(fmt, ...)
-  io.stderr:write("compare_training: ", string.format(fmt, ...), "\n")
-  os.exit(2)
+  parser:error(string.format(fmt, ...))
 end
 
 local function list(s, what, convert)
@@ -99,32 +94,17 @@ local function list(s, what, convert)
 end
 
 local function parse(args)
-  local spec, o, given = {}, {}, {}
-  for _, f in ipairs(FLAGS) do spec[f[1]] = f; o[f[1]] = f[2] end
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name, value = a:match("^%-%-([%w-]+)=(.*)$")
-    if not name then name = a:match("^%-%-([%w-]+)$") end
-    local f = name and spec[name]
-    if not f then die("unknown argument '%s' (see --help)", a) end
-    if type(f[2]) == "boolean" then
-      if value then die("--%s takes no value", name) end
-      o[name] = true
-    else
-      if value == nil then
-        i = i + 1
-        value = args[i]
-        if value == nil then die("--%s needs a value", name) end
-      end
-      o[name] = value
-    end
-    given[name] = true
-    i = i + 1
+  local o = cli.parse(parser, args)
+  local given = {}
+  for _, f in ipairs(FLAGS) do
+    given[f[1]] = o[f[1]] ~= nil
+    if type(f[2]) == "boolean" then o[f[1]] = o[f[1]] or false end
   end
-  if o.help then usage(io.stdout); os.exit(0) end
   for _, preset in ipairs { o.full and FULL, o.quick and QUICK } do
     for k, v in pairs(preset or {}) do if not given[k] then o[k] = v end end
+  end
+  for _, f in ipairs(FLAGS) do
+    if o[f[1]] == nil and type(f[2]) ~= "boolean" then o[f[1]] = f[2] end
   end
   for _, f in ipairs(FLAGS) do
     local k = f[1]
@@ -231,20 +211,14 @@ end
 
 if o["no-plot"] then return end
 
--- each variant's runs at its best lr, step by step: mean, min and max of a field
+-- each variant's runs at its best lr: the mean of a field, and the band
+-- from the worst to the best seed (lunet.plot.spread)
 local function band(s, field)
-  local runs = {}
+  local curves = {}
   for _, r in ipairs(rows) do
-    if r.variant == s.variant and r.lr == s.best_lr then runs[#runs + 1] = r end
+    if r.variant == s.variant and r.lr == s.best_lr then curves[#curves + 1] = r.curve end
   end
-  local series = { name = string.format("%s (lr %g)", s.variant, s.best_lr), x = {}, y = {}, lo = {}, hi = {} }
-  for i, c in ipairs(runs[1].curve) do
-    local values = {}
-    for _, r in ipairs(runs) do values[#values + 1] = r.curve[i][field] end
-    local st = sweep.stats(values)
-    series.x[i], series.y[i], series.lo[i], series.hi[i] = c.step, st.mean, st.min, st.max
-  end
-  return series
+  return plot.spread(curves, { y = field, name = string.format("%s (lr %g)", s.variant, s.best_lr) })
 end
 
 local recall, loss, kv = {}, {}, {}

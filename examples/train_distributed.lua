@@ -8,13 +8,9 @@ process or as N, and trains the same model on the same data either way.
   mpirun --hostfile hosts -np 8 lunet examples/train_distributed.lua   (8 ranks over machines)
   ... --resume            (continue from the checkpoint, on every rank)
 
-Flags (--flag value): --steps 300, --batch 32 (the global batch: each of
-N ranks trains batch/N rows of it), --threads 1 (BLAS threads per rank),
---d-model 64, --layers 2, --heads 4, --seq-len 32, --lr 3e-3, --eval 2
-(held-out batches scored at every logged step; 0: none), --out out (where
-the log and the checkpoint go), --resume.  The last line gives the job's
-tokens/s and the CPU time each rank spent per step (all its threads;
-with --eval 0 that is training alone).
+--help lists the options.  The last line gives the job's tokens/s and the
+CPU time each rank spent per step (all its threads; with --eval 0 that is
+training alone).
 
 What happens: dist.init() finds the ranks (rank 0 of 1 without mpirun);
 DistributedDataParallel broadcasts rank 0's initial parameters and
@@ -27,23 +23,25 @@ loss and tokens/s.
 local lunet = require "lunet"
 local dist = require "lunet.distributed"
 local util = require "lunet.util"
+local cli = require "lunet.cli"
 local nn = lunet.nn
 
-local o = { steps = 300, batch = 32, threads = 1, ["d-model"] = 64, layers = 2, heads = 4, ["seq-len"] = 32,
-            lr = 3e-3, eval = 2, out = "out", resume = false }
-local i = 1
-while arg and arg[i] do
-  local name = arg[i]:match("^%-%-([%w-]+)$")
-  if name == "resume" then o.resume = true
-  elseif name and o[name] ~= nil and arg[i + 1] then
-    o[name] = type(o[name]) == "number" and tonumber(arg[i + 1]) or arg[i + 1]
-    if o[name] == nil then error("--" .. name .. " wants a number, got " .. arg[i + 1], 0) end
-    i = i + 1
-  else
-    error("unknown or incomplete flag '" .. arg[i] .. "' (see the top of this file)", 0)
-  end
-  i = i + 1
-end
+local parser = cli.parser("train_distributed.lua",
+  "Data-parallel training of a TransformerLM on MQAR over the ranks of mpirun (or one process).")
+cli.flags(parser, {
+  { "steps", 300, "optimiser steps", cli.int(1) },
+  { "batch", 32, "the global batch: each of N ranks trains batch/N rows", cli.int(1) },
+  { "threads", 1, "BLAS threads per rank", cli.int(1) },
+  { "d-model", 64, "model width", cli.int(1) },
+  { "layers", 2, "transformer blocks", cli.int(1) },
+  { "heads", 4, "attention heads", cli.int(1) },
+  { "seq-len", 32, "sequence length", cli.int(8) },
+  { "lr", 3e-3, "peak learning rate (AdamW, warm-up then cosine)", cli.number(0) },
+  { "eval", 2, "held-out batches scored at every logged step (0: none)", cli.int(0) },
+  { "out", "out", "where the log and the checkpoint go" },
+  { "resume", false, "continue from the checkpoint in --out, on every rank" },
+})
+local o = cli.parse(parser)
 
 local rank, world = dist.init()
 lunet.set_num_threads(o.threads)

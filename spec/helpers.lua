@@ -161,6 +161,32 @@ function H.temp_file(contents)
   return path
 end
 
+-- tmpfile, cleanup: tmpfile(contents) makes a temp file (see temp_file)
+-- and remembers it; cleanup() removes every file remembered (a teardown)
+function H.temp_tracker()
+  local temps = {}
+  local function tmpfile(contents)
+    local name = H.temp_file(contents)
+    temps[#temps + 1] = name
+    return name
+  end
+  local function cleanup()
+    for _, f in ipairs(temps) do os.remove(f) end
+    temps = {}
+  end
+  return tmpfile, cleanup
+end
+
+-- run fn with the globals of `globals` set, then put the old values back
+-- (an error is raised again after that)
+function H.with_globals(globals, fn)
+  local old = {}
+  for k, v in pairs(globals) do old[k] = rawget(_G, k); rawset(_G, k, v) end
+  local ok, err = pcall(fn)
+  for k in pairs(globals) do rawset(_G, k, old[k]) end
+  if not ok then error(err, 0) end
+end
+
 -- s quoted for sh
 function H.q(s)
   return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"

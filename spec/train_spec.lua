@@ -153,7 +153,7 @@ lunet.manual_seed(1)
 local task = lunet.data.copy{vocab_size = 8, seq_len = 8, batch_size = 4}
 local m = lunet.nn.TransformerLM{vocab_size = 8, d_model = 8, n_layer = 1, num_heads = 2, max_len = 8}
 local opt = lunet.optim.SGD(m:parameters(), {lr = 0.1})
-print("terminal", train.is_terminal())
+print("terminal", require("lunet.progress").is_terminal())
 train{model = m, optimizer = opt, data = task, steps = 4, eval_every = 2}
 ]])
   f:close()

@@ -4,6 +4,7 @@
 # and fail, so nothing half-builds.
 set -e
 PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
+PKGS="$PKGS lua-argparse"      # lunet.cli: the examples' command lines
 # Open MPI: mpicc builds build/lunet/mpi.so, mpirun runs lunet.distributed.
 # Installed like the rest as root; otherwise only named, since everything
 # else builds and passes without it.

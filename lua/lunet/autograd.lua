@@ -29,6 +29,7 @@ local function list_of(what, v)
   return v
 end
 
+-- autograd.grad(outputs, inputs [, opts]) -> {grads}: see the top of this file
 function autograd.grad(outputs, inputs, o)
   o = util.check_options("autograd.grad", o or {}, OPTIONS)
   local outs, ins = list_of("outputs", outputs), list_of("inputs", inputs)
@@ -59,6 +60,15 @@ function autograd.grad(outputs, inputs, o)
   return grads
 end
 
+-- the callbacks of register_backward_callback, run after the C backward
+local callbacks = {}
+local c_backward
+
+local function backward(t, ...)
+  c_backward(t, ...)
+  for _, fn in ipairs({ table.unpack(callbacks) }) do fn() end   -- a copy: one may remove itself
+end
+
 --[[
 autograd.register_backward_callback(fn) -> handle: fn() runs after every
 x:backward() call, once every gradient is accumulated, until
@@ -68,14 +78,6 @@ DistributedDataParallel all-reduces the gradients (PyTorch's DDP hooks
 its engine for the same).  The first registration puts a Lua function in
 front of the C backward method.
 ]]
-local callbacks = {}
-local c_backward
-
-local function backward(t, ...)
-  c_backward(t, ...)
-  for _, fn in ipairs({ table.unpack(callbacks) }) do fn() end   -- a copy: one may remove itself
-end
-
 function autograd.register_backward_callback(fn)
   if type(fn) ~= "function" then
     util.fail("autograd.register_backward_callback", "expected a function, got %s", type(fn))

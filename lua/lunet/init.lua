@@ -19,10 +19,12 @@ local lazy = {
   profile = { "lunet.profile" }, train = { "lunet.train" }, autograd = { "lunet.autograd" },
   compare = { "lunet.compare" }, sweep = { "lunet.sweep" }, plot = { "lunet.plot" },
   distributed = { "lunet.distributed" },
+  inspect = { "lunet.inspect", "inspect" },
   save_checkpoint = { "lunet.checkpoint", "save_checkpoint" },
   load_checkpoint = { "lunet.checkpoint", "load_checkpoint" },
 }
 setmetatable(lunet, {
+  __lazy = lazy,             -- the names, for completion and lunet.doc
   __index = function(t, k)
     local where = lazy[k]
     if where then

@@ -100,6 +100,7 @@ end
 
 -- ---------------------------------------------------------------- points
 
+-- sweep.points(spec) -> {{index, variant, lr, seed}, ...}: the grid, every combination
 function sweep.points(spec)
   spec = settle(spec)
   local points = {}
@@ -291,6 +292,9 @@ local function map_ranks(spec, points, on_row)
   return rows
 end
 
+-- sweep.map(spec, points [, on_row]) -> rows in the points' order: trains them
+-- `jobs` at a time in separate processes (over the ranks under mpirun, above),
+-- on_row(row, done, total) as each ends
 function sweep.map(spec, points, on_row)
   spec = settle(spec)
   local dist = require "lunet.distributed"
@@ -310,6 +314,7 @@ end
 
 -- ---------------------------------------------------------------- summary
 
+-- sweep.stats(list) -> {mean, std (the sample standard deviation), min, max, n}
 local function stats(list)
   local n, sum, lo, hi = #list, 0, math.huge, -math.huge
   for _, x in ipairs(list) do
@@ -329,6 +334,8 @@ local function steps_to(row, target)
   return false
 end
 
+-- sweep.summarise(rows [, target_acc=0.9]) -> summary: per variant its best lr
+-- and the test numbers over seeds (see the top of this file)
 function sweep.summarise(rows, target_acc)
   target_acc = target_acc or 0.9
   local order, by = {}, {}
@@ -416,6 +423,7 @@ function sweep.write_csv(path, rows)
   f:close()
 end
 
+-- sweep.read_csv(path) -> rows, as write_csv wrote them
 function sweep.read_csv(path)
   local f, err = io.open(path, "r")
   if not f then fail("cannot read %s: %s", path, tostring(err)) end
@@ -443,6 +451,7 @@ end
 
 -- ---------------------------------------------------------------- run
 
+-- sweep.run(spec) -> summary, rows: map with a progress line per point, then summarise
 function sweep.run(spec)
   spec = settle(spec)
   local points = sweep.points(spec)

@@ -35,8 +35,9 @@ since the previous row (so with eval_every = 1, each step's own values);
 eval_* are there when eval_batches > 0; tokens_per_s is over those steps;
 elapsed is wall seconds since the start.  The CSV has the same columns.
 
-Progress: on a terminal, one line redrawn in place with a bar, loss,
-accuracy, tokens/s and ETA; otherwise (a pipe, a file) a plain line every
+Progress (lunet.progress): on a terminal, one line redrawn in place with
+a bar, loss, accuracy, the last evaluation, tokens/s and ETA, fitted to
+the terminal's width; otherwise (a pipe, a file) a plain line every
 eval_every steps, so logs stay readable.  opts.progress = "bar" or "lines"
 forces either, and opts.output (default io.stdout) is where it goes.
 
@@ -64,54 +65,9 @@ local now = lunet._now or os.clock   -- monotonic wall clock when the core has o
 
 -- ---------------------------------------------------------------- output
 
-local tty   -- cached: is stdout a terminal?
-
--- whether stdout is a terminal (asked once, through the shell's test -t)
-function train.is_terminal()
-  if tty == nil then
-    local ok = os.execute("test -t 1")
-    tty = ok == true or ok == 0
-  end
-  return tty
-end
-
-local function clock_str(s)
-  if s ~= s or s == math.huge then return "--:--" end
-  s = math.floor(s + 0.5)
-  if s >= 3600 then return string.format("%d:%02d:%02d", s // 3600, s // 60 % 60, s % 60) end
-  return string.format("%d:%02d", s // 60, s % 60)
-end
-train.clock_str = clock_str
-
-local function fmt(v, f)
-  if v == nil then return "--" end
-  return string.format(f, v)
-end
-
--- the progress bar line (without the leading \r)
-local function bar_line(step, first, last, loss, acc, tps, elapsed)
-  local width = 24
-  local done = (step - first) / math.max(1, last - first)
-  local fill = math.floor(done * width + 0.5)
-  local eta = done > 0 and elapsed * (1 - done) / done or math.huge
-  return string.format("[%s%s] %d/%d  loss %s  acc %s  %s tok/s  ETA %s",
-    string.rep("#", fill), string.rep(".", width - fill), step, last,
-    fmt(loss, "%.4f"), fmt(acc, "%.3f"), fmt(tps, "%.0f"), clock_str(eta))
-end
-
-local function log_line(row, last)
-  local w = #tostring(last)
-  local parts = { string.format("step %" .. w .. "d/%d", row.step, last),
-                  "loss " .. fmt(row.loss, "%.4f"), "acc " .. fmt(row.acc, "%.3f") }
-  if row.eval_loss then
-    parts[#parts + 1] = "eval_loss " .. fmt(row.eval_loss, "%.4f")
-    parts[#parts + 1] = "eval_acc " .. fmt(row.eval_acc, "%.3f")
-  end
-  parts[#parts + 1] = "lr " .. fmt(row.lr, "%.3g")
-  parts[#parts + 1] = fmt(row.tokens_per_s, "%.0f") .. " tok/s"
-  parts[#parts + 1] = string.format("%.1fs", row.elapsed)
-  return table.concat(parts, "  ")
-end
+-- the progress bar and log lines live in lunet.progress
+local progress = require "lunet.progress"
+train.clock_str = progress.clock_str
 
 -- ---------------------------------------------------------------- CSV
 
@@ -134,6 +90,8 @@ local function scored(targets, mask)
   return targets * mask
 end
 
+-- train.default_loss(model, inputs, targets, mask) -> loss, logits, scored
+-- targets: cross_entropy over the positions mask scores (see above)
 function train.default_loss(model, inputs, targets, mask)
   local logits = model(inputs)
   local y = scored(targets, mask)
@@ -247,16 +205,17 @@ local function set_lr(opt, lr)
   if type(opt.set_lr) == "function" then opt:set_lr(lr) else opt.lr = lr end
 end
 
+-- train.run(opts) -> history: the loop itself; lunet.train{...} calls it
 local function run(o)
   local steps, eval_every, eval_batches, start, ckpt_every = check(o)
   local model, opt, data = o.model, o.optimizer, o.data
   local loss_fn = o.loss_fn or train.default_loss
   local params = type(model.parameters) == "function" and model:parameters() or opt.params
-  local out = o.output or io.stdout
-  -- data parallel (lunet.distributed): only rank 0 prints, logs and saves
-  local world = require("lunet.distributed").training(model, data)
-  local mode = world.leader and not o.quiet and (o.progress or (train.is_terminal() and "bar" or "lines")) or nil
   local last = start + steps
+  -- data parallel (lunet.distributed): only rank 0 prints, logs and saves
+  local world = require("lunet.distributed")._training(model, data)
+  local bar = progress.new { first = start, last = last, mode = o.progress, output = o.output,
+                             quiet = o.quiet or not world.leader }
   local csv
   if o.log and world.leader then
     local err
@@ -270,7 +229,7 @@ local function run(o)
   local history = {}
   local t_start = now()
   local win = { loss = 0, hits = 0, count = 0, norm = 0, n = 0, tokens = 0, t = t_start }
-  local last_draw, tok_per_step = -1, 0
+  local tok_per_step = 0
 
   local function log_row(step)
     world.reduce(win)    -- the whole job's window (several ranks)
@@ -288,27 +247,22 @@ local function run(o)
       csv:write(csv_row(row), "\n")
       csv:flush()
     end
-    if mode == "lines" then out:write(log_line(row, last), "\n"); out:flush() end
+    bar:row(row)
     win = { loss = 0, hits = 0, count = 0, norm = 0, n = 0, tokens = 0, t = now() }
     return row
   end
 
-  local function draw(step, loss, acc, final)
-    local t = now()
-    if not final and t - last_draw < 0.1 then return end
-    last_draw = t
-    local elapsed = t - t_start
-    local tps = elapsed > 0 and (step - start) * tok_per_step / elapsed or nil
-    out:write("\r", bar_line(step, start, last, loss, acc, tps, elapsed), "\27[K")
-    if final then out:write("\n") end
-    out:flush()
+  local function draw(step, loss, acc)
+    local elapsed = now() - t_start
+    bar:update(step, { loss = loss, acc = acc, elapsed = elapsed,
+                       tokens_per_s = elapsed > 0 and (step - start) * tok_per_step / elapsed or nil })
   end
 
   -- on the way out, error or not: close the log, end the bar's line.
   -- Nothing is caught, so an error keeps its traceback.
-  local _ <close> = util.defer(function(_, err)
+  local _ <close> = util.defer(function()
     if csv then csv:close() end
-    if err ~= nil and mode == "bar" then out:write("\n") end
+    bar:close()
   end)
   for step = start + 1, last do
     if o.schedule then set_lr(opt, o.schedule(step)) end
@@ -330,10 +284,9 @@ local function run(o)
     if o.on_step then o.on_step(step, lv, { acc = acc, lr = opt.lr, grad_norm = norm }) end
     local row
     if (step - start) % eval_every == 0 or step == last then row = log_row(step) end
-    if mode == "bar" then    -- the means since the last logged row: steadier than one step's
-      if row then draw(step, row.loss, row.acc, step == last)
-      else draw(step, win.loss / win.n, win.count > 0 and win.hits / win.count or nil, false) end
-    end
+    -- the bar shows the means since the last logged row: steadier than one step's
+    if row then draw(step, row.loss, row.acc)
+    else draw(step, win.loss / win.n, win.count > 0 and win.hits / win.count or nil) end
     if save_ckpt and ((ckpt_every and (step - start) % ckpt_every == 0) or step == last) then
       local resumable = type(data) == "table" and math.type(data.index) == "integer"
       save_ckpt(o.checkpoint, { model = model, optimizer = opt, step = step,

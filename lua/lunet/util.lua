@@ -59,15 +59,18 @@ end
 -- `local _ <close> = util.eval_mode(model)`: model and every submodule in
 -- eval mode until the scope ends, then each module's own training flag
 -- back as it was.  Anything without modules() is left alone.
-function util.eval_mode(model)
+-- util.train_mode(model) is the same in training mode.
+local function model_mode(model, training)
   if type(model) ~= "table" or type(model.modules) ~= "function" then return nil end
   local modes = {}
   for _, m in ipairs(model:modules()) do modes[m] = m.training end
-  model:eval()
+  model:train(training)
   return util.defer(function()
     for m, mode in pairs(modes) do m.training = mode end
   end)
 end
+function util.eval_mode(model) return model_mode(model, false) end
+function util.train_mode(model) return model_mode(model, true) end
 
 -- ---------------------------------------------------------------- options
 
@@ -305,6 +308,13 @@ function util.warn(msg)
 end
 
 -- ---------------------------------------------------------------- tables
+
+-- whether f can be called as a method: a C function, or a Lua function
+-- whose first parameter is self (the REPL's completion and lunet.doc ask)
+function util.is_method(f)
+  if type(f) ~= "function" then return false end
+  return debug.getinfo(f, "S").what == "C" or debug.getlocal(f, 1) == "self"
+end
 
 -- iterator over every 1-based index of shape, row-major:
 --   for idx in util.indices{2, 3} do ... end

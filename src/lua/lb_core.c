@@ -17,6 +17,7 @@ static const luaL_Reg *const lb_functions[] = {
   lb_matmul_funcs, lb_autograd_funcs, lb_nn_funcs, lb_attention_funcs,
   lb_loss_funcs, lb_optim_funcs, lb_io_funcs, lb_profile_funcs, lb_index_funcs,
   lb_dtype_funcs,
+  lb_term_funcs,
   NULL
 };
 

@@ -140,5 +140,6 @@ extern const luaL_Reg lb_optim_funcs[];
 extern const luaL_Reg lb_io_funcs[];
 extern const luaL_Reg lb_stfile_meta[];      /* LB_STFILE's metatable */
 extern const luaL_Reg lb_profile_funcs[];
+extern const luaL_Reg lb_term_funcs[];      /* lb_term.c */
 
 #endif

@@ -123,7 +123,8 @@ function DDP:forward(...)
   return self.module(...)
 end
 
--- average the gradients of every bucket over the ranks (see the top)
+-- ddp:sync_gradients(): average the gradients of every bucket over the
+-- ranks now (backward does it after a forward through the wrapper)
 function DDP:sync_gradients()
   for _, b in ipairs(self.buckets) do
     local grads, had, spare = {}, {}, {}
@@ -155,6 +156,12 @@ autograd.register_backward_callback(function()
   end
 end)
 
+--[[
+ddp:no_sync(fn, ...) -> fn's results: run fn with the all-reduce off, for
+gradient accumulation (the next synchronised backward averages everything
+accumulated); ddp:no_sync() without fn returns a value whose closing
+turns it back on: `local _ <close> = ddp:no_sync()`.
+]]
 function DDP:no_sync(fn, ...)
   local prev = self.sync
   self.sync = false
@@ -164,10 +171,16 @@ function DDP:no_sync(fn, ...)
   return fn(...)
 end
 
--- the model's own names (see the top)
+-- the wrapped model's named_parameters(): its own names, no "module." prefix
 function DDP:named_parameters() return self.module:named_parameters() end
+
+-- the wrapped model's named_buffers(), under its own names
 function DDP:named_buffers() return self.module:named_buffers() end
+
+-- the wrapped model's state_dict(), so a checkpoint moves between 1 and N ranks
 function DDP:state_dict() return self.module:state_dict() end
+
+-- the wrapped model's load_state_dict(sd [, {strict = true}])
 function DDP:load_state_dict(sd, opts) return self.module:load_state_dict(sd, opts) end
 
 return DDP

@@ -65,6 +65,8 @@ function dist.is_available()
   return package.searchpath("lunet.mpi", package.cpath) ~= nil
 end
 
+-- dist.init() -> rank, world_size: join the job mpirun started (MPI), or,
+-- without mpirun, run as one process, rank 0 of 1.  Again: the same.
 function dist.init()
   if state == "mpi" or state == "local" then return my_rank, my_size end
   if state == "finalized" then fail("dist.init", "called after dist.finalize()") end
@@ -85,6 +87,7 @@ function dist.init()
   return my_rank, my_size
 end
 
+-- has dist.init() run (and dist.finalize() not)?
 function dist.is_initialized() return state == "mpi" or state == "local" end
 
 -- "mpi" or "local" (nil before init)
@@ -98,14 +101,20 @@ local function need(op)
   if state == "finalized" then fail(op, "called after dist.finalize()") end
 end
 
+-- this process's rank, 0 .. world_size - 1 (0-based, as MPI's and PyTorch's)
 function dist.rank() need("dist.rank") return my_rank end
+
+-- the number of ranks in the job (1 without mpirun)
 function dist.world_size() need("dist.world_size") return my_size end
 
+-- wait until every rank has called it
 function dist.barrier()
   need("dist.barrier")
   if C and my_size > 1 then C.barrier() end
 end
 
+-- end MPI in this process (optional: a clean exit does it); no collective
+-- can follow
 function dist.finalize()
   if state == "mpi" then C.finalize() end
   if state ~= "none" then state = "finalized" end
@@ -138,6 +147,12 @@ local function check_root(op, root)
   return root
 end
 
+--[[
+dist.all_reduce(t [, op = "sum"]) -> t: every rank's t becomes the
+reduction over the ranks, in place: "sum", "mean" (the sum / world_size),
+"max" or "min".  t is a contiguous float32 tensor, or a list of them sent
+as one message (a gradient bucket).
+]]
 function dist.all_reduce(t, op)
   need("dist.all_reduce")
   op = op or "sum"
@@ -149,6 +164,8 @@ function dist.all_reduce(t, op)
   return t
 end
 
+-- dist.broadcast(t [, root = 0]) -> t: root's values into t on every rank,
+-- in place; any dtype; t may be a list of tensors (one message)
 function dist.broadcast(t, root)
   need("dist.broadcast")
   check_tensors("dist.broadcast", t, false)
@@ -166,6 +183,8 @@ local function unpack_all(list)
   return list
 end
 
+-- dist.all_gather(v) -> {rank 0's v, rank 1's v, ...} on every rank; v is
+-- a number, string, boolean or a table of them
 function dist.all_gather(v)
   need("dist.all_gather")
   local text = pack("dist.all_gather", v)
@@ -173,6 +192,8 @@ function dist.all_gather(v)
   return unpack_all { text }
 end
 
+-- dist.gather(v [, root = 0]) -> the list of every rank's v on root, nil on
+-- the other ranks
 function dist.gather(v, root)
   need("dist.gather")
   local text = pack("dist.gather", v)
@@ -184,6 +205,8 @@ function dist.gather(v, root)
   return unpack_all { text }
 end
 
+-- dist.broadcast_object(v [, root = 0]) -> root's v on every rank (the
+-- others' v is ignored)
 function dist.broadcast_object(v, root)
   need("dist.broadcast_object")
   root = check_root("dist.broadcast_object", root)
@@ -210,7 +233,7 @@ local function reduce_window(win)
   win.loss, win.hits, win.count, win.tokens = loss / #all, hits, count, tokens
 end
 
-function dist.training(model, data)
+function dist._training(model, data)
   if not (type(model) == "table" and model.data_parallel) or my_size == 1 then return ALONE end
   if type(data) == "table" and type(data.shard) == "function" and data.sharding == nil then
     data:shard(my_rank, my_size)
@@ -218,7 +241,9 @@ function dist.training(model, data)
   return { leader = my_rank == 0, size = my_size, reduce = reduce_window }
 end
 
+-- DistributedDataParallel (and DDP) load on first use
 setmetatable(dist, {
+  __lazy = { DistributedDataParallel = true, DDP = true },   -- for completion and lunet.doc
   __index = function(t, k)
     if k == "DistributedDataParallel" or k == "DDP" then
       local DDP = require "lunet.distributed.ddp"

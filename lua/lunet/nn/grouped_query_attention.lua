@@ -17,6 +17,7 @@ function GroupedQueryAttention.default_group_size(num_heads)
   return num_heads % 2 == 0 and 2 or 1
 end
 
+-- the sizes: num_heads / group_size key/value heads (see MultiHeadAttention:configure)
 function GroupedQueryAttention:configure(o)
   self:check_positive(o, "num_heads")
   local g = o.group_size or self.default_group_size(o.num_heads)

@@ -36,6 +36,7 @@ local function write(op, t, fn)
   return t
 end
 
+-- init.fans(t) -> fan_in, fan_out of a weight, as PyTorch counts them
 function init.fans(t)
   local shape = t:shape()
   if #shape < 2 then
@@ -51,6 +52,7 @@ local GAINS = {
   tanh = 5 / 3, relu = math.sqrt(2), selu = 3 / 4,
 }
 
+-- init.calculate_gain(nonlinearity [, param]) -> PyTorch's recommended gain
 function init.calculate_gain(nonlinearity, param)
   if nonlinearity == "leaky_relu" then
     local slope = param or 0.01
@@ -61,22 +63,28 @@ function init.calculate_gain(nonlinearity, param)
   return g
 end
 
+-- init.uniform_(t [, a=0, b=1]) -> t, uniform in [a, b)
 function init.uniform_(t, a, b)
   return write("uniform_", t, function() t:uniform_(a or 0, b or 1) end)
 end
 
+-- init.normal_(t [, mean=0, std=1]) -> t, normal draws
 function init.normal_(t, mean, std)
   return write("normal_", t, function() t:normal_(mean or 0, std or 1) end)
 end
 
+-- init.constant_(t, v) -> t, every element v
 function init.constant_(t, v)
   if type(v) ~= "number" then fail("constant_", "value must be a number, got %s", type(v)) end
   return write("constant_", t, function() t:fill_(v) end)
 end
 
+-- init.zeros_(t) -> t, zeroed
 function init.zeros_(t) return write("zeros_", t, function() t:fill_(0) end) end
+-- init.ones_(t) -> t, all ones
 function init.ones_(t) return write("ones_", t, function() t:fill_(1) end) end
 
+-- init.xavier_uniform_(t [, gain=1]) -> t, U(-b, b), b = gain * sqrt(6 / (fan_in + fan_out))
 function init.xavier_uniform_(t, gain)
   check_tensor("xavier_uniform_", t)
   local fin, fout = init.fans(t)
@@ -84,6 +92,7 @@ function init.xavier_uniform_(t, gain)
   return init.uniform_(t, -b, b)
 end
 
+-- init.xavier_normal_(t [, gain=1]) -> t, N(0, gain * sqrt(2 / (fan_in + fan_out)))
 function init.xavier_normal_(t, gain)
   check_tensor("xavier_normal_", t)
   local fin, fout = init.fans(t)
@@ -103,12 +112,16 @@ local function kaiming(op, t, o)
   return mode == "fan_in" and fin or fout, gain
 end
 
+-- init.kaiming_uniform_(t [, {a=0, mode='fan_in', nonlinearity='leaky_relu'}]) -> t,
+-- U(-b, b), b = gain * sqrt(3 / fan)
 function init.kaiming_uniform_(t, o)
   local fan, gain = kaiming("kaiming_uniform_", t, o)
   local b = gain * math.sqrt(3 / fan)
   return init.uniform_(t, -b, b)
 end
 
+-- init.kaiming_normal_(t [, {a=0, mode='fan_in', nonlinearity='leaky_relu'}]) -> t,
+-- N(0, gain / sqrt(fan))
 function init.kaiming_normal_(t, o)
   local fan, gain = kaiming("kaiming_normal_", t, o)
   return init.normal_(t, 0, gain / math.sqrt(fan))

@@ -29,6 +29,7 @@ local Module = {}
 Module.__name = "Module"
 Module.__module = true      -- looked up through a class: marks modules
 
+-- Module.is_module(v) -> true if v is a module instance (or class)
 local function is_module(v)
   local mt = type(v) == "table" and getmetatable(v)
   return type(mt) == "table" and mt.__module == true
@@ -146,6 +147,7 @@ local function with_path(msg)
   return "in " .. path .. ": " .. msg
 end
 
+-- m:class_name() -> the class's name, e.g. "Linear"
 function Module:class_name()
   return getmetatable(self).__name
 end
@@ -247,9 +249,14 @@ end
 -- the metamethods each class carries for its instances
 local INSTANCE_META = { "__index", "__newindex", "__call", "__tostring", "__len" }
 
+-- Module:extend(name [, spec]) -> a new class (see the top of this file):
+--   local Scale = nn.Module:extend("Scale", {"dim", gain = 1})
+-- then Scale:init(o) builds it and Scale:forward(...) computes.
 function Module:extend(name, spec)
   local cls = setmetatable({}, { __index = self, __call = construct })
   cls.__name = name
+  local where = debug.getinfo(2, "Sl")   -- for lunet.doc: the comment above this call
+  cls.__defined = { source = where.source, line = where.currentline }
   cls.spec = spec
   for _, k in ipairs(INSTANCE_META) do cls[k] = self[k] end
   cls.__call = new_call()
@@ -325,6 +332,8 @@ function Module:register_parameter(name, t)
   place(self, name, t, "param", self._params, self._param_names)
 end
 
+-- m:add_module(name, child): register (or with nil, remove) a submodule,
+-- as self.name = child does
 function Module:add_module(name, m)
   check_name(self, name, "module")
   if m ~= nil and not is_module(m) then
@@ -410,16 +419,19 @@ function Module:named_modules()
   return iterate(collect_modules(self, "", {}, {}))
 end
 
+-- m:modules() -> the module and every submodule, depth first, each once
 function Module:modules()
   return values(collect_modules(self, "", {}, {}))
 end
 
+-- for name, child in m:named_children() do ... end: direct submodules
 function Module:named_children()
   local list = {}
   for _, name in ipairs(self._module_names) do list[#list + 1] = { name, self._modules[name] } end
   return iterate(list)
 end
 
+-- m:children() -> the direct submodules, in registration order
 function Module:children()
   local list = {}
   for i, name in ipairs(self._module_names) do list[i] = self._modules[name] end
@@ -443,16 +455,20 @@ function Module:num_parameters()
   return total, trainable
 end
 
+-- m:train([mode=true]) -> m: training mode (dropout on) for m and every
+-- submodule; m:train(false) is m:eval()
 function Module:train(mode)
   if mode == nil then mode = true end
   for _, m in ipairs(self:modules()) do m.training = mode and true or false end
   return self
 end
 
+-- m:eval() -> m: evaluation mode for m and every submodule
 function Module:eval()
   return self:train(false)
 end
 
+-- m:zero_grad(): every parameter's .grad dropped (nil)
 function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do p.grad = nil end
 end
@@ -473,6 +489,7 @@ function StateDict.__pairs(sd)
   end, sd, nil
 end
 
+-- Module.keys(sd) -> a state dict's names in registration order
 function Module.keys(sd)
   local mt = getmetatable(sd)
   if mt == StateDict or (mt and mt.keys) then return table.move(mt.keys, 1, #mt.keys, 1, {}) end
@@ -482,6 +499,8 @@ function Module.keys(sd)
   return keys
 end
 
+-- m:state_dict() -> name -> tensor of every parameter and persistent
+-- buffer (see above); lunet.save(path, m:state_dict()) writes it
 function Module:state_dict()
   local sd, keys = {}, {}
   for _, e in ipairs(Module.collect_state(self, "", {})) do
@@ -548,6 +567,7 @@ function Module:save(path)
   return self
 end
 
+-- m:load(path [, {strict=true}]): load_state_dict from a safetensors file
 function Module:load(path, opts)
   local tensors = lunet.load(path)
   self:load_state_dict(tensors, opts)
@@ -617,7 +637,9 @@ local function collect_buffers(m, prefix, out, saved)
   return out
 end
 
+-- for name, t in m:named_buffers() do ... end: every buffer in the tree
 function Module:named_buffers() return iterate(collect_buffers(self, "", {})) end
+-- m:buffers() -> the buffers as a list
 function Module:buffers() return values(collect_buffers(self, "", {})) end
 
 -- what state_dict holds, in PyTorch's order: each module's parameters, then
@@ -678,7 +700,11 @@ local function add_hook(self, kind, fn)
   return setmetatable({ module = self, kind = kind, id = hook_ids }, Handle)
 end
 
+-- m:register_forward_pre_hook(fn) -> handle: fn(module, args) runs before
+-- forward (args = {n=, ...}; returning a table replaces them); handle:remove()
 function Module:register_forward_pre_hook(fn) return add_hook(self, "pre", fn) end
+-- m:register_forward_hook(fn) -> handle: fn(module, args, output) runs after
+-- forward (returning a value replaces the output); handle:remove()
 function Module:register_forward_hook(fn) return add_hook(self, "post", fn) end
 
 -- the hooks of one kind, in registration order

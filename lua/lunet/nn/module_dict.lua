@@ -27,12 +27,15 @@ function ModuleDict:forward()
   self:fail("has no forward: index it by name")
 end
 
+-- d:keys() -> the names, sorted
 function ModuleDict:keys()
   return table.move(self._module_names, 1, #self._module_names, 1, {})
 end
 
+-- d:contains(name) -> whether a module is held under name
 function ModuleDict:contains(name) return self._modules[name] ~= nil end
 
+-- for name, m in d:items() do ... end
 function ModuleDict:items() return self:named_children() end
 
 function ModuleDict.__len(self) return #self._module_names end

@@ -8,6 +8,7 @@ local MultiQueryAttention = MultiHeadAttention:extend("MultiQueryAttention", {
   "hidden_size", "num_heads", "dropout", dropout = 0, head_dim = Module.AUTO,
 })
 
+-- the sizes: one key/value head (see MultiHeadAttention:configure)
 function MultiQueryAttention:configure(o)
   MultiHeadAttention.configure(self, o, 1)
 end

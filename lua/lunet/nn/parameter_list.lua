@@ -11,6 +11,7 @@ function ParameterList:init(ps)
   for _, p in ipairs(ps or {}) do self:append(p) end
 end
 
+-- l:append(p) -> l: a parameter added at the end
 function ParameterList:append(p)
   local lunet = require "lunet"
   if not lunet.is_tensor(p) then self:fail("entries must be tensors, got %s", type(p)) end
