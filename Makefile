@@ -38,23 +38,32 @@ INC_io   := -Isrc/core -Isrc/io
 INC_lua  := -Isrc/core -Isrc/io -Isrc/lua $(LUA_CFLAGS)
 INC_prog := -Isrc/lua $(LUA_CFLAGS)
 INC_spec := -Isrc/core -Isrc/io
+# dist, the optional Open MPI module (lunet.distributed), is built with
+# mpicc when there is one.  It sees Lua's headers and the binding's public
+# lunetlib.h only and links no core (src/dist/ld_mpi.c says why); nothing
+# else sees MPI, so everything else builds and passes without it.
+INC_dist := -Isrc/lua $(LUA_CFLAGS)
+MPICC    ?= mpicc
+HAVE_MPI := $(shell command -v $(MPICC) 2>/dev/null)
 
 CORE_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/core/*.c src/io/*.c))
 LB_OBJ   := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/lua/*.c))
 PROG_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/prog/*.c))
+DIST_OBJ := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(wildcard src/dist/*.c))
 HDRS     := $(wildcard src/*/*.h)
 
 LIBCORE   := $(BUILD)/lib/liblunet.a
 MODULE    := $(BUILD)/lunet/core.so
 PROGRAM   := $(BUILD)/bin/lunet
 CORE_TEST := $(BUILD)/bin/core_test
+MPI_MODULE := $(BUILD)/lunet/mpi.so
 PTY_RUN   := $(BUILD)/bin/pty_run
 LUA     := lua$(LUAVER)
 RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
            LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
-.PHONY: all deps build layers test demo sweep bench bench-deps sanitize tsan install uninstall clean api
+.PHONY: all deps build layers mpi test demo sweep bench bench-deps sanitize tsan install uninstall clean api
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -62,7 +71,7 @@ all: deps
 deps:
 	@sh tools/deps.sh
 
-build: layers $(MODULE) $(PROGRAM) $(CORE_TEST)
+build: layers $(MODULE) $(PROGRAM) $(CORE_TEST) mpi
 
 # The include paths already keep Lua out of core and io; this says so in
 # words even where a stray lua.h would be found without them.
@@ -76,6 +85,24 @@ layers:
 $(BUILD)/obj/%.o: src/%.c $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(INC_$(firstword $(subst /, ,$*))) $(WARN) $(MATH) $(THREADS) $(CFLAGS) -fPIC -c $< -o $@
+
+# the Open MPI module: compiled and linked by mpicc; -z nodelete keeps it
+# mapped until exit, when its on_exit handler finalizes or aborts MPI
+$(BUILD)/obj/dist/%.o: src/dist/%.c src/lua/lunetlib.h
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CPPFLAGS) $(INC_dist) $(WARN) $(CFLAGS) -fPIC -c $< -o $@
+
+$(MPI_MODULE): $(DIST_OBJ)
+	@mkdir -p $(dir $@)
+	$(MPICC) $(CFLAGS) -shared -Wl,-z,nodelete -o $@ $(DIST_OBJ) $(LDFLAGS)
+
+ifneq ($(HAVE_MPI),)
+mpi: $(MPI_MODULE)
+else
+mpi:
+	@echo "lunet: no $(MPICC): $(MPI_MODULE) (lunet.distributed across processes) not built;" \
+	  "tools/deps.sh installs openmpi-bin and libopenmpi-dev"
+endif
 
 $(LIBCORE): $(CORE_OBJ)
 	@mkdir -p $(dir $@)
@@ -154,6 +181,8 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/lua/$(LUAVER)
 	install -m 755 $(PROGRAM) $(DESTDIR)$(PREFIX)/bin/lunet
 	install -m 755 $(MODULE) $(DESTDIR)$(PREFIX)/lib/lua/$(LUAVER)/lunet/core.so
+	if [ -f $(MPI_MODULE) ]; then \
+	  install -m 755 $(MPI_MODULE) $(DESTDIR)$(PREFIX)/lib/lua/$(LUAVER)/lunet/mpi.so; fi
 	cp -R lua/lunet $(DESTDIR)$(PREFIX)/share/lua/$(LUAVER)/
 
 uninstall:

@@ -12,8 +12,10 @@ and KV cache per token.  This is `make demo`; --full runs a larger grid.
   lunet examples/compare_training.lua --help
 
 Each (variant, learning rate, seed) is one run of lunet.sweep, trained in
-its own process, --jobs at a time.  A variant's learning rate is the one
-with the lowest mean validation loss over the seeds (held-out batches 1..4);
+its own process, --jobs at a time; under mpirun (`mpirun -np 2 lunet
+examples/compare_training.lua`) the runs are spread over the ranks
+instead, and rank 0 prints the same table.  A variant's learning rate is
+the one with the lowest mean validation loss over the seeds (held-out batches 1..4);
 the table reports the test batches after those, which the choice never
 saw.  out/compare_training.csv has one line per (variant, lr, seed, step),
 and --from recomputes the table from it.  The PNG shows the validation
@@ -23,6 +25,7 @@ per token.  README.md ("Comparing the variants") says how the default
 setting was chosen and what it shows.
 ]]
 local lunet = require "lunet"
+local dist = require "lunet.distributed"
 local sweep = require "lunet.sweep"
 local plot = require "lunet.plot"
 local util = require "lunet.util"
@@ -161,10 +164,11 @@ if o.from then
   rows = sweep.read_csv(o.from)
   print("from " .. o.from)
 else
-  print(desc)
-  print(train_desc)
+  local rank = dist.init()   -- under mpirun the grid is spread over the ranks
+  if rank == 0 then print(desc); print(train_desc) end
   local _
   _, rows = sweep.run(spec)
+  if rank ~= 0 then return end   -- rank 0 writes the CSV, the table and the plot
   sweep.write_csv(csv_path, rows)
   rows = sweep.read_csv(csv_path)       -- the table is made from the CSV, so the CSV reproduces it
 end

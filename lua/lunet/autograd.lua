@@ -60,4 +60,40 @@ function autograd.grad(outputs, inputs, o)
   return grads
 end
 
+-- the callbacks of register_backward_callback, run after the C backward
+local callbacks = {}
+local c_backward
+
+local function backward(t, ...)
+  c_backward(t, ...)
+  for _, fn in ipairs({ table.unpack(callbacks) }) do fn() end   -- a copy: one may remove itself
+end
+
+--[[
+autograd.register_backward_callback(fn) -> handle: fn() runs after every
+x:backward() call, once every gradient is accumulated, until
+handle:remove().  Callbacks run in the order they were registered, and an
+error in one reaches the caller of backward.  This is where
+DistributedDataParallel all-reduces the gradients (PyTorch's DDP hooks
+its engine for the same).  The first registration puts a Lua function in
+front of the C backward method.
+]]
+function autograd.register_backward_callback(fn)
+  if type(fn) ~= "function" then
+    util.fail("autograd.register_backward_callback", "expected a function, got %s", type(fn))
+  end
+  if c_backward == nil then
+    c_backward = lunet.Tensor.backward
+    lunet.Tensor.backward = backward
+  end
+  callbacks[#callbacks + 1] = fn
+  return {
+    remove = function()
+      for i, f in ipairs(callbacks) do
+        if f == fn then table.remove(callbacks, i) return end
+      end
+    end,
+  }
+end
+
 return autograd

@@ -26,6 +26,7 @@ doc.NAMESPACES = {
   "lunet", "lunet.nn", "lunet.nn.functional", "lunet.nn.init", "lunet.optim", "lunet.optim.schedule",
   "lunet.data", "lunet.profile", "lunet.progress", "lunet.train", "lunet.compare", "lunet.sweep",
   "lunet.plot", "lunet.autograd", "lunet.checkpoint", "lunet.inspect", "lunet.cli",
+  "lunet.distributed",
 }
 
 -- methods a class defines as part of the protocol its base class runs:

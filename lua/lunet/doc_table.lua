@@ -250,5 +250,6 @@ doc("lunet.data.Task:batch", "task:batch() -> inputs, targets, mask: the next tr
 doc("lunet.data.Task:train_batch", "task:train_batch(k) -> the k-th training batch, without moving the stream.")
 doc("lunet.data.Task:eval_batch", "task:eval_batch([k=1]) -> the k-th fixed held-out batch (a stream of its own).")
 doc("lunet.data.Task:reset", "task:reset([n=0]): the next :batch() is batch n + 1 (resume with task:reset(step)).")
+doc("lunet.data.Task:shard", "task:shard(rank, world_size) -> task: data parallel; :batch() gives rank's batch_size/world_size rows of each batch (ranks 0-based; evaluation is not split).")
 
 return D

@@ -33,16 +33,21 @@ The spec (plain data: it is copied to worker processes):
                   a point (default: this module's)
   quiet           no progress lines
 
-The runner, in pieces (so a later driver can spread the grid over Open MPI
-ranks: each rank runs sweep.run_point on its share of sweep.points and the
-rows, plain tables, are gathered and summarised):
+Under mpirun (`mpirun -np 4 lunet sweep.lua`), map spreads the points over
+the ranks of lunet.distributed instead (jobs is then unused): each rank
+trains its share in its own process with `threads` threads, and the rows,
+plain tables, are gathered to every rank, in the grid's order, so the
+summary is the same as one process's.  Only rank 0 prints the header.
+
+The runner, in pieces:
   sweep.points(spec) -> {{index, variant, lr, seed}, ...}
   sweep.run_point(spec, point) -> row: {variant, lr, seed, params, kv,
       curve = {{step, loss, acc, val_loss, val_acc}, ...}, test_loss,
       test_acc, wall}
   sweep.map(spec, points [, on_row]) -> rows, in the points' order: runs
       them `jobs` at a time in separate processes (or in this one when
-      jobs is 1), calling on_row(row, done, total) as each finishes
+      jobs is 1; or over the MPI ranks, see above), calling
+      on_row(row, done, total) as each finishes
   sweep.summarise(rows [, target_acc]) -> summary
   sweep.run(spec) -> summary, rows       (map with progress, then summarise)
   sweep.write_csv(path, rows) / sweep.read_csv(path) -> rows: one CSV line
@@ -155,41 +160,13 @@ end
 
 -- ---------------------------------------------------------------- serialising
 
--- a Lua expression that rebuilds v (numbers exactly, strings, booleans,
--- tables of them; keys sorted so the text is stable)
+-- specs, points and rows cross to the worker processes as Lua text
 local function serialize(v)
-  local t = type(v)
-  if t == "number" then
-    if math.type(v) == "integer" then return string.format("%d", v) end
-    if v ~= v then return "0/0" end
-    if v == math.huge then return "math.huge" end
-    if v == -math.huge then return "-math.huge" end
-    return string.format("%.17g", v)
-  elseif t == "string" then
-    return string.format("%q", v)
-  elseif t == "boolean" or t == "nil" then
-    return tostring(v)
-  elseif t == "table" then
-    local keys = {}
-    for k in pairs(v) do keys[#keys + 1] = k end
-    table.sort(keys, function(a, b)
-      if type(a) == type(b) then return a < b end
-      return type(a) == "number"
-    end)
-    local parts = {}
-    for _, k in ipairs(keys) do
-      parts[#parts + 1] = "[" .. serialize(k) .. "]=" .. serialize(v[k])
-    end
-    return "{" .. table.concat(parts, ",") .. "}"
-  end
-  fail("cannot pass a %s to a worker process (the spec must be plain data)", t)
+  return util.serialize(v, "sweep", "a worker process (the spec must be plain data)")
 end
 sweep.serialize = serialize
 
-local function deserialize(text)
-  local f = assert(load("return " .. text, "=sweep", "t", { math = math }))
-  return f()
-end
+local function deserialize(text) return util.deserialize(text, "sweep") end
 
 local function write_file(path, text)
   local tmp = path .. ".tmp"
@@ -293,10 +270,36 @@ local function map_processes(spec, points, on_row)
   return rows
 end
 
+-- Under mpirun (lunet.distributed on several ranks): rank r trains the
+-- points r+1, r+1+N, ... in its own process, one at a time, and every
+-- rank gets all the rows back in the points' order.  on_row sees a rank's
+-- own points (done and total of its share).
+local function map_ranks(spec, points, on_row)
+  local dist = require "lunet.distributed"
+  local rank, size = dist.rank(), dist.world_size()
+  local run_point, mine, share = runner(spec), {}, 0
+  for _ = rank + 1, #points, size do share = share + 1 end
+  for i = rank + 1, #points, size do
+    local row = run_point(spec, points[i])
+    collectgarbage()
+    mine[#mine + 1] = { i, row }
+    if on_row then on_row(row, #mine, share) end
+  end
+  local rows = {}
+  for _, list in ipairs(dist.all_gather(mine)) do
+    for _, e in ipairs(list) do rows[e[1]] = e[2] end
+  end
+  return rows
+end
+
 -- sweep.map(spec, points [, on_row]) -> rows in the points' order: trains them
--- `jobs` at a time in separate processes, on_row(row, done, total) as each ends
+-- `jobs` at a time in separate processes (over the ranks under mpirun, above),
+-- on_row(row, done, total) as each ends
 function sweep.map(spec, points, on_row)
   spec = settle(spec)
+  local dist = require "lunet.distributed"
+  dist.init()
+  if dist.world_size() > 1 then return map_ranks(spec, points, on_row) end
   if spec.jobs <= 1 or #points <= 1 then
     local run_point, rows = runner(spec), {}
     for i, p in ipairs(points) do
@@ -454,17 +457,22 @@ function sweep.run(spec)
   local points = sweep.points(spec)
   local t0 = lunet._now()
   local out = io.stdout
-  if not spec.quiet then
-    out:write(string.format("sweep: %d runs (%d variants x %d learning rates x %d seeds), %d at a time\n",
-                            #points, #spec.variants, #spec.lrs, #spec.seeds, spec.jobs))
+  local dist = require "lunet.distributed"
+  local rank, ranks = dist.init()
+  local who = ranks > 1 and string.format("rank %d ", rank) or ""   -- whose progress line
+  if not spec.quiet and rank == 0 then
+    out:write(string.format("sweep: %d runs (%d variants x %d learning rates x %d seeds), %s\n",
+                            #points, #spec.variants, #spec.lrs, #spec.seeds,
+                            ranks > 1 and string.format("spread over %d ranks", ranks)
+                              or string.format("%d at a time", spec.jobs)))
     out:flush()
   end
   local rows = sweep.map(spec, points, function(row, done, total)
     if spec.quiet then return end
     local elapsed = lunet._now() - t0
     local eta = elapsed * (total - done) / done
-    out:write(string.format("[%d/%d] %-5s lr %-7g seed %-3s test acc %.3f  loss %.3f  (%.0f s; ETA %s)\n",
-                            done, total, row.variant, row.lr, tostring(row.seed), row.test_acc or 0 / 0,
+    out:write(string.format("%s[%d/%d] %-5s lr %-7g seed %-3s test acc %.3f  loss %.3f  (%.0f s; ETA %s)\n",
+                            who, done, total, row.variant, row.lr, tostring(row.seed), row.test_acc or 0 / 0,
                             row.test_loss, row.wall, require("lunet.train").clock_str(eta)))
     out:flush()
   end)

@@ -41,6 +41,12 @@ the terminal's width; otherwise (a pipe, a file) a plain line every
 eval_every steps, so logs stay readable.  opts.progress = "bar" or "lines"
 forces either, and opts.output (default io.stdout) is where it goes.
 
+Under mpirun, with a lunet.distributed DistributedDataParallel model, a
+lunet.data task is sharded over the ranks (task:shard), only rank 0
+prints, writes the log and saves checkpoints, and every rank's history
+holds the whole job's loss, accuracy and tokens/s (on_step sees its own
+rank's loss).
+
 Errors (in the model, the loss, a callback) are not caught: they reach the
 caller with their traceback whole, reported at the caller's line; the log
 is closed and the progress line ended on the way out.  Unknown options are
@@ -206,17 +212,19 @@ local function run(o)
   local loss_fn = o.loss_fn or train.default_loss
   local params = type(model.parameters) == "function" and model:parameters() or opt.params
   local last = start + steps
+  -- data parallel (lunet.distributed): only rank 0 prints, logs and saves
+  local world = require("lunet.distributed")._training(model, data)
   local bar = progress.new { first = start, last = last, mode = o.progress, output = o.output,
-                             quiet = o.quiet }
+                             quiet = o.quiet or not world.leader }
   local csv
-  if o.log then
+  if o.log and world.leader then
     local err
     csv, err = io.open(o.log, "w")
     if not csv then fail("cannot write the log: %s", tostring(err)) end
     csv:write(table.concat(train.COLUMNS, ","), "\n")
     csv:flush()
   end
-  local save_ckpt = o.checkpoint and require("lunet.checkpoint").save_checkpoint
+  local save_ckpt = o.checkpoint and world.leader and require("lunet.checkpoint").save_checkpoint
 
   local history = {}
   local t_start = now()
@@ -224,6 +232,7 @@ local function run(o)
   local tok_per_step = 0
 
   local function log_row(step)
+    world.reduce(win)    -- the whole job's window (several ranks)
     local t = now()
     local row = {
       step = step, loss = win.loss / win.n,
@@ -268,7 +277,7 @@ local function run(o)
     if logits and sy then c, n = train.hits(logits, sy) end
     win.loss, win.n = win.loss + lv, win.n + 1
     win.tokens = win.tokens + x:numel()
-    tok_per_step = x:numel()
+    tok_per_step = x:numel() * world.size
     if norm then win.norm = win.norm + norm end
     if c then win.hits, win.count = win.hits + c, win.count + n end
     local acc = n and n > 0 and c / n or nil

@@ -248,6 +248,50 @@ function util.read_file(path)
   return s
 end
 
+-- ---------------------------------------------------------------- plain data
+
+--[[
+util.serialize(v, op, where) -> a Lua expression that rebuilds v: numbers
+exactly (integers stay integers; nan and infinities too), strings,
+booleans and tables of them, keys sorted so the text is stable.  What
+cannot travel (a function, a tensor, a userdata) is an error
+"<op>: cannot pass a <type> to <where>".  util.deserialize(text, name)
+reads it back (in an empty environment: it runs no one's code).  The
+sweep's worker processes and lunet.distributed's ranks pass values so.
+]]
+function util.serialize(v, op, where)
+  local t = type(v)
+  if t == "number" then
+    if math.type(v) == "integer" then return string.format("%d", v) end
+    if v ~= v then return "0/0" end
+    if v == math.huge then return "1/0" end
+    if v == -math.huge then return "-1/0" end
+    return string.format("%.17g", v)
+  elseif t == "string" then
+    return string.format("%q", v)
+  elseif t == "boolean" or t == "nil" then
+    return tostring(v)
+  elseif t == "table" then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b)
+      if type(a) == type(b) then return a < b end
+      return type(a) == "number"
+    end)
+    local parts = {}
+    for _, k in ipairs(keys) do
+      parts[#parts + 1] = "[" .. util.serialize(k, op, where) .. "]=" .. util.serialize(v[k], op, where)
+    end
+    return "{" .. table.concat(parts, ",") .. "}"
+  end
+  util.fail(op, "cannot pass a %s to %s", t, where)
+end
+
+function util.deserialize(text, name)
+  local f = assert(load("return " .. text, "=" .. (name or "deserialize"), "t", {}))
+  return f()
+end
+
 -- ---------------------------------------------------------------- warnings
 
 -- util.warn(msg): "lunet: warning: <msg>" on stderr, once per message

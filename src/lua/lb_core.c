@@ -9,6 +9,7 @@
 ** among the properties and elements (lb_index).
 */
 #include "lbind.h"
+#include "dtype.h"
 #include "pool.h"
 
 void lb_interrupt(void) { lt_interrupt(); }
@@ -86,7 +87,29 @@ static void lb_createmeta(lua_State *L) {
   lua_pop(L, 1);                         /* metatable */
 }
 
+/* ---- the C API of lunetlib.h, for modules that do not link the core ---- */
+
+static int lb_capi_tensor(lua_State *L, int idx, lunet_tensorinfo *info) {
+  lt_tensor *t = lb_testtensor(L, idx);
+  if (t == NULL) return 0;
+  info->data = lt_ptr(t);
+  info->numel = (size_t)lt_numel(t);
+  info->elemsize = lt_dtype_size(lt_dtypeof(t));
+  info->dtype = lt_dtype_name(lt_dtypeof(t));
+  info->contiguous = lt_is_contiguous(t);
+  return 1;
+}
+
+static void lb_capi_wrote(lua_State *L, int idx) {
+  lt_tensor *t = lb_testtensor(L, idx);
+  if (t) lt_bump_version(t);
+}
+
+static const lunet_capi lb_capi = {LUNET_CAPI_VERSION, lb_capi_tensor, lb_capi_wrote};
+
 LUAMOD_API int luaopen_lunet_core(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&lb_capi);
+  lua_setfield(L, LUA_REGISTRYINDEX, LUNET_CAPI);
   lua_newtable(L);
   lb_setall(L, lb_functions);
   lb_createmeta(L);

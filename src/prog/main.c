@@ -188,31 +188,42 @@ static void preload_core (lua_State *L) {
 ** is there: in the source tree (build/bin/lunet: ../../lua), so the tree's
 ** copy wins over an installed one; or under an install prefix
 ** (PREFIX/bin/lunet: ../share/lua/5.4), so any PREFIX works, not only
-** those in Lua's standard path.
+** those in Lua's standard path.  The same for the optional C modules
+** (build/lunet/mpi.so; PREFIX/lib/lua/5.4/lunet/mpi.so) in package.cpath.
 */
-static int add_lua_dir (lua_State *L, const char *exe, const char *rel) {
+static int add_dir (lua_State *L, const char *exe, const char *rel,
+                    const char *field, const char *probe_file,
+                    const char *templates) {
   char dir[PATH_MAX + 64], root[PATH_MAX], probe[PATH_MAX + 32];
   snprintf(dir, sizeof dir, "%s/%s", exe, rel);
   if (realpath(dir, root) == NULL) return 0;
-  snprintf(probe, sizeof probe, "%s/lunet/init.lua", root);
+  snprintf(probe, sizeof probe, "%s/%s", root, probe_file);
   if (access(probe, R_OK) != 0) return 0;
   lua_getglobal(L, "package");
-  lua_getfield(L, -1, "path");  /* already holds LUA_PATH, if set */
-  lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s", root, root, lua_tostring(L, -1));
-  lua_setfield(L, -3, "path");
+  lua_getfield(L, -1, field);  /* already holds LUA_PATH or LUA_CPATH, if set */
+  lua_pushfstring(L, templates, root, root);
+  lua_pushvalue(L, -2);
+  lua_concat(L, 2);
+  lua_setfield(L, -3, field);
   lua_pop(L, 2);
   return 1;
 }
 
+#define LUA_DIR "lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR
+
 static void set_tree_path (lua_State *L) {
   char exe[PATH_MAX];
   char *slash;
+  const char *lua = "%s/?.lua;%s/?/init.lua;", *c = "%s/?.so;";
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 8);
   if (n <= 0) return;  /* not Linux, or no /proc: nothing to find */
   exe[n] = '\0';
   if ((slash = strrchr(exe, '/')) == NULL) return;
   *slash = '\0';      /* the executable's directory */
-  if (!add_lua_dir(L, exe, "../../lua")) add_lua_dir(L, exe, "../share/lua/" LUA_VERSION_MAJOR "." LUA_VERSION_MINOR);
+  if (!add_dir(L, exe, "../../lua", "path", "lunet/init.lua", lua))
+    add_dir(L, exe, "../share/" LUA_DIR, "path", "lunet/init.lua", lua);
+  if (!add_dir(L, exe, "..", "cpath", "lunet/core.so", c))
+    add_dir(L, exe, "../lib/" LUA_DIR, "cpath", "lunet", c);
 }
 
 /*

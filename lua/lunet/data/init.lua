@@ -18,6 +18,8 @@ and returns an object with
   :eval_batch(k)     the k-th fixed evaluation batch (k defaults to 1),
                      from a stream separate from training's
   :reset(n)          the next :batch() is batch n + 1 (default 0: restart)
+  :shard(rank, n)    data parallel: :batch() gives this rank's batch_size/n
+                     rows of each batch (rank 0-based; see task.lua)
   .index             training batches drawn so far (resume: task:reset(step))
   .vocab_size, .seq_len, .batch_size, .seed, .name
 Tasks:

@@ -71,27 +71,64 @@ function Task.constructor(def)
   return function(opts) return Task.new(def, opts) end
 end
 
--- B sampled rows -> inputs, targets, mask tensors {B, S}
+-- one sampled row as Lua lists: inputs, targets (unscored ones set to
+-- fill, unless nil) and the 0/1 mask
+local function row(self, rng, split, fill)
+  local x, y, scored = self:sample(rng, split)
+  local m = {}
+  for j = 1, self.seq_len do
+    if scored[j] then m[j] = 1
+    else
+      m[j] = 0
+      if fill then y[j] = fill end
+    end
+  end
+  return x, y, m
+end
+
+-- B sampled rows -> inputs, targets, mask tensors {B, S}; a sharded
+-- task's training batch is its rank's rows of them (all B are drawn, in
+-- order, so the rows are those one process would have)
 function Task:make(stream, k)
   local rng = RNG.new(self.seed, stream, k)
   local split = stream == TRAIN and "train" or "eval"
-  local B, S = self.batch_size, self.seq_len
+  local first, last = 1, self.batch_size
+  local sh = stream == TRAIN and self.sharding
+  if sh then
+    local per = self.batch_size // sh.world_size
+    first, last = sh.rank * per + 1, (sh.rank + 1) * per
+  end
+  local fill = not self.lm_targets and self.ignore_index or nil
   local X, Y, M = {}, {}, {}
-  local fill = self.ignore_index
-  if self.lm_targets then fill = nil end
-  for b = 1, B do
-    local x, y, scored = self:sample(rng, split)
-    local m = {}
-    for j = 1, S do
-      if scored[j] then m[j] = 1
-      else
-        m[j] = 0
-        if fill then y[j] = fill end
-      end
-    end
-    X[b], Y[b], M[b] = x, y, m
+  for b = 1, last do
+    local x, y, m = row(self, rng, split, fill)
+    if b >= first then X[#X + 1], Y[#Y + 1], M[#M + 1] = x, y, m end
   end
   return lunet.tensor(X), lunet.tensor(Y), lunet.tensor(M)
+end
+
+--[[
+task:shard(rank, world_size) -> task: data parallelism's split.  The task
+still stands for batches of batch_size rows (the global batch), and each
+rank's :batch() is its batch_size / world_size of them: rank r gets rows
+r*b+1 .. (r+1)*b of the batch one process would draw (b = batch_size /
+world_size, which must be whole).  So N ranks, each training on its
+rows, see exactly one process's data, and batch k of rank r is the same
+in every run.  Evaluation batches are not split: every rank scores the
+whole held-out batch, as one process would.  Ranks are 0-based
+(lunet.distributed's); shard(0, 1) is the whole batch.
+]]
+function Task:shard(rank, world_size)
+  local r, n = math.tointeger(rank), math.tointeger(world_size)
+  if not n or n < 1 then Task.fail(self, "shard: world_size must be an integer >= 1, got %s", tostring(world_size)) end
+  if not r or r < 0 or r >= n then
+    Task.fail(self, "shard: rank must be an integer from 0 to %d (ranks are 0-based), got %s", n - 1, tostring(rank))
+  end
+  if self.batch_size % n ~= 0 then
+    Task.fail(self, "shard: batch_size %d does not split over %d ranks", self.batch_size, n)
+  end
+  self.sharding = n > 1 and { rank = r, world_size = n } or nil
+  return self
 end
 
 -- the next training batch: inputs, targets, mask
