@@ -51,7 +51,7 @@ RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
            LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
-.PHONY: all deps build layers test demo bench sanitize install uninstall clean
+.PHONY: all deps build layers test demo bench sanitize faults install uninstall clean
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -110,6 +110,16 @@ sanitize: deps
 	  $(subst $(BUILD)/,build-san/,$(RUNENV)) LUNET_SANITIZE=1 \
 	  $(CURDIR)/build-san/bin/lunet run.lua
 
+# Allocation-failure injection: an ASan+UBSan build (-DLT_FAULTS) whose
+# allocations fail one by one under spec/faults.lua's workload; every run
+# must end in success or a Lua error, leak nothing (LeakSanitizer at exit)
+# and leave a working state.
+faults: deps
+	@$(MAKE) --no-print-directory build BUILD=build-faults \
+	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DLT_FAULTS"
+	@cd spec && ASAN_OPTIONS=detect_leaks=1 OPENBLAS_NUM_THREADS=1 \
+	  $(subst $(BUILD)/,build-faults/,$(RUNENV)) $(CURDIR)/build-faults/bin/lunet faults.lua
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/$(LUAVER)/lunet \
 	  $(DESTDIR)$(PREFIX)/share/lua/$(LUAVER)
@@ -122,4 +132,4 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/lua/$(LUAVER)/lunet
 
 clean:
-	rm -rf build build-san spec/tmp out
+	rm -rf build build-san build-faults spec/tmp out

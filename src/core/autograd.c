@@ -8,6 +8,7 @@
 #include "autograd.h"
 #include "ops.h"
 #include "profile.h"
+#include "alloc.h"
 
 static int lt_grad_on = 1;
 
@@ -54,7 +55,7 @@ void lt_node_release(lt_node *n) {
   if (n == NULL || --n->refs > 0) return;
   if (lt_ndead == lt_capdead) {
     size_t cap = lt_capdead ? lt_capdead * 2 : 256;
-    lt_node **nd = realloc(lt_dead, cap * sizeof *nd);
+    lt_node **nd = lt_realloc(lt_dead, cap * sizeof *nd);
     if (nd == NULL) { lt_node_free(n); return; }   /* recursion as a last resort */
     lt_dead = nd;
     lt_capdead = cap;
@@ -64,6 +65,25 @@ void lt_node_release(lt_node *n) {
   lt_draining = 1;
   while (lt_ndead > 0) lt_node_free(lt_dead[--lt_ndead]);
   lt_draining = 0;
+}
+
+/*
+** When a node cannot be allocated, the output's graph is lost.  Rather
+** than let a backward through it silently miss those gradients, the
+** output gets this shared node, whose backward is that error.
+*/
+static int lt_lost_backward(lt_node *n, lt_tensor *gout, lt_tensor **gin) {
+  lt_err("backward: part of this graph was lost when its forward ran out of memory");
+  return -1;
+}
+
+static lt_node lt_lost = {.refs = 1, .name = "LostBackward", .backward = lt_lost_backward};
+
+static void lt_ag_lose(lt_tensor *out) {
+  lt_node_retain(&lt_lost);
+  if (out->grad_fn) lt_node_release(out->grad_fn);
+  out->grad_fn = &lt_lost;
+  out->requires_grad = 1;
 }
 
 /*
@@ -83,10 +103,8 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
   for (i = 0; i < ninputs; i++)
     if (inputs[i] && lt_needs_grad(inputs[i])) any = 1;
   if (!any) return NULL;
-  /* a failed calloc here drops the graph (see autograd.h): the size is a
-  ** few hundred bytes, so the next allocation would fail anyway */
-  n = calloc(1, needoff + (size_t)ninputs * sizeof(int));
-  if (n == NULL) return NULL;
+  n = lt_calloc(1, needoff + (size_t)ninputs * sizeof(int));
+  if (n == NULL) { lt_ag_lose(out); return NULL; }
   n->ctx = (char *)n + ctxoff;
   n->ctxsize = ctxsize;
   n->inputs = (lt_tensor **)((char *)n + inoff);
@@ -138,7 +156,7 @@ void lt_ag_save(lt_node *n, lt_saved *slot, lt_tensor *t) {
 
 void lt_ag_save_output(lt_node *n, lt_saved *slot, lt_tensor *out) {
   lt_tensor *alias = lt_detach(out);
-  if (alias == NULL) return;   /* backward will then fail with lt_err set */
+  if (alias == NULL) { n->backward = lt_lost_backward; return; }
   lt_ag_save(n, slot, alias);
   lt_tensor_release(alias);
 }
@@ -240,7 +258,7 @@ typedef struct { lt_node **v; size_t n, cap; } lt_nodevec;
 static int lt_vec_push(lt_nodevec *v, lt_node *n) {
   if (v->n == v->cap) {
     size_t cap = v->cap ? v->cap * 2 : 64;
-    lt_node **nv = realloc(v->v, cap * sizeof *nv);
+    lt_node **nv = lt_realloc(v->v, cap * sizeof *nv);
     if (nv == NULL) { lt_err("backward: out of memory"); return -1; }
     v->v = nv;
     v->cap = cap;
@@ -298,7 +316,7 @@ static int lt_node_step(lt_node *n, int retain) {
       return -1;
     }
   }
-  if (n->ninputs > 4 && (gin = calloc((size_t)n->ninputs, sizeof *gin)) == NULL) {
+  if (n->ninputs > 4 && (gin = lt_calloc((size_t)n->ninputs, sizeof *gin)) == NULL) {
     lt_err("backward: out of memory");
     return -1;
   }

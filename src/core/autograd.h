@@ -78,7 +78,8 @@ int lt_needs_grad(const lt_tensor *t);
 ** with a zeroed context of ctxsize bytes (0: the op keeps no state).
 ** Returns the node (borrowed: `out` owns it) so the caller can fill the
 ** context, or NULL when nothing was recorded -- also when out of memory,
-** which leaves `out` off the graph (the allocation is a few hundred bytes).
+** which gives `out` a node whose backward is an error (the gradients
+** are lost, and a backward must not pretend otherwise).
 */
 lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
                       lt_tensor **inputs, int ninputs, size_t ctxsize);

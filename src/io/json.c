@@ -6,6 +6,7 @@
 
 #include "json.h"
 #include "tensor.h"
+#include "alloc.h"
 
 #define JSON_MAXDEPTH 64                     /* nesting lt_json_skip goes through */
 
@@ -97,7 +98,7 @@ int lt_json_string(lt_json *j, char **out) {
     if (*q == '\\') q++;
   if (q >= j->end) return lt_json_fail(j, "unterminated string");
   /* escapes only ever shrink, so the raw length bounds the decoded one */
-  if ((buf = malloc((size_t)(q - j->p))) == NULL) return lt_json_oom(j);
+  if ((buf = lt_malloc((size_t)(q - j->p))) == NULL) return lt_json_oom(j);
   o = buf;
   j->p++;
   while (j->p < q) {

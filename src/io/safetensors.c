@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "safetensors_int.h"
+#include "alloc.h"
 
 #define ST_MAXHEADER ((uint64_t)100 << 20)  /* the reference library's cap */
 
@@ -204,10 +205,10 @@ fail:
 
 /* move the checked entries into a file of tensors, then read the data */
 static lt_st_file *st_build(FILE *fp, const char *path, st_header *h, int64_t start) {
-  lt_st_file *f = calloc(1, sizeof *f);
+  lt_st_file *f = lt_calloc(1, sizeof *f);
   int i;
   char b[64];
-  if (f == NULL || (h->n && (f->items = calloc((size_t)h->n, sizeof *f->items)) == NULL))
+  if (f == NULL || (h->n && (f->items = lt_calloc((size_t)h->n, sizeof *f->items)) == NULL))
     goto oom;
   for (i = 0; i < h->n; i++) {
     f->items[i].name = h->ents[i].name;
@@ -249,7 +250,7 @@ lt_st_file *lt_st_load(const char *path) {
   FILE *fp = st_open(path, &hlen, &fsize);
   memset(&h, 0, sizeof h);
   if (fp == NULL) return NULL;
-  if ((text = malloc((size_t)hlen + 1)) == NULL) {
+  if ((text = lt_malloc((size_t)hlen + 1)) == NULL) {
     lt_st_fail("load", path, "out of memory for a %llu-byte header",
                (unsigned long long)hlen);
     goto done;

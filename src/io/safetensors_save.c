@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "safetensors_int.h"
+#include "alloc.h"
 
 /* ------------------------------------------------------------------ save */
 
@@ -26,7 +27,7 @@ static void sb_add(st_buf *b, const char *s, size_t len) {
     size_t ncap = b->cap ? b->cap : 256;
     char *p;
     while (ncap - b->n < len + 1) ncap *= 2;
-    if ((p = realloc(b->p, ncap)) == NULL) { b->oom = 1; return; }
+    if ((p = lt_realloc(b->p, ncap)) == NULL) { b->oom = 1; return; }
     b->p = p;
     b->cap = ncap;
   }
@@ -72,8 +73,8 @@ static int st_cmp_skey(const void *a, const void *b) {
 /* indices 0..n-1 sorted by s[] (as the python library sorts); NULL with
 ** the error set if two strings are equal */
 static int *st_order(const char *path, const char *const *s, int n, const char *what) {
-  st_key *k = malloc((size_t)(n ? n : 1) * sizeof *k);
-  int *ix = malloc((size_t)(n ? n : 1) * sizeof *ix), i;
+  st_key *k = lt_malloc((size_t)(n ? n : 1) * sizeof *k);
+  int *ix = lt_malloc((size_t)(n ? n : 1) * sizeof *ix), i;
   char b[64];
   if (k == NULL || ix == NULL) {
     lt_st_fail("save", path, "out of memory");
@@ -215,7 +216,7 @@ int lt_st_save(const char *path, int n, const char *const *names,
   if ((ix = st_order(path, names, n, "tensor name")) == NULL) goto done;
   if ((mix = st_order(path, mkeys, nmeta, "metadata key")) == NULL) goto done;
   if (st_header_json(&hdr, n, names, ts, ix, nmeta, mkeys, mvals, mix) ||
-      (tmp = malloc(strlen(path) + 5)) == NULL) {
+      (tmp = lt_malloc(strlen(path) + 5)) == NULL) {
     lt_st_fail("save", path, "out of memory");
     goto done;
   }

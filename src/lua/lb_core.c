@@ -15,7 +15,7 @@ static const luaL_Reg *const lb_functions[] = {
   lb_tensor_funcs, lb_elem_funcs, lb_reduce_funcs, lb_view_funcs,
   lb_matmul_funcs, lb_autograd_funcs, lb_nn_funcs, lb_attention_funcs,
   lb_loss_funcs, lb_optim_funcs, lb_io_funcs, lb_profile_funcs,
-  NULL
+  lb_faults_funcs, NULL
 };
 
 /* x:<name>(...): every elementwise op and reduction is a method too */
@@ -71,5 +71,7 @@ LUAMOD_API int luaopen_lunet_core(lua_State *L) {
   lb_createmeta(L);
   lb_newmeta(L, LB_STFILE, lb_stfile_meta);       /* a file being loaded */
   lb_newmeta(L, LB_GRADMODE, lb_gradmode_meta);   /* no_grad's saved mode */
+  lb_sethook(L);
+  lb_faults_open(L);
   return 1;
 }

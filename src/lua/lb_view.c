@@ -434,16 +434,25 @@ static int lb_fill_(lua_State *L) {
 static int lb_uniform_(lua_State *L) { return lb_write_gen(L, "uniform_", lb_gen_uniform, 0, 1); }
 static int lb_normal_(lua_State *L) { return lb_write_gen(L, "normal_", lb_gen_normal, 0, 1); }
 
+/* src's shape broadcasts to t's */
+static int lb_broadcasts(const lt_tensor *src, const lt_tensor *t) {
+  int i, lead = t->ndim - src->ndim;
+  if (lead < 0) return 0;
+  for (i = 0; i < src->ndim; i++)
+    if (src->shape[i] != 1 && src->shape[i] != t->shape[lead + i]) return 0;
+  return 1;
+}
+
 static int lb_copy_(lua_State *L) {
   lt_tensor *t = lb_checktensor(L, 1, "copy_");
   lt_tensor *src = lb_checktensor(L, 2, "copy_"), *e;
   lb_check_writable(L, t, "copy_");
-  e = lt_expand(src, t->shape, t->ndim);   /* src may broadcast */
-  if (e == NULL) {
+  if (!lb_broadcasts(src, t)) {
     char b1[160], b2[160];
     luaL_error(L, "copy_: source %s does not broadcast to %s", lt_shape_str(src, b1, sizeof b1),
                lt_shape_str(t, b2, sizeof b2));
   }
+  if ((e = lt_expand(src, t->shape, t->ndim)) == NULL) lb_error(L);   /* out of memory */
   if (src->st == t->st) {   /* views of one storage may overlap: read a copy */
     int prev = lt_set_grad_enabled(0);
     lt_tensor *c = lt_clone(e);

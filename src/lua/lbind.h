@@ -51,6 +51,8 @@ lt_tensor **lb_newbox(lua_State *L);            /* push an empty box */
 ** core's error.  Returns 1, the box being the result */
 int lb_fill(lua_State *L, lt_tensor **box, lt_tensor *t);
 int lb_error(lua_State *L);                     /* raise lt_errmsg() */
+/* make the core's out-of-memory retry run a full collection of L's state */
+void lb_sethook(lua_State *L);
 
 /* ---- other arguments (lb_aux.c) ---- */
 /* an integer, or a float with an integral value (3.0 from D / 2): 1 and
@@ -107,5 +109,7 @@ extern const luaL_Reg lb_optim_funcs[];
 extern const luaL_Reg lb_io_funcs[];
 extern const luaL_Reg lb_stfile_meta[];      /* LB_STFILE's metatable */
 extern const luaL_Reg lb_profile_funcs[];
+extern const luaL_Reg lb_faults_funcs[];     /* make faults only (lb_faults.c) */
+void lb_faults_open(lua_State *L);           /* ditto: Lua's allocations counted */
 
 #endif
