@@ -76,7 +76,7 @@ function TestSafetensorsRoundTrip:test_values_shapes_and_metadata()
   lu.assertEquals(got.scalar:item(), 2.5)
   lu.assertEquals(got.empty:shape(), {0, 3})
   lu.assertEquals(m, meta)
-  lu.assertFalse(exists(path .. ".tmp"))
+  lu.assertEquals(H.temporaries(path), {})
 end
 
 function TestSafetensorsRoundTrip:test_no_metadata_gives_empty_table()
@@ -477,8 +477,8 @@ end
 
 function TestSafetensorsSave:test_missing_directory()
   local path = TMP .. "/no/such/dir/x.safetensors"
-  lu.assertEquals(save_error(path, {x = lunet.ones{2}}), "save: " .. path ..
-    ": cannot create " .. path .. ".tmp: No such file or directory")
+  lu.assertStrMatches(save_error(path, {x = lunet.ones{2}}), "save: " .. path:gsub("%p", "%%%0") ..
+    ": cannot create " .. path:gsub("%p", "%%%0") .. "%.tmp%-%d+%-%x+: No such file or directory")
 end
 
 function TestSafetensorsSave:test_bad_table_leaves_old_file()
@@ -497,7 +497,7 @@ function TestSafetensorsSave:test_bad_table_leaves_old_file()
                   ": '__metadata__' is reserved and cannot name a tensor")
   lu.assertStrContains(save_error(path, 42), "table expected, got number")
   lu.assertEquals(H.read_file(path), before)
-  lu.assertFalse(exists(path .. ".tmp"))
+  lu.assertEquals(H.temporaries(path), {})
   lu.assertEquals(lunet.load(path).x:totable(), {1, 2, 3})
 end
 
@@ -505,6 +505,6 @@ function TestSafetensorsSave:test_failed_rename_leaves_no_tmp()
   local dir = TMP .. "/st_isdir"
   os.execute("mkdir -p " .. dir)
   local err = save_error(dir, {x = lunet.ones{2}})
-  lu.assertStrContains(err, "save: " .. dir .. ": cannot replace it with " .. dir .. ".tmp: ")
-  lu.assertFalse(exists(dir .. ".tmp"))
+  lu.assertStrContains(err, "save: " .. dir .. ": cannot replace it with " .. dir .. ".tmp-")
+  lu.assertEquals(H.temporaries(dir), {})
 end

@@ -21,9 +21,10 @@ and, in __metadata__ (all strings):
   extra.<key>           "number:..", "string:..", "boolean:.." for scalars
 Everything but the tensors' values is readable with any safetensors tool.
 
-lunet.save writes to `path.tmp` and renames it over path, so a save that
-fails or is interrupted leaves the previous checkpoint as it was; every
-value is checked before anything is written.
+lunet.save writes to a temporary file of its own beside path and renames
+it over path, so a save that fails or is interrupted leaves the previous
+checkpoint as it was, and two processes saving to one path never mix
+their files; every value is checked before anything is written.
 
 Not saved: the core's random generator (lunet has no way to read its
 state), so a model with dropout resumes on a different random stream.

@@ -9,8 +9,9 @@
 ** Files are untrusted: every length, offset and shape is checked before
 ** it is used, and any violation is an error naming the file and the
 ** fault.  Loading reads F32, and converts F16, BF16 and F64 to float32.
-** Saving writes F32, tensors sorted by name, through `path.tmp` and a
-** rename, so a failed save never destroys an existing file.
+** Saving writes F32, tensors sorted by name, through a temporary file of
+** its own and a rename (replace.h), so a failed or interrupted save never
+** destroys an existing file and concurrent saves never mix.
 */
 #ifndef LT_SAFETENSORS_H
 #define LT_SAFETENSORS_H

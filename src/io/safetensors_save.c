@@ -1,7 +1,7 @@
 /*
 ** safetensors_save.c -- writing a checkpoint: the JSON header built in
 ** memory, tensors sorted by name and written as little-endian F32 in
-** logical order, all through `path.tmp` and a rename.
+** logical order, all through a temporary file and a rename (replace.c).
 */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "safetensors_int.h"
+#include "replace.h"
 #include "alloc.h"
 
 /* ------------------------------------------------------------------ save */
@@ -173,7 +174,6 @@ static int st_write_file(FILE *fp, const st_buf *hdr, int n, lt_tensor *const *t
   if (fwrite(b8, 1, 8, fp) != 8 || fwrite(hdr->p, 1, hdr->n, fp) != hdr->n) return -1;
   for (i = 0; i < n; i++)
     if (st_write_tensor(fp, ts[ix[i]])) return -1;
-  if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) return -1;
   return 0;
 }
 
@@ -209,43 +209,24 @@ int lt_st_save(const char *path, int n, const char *const *names,
                const char *const *mkeys, const char *const *mvals) {
   st_buf hdr = {NULL, 0, 0, 0};
   int *ix = NULL, *mix = NULL, rc = -1;
-  char *tmp = NULL;
-  FILE *fp = NULL;
-  int created = 0;
+  lt_replace r;
   if (st_check_args(path, n, names, ts, nmeta, mkeys, mvals)) return -1;
   if ((ix = st_order(path, names, n, "tensor name")) == NULL) goto done;
   if ((mix = st_order(path, mkeys, nmeta, "metadata key")) == NULL) goto done;
-  if (st_header_json(&hdr, n, names, ts, ix, nmeta, mkeys, mvals, mix) ||
-      (tmp = lt_malloc(strlen(path) + 5)) == NULL) {
+  if (st_header_json(&hdr, n, names, ts, ix, nmeta, mkeys, mvals, mix)) {
     lt_st_fail("save", path, "out of memory");
     goto done;
   }
-  /* write beside the target, then rename: the old file survives any failure */
-  sprintf(tmp, "%s.tmp", path);
-  if ((fp = fopen(tmp, "wb")) == NULL) {
-    lt_st_fail("save", path, "cannot create %s: %s", tmp, strerror(errno));
-    goto done;
-  }
-  created = 1;
-  if (st_write_file(fp, &hdr, n, ts, ix)) {
+  /* a temporary of our own beside the target, renamed over it: the old
+  ** file survives any failure, and concurrent savers never mix (replace.h) */
+  if (lt_replace_open(&r, "save", path)) goto done;
+  if (st_write_file(r.fp, &hdr, n, ts, ix)) {
     lt_st_fail("save", path, "write failed: %s", strerror(errno));
+    lt_replace_abort(&r);
     goto done;
   }
-  if (fclose(fp) != 0) {
-    fp = NULL;
-    lt_st_fail("save", path, "write failed: %s", strerror(errno));
-    goto done;
-  }
-  fp = NULL;
-  if (rename(tmp, path) != 0) {
-    lt_st_fail("save", path, "cannot replace it with %s: %s", tmp, strerror(errno));
-    goto done;
-  }
-  rc = 0;
+  rc = lt_replace_commit(&r);
 done:
-  if (fp) fclose(fp);
-  if (rc && created) remove(tmp);
-  free(tmp);
   free(hdr.p);
   free(ix);
   free(mix);
