@@ -103,3 +103,63 @@ function TestConcurrentSaves:test_stale_temporaries_are_cleared()
   lu.assertEquals(lunet.load(path).x:totable(), { 1, 1, 1 })
   os.remove(files.live); os.remove(files.other)
 end
+
+------------------------------------------------------------------ memory
+
+TestMemoryPressure = {}
+
+-- fill memory with 4 MB tensors until a creation fails, then drop them:
+-- every freed buffer is now in the core's cache or back with malloc
+local FILL = [[
+local lunet = require "lunet"
+collectgarbage()
+local base = lunet.memory_allocated()
+local ok, err = pcall(function()
+  local keep = {}
+  for i = 1, 1000 do keep[i] = lunet.randn { 1000, 1000 } end
+end)
+assert(not ok and tostring(err):find("out of memory allocating 1000000 floats"),
+       "filling memory: " .. tostring(err))
+collectgarbage()
+collectgarbage()
+assert(lunet.memory_allocated() == base, "bytes still live: " .. lunet.memory_allocated())
+]]
+
+-- run script under `ulimit -v kib` with one BLAS thread (threaded
+-- OpenBLAS 0.3.21 hangs when it cannot allocate: see the README), with a
+-- time limit so that a hang fails the test rather than the run
+local function under_limit(kib, script)
+  local cmd, path = child(script)
+  local out, ok = H.sh(string.format("(ulimit -v %d; OPENBLAS_NUM_THREADS=1 timeout 120 %s) 2>&1",
+                                     kib, cmd))
+  os.remove(path)
+  return ok == true, out
+end
+
+-- the issue's first reproduction: under 200 MB, after memory was filled
+-- and everything dropped, a small tensor could not be had, because the
+-- cache still held the freed buffers
+function TestMemoryPressure:test_a_full_cache_gives_way()
+  if SANITIZED then return lu.skip("ASan's shadow memory needs terabytes of address space") end
+  local ok, out = under_limit(200000, FILL .. [[
+print("ok", lunet.randn { 100, 100 }:numel(), lunet.randn { 1000, 1000 }:numel())
+]])
+  lu.assertTrue(ok, out)
+  lu.assertEquals(out, "ok\t10000\t1000000\n")
+end
+
+-- the second: the memory spec's loop of 20,000 one-MiB tensors must stay
+-- within 300 MB even after memory was filled (so the cache is full of
+-- buffers of another size)
+function TestMemoryPressure:test_a_loop_of_big_tensors_fits_after_a_fill()
+  if SANITIZED then return lu.skip("ASan's shadow memory needs terabytes of address space") end
+  local ok, out = under_limit(300000, FILL .. [[
+for _ = 1, 20000 do
+  local z = lunet.zeros { 262144 }
+  z = nil
+end
+print("ok", lunet.memory_allocated() < 256 * 2 ^ 20)
+]])
+  lu.assertTrue(ok, out)
+  lu.assertEquals(out, "ok\ttrue\n")
+end
