@@ -465,6 +465,34 @@ function TestSafetensorsHostile:test_names_in_messages_are_tamed()
           "tensor 'a\\x01\\x0ab' (F32 {3}) needs 12 bytes but data_offsets [0,8] hold 8")
 end
 
+-- names and metadata must be UTF-8, as the reference implementation and
+-- Python's json require: stray bytes, overlong forms, surrogates, code
+-- points past U+10FFFF and cut sequences are refused where they stand
+function TestSafetensorsHostile:test_text_must_be_utf8()
+  local function bad(name, header, at)
+    hostile(name, header, F32x2, "invalid header JSON at byte " .. at .. ": a string is not valid UTF-8")
+  end
+  local e = ':{"dtype":"F32","shape":[2],"data_offsets":[0,8]}'
+  bad("u8stray", '{"w\xff"' .. e .. '}', 3)
+  bad("u8cont", '{"\x80w"' .. e .. '}', 2)
+  bad("u8overlong", '{"\xc0\xaf"' .. e .. '}', 2)
+  bad("u8overlong3", '{"\xe0\x80\xaf"' .. e .. '}', 2)
+  bad("u8surrogate", '{"a\xed\xa0\x80"' .. e .. '}', 3)
+  bad("u8toobig", '{"\xf4\x90\x80\x80"' .. e .. '}', 2)
+  bad("u8cut", '{"ab\xe6\x97"' .. e .. '}', 4)
+  bad("u8metakey", '{"__metadata__":{"k\xfe":"v"},"w"' .. e .. '}', 19)
+  bad("u8metaval", '{"__metadata__":{"k":"v\xc3"},"w"' .. e .. '}', 23)
+  bad("u8field", '{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"\xff":1}}', 54)
+  -- and all of Unicode is welcome, up to four bytes a character
+  local path = tmp("u8ok")
+  local names = { "caf\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf" }
+  local header = {}
+  for i, n in ipairs(names) do header[i] = entry(n, "F32", {1}, 4 * (i - 1), 4 * i) end
+  H.write_file(path, stfile("{" .. table.concat(header, ",") .. "}", floats(1, 2, 3, 4)))
+  local t = lunet.load(path)
+  for i, n in ipairs(names) do lu.assertEquals(t[n]:item(), i, n) end
+end
+
 ----------------------------------------------------------------- failed saves
 
 TestSafetensorsSave = {}
@@ -499,6 +527,25 @@ function TestSafetensorsSave:test_bad_table_leaves_old_file()
   lu.assertEquals(H.read_file(path), before)
   lu.assertEquals(H.temporaries(path), {})
   lu.assertEquals(lunet.load(path).x:totable(), {1, 2, 3})
+end
+
+-- what the loader refuses the saver never writes, and says why
+function TestSafetensorsSave:test_text_must_be_utf8()
+  local path = tmp("u8save")
+  lunet.save(path, { x = lunet.ones { 2 } })
+  local before = H.read_file(path)
+  lu.assertEquals(save_error(path, { ["w\xff"] = lunet.ones { 2 } }),
+                  "save: " .. path .. ": tensor name 'w\\xff' is not valid UTF-8")
+  lu.assertEquals(save_error(path, { x = lunet.ones { 2 } }, { ["\xed\xa0\x80"] = "v" }),
+                  "save: " .. path .. ": metadata key '\\xed\\xa0\\x80' is not valid UTF-8")
+  lu.assertEquals(save_error(path, { x = lunet.ones { 2 } }, { note = "caf\xc3" }),
+                  "save: " .. path .. ": metadata value for 'note' is not valid UTF-8: 'caf\\xc3'")
+  lu.assertEquals(H.read_file(path), before)
+  lu.assertEquals(H.temporaries(path), {})
+  lunet.save(path, { ["caf\xc3\xa9"] = lunet.ones { 2 } }, { ["\xf0\x9f\x98\x80"] = "\xe6\x97\xa5" })
+  local t, meta = lunet.load(path)
+  lu.assertEquals(t["caf\xc3\xa9"]:totable(), { 1, 1 })
+  lu.assertEquals(meta["\xf0\x9f\x98\x80"], "\xe6\x97\xa5")
 end
 
 function TestSafetensorsSave:test_failed_rename_leaves_no_tmp()

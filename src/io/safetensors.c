@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "safetensors_int.h"
+#include "utf8.h"
 #include "alloc.h"
 
 #define ST_MAXHEADER ((uint64_t)100 << 20)  /* the reference library's cap */
@@ -45,13 +46,22 @@ void lt_st_fail(const char *op, const char *path, const char *fmt, ...) {
 }
 
 /* a tensor name fit for a message: hostile names can be megabytes long
-** and hold control bytes, so cut it short and show those as \xNN */
+** and hold control bytes or bytes that are not UTF-8, so cut it short
+** and show those as \xNN */
 const char *lt_st_name(const char *s, char *buf, size_t sz) {
-  size_t o = 0;
-  for (; *s && o + 8 < sz; s++) {
+  size_t o = 0, n = strlen(s);
+  while (*s && o + 8 < sz) {
     unsigned char c = (unsigned char)*s;
-    if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(buf + o, sz - o, "\\x%02x", c);
-    else buf[o++] = (char)c;
+    int k = lt_utf8_len(s, n);
+    if (c < 0x20 || c == 0x7f || k == 0) {
+      o += (size_t)snprintf(buf + o, sz - o, "\\x%02x", c);
+      k = 1;
+    } else {
+      memcpy(buf + o, s, (size_t)k);
+      o += (size_t)k;
+    }
+    s += k;
+    n -= (size_t)k;
   }
   if (*s) { memcpy(buf + o, "...", 3); o += 3; }
   buf[o] = '\0';

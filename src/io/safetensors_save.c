@@ -11,6 +11,7 @@
 
 #include "safetensors_int.h"
 #include "replace.h"
+#include "utf8.h"
 #include "alloc.h"
 
 /* ------------------------------------------------------------------ save */
@@ -177,6 +178,20 @@ static int st_write_file(FILE *fp, const st_buf *hdr, int n, lt_tensor *const *t
   return 0;
 }
 
+/* names and metadata are text: the header must stay UTF-8 for every
+** other reader (Python's json refuses anything else) */
+static int st_check_text(const char *path, const char *what, const char *s,
+                         const char *key) {
+  char b[64], b2[64];
+  if (lt_utf8_check(s, strlen(s)) == (size_t)-1) return 0;
+  if (key)
+    lt_st_fail("save", path, "%s for '%s' is not valid UTF-8: '%s'", what,
+               lt_st_name(key, b2, sizeof b2), lt_st_name(s, b, sizeof b));
+  else
+    lt_st_fail("save", path, "%s '%s' is not valid UTF-8", what, lt_st_name(s, b, sizeof b));
+  return -1;
+}
+
 static int st_check_args(const char *path, int n, const char *const *names,
                          lt_tensor *const *ts, int nmeta, const char *const *mkeys,
                          const char *const *mvals) {
@@ -195,12 +210,17 @@ static int st_check_args(const char *path, int n, const char *const *names,
       lt_st_fail("save", path, "'__metadata__' is reserved and cannot name a tensor");
       return -1;
     }
+    if (st_check_text(path, "tensor name", names[i], NULL)) return -1;
   }
-  for (i = 0; i < nmeta; i++)
+  for (i = 0; i < nmeta; i++) {
     if (mkeys[i] == NULL || mvals[i] == NULL) {
       lt_st_fail("save", path, "metadata pair %d has no key or no value", i + 1);
       return -1;
     }
+    if (st_check_text(path, "metadata key", mkeys[i], NULL) ||
+        st_check_text(path, "metadata value", mvals[i], mkeys[i]))
+      return -1;
+  }
   return 0;
 }
 
