@@ -163,3 +163,56 @@ print("ok", lunet.memory_allocated() < 256 * 2 ^ 20)
   lu.assertTrue(ok, out)
   lu.assertEquals(out, "ok\ttrue\n")
 end
+
+------------------------------------------------------------------ fuzzing
+
+-- the fuzzers' seeds (fuzz/make_corpus.lua) and the inputs kept from
+-- their finds (spec/fixtures/fuzz/): each must load, or be refused with a
+-- message naming the file, never crash; valid-* must load and hostile-*
+-- must be refused.  Under make sanitize any memory error fails the run.
+TestFuzzInputs = {}
+
+local function dir_files(dir)
+  local out = {}
+  for name in H.sh("ls " .. H.q(dir) .. " 2>/dev/null"):gmatch("[^\n]+") do
+    if name ~= "README" then out[#out + 1] = name end
+  end
+  return out
+end
+
+local function check_input(path, name)
+  local ok, err = pcall(lunet.load, path)
+  if name:match("^valid") then
+    lu.assertTrue(ok, name .. ": " .. tostring(err))
+  else
+    if name:match("^hostile") then lu.assertFalse(ok, name .. " loaded") end
+    if not ok then
+      lu.assertEquals(err:sub(1, #path + 8), "load: " .. path .. ": ", name)
+    end
+  end
+end
+
+function TestFuzzInputs:test_seed_files()
+  local names = dir_files("../fuzz/corpus/safetensors")
+  lu.assertTrue(#names >= 40, "seed corpus missing: " .. #names .. " files")
+  for _, name in ipairs(names) do check_input("../fuzz/corpus/safetensors/" .. name, name) end
+end
+
+-- the JSON seeds are headers: in a file of their own (with no data) they
+-- must load or be refused by name too
+function TestFuzzInputs:test_seed_headers()
+  local names = dir_files("../fuzz/corpus/json")
+  lu.assertTrue(#names >= 40, "seed corpus missing: " .. #names .. " files")
+  local path = TMP .. "/fuzz_header.safetensors"
+  for _, name in ipairs(names) do
+    local header = H.read_file("../fuzz/corpus/json/" .. name)
+    H.write_file(path, string.pack("<I8", #header) .. header)
+    check_input(path, name:gsub("^valid", "any"))
+  end
+end
+
+function TestFuzzInputs:test_kept_finds()
+  local names = dir_files("../spec/fixtures/fuzz")
+  lu.assertTrue(#names >= 1, "spec/fixtures/fuzz/ is empty")
+  for _, name in ipairs(names) do check_input("fixtures/fuzz/" .. name, name) end
+end

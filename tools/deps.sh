@@ -2,8 +2,11 @@
 # Make sure the Debian packages lunet builds and runs with are installed.
 # As root: install what is missing.  Otherwise: print the exact command
 # and fail, so nothing half-builds.
+#   sh tools/deps.sh         what make, make test and make demo need
+#   sh tools/deps.sh fuzz    and clang with libFuzzer's runtime (make fuzz)
 set -e
 PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
+if [ "$1" = fuzz ]; then PKGS="$PKGS clang libclang-rt-dev"; fi
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

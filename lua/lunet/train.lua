@@ -17,6 +17,8 @@ purpose and every piece it uses is public.
                               --   numbered start_step+1 .. start_step+steps
     checkpoint = "ckpt.safetensors",   -- lunet.save_checkpoint at the end and
     checkpoint_every = 500,            --   every N steps (model, optimizer, step, data)
+    nonfinite = "stop",       -- a NaN/inf loss or gradient norm: "stop" (an error
+                              --   naming the step and parameter) or "skip" the step
   }
 
 data is a lunet.data task (anything with :batch() -> inputs, targets, mask
@@ -34,6 +36,8 @@ tokens_per_s, elapsed}: loss, acc and grad_norm are means over the steps
 since the previous row (so with eval_every = 1, each step's own values);
 eval_* are there when eval_batches > 0; tokens_per_s is over those steps;
 elapsed is wall seconds since the start.  The CSV has the same columns.
+history.skipped lists the steps skipped for nonfinite = "skip" (they are
+left out of the means; see lunet/nonfinite.lua).
 
 Progress: on a terminal, one line redrawn in place with a bar, loss,
 accuracy, tokens/s and ETA; otherwise (a pipe, a file) a plain line every
@@ -41,6 +45,7 @@ eval_every steps, so logs stay readable.  opts.progress = "bar" or "lines"
 forces either, and opts.output (default io.stdout) is where it goes.
 ]]
 local lunet = require "lunet"
+local nonfinite = require "lunet.nonfinite"
 
 local train = {}
 
@@ -179,7 +184,7 @@ local KNOWN = {
   model = true, optimizer = true, data = true, steps = true, eval_every = true,
   eval_batches = true, log = true, schedule = true, clip = true, loss_fn = true,
   quiet = true, on_step = true, start_step = true, progress = true, output = true,
-  checkpoint = true, checkpoint_every = true,
+  checkpoint = true, checkpoint_every = true, nonfinite = true,
 }
 
 local function fail(fmt_, ...)
@@ -231,6 +236,7 @@ local function check(o)
   if o.checkpoint ~= nil and type(o.checkpoint) ~= "string" then
     fail("checkpoint must be a file name, got %s", type(o.checkpoint))
   end
+  if nonfinite.check_option(o.nonfinite) then fail("%s", nonfinite.check_option(o.nonfinite)) end
   if o.progress ~= nil and o.progress ~= "bar" and o.progress ~= "lines" then
     fail("progress must be 'bar' or 'lines', got %s", tostring(o.progress))
   end
@@ -261,7 +267,7 @@ local function run(o)
   end
   local save_ckpt = o.checkpoint and require("lunet.checkpoint").save_checkpoint
 
-  local history = {}
+  local history = { skipped = {} }
   local t_start = now()
   local win = { loss = 0, hits = 0, count = 0, norm = 0, n = 0, tokens = 0, t = t_start }
   local last_draw, tok_per_step = -1, 0
@@ -305,6 +311,10 @@ local function run(o)
       opt:zero_grad()
       loss:backward()
       local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
+      if nonfinite.skip(o.nonfinite, step, loss, norm, model, params) then   -- or raises
+        history.skipped[#history.skipped + 1] = step
+        goto next_step
+      end
       opt:step()
       local lv = loss:item()
       local c, n
@@ -327,6 +337,7 @@ local function run(o)
         save_ckpt(o.checkpoint, { model = model, optimizer = opt, step = step,
                                   data = resumable and data or nil })
       end
+      ::next_step::
     end
   end)
   if csv then csv:close() end

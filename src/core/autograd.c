@@ -20,6 +20,60 @@ int lt_set_grad_enabled(int on) {
   return prev;
 }
 
+/* ---------------------------------------------------------------- anomaly mode */
+
+static int lt_anomaly_on = 0;
+static char *lt_ag_where = NULL;  /* where the next forward runs (anomaly mode) */
+
+int lt_anomaly_enabled(void) { return lt_anomaly_on; }
+
+int lt_set_anomaly(int on) {
+  int prev = lt_anomaly_on;
+  lt_anomaly_on = on != 0;
+  if (!lt_anomaly_on) lt_ag_set_where(NULL);
+  return prev;
+}
+
+static char *lt_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *c = lt_malloc(n);
+  if (c) memcpy(c, s, n);
+  return c;
+}
+
+void lt_ag_set_where(const char *where) {
+  free(lt_ag_where);
+  lt_ag_where = where ? lt_strdup(where) : NULL;
+}
+
+/* 0 if every element of t is finite, else 'n' (a NaN seen first) or 'i' */
+static int lt_nonfinite(const lt_tensor *t) {
+  const int64_t *st[1] = {t->stride};
+  int64_t off[1] = {t->offset}, i;
+  lt_iter it;
+  lt_iter_init(&it, t->shape, t->ndim, 1, st, off);
+  if (it.empty) return 0;
+  do {
+    const float *p = t->st->data + it.off[0];
+    for (i = 0; i < it.len; i++) {
+      float v = p[i * it.inner[0]];
+      if (v != v) return 'n';
+      if (v - v != 0.0f) return 'i';
+    }
+  } while (lt_iter_next(&it));
+  return 0;
+}
+
+/* the anomaly check of what node n's backward returned for input i */
+static int lt_anomaly_check(const lt_node *n, int i, const lt_tensor *g) {
+  int bad = lt_nonfinite(g);
+  if (bad == 0) return 0;
+  lt_err("backward: %s returned %s values in the gradient of its input %d "
+         "(anomaly detection)%s%s", n->name, bad == 'n' ? "nan" : "inf", i + 1,
+         n->where ? "; the forward op was called from:\n" : "", n->where ? n->where : "");
+  return -1;
+}
+
 int lt_needs_grad(const lt_tensor *t) {
   return t->requires_grad || t->grad_fn != NULL;
 }
@@ -38,6 +92,7 @@ static void lt_node_clear(lt_node *n) {
 static void lt_node_free(lt_node *n) {
   lt_node_clear(n);
   lt_tensor_release(n->gacc);
+  free(n->where);
   free(n);
 }
 
@@ -114,6 +169,7 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
   n->name = name;
   n->backward = bw;
   n->ninputs = ninputs;
+  if (lt_anomaly_on && lt_ag_where) n->where = lt_strdup(lt_ag_where);   /* best effort */
   for (i = 0; i < ninputs; i++) {
     if (inputs[i] && lt_needs_grad(inputs[i])) {
       n->inputs[i] = lt_tensor_retain(inputs[i]);
@@ -334,6 +390,8 @@ static int lt_node_step(lt_node *n, int retain) {
       lt_err("backward: %s produced a gradient of shape %s for an input of shape %s",
              n->name, lt_shape_str(gin[i], b1, sizeof b1), lt_shape_str(in, b2, sizeof b2));
       rc = -1;
+    } else if (lt_anomaly_on && lt_anomaly_check(n, i, gin[i])) {
+      rc = -1;
     } else if (in->grad_fn) {
       rc = lt_accumulate_node(in->grad_fn, gin[i]);
     } else {
@@ -366,6 +424,11 @@ int lt_backward(lt_tensor *root, lt_tensor *seed, int retain_graph) {
   if (seed && !lt_same_shape(seed, root)) {
     lt_err("backward: gradient of shape %s for a tensor of shape %s",
            lt_shape_str(seed, b1, sizeof b1), lt_shape_str(root, b2, sizeof b2));
+    return -1;
+  }
+  if (seed && lt_anomaly_on && lt_nonfinite(seed)) {
+    lt_err("backward: the gradient passed to backward holds %s values (anomaly detection)",
+           lt_nonfinite(seed) == 'n' ? "nan" : "inf");
     return -1;
   }
   prev = lt_set_grad_enabled(0);

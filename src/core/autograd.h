@@ -59,6 +59,7 @@ struct lt_node {
   lt_saved *saved[LT_MAXSAVED];
   int freed;                        /* saved state released after backward */
   int scope;                        /* profile scope that recorded it */
+  char *where;                      /* anomaly mode: where the forward ran */
   /* engine bookkeeping */
   unsigned mark;
   lt_tensor *gacc;                  /* accumulated grad of the output */
@@ -69,6 +70,16 @@ struct lt_node {
 /* grad mode: ops record nodes only when enabled */
 int lt_grad_enabled(void);
 int lt_set_grad_enabled(int on);    /* returns the previous value */
+
+/*
+** Anomaly detection (PyTorch's detect_anomaly): while it is on, backward
+** checks the gradients every op's backward returns and fails at the first
+** that holds a NaN or an infinity, naming the op and, when the binding
+** said so through lt_ag_set_where before the forward, where that ran.
+*/
+int lt_anomaly_enabled(void);
+int lt_set_anomaly(int on);         /* returns the previous value */
+void lt_ag_set_where(const char *where);   /* copied; NULL forgets */
 
 /* does t take part in autograd (leaf requiring grad, or has grad_fn) */
 int lt_needs_grad(const lt_tensor *t);

@@ -13,7 +13,7 @@
 
 /* ---------------------------------------------------------------- errors */
 
-static char lt_errbuf[512];
+static char lt_errbuf[4096];   /* room for anomaly mode's traceback */
 
 void lt_err(const char *fmt, ...) {
   va_list ap;

@@ -6,6 +6,7 @@
 
 #include "lbind.h"
 #include "alloc.h"
+#include "autograd.h"
 
 /* ---------------------------------------------------------------- tensors in */
 
@@ -102,6 +103,7 @@ void lb_sethook(lua_State *L) {
 lt_tensor **lb_newbox(lua_State *L) {
   lt_tensor **box;
   lb_gcpressure(L);
+  if (lt_anomaly_enabled()) lb_anomaly_where(L);
   box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;   /* valid empty: __gc frees whatever is there */
   luaL_setmetatable(L, LB_TENSOR);

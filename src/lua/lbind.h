@@ -34,7 +34,7 @@
 
 #define LB_TENSOR "lunet.Tensor"         /* the metatable's registry name */
 #define LB_STFILE "lunet.safetensors"    /* a file being loaded (lb_io.c) */
-#define LB_GRADMODE "lunet.gradmode"     /* no_grad's saved mode (lb_autograd.c) */
+#define LB_MODE "lunet.mode"             /* a mode to restore (lb_autograd.c) */
 
 /* ---- tensors in arguments (lb_aux.c) ---- */
 lt_tensor *lb_testtensor(lua_State *L, int idx);   /* NULL if not a tensor */
@@ -44,6 +44,10 @@ lt_tensor *lb_opttensor(lua_State *L, int idx, const char *op);   /* nil: NULL *
 /* the tensor at idx, a number (0-d) or nested table (lunet.tensor)
 ** converted in place on the stack, so that Lua owns it */
 lt_tensor *lb_totensor(lua_State *L, int idx, const char *op);
+
+/* anomaly mode: note for the core where the op about to run was called
+** from (lb_autograd.c; lb_newbox calls it, so every op's result does) */
+void lb_anomaly_where(lua_State *L);
 
 /* ---- results (lb_aux.c) ---- */
 lt_tensor **lb_newbox(lua_State *L);            /* push an empty box */
@@ -101,7 +105,7 @@ extern const luaL_Reg lb_matmul_funcs[];
 extern const luaL_Reg lb_matmul_methods[];
 extern const luaL_Reg lb_autograd_funcs[];
 extern const luaL_Reg lb_autograd_methods[];
-extern const luaL_Reg lb_gradmode_meta[];    /* LB_GRADMODE's metatable */
+extern const luaL_Reg lb_mode_meta[];        /* LB_MODE's metatable */
 extern const luaL_Reg lb_nn_funcs[];
 extern const luaL_Reg lb_attention_funcs[];
 extern const luaL_Reg lb_loss_funcs[];
