@@ -4,26 +4,13 @@ fuzz/corpus/safetensors/ (whole files) and fuzz/corpus/json/ (their
 headers).  Files named valid-* must load and hostile-* must be refused
 with a message; spec/reliability_spec.lua holds every one to that.
 ]]
+local HERE = arg[0]:match("^(.*)/[^/]*$") or "."
+package.path = HERE .. "/../spec/?.lua;" .. package.path
 local lunet = require "lunet"
+local H = require "helpers"           -- the specs' safetensors-by-hand helpers
 
-local DIR = (arg[0]:match("^(.*)/[^/]*$") or ".") .. "/corpus"
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
-end
-
-local function file(header, data)
-  return string.pack("<I8", #header) .. header .. (data or "")
-end
-
-local function entry(name, dtype, shape, b, e)
-  return string.format('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}',
-                       name, dtype, table.concat(shape, ","), b, e)
-end
-
-local function floats(...) return string.pack("<" .. string.rep("f", select("#", ...)), ...) end
+local DIR = HERE .. "/corpus"
+local write, file, entry, floats = H.write_file, H.stfile, H.st_entry, H.floats
 
 local n = 0
 -- a case: the whole file's bytes, its header kept for the JSON corpus

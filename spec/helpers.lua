@@ -154,6 +154,22 @@ function H.temp_file(contents)
   return path
 end
 
+-- ---------------------------------------------------------------- safetensors by hand
+
+-- a whole file from its header text and data bytes
+function H.stfile(header, data)
+  return string.pack("<I8", #header) .. header .. (data or "")
+end
+
+-- one header entry
+function H.st_entry(name, dtype, shape, b, e)
+  return string.format('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}',
+                       name, dtype, table.concat(shape, ","), b, e)
+end
+
+-- little-endian float32 bytes
+function H.floats(...) return string.pack("<" .. string.rep("f", select("#", ...)), ...) end
+
 -- the temporary files a save of path left beside it ("<path>.tmp-*")
 function H.temporaries(path)
   local dir, base = path:match("^(.*)/([^/]*)$")

@@ -11,18 +11,7 @@ local function tmp(name) return TMP .. "/st_" .. name .. ".safetensors" end
 
 local function exists(path) return H.read_file(path) ~= nil end
 
--- a whole file from its header text and data bytes
-local function stfile(header, data)
-  return string.pack("<I8", #header) .. header .. (data or "")
-end
-
--- one header entry
-local function entry(name, dtype, shape, b, e)
-  return string.format('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}',
-                       name, dtype, table.concat(shape, ","), b, e)
-end
-
-local function floats(...) return string.pack("<" .. string.rep("f", select("#", ...)), ...) end
+local stfile, entry, floats = H.stfile, H.st_entry, H.floats
 
 local function load_error(path)
   local ok, err = pcall(lunet.load, path)
