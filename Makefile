@@ -139,7 +139,7 @@ build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC) $(HDRS)
 
 fuzz:
 	@sh tools/deps.sh fuzz
-	@$(MAKE) --no-print-directory $(FUZZERS:%=build-fuzz/fuzz_%)
+	@$(MAKE) --no-print-directory -s $(FUZZERS:%=build-fuzz/fuzz_%)
 	@for f in $(FUZZERS); do \
 	  mkdir -p build-fuzz/corpus/$$f build-fuzz/crashes; \
 	  echo "fuzz: $$f for $(FUZZ_TIME) s"; \

@@ -82,6 +82,19 @@ piece("attention op and views", function()
   return digest(loss, q.grad, k.grad, v.grad)
 end)
 
+piece("anomaly detection", function()
+  lunet.manual_seed(7)
+  local x = lunet.randn({ 2, 3 }, { requires_grad = true })
+  local ok, err = pcall(lunet.detect_anomaly, function()
+    local y = (x:exp() + x:sigmoid()):sum()
+    y:backward()
+    local z = (x:abs() * 0):sqrt():sum()      -- finite forward, NaN backward
+    z:backward()
+  end)
+  if ok or not err:find("backward: SqrtBackward returned") then error(err, 0) end
+  return digest(x.grad, lunet.is_anomaly_enabled())
+end)
+
 -- the variants of decode_spec, smaller
 local VARIANTS = {
   { "mha", {} },
