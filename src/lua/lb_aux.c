@@ -90,13 +90,16 @@ void lb_sethook(lua_State *L) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
   main = lua_tothread(L, -1);
   lua_pop(L, 1);
-  lua_newuserdatauv(L, 0, 0);             /* the sentinel */
-  lua_createtable(L, 0, 1);
-  lua_pushlightuserdata(L, main);
-  lua_pushcclosure(L, lb_unhook, 1);
-  lua_setfield(L, -2, "__gc");
-  lua_setmetatable(L, -2);
-  lua_setfield(L, LUA_REGISTRYINDEX, "lunet.releasehook");
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "lunet.releasehook") == LUA_TNIL) {
+    lua_newuserdatauv(L, 0, 0);           /* the sentinel, once per state */
+    lua_createtable(L, 0, 1);
+    lua_pushlightuserdata(L, main);
+    lua_pushcclosure(L, lb_unhook, 1);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "lunet.releasehook");
+  }
+  lua_pop(L, 1);
   lt_set_release_hook(lb_release, main);
 }
 
