@@ -117,6 +117,7 @@ sanitize: deps
 faults: deps
 	@$(MAKE) --no-print-directory build BUILD=build-faults \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DLT_FAULTS"
+	@$(CURDIR)/build-faults/bin/core_test
 	@cd spec && ASAN_OPTIONS=detect_leaks=1 OPENBLAS_NUM_THREADS=1 \
 	  $(subst $(BUILD)/,build-faults/,$(RUNENV)) $(CURDIR)/build-faults/bin/lunet faults.lua
 
