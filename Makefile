@@ -46,12 +46,14 @@ LIBCORE   := $(BUILD)/lib/liblunet.a
 MODULE    := $(BUILD)/lunet/core.so
 PROGRAM   := $(BUILD)/bin/lunet
 CORE_TEST := $(BUILD)/bin/core_test
+PTY_RUN   := $(BUILD)/bin/pty_run
 LUA     := lua$(LUAVER)
 RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;" \
            LUA_CPATH="$(CURDIR)/$(BUILD)/?.so;;" LUNET_PROGRAM="$(CURDIR)/$(PROGRAM)" \
            LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
-.PHONY: all deps build layers test demo bench sanitize faults fuzz fuzz-short install uninstall clean
+.PHONY: all deps build layers test demo sweep bench sanitize install uninstall clean api
+.PHONY: faults fuzz fuzz-short
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -92,15 +94,30 @@ $(CORE_TEST): spec/core_test.c $(LIBCORE) $(HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(INC_spec) $(WARN) $(MATH) $(CFLAGS) -o $@ spec/core_test.c $(LIBCORE) -lm -ldl $(LDFLAGS)
 
+# the specs' pseudo-terminal driver (the REPL's completion, help, timing)
+build: $(PTY_RUN)
+RUNENV += LUNET_PTY_RUN="$(CURDIR)/$(PTY_RUN)"
+$(PTY_RUN): spec/pty_run.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -o $@ spec/pty_run.c $(LDFLAGS)
+
 test: all
 	@cd spec && $(RUNENV) $(LUA) run.lua
 
 demo: all
 	@$(RUNENV) $(PROGRAM) examples/compare_training.lua
 
+# the demo's larger grid (more learning rates, seeds and steps)
+sweep: all
+	@$(RUNENV) $(PROGRAM) examples/compare_training.lua --full
+
 bench: all
 	@$(RUNENV) $(PROGRAM) examples/bench.lua
 	@$(RUNENV) $(PROGRAM) examples/bench_modules.lua
+
+# the README's API index, from the documentation beside the code (lunet.doc)
+api: all
+	@$(RUNENV) $(PROGRAM) tools/api_index.lua README.md
 
 # ASan+UBSan build of the program, which embeds the core, running every spec.
 sanitize: deps

@@ -9,6 +9,8 @@
 -- LUNET_BENCH_PYTHON overrides the interpreter (default /usr/bin/python3,
 -- the one Debian's torch is installed for).
 local lunet = require "lunet"
+local cli = require "lunet.cli"
+cli.parse(cli.parser("bench.lua", "lunet.matmul's rate against OpenBLAS sgemm (and PyTorch) on the same shapes."))
 
 local now = lunet._now
 local TARGET, ROUNDS = 0.1, 3        -- each timing: best of 3 rounds >= 0.1 s

@@ -11,18 +11,13 @@
 local lunet = require "lunet"
 local nn = lunet.nn
 
-local opts = { seq = "10,256", variants = "mha,mqa,gqa,mla,gated", threads = "1" }
-do
-  local i = 1
-  while arg and arg[i] do
-    local k = arg[i]:match("^%-%-(.+)$")
-    if not k or opts[k] == nil or not arg[i + 1] then
-      error("usage: bench_modules.lua [--seq 10,256] [--variants mha,mqa,gqa,mla,gated] [--threads 1]")
-    end
-    opts[k] = arg[i + 1]
-    i = i + 2
-  end
-end
+local cli = require "lunet.cli"
+local opts = cli.parse(cli.flags(cli.parser("bench_modules.lua",
+  "Forward and forward+backward time of each attention module, against PyTorch when installed."), {
+  { "seq", "10,256", "sequence lengths, comma separated" },
+  { "variants", "mha,mqa,gqa,mla,gated", "attention variants, comma separated" },
+  { "threads", "1", "OpenBLAS threads", cli.int(1) },
+}))
 
 local function list(s)
   local t = {}
@@ -93,7 +88,7 @@ local function time_torch(cases, info)
   return t, version
 end
 
-lunet.set_num_threads(tonumber(opts.threads))
+lunet.set_num_threads(opts.threads)
 local info = lunet.blas_info()
 local cases = {}
 for _, S in ipairs(list(opts.seq)) do

@@ -14,6 +14,7 @@ the prompt once through the KV cache and then one character at a time.
 curve (same model options required).
 ]]
 local lunet = require "lunet"
+local cli = require "lunet.cli"
 
 local FLAGS = {
   { "steps", 600, "optimiser steps in total" },
@@ -34,64 +35,21 @@ local FLAGS = {
   { "log", "", "CSV log of the training" },
   { "save", "", "checkpoint to write at the end" },
   { "resume", "", "checkpoint to continue from" },
-  { "help", false, "this text" },
 }
 
-local function usage(out)
-  out:write("usage: lunet examples/char_lm.lua FILE [--flag value ...]\n\n")
-  for _, f in ipairs(FLAGS) do
-    local d = f[2]
-    local dtext = (d == false or d == "") and "" or string.format(" (default %s)", tostring(d))
-    out:write(string.format("  --%-13s %s%s\n", f[1], f[3], dtext))
+local parser = cli.parser("char_lm.lua",
+  "A character-level language model of any text file, then a sample from it.")
+parser:argument("file", "the text file to learn")
+cli.flags(parser, FLAGS)
+local o = cli.parse(parser)
+local file = o.file
+for _, k in ipairs { "steps", "seq-len", "batch", "d-model", "layers", "heads", "eval-every",
+                     "eval-batches", "sample", "top-k", "seed" } do
+  local v = math.tointeger(o[k])
+  if v == nil or v < 0 or (v == 0 and k ~= "top-k" and k ~= "sample") then
+    parser:error(string.format("--%s must be a positive integer, got %s", k, tostring(o[k])))
   end
-end
-
-local function die(fmt, ...)
-  io.stderr:write("char_lm: ", string.format(fmt, ...), "\n")
-  os.exit(2)
-end
-
-local o, file = {}, nil
-do
-  local spec = {}
-  for _, f in ipairs(FLAGS) do spec[f[1]] = f; o[f[1]] = f[2] end
-  local i = 1
-  while i <= #arg do
-    local a = arg[i]
-    local name, value = a:match("^%-%-([%w-]+)=(.*)$")
-    if not name then name = a:match("^%-%-([%w-]+)$") end
-    if name then
-      local f = spec[name] or die("unknown flag '%s' (see --help)", a)
-      if type(f[2]) == "boolean" then
-        o[name] = true
-      else
-        if value == nil then
-          i = i + 1
-          value = arg[i] or die("--%s needs a value", name)
-        end
-        if type(f[2]) == "number" then
-          o[name] = tonumber(value) or die("--%s must be a number, got '%s'", name, value)
-        else
-          o[name] = value
-        end
-      end
-    elseif file == nil then
-      file = a
-    else
-      die("one text file, please (got '%s' and '%s')", file, a)
-    end
-    i = i + 1
-  end
-  if o.help then usage(io.stdout); os.exit(0) end
-  if file == nil then usage(io.stderr); os.exit(2) end
-  for _, k in ipairs { "steps", "seq-len", "batch", "d-model", "layers", "heads", "eval-every",
-                       "eval-batches", "sample", "top-k", "seed" } do
-    local v = math.tointeger(o[k])
-    if v == nil or v < 0 or (v == 0 and k ~= "top-k" and k ~= "sample") then
-      die("--%s must be a positive integer, got %s", k, tostring(o[k]))
-    end
-    o[k] = v
-  end
+  o[k] = v
 end
 
 -- ---------------------------------------------------------------- data

@@ -13,94 +13,71 @@
 --
 --   build/bin/lunet examples/compare_attention.lua [options]
 --
--- Options (defaults are the seeds' setup):
+-- Options (defaults are the seeds' setup; --help lists them):
 --   --hidden N          hidden size (256)         --heads N        heads (8)
---   --group-size N      GQA heads per kv head (2) --latent-rank N  gated (32)
---   --down-dim N  --up-dim N  --rope-head-dim N   MLA (64, 128, 26)
+--   --group-size N      GQA heads per kv head     --latent-rank N  gated
+--   --down-dim N  --up-dim N  --rope-head-dim N   MLA
+--                       (sizes not given follow each variant's width rule:
+--                       at 256/8 the seeds' 2; 64, 128, 26; 32)
+--   --match M           params, kv or flops: build each variant at the same
+--                       budget (lunet.compare), shown as target and achieved
+--   --target N          the budget (default: MHA's at this width)
 --   --seq LIST          sequence lengths of the table, comma separated (10,4096)
 --   --batch N           batch of the table (1)
 --   --reps N            timed runs per cell, the median is shown (3)
 --   --budget S          no further runs once a cell has taken S seconds (10)
 --   --csv | --markdown  print the table(s) only, in that format
 local lunet = require "lunet"
-local nn, profile = lunet.nn, lunet.profile
+local profile = lunet.profile
+local compare = require "lunet.compare"
 local commas = profile.commas
+local cli = require "lunet.cli"
 
 -- ---------------------------------------------------------------- options
 
-local opts = {
-  hidden = 256, heads = 8, ["group-size"] = 2, ["down-dim"] = 64, ["up-dim"] = 128,
-  ["rope-head-dim"] = 26, ["latent-rank"] = 32, seq = "10,4096", batch = 1, reps = 3, budget = 10,
-  csv = false, markdown = false,
-}
-
-local function usage(msg)
-  if msg then io.stderr:write("compare_attention: ", msg, "\n") end
-  io.stderr:write([[
-usage: lunet examples/compare_attention.lua [--hidden N] [--heads N] [--group-size N]
-         [--down-dim N] [--up-dim N] [--rope-head-dim N] [--latent-rank N]
-         [--seq 10,4096] [--batch N] [--reps N] [--budget S] [--csv | --markdown]
-]])
-  os.exit(msg and 1 or 0)
-end
-
-local args = arg or {}
-local i = 1
-while i <= #args do
-  local a = args[i]
-  local name, value = a:match("^%-%-([%w-]+)=(.*)$")
-  if not name then name = a:match("^%-%-([%w-]+)$") end
-  if name == "help" or a == "-h" then usage() end
-  if name == nil or opts[name] == nil then usage("unknown option " .. a) end
-  if type(opts[name]) == "boolean" then
-    opts[name] = true
-  else
-    if value == nil then
-      i = i + 1
-      value = args[i]
-      if value == nil then usage("option --" .. name .. " needs a value") end
-    end
-    if name == "seq" then
-      opts.seq = value
-    elseif name == "budget" then
-      local n = tonumber(value)
-      if n == nil or not (n >= 0) then usage("--budget must be seconds, got " .. value) end
-      opts.budget = n
-    else
-      local n = math.tointeger(tonumber(value))
-      if n == nil or n <= 0 then usage("--" .. name .. " must be a positive integer: " .. value) end
-      opts[name] = n
-    end
-  end
-  i = i + 1
-end
-local seqs = {}
-for s in opts.seq:gmatch("[^,]+") do
-  local n = math.tointeger(tonumber(s))
-  if n == nil or n <= 0 then usage("--seq must list positive integers, got " .. opts.seq) end
-  seqs[#seqs + 1] = n
-end
-if #seqs == 0 then usage("--seq needs at least one length") end
-if opts.csv and opts.markdown then usage("--csv and --markdown exclude each other") end
+local parser = cli.parser("compare_attention.lua",
+  "Compare the attention variants: the seeds' Attention Test, then what each costs, counted and timed.",
+  "Sizes not given follow each variant's width rule (at 256/8 the seeds' 2; 64, 128, 26; 32).")
+local positive = cli.int(1)
+parser:option("--hidden", "hidden size"):default("256"):convert(positive)
+parser:option("--heads", "attention heads"):default("8"):convert(positive)
+parser:option("--group-size", "GQA query heads per kv head"):target("group-size"):convert(positive)
+parser:option("--down-dim", "MLA latent width"):target("down-dim"):convert(positive)
+parser:option("--up-dim", "MLA content dims, all heads"):target("up-dim"):convert(positive)
+parser:option("--rope-head-dim", "MLA RoPE dims per head"):target("rope-head-dim"):convert(positive)
+parser:option("--latent-rank", "the gated module's latent rank"):target("latent-rank"):convert(positive)
+parser:option("--match", "build every variant at one budget (lunet.compare)"):choices { "params", "kv", "flops" }
+parser:option("--target", "the budget (default: MHA's at this width)"):convert(cli.number())
+parser:option("--seq", "sequence lengths of the table"):default("10,4096"):convert(cli.list(positive))
+parser:option("--batch", "batch of the table"):default("1"):convert(positive)
+parser:option("--reps", "timed runs per cell (the median is shown)"):default("3"):convert(positive)
+parser:option("--budget", "no further runs once a cell has taken this many seconds"):default("10")
+  :convert(cli.number(0))
+parser:mutex(parser:flag("--csv", "print the table(s) only, as CSV"),
+             parser:flag("--markdown", "print the table(s) only, as markdown"))
+local opts = cli.parse(parser)
+local seqs = opts.seq
+if opts.target and not opts.match then parser:error("--target needs --match") end
 
 local H, D = opts.heads, opts.hidden
 
--- the five modules, in the seeds' order, seed 000's last
+-- the five modules, in the seeds' order, seed 000's last, built by
+-- lunet.compare (at a matched budget with --match)
+local function given(flag) return opts[flag] or nil end
+local variant_options = {
+  gqa = { group_size = given("group-size") },
+  mla = { down_dim = given("down-dim"), up_dim = given("up-dim"), rope_head_dim = given("rope-head-dim") },
+  gated = { latent_rank = given("latent-rank") },
+}
+local compared
 local function build()
-  local ok, mods = pcall(function()
-    return {
-      { "MHA", nn.MultiHeadAttention { hidden_size = D, num_heads = H } },
-      { "MQA", nn.MultiQueryAttention { hidden_size = D, num_heads = H } },
-      { "GQA", nn.GroupedQueryAttention { hidden_size = D, num_heads = H,
-                                          group_size = opts["group-size"] } },
-      { "MLA", nn.MultiHeadLatentAttention { hidden_size = D, num_heads = H,
-                                             down_dim = opts["down-dim"], up_dim = opts["up-dim"],
-                                             rope_head_dim = opts["rope-head-dim"] } },
-      { "Gated", nn.GatedLatentAttention { d_model = D, num_heads = H,
-                                           latent_rank = opts["latent-rank"] } },
-    }
-  end)
-  if not ok then usage(tostring(mods)) end
+  local ok, rows = pcall(compare, { hidden_size = D, num_heads = H, options = variant_options,
+                                    match = opts.match or nil, target = opts.target or nil,
+                                    seq = seqs[1] })
+  if not ok then parser:error(tostring(rows)) end
+  compared = rows
+  local mods = {}
+  for i, r in ipairs(rows) do mods[i] = { r.name, r.module } end
   return mods
 end
 
@@ -111,7 +88,7 @@ local modules = build()
 
 local text = not (opts.csv or opts.markdown)
 
-if text then
+if text and not opts.match then
   -- as the seeds: batch 2, seq 10, the last 5 positions of each sequence masked
   local B, S = 2, 10
   local x = lunet.randn { B, S, D }
@@ -121,7 +98,7 @@ if text then
   for k = 1, 4 do
     local name, m = modules[k][1], modules[k][2]
     local out = lunet.no_grad(function() return m(x, mask) end)
-    print(name .. " Output Shape: " .. profile.shape_str(out:shape()))
+    print(name .. " Output Shape: " .. require("lunet.util").shape_str(out))
     -- thop's count: batch 1, seq 10, no mask; Linear MACs as a float
     local r = profile.count(m, { 1, S, D }, { backward = false })
     print(string.format("%s Params: %d, FLOPs: %.1f", name, r.params.total, r.linear_macs))
@@ -269,9 +246,10 @@ local function print_csv(S, rows, first)
 end
 
 if text then
-  print(string.format("hidden %d, %d heads (head_dim %d); GQA group_size %d; MLA down %d, up %d, " ..
-                      "rope %d; gated latent_rank %d.", D, H, D // H, opts["group-size"],
-                      opts["down-dim"], opts["up-dim"], opts["rope-head-dim"], opts["latent-rank"]))
+  print(string.format("hidden %d, %d heads; each variant's sizes (the width rule's unless given%s):",
+                      D, H, opts.match and ", and the free size matched" or ""))
+  print(compare.format(compared))
+  print()
   local info = lunet.blas_info()
   print(string.format("FLOPs: 2 per multiply-add, all ops; ms: median of %d forward+backward runs " ..
                       "(OpenBLAS %s, %d threads).", opts.reps, info.corename, info.threads))

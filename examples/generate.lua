@@ -5,6 +5,8 @@
 -- API and the cache sizes (MLA keeps down_dim + rope_head_dim).
 --   lunet examples/generate.lua
 local lunet = require "lunet"
+local cli = require "lunet.cli"
+cli.parse(cli.parser("generate.lua", "Decoding with a KV cache: each attention variant continues a prompt."))
 local nn = lunet.nn
 
 local variants = {

@@ -4,6 +4,12 @@
 --   local seed = dofile((arg[0]:match("^(.*/)") or "") .. "seed_setup.lua")
 -- so it runs from any directory.
 local lunet = require "lunet"
+local cli = require "lunet.cli"
+
+-- the examples take no arguments, but -h/--help and usage errors as all do
+cli.parse(cli.parser(arg[0]:match("[^/]*$"), "Builds the attention module with the seeds' configuration " ..
+                     "(batch 2, seq 10, hidden 256, 8 heads, the last 5 positions masked) and prints its " ..
+                     "tree, output shape and parameter count."))
 
 local seed = { batch = 2, seq = 10, hidden = 256, heads = 8, keep = 5 }
 

@@ -1,6 +1,8 @@
 -- A short tour of lunet's core: tensors, views, broadcasting, autograd.
 -- Run it with `make demo`, or `build/bin/lunet examples/tour.lua`.
 local lunet = require "lunet"
+local cli = require "lunet.cli"
+cli.parse(cli.parser("tour.lua", "A short tour of lunet's core: tensors, views, broadcasting, autograd."))
 lunet.manual_seed(42)
 
 print("-- tensors print like PyTorch's")
@@ -23,6 +25,9 @@ print(x:matmul(w))
 local info = lunet.blas_info()
 print(string.format("OpenBLAS kernels: %s (chosen by %s), %d threads",
                     info.corename, info.coretype_source, info.threads))
+
+print("\n-- any value prints through lunet.inspect, as the REPL shows results")
+print(lunet.inspect { shape = x:shape(), dtype = x.dtype, weight = w, blas = lunet.blas_info() })
 
 print("\n-- autograd: y = sum(tanh(x W) ^ 2), dy/dW")
 local W = lunet.randn({3, 4}, {requires_grad = true})

@@ -4,8 +4,11 @@
 ** A few ops against values worked out by hand, backwards against
 ** central finite differences, the error path (a NULL and a message), the
 ** softmax family's rule for an all -inf row, an in-place write caught by
-** backward, a checkpoint written and read back, and running out of
-** memory (the retry and its hook; with make faults, a lost graph node).
+** backward, a checkpoint written and read back, the dtypes: int64
+** ids through embedding and gather (gather's backward against finite
+** differences), exact integer arithmetic, bool comparisons, conversion
+** errors, and an I64/BOOL checkpoint; and running out of memory (the
+** retry and its hook; with make faults, a lost graph node).
 **
 ** make test runs it first (spec/run.lua counts it in the final line);
 ** make sanitize runs it under ASan and UBSan.  It prints each failed
@@ -158,6 +161,20 @@ static lt_tensor *ct_attention(lt_tensor **in) {        /* GQA, causal */
   return lt_attention(in[0], in[1], in[2], &o);
 }
 
+/* gather along dim 1 with int64 indices, then a cumprod and a sort */
+static lt_tensor *ct_indexing(lt_tensor **in) {
+  int64_t s[2] = {3, 2}, *p;
+  lt_tensor *idx = lt_empty_dtype(s, 2, LT_INT64), *g = NULL, *c = NULL, *v = NULL, *ix = NULL;
+  int i;
+  if (idx == NULL) return NULL;
+  p = lt_ptr(idx);
+  for (i = 0; i < 6; i++) p[i] = (i * 3) % 4;
+  if ((g = lt_gather(in[0], 1, idx)) != NULL && (c = lt_cumprod(g, 1)) != NULL)
+    lt_sort(c, 0, 1, &v, &ix);
+  lt_tensor_release(idx); lt_tensor_release(g); lt_tensor_release(c); lt_tensor_release(ix);
+  return v;
+}
+
 static lt_tensor *ct_views(lt_tensor **in) {            /* permute, narrow, cat */
   lt_tensor *p = lt_transpose(in[0], 0, 1), *n = p ? lt_narrow(p, 0, 1, 2) : NULL;
   lt_tensor *ts[2], *c = NULL;
@@ -195,6 +212,51 @@ static void test_backward(void) {
   in[0] = lt_randn(s34, 2); in[1] = lt_randn(s23, 2);
   CHECK(ct_gradcheck(ct_views, in, 2));
   lt_tensor_release(in[0]); lt_tensor_release(in[1]);
+
+  in[0] = lt_randn(s34, 2);
+  CHECK(ct_gradcheck(ct_indexing, in, 1));
+  lt_tensor_release(in[0]);
+}
+
+/* ---------------------------------------------------------------- dtypes */
+
+static void test_dtypes(void) {
+  int64_t s3[1] = {3}, s32[2] = {3, 2}, big = ((int64_t)1 << 53) + 1, *p;
+  float fv[3] = {1, 2.5f, NAN}, ev[6] = {3, 4, 1, 2, 3, 4};
+  lt_tensor *f = ct_tensor(s3, 1, fv), *w = ct_tensor(s32, 2, ev);
+  lt_tensor *a = lt_full_dtype(s3, 1, 0, LT_INT64), *b = lt_full_dtype(s3, 1, 2, LT_INT64);
+  lt_tensor *r, *e;
+  if (!f || !w || !a || !b) { CHECK(0); goto done; }
+  p = lt_ptr(a);
+  p[0] = big; p[1] = -7; p[2] = 2;
+  /* integer arithmetic is exact and floors as Python does */
+  r = lt_int_binary(LT_IADD, a, b, LT_INT64);
+  CHECK(r && lt_i64(r)[0] == big + 2 && lt_i64(r)[1] == -5);
+  lt_tensor_release(r);
+  r = lt_int_binary(LT_IFLOORDIV, a, b, LT_INT64);
+  CHECK(r && lt_i64(r)[1] == -4);
+  lt_tensor_release(r);
+  e = lt_full_dtype(NULL, 0, 0, LT_INT64);
+  CHECK(e && lt_int_binary(LT_IREM, a, e, LT_INT64) == NULL && strstr(lt_errmsg(), "division by zero"));
+  lt_tensor_release(e);
+  /* comparisons give bool; ids are int64 or whole floats, 0-based here */
+  r = lt_compare(LT_GT, a, b);
+  CHECK(r && lt_dtypeof(r) == LT_BOOL && ((unsigned char *)lt_ptr(r))[0] == 1 &&
+        ((unsigned char *)lt_ptr(r))[2] == 0);
+  lt_tensor_release(r);
+  p[0] = 2; p[1] = 0; p[2] = 2;
+  e = lt_embedding(a, w);
+  {
+    float want[6] = {3, 4, 3, 4, 3, 4};   /* rows 2, 0, 2 of {{3,4},{1,2},{3,4}} */
+    CHECK(ct_equals(e, want, 0));
+  }
+  lt_tensor_release(e);
+  CHECK(lt_embedding(f, w) == NULL &&
+        strcmp(lt_errmsg(), "embedding: ids must be integers, got 2.5") == 0);
+  /* float -> int64 refuses NaN instead of undefined behaviour */
+  CHECK(lt_to_dtype(f, LT_INT64) == NULL && strstr(lt_errmsg(), "nan"));
+done:
+  lt_tensor_release(f); lt_tensor_release(w); lt_tensor_release(a); lt_tensor_release(b);
 }
 
 /* ---------------------------------------------------------------- errors */
@@ -246,23 +308,28 @@ static void test_softmax_rule(void) {
 
 static void test_checkpoint(void) {
   const char *path = "core_test.tmp.safetensors";
-  const char *names[1] = {"w"};
-  int64_t s[2] = {2, 2};
+  const char *names[3] = {"w", "ids", "mask"};
+  int64_t s[2] = {2, 2}, s1[1] = {1}, big = -((int64_t)1 << 60);
   float v[4] = {1.5f, -2, 0, 1e-3f};
-  lt_tensor *t = ct_tensor(s, 2, v);
+  lt_tensor *ts[3];
   lt_st_file *f;
   FILE *fp;
-  CHECK(t && lt_st_save(path, 1, names, &t, 0, NULL, NULL) == 0);
-  f = lt_st_load(path);
-  CHECK(f && f->n == 1 && strcmp(f->items[0].name, "w") == 0 &&
-        ct_equals(f->items[0].t, v, 0));
+  ts[0] = ct_tensor(s, 2, v);
+  ts[1] = lt_full_raw(s1, 1, LT_INT64, &big);
+  ts[2] = lt_full_dtype(s, 2, 1, LT_BOOL);
+  CHECK(ts[0] && ts[1] && ts[2] && lt_st_save(path, 3, names, ts, 0, NULL, NULL) == 0);
+  f = lt_st_load(path);   /* saved sorted by name: ids, mask, w */
+  CHECK(f && f->n == 3 && strcmp(f->items[2].name, "w") == 0 &&
+        ct_equals(f->items[2].t, v, 0));
+  CHECK(f && lt_dtypeof(f->items[0].t) == LT_INT64 && lt_i64(f->items[0].t)[0] == big);
+  CHECK(f && lt_dtypeof(f->items[1].t) == LT_BOOL && ((unsigned char *)lt_ptr(f->items[1].t))[3] == 1);
   lt_st_free(f);
   /* a truncated file is an error naming the file, not a crash */
   if ((fp = fopen(path, "wb")) != NULL) { fputs("\x10", fp); fclose(fp); }
   CHECK(lt_st_load(path) == NULL);
   CHECK(strstr(lt_errmsg(), "load: core_test.tmp.safetensors: ") == lt_errmsg());
   remove(path);
-  lt_tensor_release(t);
+  lt_tensor_release(ts[0]); lt_tensor_release(ts[1]); lt_tensor_release(ts[2]);
 }
 
 /* ---------------------------------------------------------------- out of memory */
@@ -308,7 +375,7 @@ static void test_out_of_memory(void) {
     t = lt_empty(mid, 1);
     lt_fault_disarm();
     CHECK(t == NULL);
-    CHECK(strcmp(lt_errmsg(), "out of memory allocating 100000 floats") == 0);
+    CHECK(strcmp(lt_errmsg(), "out of memory allocating 100000 elements") == 0);
     CHECK(ct_hook_calls == 1);
     ct_lost_node();
     ran = 1;
@@ -317,7 +384,7 @@ static void test_out_of_memory(void) {
   ct_hook_calls = 0;
   t = lt_empty(big, 1);
   CHECK(t == NULL);
-  CHECK(strcmp(lt_errmsg(), "out of memory allocating 70368744177664 floats") == 0);
+  CHECK(strcmp(lt_errmsg(), "out of memory allocating 70368744177664 elements") == 0);
   CHECK(ct_hook_calls == 1);
   ran = 1;
 #endif
@@ -338,6 +405,7 @@ int main(void) {
     {"errors", test_errors},
     {"softmax rule", test_softmax_rule},
     {"checkpoint", test_checkpoint},
+    {"dtypes", test_dtypes},
     {"out of memory", test_out_of_memory},
   };
   int i, passed = 0, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);

@@ -266,12 +266,12 @@ function TestElemBinary:test_comparisons()
   local a = lunet.tensor(H.build({3, 4}, function(i) return (i[1] * 7 + i[2] * 3) % 4 end))
   local b = lunet.tensor(H.build({3, 4}, function(i) return (i[1] + i[2] * 5) % 4 end))
   local cmp = {
-    eq = function(x, y) return x == y and 1 or 0 end,
-    ne = function(x, y) return x ~= y and 1 or 0 end,
-    lt = function(x, y) return x < y and 1 or 0 end,
-    le = function(x, y) return x <= y and 1 or 0 end,
-    gt = function(x, y) return x > y and 1 or 0 end,
-    ge = function(x, y) return x >= y and 1 or 0 end,
+    eq = function(x, y) return x == y end,    -- comparisons give bool tensors
+    ne = function(x, y) return x ~= y end,
+    lt = function(x, y) return x < y end,
+    le = function(x, y) return x <= y end,
+    gt = function(x, y) return x > y end,
+    ge = function(x, y) return x >= y end,
   }
   for op, f in pairs(cmp) do
     H.assert_close(lunet[op](a, b), ref(f, a, b), 0, op)
@@ -368,7 +368,7 @@ TestElemWhere = {}
 
 function TestElemWhere:setUp() lunet.manual_seed(13) end
 
-local function pick(c, a, b) return c ~= 0 and a or b end
+local function pick(c, a, b) return (c ~= 0 and c ~= false) and a or b end
 
 function TestElemWhere:test_where()
   local a, b = lunet.randn{3, 4}, lunet.randn{3, 4}

@@ -4,6 +4,11 @@ local lunet = require "lunet"
 
 local H = {}
 
+-- lunet's warnings (lunet.util.warn) are kept here instead of printed,
+-- so specs can look at them and the run's output stays clean
+H.warnings = {}
+require("lunet.util").warning_sink = function(msg) H.warnings[#H.warnings + 1] = msg end
+
 -- assert two tensors (or a tensor and a nested table) agree within tol
 function H.assert_close(actual, expected, tol, msg)
   tol = tol or 1e-5
@@ -14,6 +19,8 @@ function H.assert_close(actual, expected, tol, msg)
       lu.assertEquals(type(y), "table", (msg or "") .. " at " .. path)
       lu.assertEquals(#x, #y, (msg or "") .. " length at " .. path)
       for i = 1, #x do walk(x[i], y[i], path .. "[" .. i .. "]") end
+    elseif type(x) == "boolean" or type(y) == "boolean" then   -- bool tensors
+      lu.assertEquals(x, y, (msg or "") .. " at " .. path)
     else
       lu.assertEquals(type(y), "number", (msg or "") .. " at " .. path)
       if not (x ~= x and y ~= y) and not (x == y) then
@@ -179,6 +186,32 @@ function H.temporaries(path)
     if name:sub(1, #(base or path) + 5) == (base or path) .. ".tmp-" then found[#found + 1] = name end
   end
   return found
+end
+
+-- tmpfile, cleanup: tmpfile(contents) makes a temp file (see temp_file)
+-- and remembers it; cleanup() removes every file remembered (a teardown)
+function H.temp_tracker()
+  local temps = {}
+  local function tmpfile(contents)
+    local name = H.temp_file(contents)
+    temps[#temps + 1] = name
+    return name
+  end
+  local function cleanup()
+    for _, f in ipairs(temps) do os.remove(f) end
+    temps = {}
+  end
+  return tmpfile, cleanup
+end
+
+-- run fn with the globals of `globals` set, then put the old values back
+-- (an error is raised again after that)
+function H.with_globals(globals, fn)
+  local old = {}
+  for k, v in pairs(globals) do old[k] = rawget(_G, k); rawset(_G, k, v) end
+  local ok, err = pcall(fn)
+  for k in pairs(globals) do rawset(_G, k, old[k]) end
+  if not ok then error(err, 0) end
 end
 
 -- s quoted for sh

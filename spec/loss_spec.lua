@@ -87,6 +87,9 @@ function TestLoss:test_errors()
            function() lunet.cross_entropy(lunet.zeros{2, 4}, lunet.tensor{1, 0}) end)
   H.raises("cross_entropy: reduction must be 'mean', 'sum' or 'none', got 'avg'",
            function() lunet.cross_entropy(lunet.zeros{2, 4}, lunet.tensor{1, 2}, {reduction = "avg"}) end)
-  H.raises("sub: shapes {2,3} and {4} do not broadcast",
+  H.raises("mse_loss: input {2,3} and target {4} differ in shape",
            function() lunet.mse_loss(lunet.zeros{2, 3}, lunet.zeros{4}) end)
+  -- shapes that broadcast are refused too (PyTorch warns and averages over {3,3})
+  H.raises("mse_loss: input {3,1} and target {3} differ in shape",
+           function() lunet.mse_loss(lunet.zeros{3, 1}, lunet.zeros{3}) end)
 end

@@ -505,11 +505,15 @@ function TestNNModels:test_block_option_passthrough()
                                     dropout = 0.1 }
   lu.assertEquals(mla.attn.dropout.p, 0.1)
   lu.assertEquals(mla.mlp[1].out_features, 64)
-  H.raises("GroupedQueryAttention: unknown option 'grp'",
+  H.raises("TransformerBlock: unknown option 'grp'",
            function() return nn.TransformerBlock { 16, 4, attention = "gqa", grp = 2 } end)
-  H.raises("TransformerBlock: attention must be one of 'gated', 'gqa', 'mha', 'mla', 'mqa', got xyz",
+  H.raises("TransformerBlock: unknown option 'latent_rank'",   -- the gated module's, not GQA's
+           function() return nn.TransformerBlock { 16, 4, attention = "gqa", latent_rank = 2 } end)
+  H.raises("TransformerBlock: attention must be 'gated', 'gqa', 'mha', 'mla' or 'mqa', got xyz",
            function() return nn.TransformerBlock { 16, 4, attention = "xyz" } end)
-  H.raises("TransformerBlock: norm must be one of 'layernorm', 'rmsnorm', got batchnorm",
+  H.raises("TransformerBlock: attention must be 'gated', 'gqa', 'mha', 'mla' or 'mqa', got mlaa " ..
+           "(did you mean 'mla'?)", function() return nn.TransformerBlock { 16, 4, attention = "mlaa" } end)
+  H.raises("TransformerBlock: norm must be 'layernorm' or 'rmsnorm', got batchnorm",
            function() return nn.TransformerBlock { 16, 4, norm = "batchnorm" } end)
 end
 

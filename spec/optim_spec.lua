@@ -406,14 +406,18 @@ function TestOptimSchedule:test_warmup_cosine()
   close(f(1), 0.1)
   close(f(5), 0.5)
   close(f(10), 1)
-  close(f(60), 0.1 + 0.9 * 0.5)                              -- half way: cos = 0
-  close(f(35), 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 4)))
-  close(f(110), 0.1)
+  close(f(11), 1)                                            -- the decay starts at lr
+  close(f(61), 0.1 + 0.9 * 0.5)                              -- half way: cos = 0
+  close(f(36), 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 4)))
+  close(f(110), 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 0.99)))   -- the last step still learns
+  lu.assertTrue(f(110) > 0.1)
+  close(f(111), 0.1)
   close(f(500), 0.1)
   local g = optim.schedule.warmup_cosine { lr = 2, total = 4 }  -- no warm-up, min 0
-  close(g(0), 2)
-  close(g(2), 1)
-  close(g(4), 0)
+  close(g(1), 2)
+  close(g(3), 1)
+  lu.assertTrue(g(4) > 0)
+  close(g(5), 0)
   -- driving an optimiser
   local p = lunet.tensor { 1 }:requires_grad(true)
   local opt = optim.SGD({ p }, { lr = 0 })

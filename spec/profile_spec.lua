@@ -237,11 +237,12 @@ function TestProfileSummary:test_commas()
 end
 
 function TestProfileSummary:test_summary_of_attention()
-  local s, r = profile.summary(nn.MHA { 256, 8 }, { 1, 10, 256 }, { print = false })
+  local r = profile.summary(nn.MHA { 256, 8 }, { 1, 10, 256 })
+  local s = tostring(r)
   lu.assertStrContains(s, "Layer (type)")
   lu.assertStrContains(s, "MultiHeadAttention")
   lu.assertStrContains(s, "query (Linear)")
-  lu.assertStrContains(s, "{1, 10, 256}")
+  lu.assertStrContains(s, "{1,10,256}")
   lu.assertStrContains(s, "263,168")
   lu.assertStrContains(s, "Linear MACs (thop): 2,621,440")
   lu.assertStrContains(s, "KV cache per token per layer: 512 floats (2,048 bytes)")
@@ -252,7 +253,8 @@ function TestProfileSummary:test_summary_of_a_transformer_lm()
   lunet.manual_seed(1)
   local V, d, L, heads, B, S = 50, 32, 2, 4, 2, 8
   local lm = nn.TransformerLM { vocab_size = V, d_model = d, n_layer = L, num_heads = heads }
-  local s, r = profile.summary(lm, { B, S }, { print = false, backward = true })
+  local r = profile.summary(lm, { B, S }, { backward = true })
+  local s = tostring(r)
   local total = lm:num_parameters()
   lu.assertStrContains(s, "TransformerLM")
   lu.assertStrContains(s, "wte (Embedding)")
@@ -276,15 +278,84 @@ function TestProfileSummary:test_summary_of_an_untied_mla_lm()
   local lm = nn.TransformerLM { vocab_size = 20, d_model = 32, n_layer = 1, num_heads = 2,
                                 attention = "mla", down_dim = 8, up_dim = 16, rope_head_dim = 4,
                                 tie_weights = false }
-  local s, r = profile.summary(lm, { 1, 6 }, { print = false })
+  local r = profile.summary(lm, { 1, 6 })
+  local s = tostring(r)
   lu.assertStrContains(s, "lm_head (Linear)")
   lu.assertEquals(r.kv_cache.floats_per_token_per_layer, 8 + 4)
   lu.assertEquals(r.output_shape, { 1, 6, 20 })
 end
 
+-- one object: its numbers, and the table it prints once
+function TestProfileSummary:test_summary_is_one_object()
+  local m = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Sequential(nn.Linear(16, 4), nn.Linear(4, 2)))
+  local r = profile.summary(m, { 3, 8 })
+  lu.assertEquals(r.params.total, select(1, m:num_parameters()))
+  lu.assertEquals(r.input_shape, { 3, 8 })
+  local s = tostring(r)
+  lu.assertEquals(select(2, s:gsub("Total params", "")), 1)
+  lu.assertStrContains(s, "Estimated total size (MB): ")
+  lu.assertStrContains(s, "Forward/backward pass size (MB): ")
+  -- depth: rows below it are folded into their parents
+  lu.assertStrContains(s, "0 (Linear)")
+  local shallow = tostring(profile.summary(m, { 3, 8 }, { depth = 1 }))
+  lu.assertStrContains(shallow, "2 (Sequential)")
+  lu.assertNil(shallow:find("    1 (Linear)", 1, true))
+  lu.assertNotNil(s:find("    1 (Linear)", 1, true))
+  -- columns: input shapes, percentages, trainable
+  local frozen = nn.Linear(8, 16)
+  frozen.weight:requires_grad(false)
+  local c = tostring(profile.summary(nn.Sequential(frozen, nn.Linear(16, 2)), { 3, 8 },
+    { columns = { "input_shape", "output_shape", "params", "params_percent", "trainable", "flops_percent" } }))
+  for _, h in ipairs { "Input Shape", "Output Shape", "Param %", "Trainable", "FLOPs %" } do
+    lu.assertStrContains(c, h)
+  end
+  lu.assertNotStrContains(c:match("^[^\n]*\n([^\n]*)"), "Linear MACs")   -- the header line
+  lu.assertNotNil(c:find("0 %(Linear%)%s+{3,8}%s+{3,16}%s+144%s+80%.9%%%s+16%s"), c)
+  lu.assertStrContains(c, "Non-trainable params: 128")
+  H.raises("profile.summary: unknown column 'flop' (one of", profile.summary, m, { 3, 8 }, { columns = { "flop" } })
+  H.raises("profile.summary: depth must be an integer >= 0, got -1", profile.summary, m, { 3, 8 }, { depth = -1 })
+end
+
+function TestProfileSummary:test_summary_rejects_unknown_options()
+  local m = nn.Linear(4, 4)
+  H.raises("profile.summary: unknown option 'backwards' (did you mean 'backward'?)",
+           profile.summary, m, { 1, 4 }, { backwards = false })
+  H.raises("profile.count: unknown option 'depth'", profile.count, m, { 1, 4 }, { depth = 2 })
+  H.raises("profile.count: mode must be 'eval' or 'train', got test", profile.count, m, { 1, 4 }, { mode = "test" })
+end
+
 -- ---------------------------------------------------------------- behaviour
 
 TestProfileBehaviour = {}
+
+-- a language model gets ids from its vocabulary; the random generator,
+-- math.random and every module's train/eval mode are as they were
+function TestProfileBehaviour:test_lm_ids_rng_and_modes_are_left_alone()
+  local lm = nn.TransformerLM { vocab_size = 7, d_model = 16, n_layer = 1, num_heads = 2, dropout = 0.1 }
+  lm.blocks[1]:eval()                     -- a mixed state, to be kept as it is
+  local seen
+  lm.wte:register_forward_pre_hook(function(_, args) seen = args[1] end)
+  lunet.manual_seed(5)
+  local want = lunet.rand { 4 }
+  lunet.manual_seed(5)
+  math.randomseed(9)
+  local want_math = math.random()
+  math.randomseed(9)
+  local r = profile.count(lm, { 2, 12 }, { mode = "train" })
+  lu.assertEquals(r.output_shape, { 2, 12, 7 })
+  lu.assertEquals(seen.dtype, "int64")
+  lu.assertTrue(seen:ge(1):all():item() and seen:le(7):all():item())
+  H.assert_close(lunet.rand { 4 }, want, 0)            -- the global stream goes on unchanged
+  lu.assertEquals(math.random(), want_math)
+  lu.assertTrue(lm.training)
+  lu.assertFalse(lm.blocks[1].training)
+  lu.assertFalse(lm.blocks[1].attn.training)
+  lunet.manual_seed(5)
+  profile.summary(lm, { 1, 4 })
+  H.assert_close(lunet.rand { 4 }, want, 0)
+  lu.assertFalse(lm.blocks[1].training)
+  lu.assertTrue(lm.wte.training)
+end
 
 function TestProfileBehaviour:test_leaves_grads_and_counters_as_they_were()
   local m = nn.MHA { 32, 2 }

@@ -9,12 +9,7 @@ local PROG = os.getenv("LUNET_PROGRAM")
 local q = H.q
 
 -- temp files made by a test, removed by teardown
-local temps = {}
-local function tmpfile(contents)
-  local name = H.temp_file(contents)
-  temps[#temps + 1] = name
-  return name
-end
+local tmpfile, cleanup = H.temp_tracker()
 
 --[[
 Run `PROG args` with stdin from `input` (a string, or /dev/null) and
@@ -63,10 +58,10 @@ local function outputs(want, args, input, env)
   return r
 end
 
--- run; the exit status must be 1 and stderr contain `text`
-local function fails(text, args, input, env)
+-- run; the exit status must be 1 (or `code`) and stderr contain `text`
+local function fails(text, args, input, env, code)
   local r = run(args, input, env)
-  lu.assertEquals(r.code, 1, "exit status of: lunet " .. (args or "") .. "; stderr: " .. r.err)
+  lu.assertEquals(r.code, code or 1, "exit status of: lunet " .. (args or "") .. "; stderr: " .. r.err)
   has(r.err, text)
   return r
 end
@@ -107,10 +102,7 @@ function TestProgram:setUp()
   lu.skipIf(PROG == nil, "LUNET_PROGRAM not set (run through make test)")
 end
 
-function TestProgram:tearDown()
-  for _, f in ipairs(temps) do os.remove(f) end
-  temps = {}
-end
+function TestProgram:tearDown() cleanup() end
 
 -- ---------------------------------------------------------------- options
 
@@ -146,15 +138,16 @@ function TestProgram:test_help()
   end
 end
 
+-- a bad command line is a usage error: status 2, the usage on stderr
 function TestProgram:test_unknown_option()
-  local r = fails("unrecognized option '--frobnicate'", "--frobnicate")
+  local r = fails("unrecognized option '--frobnicate'", "--frobnicate", nil, nil, 2)
   has(r.err, "usage: lunet")
   lu.assertEquals(r.out, "")
-  fails("'-x'", "-x script.lua")
+  fails("'-x'", "-x script.lua", nil, nil, 2)
 end
 
 function TestProgram:test_option_needs_argument()
-  local r = fails("'-e' needs argument", "-e")
+  local r = fails("'-e' needs argument", "-e", nil, nil, 2)
   has(r.err, "usage:")
 end
 
@@ -309,14 +302,21 @@ function TestProgram:test_repl_continues_incomplete_input()
 end
 
 function TestProgram:test_repl_goes_on_after_errors()
-  -- errors in the REPL do not change the exit status; "stdin:1:" is
-  -- the syntax error
-  repl_shows({"error('boom 100%')", "1 +* 2", "40+2"},
-             {out = {"42\n"}, err = {"boom 100%", "stack traceback:", "stdin:1:"}})
+  -- a piped REPL goes on after an error but exits 1 at the end, as a
+  -- script would; "stdin:1:" is the syntax error
+  local r = repl{"error('boom 100%')", "1 +* 2", "40+2"}
+  lu.assertEquals(r.code, 1)
+  has(r.out, "42\n")
+  for _, text in ipairs{"boom 100%", "stack traceback:", "stdin:1:"} do has(r.err, text) end
+  -- and without errors it exits 0
+  lu.assertEquals(repl{"x = 1", "x + 1"}.code, 0)
 end
 
 function TestProgram:test_repl_unfinished_at_eof()
-  repl_shows({"print('first')", "function g()"}, {out = {"first\n"}, err = {"<eof>"}})
+  local r = repl{"print('first')", "function g()"}
+  lu.assertEquals(r.code, 1)
+  has(r.out, "first\n")
+  has(r.err, "<eof>")
 end
 
 function TestProgram:test_repl_prints_tensors()
@@ -329,7 +329,7 @@ end
 
 function TestProgram:test_repl_print_error_is_reported()
   repl_shows({"setmetatable({}, {__tostring = function() error('no str') end})", "7"},
-             {out = {"7\n"}, err = {"error calling 'print'"}})
+             {out = {"7\n"}, err = {"error showing the results", "no str"}})
 end
 
 function TestProgram:test_repl_os_exit()
@@ -356,7 +356,7 @@ function TestProgram:test_repl_interrupt_returns_to_prompt()
     return string.format("LUNET_HISTORY=%s %s <%s >%s 2>%s", q(tmpfile()), q(PROG),
                          q(tmpfile(spin .. "\n40+2\n")), q(outf), q(errf))
   end)
-  lu.assertStrContains(status, "status=0")
+  lu.assertStrContains(status, "status=1")     -- piped: the interrupted line failed
   has(H.read_file(errf), "interrupted!")
   has(H.read_file(outf), "42\n")   -- the REPL went on to the next line
 end

@@ -350,9 +350,9 @@ end
 
 function TestSafetensorsHostile:test_unknown_dtype()
   hostile("f33", "{" .. entry("w", "F33", {2}, 0, 8) .. "}", F32x2,
-          "tensor 'w' has unsupported dtype 'F33' (lunet reads F32, F16, BF16 and F64)")
-  hostile("i64", "{" .. entry("w", "I64", {1}, 0, 8) .. "}", F32x2,
-          "tensor 'w' has unsupported dtype 'I64' (lunet reads F32, F16, BF16 and F64)")
+          "tensor 'w' has unsupported dtype 'F33' (lunet reads F32, F16, BF16, F64, I64, I32, U8 and BOOL)")
+  hostile("i8", "{" .. entry("w", "I8", {1}, 0, 8) .. "}", F32x2,
+          "tensor 'w' has unsupported dtype 'I8' (lunet reads F32, F16, BF16, F64, I64, I32, U8 and BOOL)")
 end
 
 function TestSafetensorsHostile:test_bad_shapes()

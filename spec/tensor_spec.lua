@@ -515,8 +515,8 @@ function TestTensorInplace:test_writes_to_grad_tensors_error()
     local x = lunet.zeros({2, 2}, {requires_grad = true})
     H.raises(name .. ": in-place write to a tensor that requires grad", write, x)
     lu.assertEquals(x:get{1, 1}, 0, name .. " wrote despite the error")
-    local y = x * 2                        -- a non-leaf too
-    H.raises("in-place write to a tensor that requires grad", write, y)
+    local y = x * 2                        -- a non-leaf too (copy_ records instead)
+    if name ~= "copy_" then H.raises("in-place write to a tensor that requires grad", write, y) end
   end
   local v = lunet.zeros({3}, {requires_grad = true})
   H.raises("newindex: in-place write", function() v[1] = 2 end)

@@ -17,13 +17,7 @@ local function same(a, b)
   return a:eq(b):sum():item() == a:numel()
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("lunet.util").read_file
 
 -- a writable sink for train's progress output
 local function sink()
@@ -159,7 +153,7 @@ lunet.manual_seed(1)
 local task = lunet.data.copy{vocab_size = 8, seq_len = 8, batch_size = 4}
 local m = lunet.nn.TransformerLM{vocab_size = 8, d_model = 8, n_layer = 1, num_heads = 2, max_len = 8}
 local opt = lunet.optim.SGD(m:parameters(), {lr = 0.1})
-print("terminal", train.is_terminal())
+print("terminal", require("lunet.progress").is_terminal())
 train{model = m, optimizer = opt, data = task, steps = 4, eval_every = 2}
 ]])
   f:close()
@@ -386,25 +380,38 @@ function TestCompareTraining:test_quick_run_prints_every_variant()
   local text = p:read("a")
   local ok = p:close()
   lu.assertTrue(ok, text)
-  local header = text:match("\n(variant%s+params[^\n]*)")
+  local header = text:match("\n(variant%s+best lr[^\n]*)")
   lu.assertNotNil(header, text)
-  for _, col in ipairs { "fwd FLOPs/tok", "KV floats/tok", "final loss", "recall acc",
-                         "tokens/s", "wall s" } do
+  for _, col in ipairs { "params", "KV/tok", "test acc mean+-std", "[min, max]", "test loss",
+                         "steps to 0.9" } do
     lu.assertStrContains(header, col)
   end
   for _, v in ipairs { "mha", "mqa", "gqa", "mla", "gated" } do
-    lu.assertNotNil(text:match("\n" .. v .. "%s+[%d,]+%s+[%d,]+%s+[%d,]+%s+%d+%.%d+%s+%d%.%d+"),
+    lu.assertNotNil(text:match("\n" .. v .. "%s+0%.01%s+[%d,]+%s+[%d,]+%s+%d%.%d+ %+%- %d%.%d+%s+%[%d%.%d+, %d%.%d+%]"),
                     v .. " row missing:\n" .. text)
+    lu.assertNotNil(text:match("%[%d+/10%] " .. v .. "%s+lr 0%.01"), "progress of " .. v)
   end
+  -- one CSV line per (variant, lr, seed, step): 5 variants x 1 lr x 2 seeds x 2 points
   local csv = read(out .. "/compare_training.csv")
   lu.assertNotNil(csv)
-  lu.assertEquals(csv:match("^[^\n]*"), "step,variant,loss,acc,eval_loss,eval_acc")
-  lu.assertStrContains(csv, ",gated,")
+  lu.assertEquals(csv:match("^[^\n]*"), "variant,lr,seed,step,loss,acc,val_loss,val_acc,test_loss,test_acc,params,kv")
+  local lines = 0
+  for _ in csv:gmatch("\n") do lines = lines + 1 end
+  lu.assertEquals(lines, 1 + 5 * 1 * 2 * 2)
+  lu.assertStrContains(csv, "\ngated,0.01,2,20,")
   lu.assertStrContains(text, "curves: " .. out .. "/compare_training.csv")
   if text:find("plot:   " .. out .. "/compare_training.png", 1, true) then
     local png = read(out .. "/compare_training.png")
     lu.assertEquals(png:sub(1, 8), "\137PNG\r\n\26\n")
   end
+  -- the CSV alone gives the same table
+  local function table_of(t) return t:match("\n(variant%s+best lr.-)\n\n%(%*") end
+  p = io.popen(string.format("%s ../examples/compare_training.lua --from %s/compare_training.csv --no-plot 2>&1",
+                             H.q(PROG), out))
+  local again = p:read("a")
+  p:close()
+  lu.assertNotNil(table_of(text), text)
+  lu.assertEquals(table_of(again), table_of(text))
   -- a subset of variants, a flag error
   p = io.popen(string.format("%s ../examples/compare_training.lua --quick --steps 3 "
                              .. "--variants mha,mla --no-plot --out %s 2>&1", H.q(PROG), out))

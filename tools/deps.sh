@@ -6,6 +6,7 @@
 #   sh tools/deps.sh fuzz    and clang with libFuzzer's runtime (make fuzz)
 set -e
 PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
+PKGS="$PKGS lua-argparse"      # lunet.cli: the examples' command lines
 if [ "$1" = fuzz ]; then PKGS="$PKGS clang libclang-rt-dev"; fi
 missing=""
 for p in $PKGS; do

@@ -46,13 +46,22 @@ import torch.nn as nn
 # ---------------------------------------------------------------- safetensors
 
 
+# torch dtype -> (safetensors dtype, struct code); floats are written as F32
+ST_DTYPES = {torch.int64: ("I64", "q"), torch.int32: ("I32", "i"),
+             torch.uint8: ("U8", "B"), torch.bool: ("BOOL", "?")}
+
+
 def save_safetensors(path, tensors, metadata=None):
-    """Write {name: float tensor} as F32 safetensors; returns bytes written."""
+    """Write {name: tensor} as safetensors (floats as F32; int64, int32,
+    uint8 and bool in their own dtypes); returns bytes written."""
     header, blobs, offset = {}, [], 0
     for name in sorted(tensors):
-        t = tensors[name].detach().to(torch.float32).contiguous().cpu()
-        data = struct.pack("<%df" % t.numel(), *t.reshape(-1).tolist())
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
+        t = tensors[name].detach().contiguous().cpu()
+        dtype, code = ST_DTYPES.get(t.dtype, ("F32", "f"))
+        if dtype == "F32":
+            t = t.to(torch.float32)
+        data = struct.pack("<%d%s" % (t.numel(), code), *t.reshape(-1).tolist())
+        header[name] = {"dtype": dtype, "shape": list(t.shape),
                         "data_offsets": [offset, offset + len(data)]}
         blobs.append(data)
         offset += len(data)

@@ -16,7 +16,9 @@ and, in __metadata__ (all strings):
   format = "pt", lunet.checkpoint = "1", step
   optim.type, optim.params (the parameter count), optim.<hyper> for each
     hyper-parameter (numbers; booleans as true/false; betas as "[b1,b2]"),
-    optim.<i>.step (Adam's per-parameter step counts)
+    optim.<i>.step (Adam's per-parameter step counts); with parameter
+    groups, optim.group_sizes ("3,2") and optim.g<j>.<hyper> for groups
+    j >= 2 (group 1's are optim.<hyper>)
   data.index            the training batches a lunet.data task had drawn
   extra.<key>           "number:..", "string:..", "boolean:.." for scalars
 Everything but the tensors' values is readable with any safetensors tool.
@@ -26,20 +28,21 @@ it over path, so a save that fails or is interrupted leaves the previous
 checkpoint as it was, and two processes saving to one path never mix
 their files; every value is checked before anything is written.
 
-Not saved: the core's random generator (lunet has no way to read its
-state), so a model with dropout resumes on a different random stream.
-The toy tasks' batches are pure functions of (seed, batch number), so
+and the tensor rng_state: the core's random generator (get_rng_state),
+restored by load_checkpoint, so a model with dropout resumes on the same
+random stream.  The toy tasks' batches are pure functions of (seed, batch number), so
 data.index is all a task needs to resume at the right batch.
 ]]
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local checkpoint = {}
 
 local FORMAT = "1"
 
--- errors carry no position, like the core's and nn.Module's
+-- raised at the user's line, like every error of lunet's Lua code
 local function fail(fmt, ...)
-  error(string.format(fmt, ...), 0)
+  util.raise(string.format(fmt, ...))
 end
 
 -- ---------------------------------------------------------------- scalars
@@ -119,14 +122,12 @@ end
 
 -- ---------------------------------------------------------------- save
 
+local OPTIONS = { "model", "optimizer", "step", "extra", "data" }
+
 local function check_opts(op, path, o)
   if type(path) ~= "string" then fail("%s: path must be a string, got %s", op, type(path)) end
   if type(o) ~= "table" then fail("%s: expected an options table, got %s", op, type(o)) end
-  for k in pairs(o) do
-    if k ~= "model" and k ~= "optimizer" and k ~= "step" and k ~= "extra" and k ~= "data" then
-      fail("%s: unknown option '%s'", op, tostring(k))
-    end
-  end
+  util.check_options(op, o, OPTIONS)
   if o.model ~= nil and (type(o.model) ~= "table" or type(o.model.state_dict) ~= "function") then
     fail("%s: model must be a module, got %s", op, type(o.model))
   end
@@ -157,12 +158,17 @@ function checkpoint.save_checkpoint(path, o)
   if o.optimizer then
     local opt = o.optimizer
     local sd = opt:state_dict()
-    local group = sd.param_groups[1]
+    local n, sizes = 0, {}
     meta["optim.type"] = tostring(sd.type)
-    meta["optim.params"] = tostring(#group.params)
-    for k, v in pairs(group) do
-      if k ~= "params" then meta["optim." .. k] = hyper_str(k, v) end
+    for j, group in ipairs(sd.param_groups) do
+      local prefix = j == 1 and "optim." or string.format("optim.g%d.", j)
+      n, sizes[j] = n + #group.params, #group.params
+      for k, v in pairs(group) do
+        if k ~= "params" then meta[prefix .. k] = hyper_str(k, v) end
+      end
     end
+    meta["optim.params"] = tostring(n)
+    if #sizes > 1 then meta["optim.group_sizes"] = table.concat(sizes, ",") end
     for i, st in pairs(sd.state) do
       for k, v in pairs(st) do
         if lunet.is_tensor(v) then tensors[string.format("optim.%d.%s", i, k)] = v
@@ -190,8 +196,9 @@ function checkpoint.save_checkpoint(path, o)
       else meta["extra." .. k] = extra_str(k, v) end
     end
   end
+  tensors.rng_state = lunet.get_rng_state()
   -- lunet.save checks every name and value before it opens anything, and
-  -- writes through path.tmp and a rename
+  -- writes through a temporary file of its own and a rename
   lunet.save(path, tensors, meta)
 end
 
@@ -206,10 +213,10 @@ local function integer(path, meta, key)
   return n
 end
 
--- an error message without the "file.lua:12: " an error() call put in front
+-- an error message without the "file.lua:12: " position in front
 local function unplace(err)
   err = tostring(err)
-  return err:match("^[^\n:]+%.lua:%d+: (.*)$") or err
+  return err:match("^[^\n]-:%d+: (.*)$") or err
 end
 
 -- the optimiser state dict the file holds, in Optimizer:state_dict's layout
@@ -218,11 +225,27 @@ local function optim_dict(path, tensors, meta, opt)
     fail("load_checkpoint: %s holds no optimiser state", path)
   end
   local n = integer(path, meta, "optim.params")
-  local group = { params = {} }
-  for i = 1, n do group.params[i] = i end
+  local sizes, groups, first = { n }, {}, 1
+  if meta["optim.group_sizes"] then
+    sizes = {}
+    for v in meta["optim.group_sizes"]:gmatch("[^,]+") do sizes[#sizes + 1] = math.tointeger(tonumber(v)) end
+  end
+  for j, size in ipairs(sizes) do
+    if size == nil or size < 0 or first + size - 1 > n then
+      fail("load_checkpoint: %s: bad optim.group_sizes '%s'", path, meta["optim.group_sizes"])
+    end
+    groups[j] = { params = {} }
+    for i = first, first + size - 1 do groups[j].params[#groups[j].params + 1] = i end
+    first = first + size
+  end
   for k, s in pairs(meta) do
-    local hk = k:match("^optim%.([%a_][%w_]*)$")
-    if hk and hk ~= "type" and hk ~= "params" then group[hk] = str_hyper(path, hk, s) end
+    local j, hk = k:match("^optim%.g(%d+)%.([%a_][%w_]*)$")
+    if not j then hk = k:match("^optim%.([%a_][%w_]*)$") end
+    local g = groups[tonumber(j) or 1]
+    if hk and hk ~= "type" and hk ~= "params" and hk ~= "group_sizes" then
+      if g == nil then fail("load_checkpoint: %s: %s names a group the file does not have", path, k) end
+      g[hk] = str_hyper(path, hk, s)
+    end
   end
   local state = {}
   local function entry(i)
@@ -241,7 +264,7 @@ local function optim_dict(path, tensors, meta, opt)
     if i then entry(tonumber(i))[slot] = t
     elseif k:match("^optim%.") then fail("load_checkpoint: %s: unexpected tensor '%s'", path, k) end
   end
-  return { type = meta["optim.type"], param_groups = { group }, state = state }
+  return { type = meta["optim.type"], param_groups = groups, state = state }
 end
 
 --[[
@@ -299,6 +322,7 @@ function checkpoint.load_checkpoint(path, o)
     if type(o.data.reset) == "function" then o.data:reset(data_index)
     else o.data.index = data_index end
   end
+  if tensors.rng_state then lunet.set_rng_state(tensors.rng_state) end
   return step, extra
 end
 

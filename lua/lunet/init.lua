@@ -16,11 +16,14 @@ lunet.gradcheck = require("lunet.gradcheck")(lunet)
 -- module that provides it, and the field of that module (nil: the module).
 local lazy = {
   nn = { "lunet.nn" }, optim = { "lunet.optim" }, data = { "lunet.data" },
-  profile = { "lunet.profile" }, train = { "lunet.train" },
+  profile = { "lunet.profile" }, train = { "lunet.train" }, autograd = { "lunet.autograd" },
+  compare = { "lunet.compare" }, sweep = { "lunet.sweep" }, plot = { "lunet.plot" },
+  inspect = { "lunet.inspect", "inspect" },
   save_checkpoint = { "lunet.checkpoint", "save_checkpoint" },
   load_checkpoint = { "lunet.checkpoint", "load_checkpoint" },
 }
 setmetatable(lunet, {
+  __lazy = lazy,             -- the names, for completion and lunet.doc
   __index = function(t, k)
     local where = lazy[k]
     if where then

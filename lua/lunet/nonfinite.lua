@@ -12,6 +12,7 @@ made the NaN is found with lunet.detect_anomaly.
     (raises for mode "stop"; norm nil: computed here)
 ]]
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local nonfinite = {}
 
@@ -54,10 +55,9 @@ function nonfinite.skip(mode, step, loss, norm, model, params)
   local function str(v) return v ~= v and "nan" or tostring(v) end   -- not "-nan"
   local what = finite(lv) and "the gradient norm is " .. str(norm) or "the loss is " .. str(lv)
   local name = nonfinite.first_bad(model, params)
-  error(string.format("train: step %d: %s%s; stopped (lunet.detect_anomaly(true) finds the " ..
-                      "op that made it, nonfinite = 'skip' skips such steps)", step, what,
-                      name and "; the first parameter whose gradient is not finite is " .. name
-                      or ""), 0)
+  util.fail("train", "step %d: %s%s; stopped (lunet.detect_anomaly(true) finds the op that " ..
+            "made it, nonfinite = 'skip' skips such steps)", step, what,
+            name and "; the first parameter whose gradient is not finite is " .. name or "")
 end
 
 return nonfinite

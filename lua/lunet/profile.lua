@@ -13,6 +13,7 @@
 -- cost is one field test per module call.
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
+local util = require "lunet.util"
 
 local profile = {}
 
@@ -21,21 +22,13 @@ local FLOAT = 4   -- bytes per element
 
 -- ---------------------------------------------------------------- formatting
 
--- 1234567 -> "1,234,567" (rounded to an integer)
-function profile.commas(n)
-  local s = string.format("%.0f", n)
-  local sign, digits = s:match("^(-?)(%d+)$")
-  if not digits then return s end   -- inf, nan
-  digits = digits:reverse():gsub("(%d%d%d)", "%1,"):reverse():gsub("^,", "")
-  return sign .. digits
-end
+profile.commas = util.commas
 local commas = profile.commas
 
 local function shape_str(shape)
   if shape == nil then return "--" end
-  return "{" .. table.concat(shape, ", ") .. "}"
+  return util.shape_str(shape)
 end
-profile.shape_str = shape_str
 
 -- ---------------------------------------------------------------- inputs
 
@@ -55,26 +48,21 @@ local function is_shape(t)
   return true
 end
 
--- A tensor is used as given.  A shape gives random token ids in
+-- A tensor is used as given.  A shape gives random int64 token ids in
 -- 1 .. vocab for a model that reads ids (model.vocab_size, an
 -- Embedding, or opts.vocab_size), else N(0, 1) floats, which require
 -- grad when grad_input is set (so backward includes the input's
--- gradient, as it does for a layer inside a network).
+-- gradient, as it does for a layer inside a network).  The draws come
+-- from lunet's generator: count and summary put its state back.
 function profile.make_input(model, spec, opts, grad_input)
   opts = opts or {}
   if lunet.is_tensor(spec) then return spec end
   if not is_shape(spec) then
-    error("profile: input must be a tensor or a shape such as {1, 10, 256}, got " ..
-          (type(spec) == "table" and "a table that is not a shape" or type(spec)), 0)
+    util.fail("profile", "input must be a tensor or a shape such as {1, 10, 256}, got %s",
+              type(spec) == "table" and "a table that is not a shape" or type(spec))
   end
   local vocab = vocab_of(model, opts)
-  if vocab then
-    local n, ids = 1, {}
-    for _, d in ipairs(spec) do n = n * d end
-    for i = 1, n do ids[i] = math.random(1, vocab) end
-    if n == 0 then return lunet.zeros(spec) end
-    return lunet.tensor(ids):view(spec)
-  end
+  if vocab then return lunet.randint(1, vocab + 1, spec) end
   local x = lunet.randn(spec)
   if grad_input then x:requires_grad(true) end
   return x
@@ -136,6 +124,11 @@ end
 
 local COUNTERS = { "forward_flops", "backward_flops", "linear_macs", "attention_flops" }
 
+-- the options count, summary and time take
+local COUNT_OPTIONS = { "mask", "causal", "backward", "vocab_size", "grad_input", "mode" }
+local SUMMARY_OPTIONS = { "print", "depth", "columns", table.unpack(COUNT_OPTIONS) }
+local TIME_OPTIONS = { "reps", "warmup", "min_ms", table.unpack(COUNT_OPTIONS) }
+
 local counting = false
 
 -- profiling.call while counting: run m in its scope, note its output shape
@@ -153,6 +146,8 @@ local function scoped_call(state)
     local id = state.ids[m]
     if id == nil then return m:forward(...) end   -- a module made on the fly
     state.calls[id] = state.calls[id] + 1
+    local x = ...
+    if state.in_shapes[id] == nil and lunet.is_tensor(x) then state.in_shapes[id] = x:shape() end
     return finish(state, id, lunet._prof_scope(id), m:forward(...))
   end
 end
@@ -190,15 +185,20 @@ backward unless opts.backward == false) with the counters on.  opts:
   mask      passed to the model as its second argument
   causal    pass {causal=true} as the third
   backward  run backward too (default true), seeded with ones
-  vocab_size  ids in 1 .. vocab_size for a shape (default: the model's)
+  vocab_size  ids in 1 .. vocab_size for a shape (default: the model's
+              vocab_size, or an Embedding's num_embeddings)
   grad_input  a float input made from a shape requires grad (default true)
+  mode      "eval" (default, as torchinfo: no dropout) or "train"
+The model's train/eval mode, its parameters' .grad and lunet's random
+generator (which random inputs and dropout draw from) are as they were
+afterwards, error or not.
 Returns a table:
   params {total, trainable}, linear_macs, forward_flops, attention_flops,
   backward_flops (nil without backward), activations (bytes of storage
   the graph keeps for backward, the output excluded), kv_cache (nil for
   a model without attention), input_shape, output_shape, ms (the wall
   time of this forward + backward, counters on), and rows: one
-  per module, depth first, {name, attr, type, depth, output_shape,
+  per module, depth first, {name, attr, type, depth, input_shape, output_shape,
   params, trainable, linear_macs, forward_flops, attention_flops,
   backward_flops, calls, own = {the counters of its own ops}}, where
   each row's numbers include its submodules'.  (The adds that sum a
@@ -206,15 +206,19 @@ Returns a table:
   module: they are in the total backward_flops only.)
 ]]
 function profile.count(model, input, opts)
-  opts = opts or {}
-  if not Module.is_module(model) then
-    error("profile: count expects a module, got " .. type(model), 0)
+  opts = util.check_options("profile.count", opts, COUNT_OPTIONS) or {}
+  if not Module.is_module(model) then util.fail("profile", "count expects a module, got %s", type(model)) end
+  if counting then util.fail("profile", "count is already running") end
+  if opts.mode ~= nil and opts.mode ~= "eval" and opts.mode ~= "train" then
+    util.fail("profile.count", "mode must be 'eval' or 'train', got %s", tostring(opts.mode))
   end
-  if counting then error("profile: count is already running", 0) end
   local backward = opts.backward ~= false
+  local rng = lunet.get_rng_state()
+  local _ <close> = util.defer(function() lunet.set_rng_state(rng) end)
+  local _ <close> = opts.mode == "train" and util.train_mode(model) or util.eval_mode(model)
   local x = profile.make_input(model, input, opts, backward and opts.grad_input ~= false)
   local nodes = tree(model)
-  local state = { ids = {}, shapes = {}, calls = {} }
+  local state = { ids = {}, shapes = {}, in_shapes = {}, calls = {} }
   for _, node in ipairs(nodes) do
     state.ids[node.module] = node.id
     state.calls[node.id] = 0
@@ -224,16 +228,25 @@ function profile.count(model, input, opts)
   local activations, out_shape, ms
 
   counting = true
-  local ok, err = pcall(function()
+  do
+    -- put everything back on the way out, error or not (nothing is caught)
+    local _ <close> = util.defer(function()
+      profiling.on, profiling.call = false, nil   -- (the call holds the model)
+      lunet._prof_scope(0)
+      lunet._prof_stop()
+      counting = false
+      restore_grads(grads)
+    end)
+    local _ <close> = util.grad_mode(true)
     local mem0 = live_bytes()
     lunet._prof_start(#nodes + 1)
     profiling.call = scoped_call(state)
     profiling.on = true
     local t0 = lunet._now()
-    local out = lunet.enable_grad(call_model, model, x, opts)
+    local out = call_model(model, x, opts)
     local t1 = lunet._now()
     profiling.on = false
-    if not lunet.is_tensor(out) then error("profile: the model must return a tensor", 0) end
+    if not lunet.is_tensor(out) then util.fail("profile", "the model must return a tensor") end
     out_shape = out:shape()
     if out:requires_grad() then
       activations = live_bytes() - mem0 - FLOAT * out:numel()
@@ -246,13 +259,7 @@ function profile.count(model, input, opts)
       backward = false
     end
     ms = 1000 * (t1 - t0)
-  end)
-  profiling.on, profiling.call = false, nil   -- (the call holds the model)
-  lunet._prof_scope(0)
-  lunet._prof_stop()
-  counting = false
-  restore_grads(grads)
-  if not ok then error(err, 0) end
+  end
 
   -- each node's own counters, then subtree sums bottom up
   local own = {}
@@ -262,6 +269,7 @@ function profile.count(model, input, opts)
     local total, trainable = node.module:num_parameters()
     local row = { name = node.name, attr = node.attr, type = node.module:class_name(),
                   depth = node.depth, output_shape = state.shapes[node.id],
+                  input_shape = state.in_shapes[node.id],
                   params = total, trainable = trainable, calls = state.calls[node.id],
                   own = own[node.id], children = #node.children }
     rows[node.id] = row
@@ -302,40 +310,67 @@ local function mb(bytes)
   return string.format("%.2f", bytes / 1e6)
 end
 
---[[
-summary(model, input_or_shape [, opts]) -> string: a table like
-torchinfo's -- the module tree, each row's output shape, parameters,
-Linear multiply-adds (thop's count) and forward FLOPs (everything) --
-then the totals.  A container's row includes its submodules; the work
-it does itself (a fused attention, a tied output head) is shown in an
-"(own ops)" row below it.  Prints it unless opts.print == false; opts as
-for count (a TransformerLM gets random token ids for a {B, S} shape).
-]]
-function profile.summary(model, input, opts)
-  opts = opts or {}
-  local copts = {}
-  for k, v in pairs(opts) do copts[k] = v end
-  copts.backward = opts.backward == true
-  local r = profile.count(model, input, copts)
-  local lines, cols = {}, { 44, 18, 14, 16, 16 }
-  local function row(a, b, c, d, e)
-    lines[#lines + 1] = pad(a, cols[1]) .. pad(b, cols[2]) .. pad(c, cols[3], true) ..
-                        pad(d, cols[4], true) .. pad(e, cols[5], true)
+local function percent(part, whole)
+  if whole == 0 then return "--" end
+  return string.format("%.1f%%", 100 * part / whole)
+end
+
+-- the summary's columns: header, width, and the cell of a row (r: the totals)
+local COLUMNS = {
+  input_shape = { "Input Shape", 18, function(rw) return shape_str(rw.input_shape) end },
+  output_shape = { "Output Shape", 18, function(rw) return shape_str(rw.output_shape) end },
+  params = { "Param #", 14, function(rw) return commas(rw.params) end },
+  params_percent = { "Param %", 9, function(rw, r) return percent(rw.params, r.params.total) end },
+  trainable = { "Trainable", 14, function(rw) return commas(rw.trainable) end },
+  linear_macs = { "Linear MACs", 16, function(rw) return commas(rw.linear_macs) end },
+  flops = { "FLOPs", 16, function(rw) return commas(rw.forward_flops) end },
+  flops_percent = { "FLOPs %", 9, function(rw, r) return percent(rw.forward_flops, r.forward_flops) end },
+}
+profile.SUMMARY_COLUMNS = { "input_shape", "output_shape", "params", "params_percent", "trainable",
+                            "linear_macs", "flops", "flops_percent" }
+local DEFAULT_COLUMNS = { "output_shape", "params", "linear_macs", "flops" }
+
+local Summary = {}
+Summary.__index = Summary
+Summary.__name = "profile.Summary"
+
+-- the table as text (tostring(summary) and print(summary) give it)
+function Summary.__tostring(r)
+  local cols, depth = r.columns, r.depth
+  local name_w = 44
+  local lines = {}
+  local function row(label, cells)
+    local parts = { pad(label, name_w) }
+    for i, c in ipairs(cols) do
+      local spec = COLUMNS[c]
+      parts[#parts + 1] = pad(cells[i] or "", spec[2], c ~= "input_shape" and c ~= "output_shape")
+    end
+    lines[#lines + 1] = (table.concat(parts):gsub("%s+$", ""))
   end
-  local width = 0
-  for _, w in ipairs(cols) do width = width + w end
+  local width = name_w
+  for _, c in ipairs(cols) do width = width + COLUMNS[c][2] end
   local rule, heavy = string.rep("-", width), string.rep("=", width)
   lines[1] = heavy
-  row("Layer (type)", "Output Shape", "Param #", "Linear MACs", "FLOPs")
+  local header = {}
+  for i, c in ipairs(cols) do header[i] = COLUMNS[c][1] end
+  row("Layer (type)", header)
   lines[#lines + 1] = heavy
   for _, rw in ipairs(r.rows) do
-    local indent = string.rep("  ", rw.depth)
-    local label = rw.depth == 0 and rw.type or indent .. rw.attr .. " (" .. rw.type .. ")"
-    row(label, shape_str(rw.output_shape), commas(rw.params), commas(rw.linear_macs),
-        commas(rw.forward_flops))
-    local o = rw.own
-    if rw.children > 0 and (o.forward_flops > 0 or o.linear_macs > 0) then
-      row(indent .. "  (own ops)", "", "", commas(o.linear_macs), commas(o.forward_flops))
+    if rw.depth <= depth then
+      local indent = string.rep("  ", rw.depth)
+      local label = rw.depth == 0 and rw.type or indent .. rw.attr .. " (" .. rw.type .. ")"
+      local cells = {}
+      for i, c in ipairs(cols) do cells[i] = COLUMNS[c][3](rw, r) end
+      row(label, cells)
+      local o = rw.own
+      if rw.children > 0 and rw.depth < depth and (o.forward_flops > 0 or o.linear_macs > 0) then
+        local own = {}
+        for i, c in ipairs(cols) do
+          own[i] = c == "linear_macs" and commas(o.linear_macs) or c == "flops" and commas(o.forward_flops)
+                   or c == "flops_percent" and percent(o.forward_flops, r.forward_flops) or ""
+        end
+        row(indent .. "  (own ops)", own)
+      end
     end
   end
   lines[#lines + 1] = heavy
@@ -355,15 +390,58 @@ function profile.summary(model, input, opts)
          (kv.layers > 1 and string.format(", %d layers", kv.layers) or ""))
   end
   lines[#lines + 1] = rule
-  local in_n = 1
-  for _, d in ipairs(r.input_shape) do in_n = in_n * d end
-  line("Input size (MB): ", mb(FLOAT * in_n))
-  if r.activations then line("Activations kept for backward (MB): ", mb(r.activations)) end
+  line("Input size (MB): ", mb(r.input_bytes))
+  if r.activations then line("Forward/backward pass size (MB): ", mb(r.activations)) end
   line("Params size (MB): ", mb(FLOAT * p.total))
+  line("Estimated total size (MB): ", mb(r.input_bytes + (r.activations or 0) + FLOAT * p.total))
   lines[#lines + 1] = heavy
-  local s = table.concat(lines, "\n")
-  if opts.print ~= false then print(s) end
-  return s, r
+  return table.concat(lines, "\n")
+end
+
+--[[
+summary(model, input_or_shape [, opts]) -> a summary: one object that
+prints itself as a table like torchinfo's (tostring, print, or the REPL
+showing it) and holds count's numbers (s.params.total, s.rows, ...).
+The table: the module tree to opts.depth (default 3; deeper modules are
+counted in their parents' rows), the columns opts.columns lists (default
+{"output_shape", "params", "linear_macs", "flops"}; also "input_shape",
+"params_percent", "trainable", "flops_percent": profile.SUMMARY_COLUMNS),
+then the totals: parameters (trainable or not), Linear MACs (thop's
+count), forward (and with backward = true, backward) FLOPs, KV cache,
+and the sizes: input, forward/backward pass (what the graph keeps),
+parameters and their sum.  A container's row includes its submodules;
+the work it does itself (a fused attention, a tied output head) is an
+"(own ops)" row below it.  Other opts as for count (a TransformerLM gets
+random token ids in its vocabulary for a {B, S} shape); opts.print = true
+also prints it.
+]]
+function profile.summary(model, input, opts)
+  opts = util.check_options("profile.summary", opts, SUMMARY_OPTIONS) or {}
+  local depth = opts.depth or 3
+  if math.type(depth) ~= "integer" or depth < 0 then
+    util.fail("profile.summary", "depth must be an integer >= 0, got %s", tostring(depth))
+  end
+  local cols = opts.columns or DEFAULT_COLUMNS
+  if type(cols) ~= "table" then util.fail("profile.summary", "columns must be a list of names") end
+  for _, c in ipairs(cols) do
+    if not COLUMNS[c] then
+      util.fail("profile.summary", "unknown column '%s' (one of %s)", tostring(c),
+                util.choices(profile.SUMMARY_COLUMNS))
+    end
+  end
+  local copts = {}
+  for k, v in pairs(opts) do
+    if k ~= "print" and k ~= "depth" and k ~= "columns" then copts[k] = v end
+  end
+  copts.backward = opts.backward == true
+  local r = profile.count(model, input, copts)
+  local n = 1
+  for _, d in ipairs(r.input_shape) do n = n * d end
+  r.input_bytes = FLOAT * n
+  r.depth, r.columns = depth, cols
+  setmetatable(r, Summary)
+  if opts.print then print(r) end
+  return r
 end
 
 -- ---------------------------------------------------------------- timing
@@ -378,7 +456,7 @@ opts.mask, opts.causal as for count.  The parameters' gradients are put
 back as they were.
 ]]
 function profile.time(model, input, opts)
-  opts = opts or {}
+  opts = util.check_options("profile.time", opts, TIME_OPTIONS) or {}
   local backward = opts.backward ~= false
   local x = profile.make_input(model, input, opts, backward and opts.grad_input ~= false)
   local grads = save_grads(model, x)
@@ -395,20 +473,18 @@ function profile.time(model, input, opts)
     for _ = 1, inner do step() end
     return 1000 * (now() - t0) / inner
   end
-  local ok, err = pcall(function()
-    if opts.min_ms then   -- one run to see how many make a sample
-      inner = math.max(1, math.ceil(opts.min_ms / math.max(sample(), 1e-3)))
-    end
-    for i = 1, warmup + reps do
-      local t = sample()
-      if i > warmup then samples[#samples + 1] = t end
-    end
-  end)
-  restore_grads(grads)
-  if not ok then error(err, 0) end
+  local _ <close> = util.defer(function() restore_grads(grads) end)
+  if opts.min_ms then   -- one run to see how many make a sample
+    inner = math.max(1, math.ceil(opts.min_ms / math.max(sample(), 1e-3)))
+  end
+  for i = 1, warmup + reps do
+    local t = sample()
+    if i > warmup then samples[#samples + 1] = t end
+  end
   return profile.median(samples), samples
 end
 
+-- profile.median(list) -> the median of a list of numbers (nil if empty)
 function profile.median(samples)
   local sorted = { table.unpack(samples) }
   table.sort(sorted)

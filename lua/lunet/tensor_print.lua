@@ -1,6 +1,6 @@
 -- tostring(tensor) in PyTorch's layout: values right-aligned in one
 -- format chosen for the whole tensor, long dims summarised with "...",
--- then shape and autograd state.  The module is that function: the
+-- then shape, dtype (unless float32) and autograd state.  The module is that function: the
 -- Tensor metatable's __tostring (src/lua/lb_tensor.c) calls it.
 
 local EDGE, THRESHOLD = 3, 1000
@@ -34,9 +34,17 @@ local function each_shown(x, shape, summarise, f)
   walk(1)
 end
 
--- PyTorch's rule: integers print as "3.", a wide range in scientific
--- notation, otherwise four decimals
+-- integer tensors print as integers, bool ones as true/false
+local function plain_formatter(x, shape, summarise)
+  local width = 0
+  each_shown(x, shape, summarise, function(v) width = math.max(width, #tostring(v)) end)
+  return function(v) local s = tostring(v); return string.rep(" ", width - #s) .. s end, width
+end
+
+-- PyTorch's rule for floats: integers print as "3.", a wide range in
+-- scientific notation, otherwise four decimals
 local function formatter(x, shape, summarise)
+  if x.dtype ~= "float32" then return plain_formatter(x, shape, summarise) end
   local ints, lo, hi, any = true, math.huge, 0, false
   each_shown(x, shape, summarise, function(v)
     if v == v and v ~= math.huge and v ~= -math.huge then
@@ -108,6 +116,7 @@ return function(x)
     text = body(x, shape, summarise, fmt, width, #"tensor(")
   end
   suffix[#suffix + 1] = "shape=" .. shape_str(shape)
+  if x.dtype ~= "float32" then suffix[#suffix + 1] = "dtype=" .. x.dtype end
   if x.grad_fn then suffix[#suffix + 1] = "grad_fn=<" .. x.grad_fn .. ">"
   elseif x:requires_grad() then suffix[#suffix + 1] = "requires_grad=true" end
   return "tensor(" .. text .. ", " .. table.concat(suffix, ", ") .. ")"

@@ -36,83 +36,44 @@ tokens_per_s, elapsed}: loss, acc and grad_norm are means over the steps
 since the previous row (so with eval_every = 1, each step's own values);
 eval_* are there when eval_batches > 0; tokens_per_s is over those steps;
 elapsed is wall seconds since the start.  The CSV has the same columns.
-history.skipped lists the steps skipped for nonfinite = "skip" (they are
-left out of the means; see lunet/nonfinite.lua).
+history.skipped lists the steps skipped for nonfinite = "skip" (not
+logged, not in the means; see lunet/nonfinite.lua).
 
-Progress: on a terminal, one line redrawn in place with a bar, loss,
-accuracy, tokens/s and ETA; otherwise (a pipe, a file) a plain line every
+Progress (lunet.progress): on a terminal, one line redrawn in place with
+a bar, loss, accuracy, the last evaluation, tokens/s and ETA, fitted to
+the terminal's width; otherwise (a pipe, a file) a plain line every
 eval_every steps, so logs stay readable.  opts.progress = "bar" or "lines"
 forces either, and opts.output (default io.stdout) is where it goes.
+
+Errors (in the model, the loss, a callback) are not caught: they reach the
+caller with their traceback whole, reported at the caller's line; the log
+is closed and the progress line ended on the way out.  Unknown options are
+errors (util.check_options).
 ]]
 local lunet = require "lunet"
 local nonfinite = require "lunet.nonfinite"
+local util = require "lunet.util"
+local Module = require "lunet.nn.module"
 
 local train = {}
+
+-- raised at the user's line, like any error of lunet's Lua code (util.fail)
+local cross_entropy = Module.op(lunet.cross_entropy)
 
 local now = lunet._now or os.clock   -- monotonic wall clock when the core has one
 
 -- ---------------------------------------------------------------- output
 
-local tty   -- cached: is stdout a terminal?
-
--- whether stdout is a terminal (asked once, through the shell's test -t)
-function train.is_terminal()
-  if tty == nil then
-    local ok = os.execute("test -t 1")
-    tty = ok == true or ok == 0
-  end
-  return tty
-end
-
-local function clock_str(s)
-  if s ~= s or s == math.huge then return "--:--" end
-  s = math.floor(s + 0.5)
-  if s >= 3600 then return string.format("%d:%02d:%02d", s // 3600, s // 60 % 60, s % 60) end
-  return string.format("%d:%02d", s // 60, s % 60)
-end
-train.clock_str = clock_str
-
-local function fmt(v, f)
-  if v == nil then return "--" end
-  return string.format(f, v)
-end
-
--- the progress bar line (without the leading \r)
-local function bar_line(step, first, last, loss, acc, tps, elapsed)
-  local width = 24
-  local done = (step - first) / math.max(1, last - first)
-  local fill = math.floor(done * width + 0.5)
-  local eta = done > 0 and elapsed * (1 - done) / done or math.huge
-  return string.format("[%s%s] %d/%d  loss %s  acc %s  %s tok/s  ETA %s",
-    string.rep("#", fill), string.rep(".", width - fill), step, last,
-    fmt(loss, "%.4f"), fmt(acc, "%.3f"), fmt(tps, "%.0f"), clock_str(eta))
-end
-
-local function log_line(row, last)
-  local w = #tostring(last)
-  local parts = { string.format("step %" .. w .. "d/%d", row.step, last),
-                  "loss " .. fmt(row.loss, "%.4f"), "acc " .. fmt(row.acc, "%.3f") }
-  if row.eval_loss then
-    parts[#parts + 1] = "eval_loss " .. fmt(row.eval_loss, "%.4f")
-    parts[#parts + 1] = "eval_acc " .. fmt(row.eval_acc, "%.3f")
-  end
-  parts[#parts + 1] = "lr " .. fmt(row.lr, "%.3g")
-  parts[#parts + 1] = fmt(row.tokens_per_s, "%.0f") .. " tok/s"
-  parts[#parts + 1] = string.format("%.1fs", row.elapsed)
-  return table.concat(parts, "  ")
-end
+-- the progress bar and log lines live in lunet.progress
+local progress = require "lunet.progress"
+train.clock_str = progress.clock_str
 
 -- ---------------------------------------------------------------- CSV
 
 train.COLUMNS = { "step", "loss", "acc", "eval_loss", "eval_acc", "lr", "grad_norm",
                   "tokens_per_s", "elapsed" }
 
-local function csv_value(v)
-  if v == nil then return "" end
-  if math.type(v) == "integer" then return tostring(v) end
-  if type(v) == "number" then return string.format("%.7g", v) end
-  return tostring(v)
-end
+local csv_value = util.csv_cell
 
 local function csv_row(row)
   local out = {}
@@ -128,10 +89,12 @@ local function scored(targets, mask)
   return targets * mask
 end
 
+-- train.default_loss(model, inputs, targets, mask) -> loss, logits, scored
+-- targets: cross_entropy over the positions mask scores (see above)
 function train.default_loss(model, inputs, targets, mask)
   local logits = model(inputs)
   local y = scored(targets, mask)
-  return lunet.cross_entropy(logits, y, { ignore_index = 0 }), logits, y
+  return cross_entropy(logits, y, { ignore_index = 0 }), logits, y
 end
 
 -- correct, count: argmax hits over the positions whose target is not 0
@@ -159,43 +122,37 @@ in eval mode (put back as it was).
 ]]
 function train.evaluate(model, data, n, loss_fn)
   loss_fn = loss_fn or train.default_loss
-  local was_training = model.training
-  if model.eval then model:eval() end
+  local _ <close> = util.eval_mode(model)
+  local _ <close> = util.grad_mode(false)
   local total, hits, count = 0, 0, 0
-  local ok, err = pcall(lunet.no_grad, function()
-    for k = 1, n do
-      local x, y, m = data:eval_batch(k)
-      local loss, logits, sy = loss_fn(model, x, y, m)
-      total = total + loss:item()
-      if logits and sy then
-        local c, cnt = train.hits(logits, sy)
-        hits, count = hits + c, count + cnt
-      end
+  for k = 1, n do
+    local x, y, m = data:eval_batch(k)
+    local loss, logits, sy = loss_fn(model, x, y, m)
+    total = total + loss:item()
+    if logits and sy then
+      local c, cnt = train.hits(logits, sy)
+      hits, count = hits + c, count + cnt
     end
-  end)
-  if model.train and was_training ~= nil then model:train(was_training) end
-  if not ok then error(err, 0) end
+  end
   return total / n, count > 0 and hits / count or nil
 end
 
 -- ---------------------------------------------------------------- options
 
 local KNOWN = {
-  model = true, optimizer = true, data = true, steps = true, eval_every = true,
-  eval_batches = true, log = true, schedule = true, clip = true, loss_fn = true,
-  quiet = true, on_step = true, start_step = true, progress = true, output = true,
-  checkpoint = true, checkpoint_every = true, nonfinite = true,
+  "model", "optimizer", "data", "steps", "eval_every", "eval_batches", "log", "schedule", "clip",
+  "loss_fn", "quiet", "on_step", "start_step", "progress", "output", "checkpoint",
+  "checkpoint_every",
+  "nonfinite",
 }
 
 local function fail(fmt_, ...)
-  error("train: " .. string.format(fmt_, ...), 3)
+  util.fail("train", fmt_, ...)
 end
 
 local function check(o)
   if type(o) ~= "table" then fail("expected an options table, got %s", type(o)) end
-  for k in pairs(o) do
-    if not KNOWN[k] then fail("unknown option '%s'", tostring(k)) end
-  end
+  util.check_options("train", o, KNOWN)
   if type(o.model) ~= "table" then
     fail("model must be a module, got %s", type(o.model))
   end
@@ -249,14 +206,15 @@ local function set_lr(opt, lr)
   if type(opt.set_lr) == "function" then opt:set_lr(lr) else opt.lr = lr end
 end
 
+-- train.run(opts) -> history: the loop itself; lunet.train{...} calls it
 local function run(o)
   local steps, eval_every, eval_batches, start, ckpt_every = check(o)
   local model, opt, data = o.model, o.optimizer, o.data
   local loss_fn = o.loss_fn or train.default_loss
   local params = type(model.parameters) == "function" and model:parameters() or opt.params
-  local out = o.output or io.stdout
-  local mode = not o.quiet and (o.progress or (train.is_terminal() and "bar" or "lines")) or nil
   local last = start + steps
+  local bar = progress.new { first = start, last = last, mode = o.progress, output = o.output,
+                             quiet = o.quiet }
   local csv
   if o.log then
     local err
@@ -270,7 +228,7 @@ local function run(o)
   local history = { skipped = {} }
   local t_start = now()
   local win = { loss = 0, hits = 0, count = 0, norm = 0, n = 0, tokens = 0, t = t_start }
-  local last_draw, tok_per_step = -1, 0
+  local tok_per_step = 0
 
   local function log_row(step)
     local t = now()
@@ -287,63 +245,56 @@ local function run(o)
       csv:write(csv_row(row), "\n")
       csv:flush()
     end
-    if mode == "lines" then out:write(log_line(row, last), "\n"); out:flush() end
+    bar:row(row)
     win = { loss = 0, hits = 0, count = 0, norm = 0, n = 0, tokens = 0, t = now() }
     return row
   end
 
-  local function draw(step, loss, acc, final)
-    local t = now()
-    if not final and t - last_draw < 0.1 then return end
-    last_draw = t
-    local elapsed = t - t_start
-    local tps = elapsed > 0 and (step - start) * tok_per_step / elapsed or nil
-    out:write("\r", bar_line(step, start, last, loss, acc, tps, elapsed), "\27[K")
-    if final then out:write("\n") end
-    out:flush()
+  local function draw(step, loss, acc)
+    local elapsed = now() - t_start
+    bar:update(step, { loss = loss, acc = acc, elapsed = elapsed,
+                       tokens_per_s = elapsed > 0 and (step - start) * tok_per_step / elapsed or nil })
   end
 
-  local ok, err = pcall(function()
-    for step = start + 1, last do
-      if o.schedule then set_lr(opt, o.schedule(step)) end
-      local x, y, m = next_batch(data)
-      local loss, logits, sy = loss_fn(model, x, y, m)
-      opt:zero_grad()
-      loss:backward()
-      local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
-      if nonfinite.skip(o.nonfinite, step, loss, norm, model, params) then   -- or raises
-        history.skipped[#history.skipped + 1] = step
-        goto next_step
-      end
-      opt:step()
-      local lv = loss:item()
-      local c, n
-      if logits and sy then c, n = train.hits(logits, sy) end
-      win.loss, win.n = win.loss + lv, win.n + 1
-      win.tokens = win.tokens + x:numel()
-      tok_per_step = x:numel()
-      if norm then win.norm = win.norm + norm end
-      if c then win.hits, win.count = win.hits + c, win.count + n end
-      local acc = n and n > 0 and c / n or nil
-      if o.on_step then o.on_step(step, lv, { acc = acc, lr = opt.lr, grad_norm = norm }) end
-      local row
-      if (step - start) % eval_every == 0 or step == last then row = log_row(step) end
-      if mode == "bar" then    -- the means since the last logged row: steadier than one step's
-        if row then draw(step, row.loss, row.acc, step == last)
-        else draw(step, win.loss / win.n, win.count > 0 and win.hits / win.count or nil, false) end
-      end
-      if save_ckpt and ((ckpt_every and (step - start) % ckpt_every == 0) or step == last) then
-        local resumable = type(data) == "table" and math.type(data.index) == "integer"
-        save_ckpt(o.checkpoint, { model = model, optimizer = opt, step = step,
-                                  data = resumable and data or nil })
-      end
-      ::next_step::
-    end
+  -- on the way out, error or not: close the log, end the bar's line.
+  -- Nothing is caught, so an error keeps its traceback.
+  local _ <close> = util.defer(function()
+    if csv then csv:close() end
+    bar:close()
   end)
-  if csv then csv:close() end
-  if not ok then
-    if mode == "bar" then out:write("\n") end
-    error(err, 0)
+  for step = start + 1, last do
+    if o.schedule then set_lr(opt, o.schedule(step)) end
+    local x, y, m = next_batch(data)
+    local loss, logits, sy = loss_fn(model, x, y, m)
+    opt:zero_grad()
+    loss:backward()
+    local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
+    if nonfinite.skip(o.nonfinite, step, loss, norm, model, params) then   -- or raises
+      history.skipped[#history.skipped + 1] = step
+      goto next_step
+    end
+    opt:step()
+    local lv = loss:item()
+    local c, n
+    if logits and sy then c, n = train.hits(logits, sy) end
+    win.loss, win.n = win.loss + lv, win.n + 1
+    win.tokens = win.tokens + x:numel()
+    tok_per_step = x:numel()
+    if norm then win.norm = win.norm + norm end
+    if c then win.hits, win.count = win.hits + c, win.count + n end
+    local acc = n and n > 0 and c / n or nil
+    if o.on_step then o.on_step(step, lv, { acc = acc, lr = opt.lr, grad_norm = norm }) end
+    local row
+    if (step - start) % eval_every == 0 or step == last then row = log_row(step) end
+    -- the bar shows the means since the last logged row: steadier than one step's
+    if row then draw(step, row.loss, row.acc)
+    else draw(step, win.loss / win.n, win.count > 0 and win.hits / win.count or nil) end
+    if save_ckpt and ((ckpt_every and (step - start) % ckpt_every == 0) or step == last) then
+      local resumable = type(data) == "table" and math.type(data.index) == "integer"
+      save_ckpt(o.checkpoint, { model = model, optimizer = opt, step = step,
+                                data = resumable and data or nil })
+    end
+    ::next_step::
   end
   return history
 end

@@ -352,7 +352,38 @@ static int lt_topo(lt_node *root, lt_nodevec *order) {
   return rc;
 }
 
-static int lt_node_step(lt_node *n, int retain) {
+/*
+** lt_grad_of's capture: the gradient reaching each of `inputs` is summed
+** into grads[k] instead of .grad, and no leaf's .grad is touched.
+*/
+typedef struct lt_capture {
+  lt_tensor *const *inputs;
+  lt_tensor **grads;
+  int n;
+} lt_capture;
+
+static int lt_capture_add(const lt_capture *cap, const lt_tensor *t, lt_tensor *g) {
+  int k;
+  for (k = 0; k < cap->n; k++)
+    if (cap->inputs[k] == t) {
+      lt_tensor *sum;
+      if (cap->grads[k] == NULL) { cap->grads[k] = lt_tensor_retain(g); continue; }
+      if ((sum = lt_binary(LT_ADD, cap->grads[k], g)) == NULL) return -1;
+      lt_tensor_release(cap->grads[k]);
+      cap->grads[k] = sum;
+    }
+  return 0;
+}
+
+/* g flows into input `in` of a node: its node's sum, or its .grad (a
+** leaf), or, when capturing, the capture (and on into its node) */
+static int lt_deliver(lt_tensor *in, lt_tensor *g, const lt_capture *cap) {
+  if (cap && lt_capture_add(cap, in, g)) return -1;
+  if (in->grad_fn) return lt_accumulate_node(in->grad_fn, g);
+  return cap ? 0 : lt_accumulate_leaf(in, g);
+}
+
+static int lt_node_step(lt_node *n, int retain, const lt_capture *cap) {
   lt_tensor *gbuf[4] = {0}, **gin = gbuf;
   char b1[96], b2[96];
   int i, rc = 0, prev;
@@ -392,10 +423,8 @@ static int lt_node_step(lt_node *n, int retain) {
       rc = -1;
     } else if (lt_anomaly_on && lt_anomaly_check(n, i, gin[i])) {
       rc = -1;
-    } else if (in->grad_fn) {
-      rc = lt_accumulate_node(in->grad_fn, gin[i]);
     } else {
-      rc = lt_accumulate_leaf(in, gin[i]);
+      rc = lt_deliver(in, gin[i], cap);
     }
   }
   lt_prof_set_backward(0);
@@ -407,7 +436,8 @@ static int lt_node_step(lt_node *n, int retain) {
   return rc;
 }
 
-int lt_backward(lt_tensor *root, lt_tensor *seed, int retain_graph) {
+static int lt_run_backward(lt_tensor *root, lt_tensor *seed, int retain_graph,
+                           const lt_capture *cap) {
   lt_nodevec order = {0};
   char b1[96], b2[96];
   int rc = 0, prev;
@@ -434,10 +464,10 @@ int lt_backward(lt_tensor *root, lt_tensor *seed, int retain_graph) {
   prev = lt_set_grad_enabled(0);
   seed = seed ? lt_tensor_retain(seed) : lt_full(root->shape, root->ndim, 1.0f);
   if (seed == NULL) rc = -1;
-  else if (root->grad_fn == NULL) rc = lt_accumulate_leaf(root, seed);
+  else if (root->grad_fn == NULL) rc = lt_deliver(root, seed, cap);
   else if ((rc = lt_topo(root->grad_fn, &order)) == 0 &&
-           (rc = lt_accumulate_node(root->grad_fn, seed)) == 0) {
-    for (i = order.n; i-- > 0 && rc == 0;) rc = lt_node_step(order.v[i], retain_graph);
+           (rc = lt_deliver(root, seed, cap)) == 0) {
+    for (i = order.n; i-- > 0 && rc == 0;) rc = lt_node_step(order.v[i], retain_graph, cap);
   }
   for (i = 0; i < order.n; i++) {   /* on error, drop partial gradients */
     lt_tensor_release(order.v[i]->gacc);
@@ -447,5 +477,22 @@ int lt_backward(lt_tensor *root, lt_tensor *seed, int retain_graph) {
   free(order.v);
   lt_tensor_release(seed);
   lt_set_grad_enabled(prev);
+  return rc;
+}
+
+int lt_backward(lt_tensor *root, lt_tensor *seed, int retain_graph) {
+  return lt_run_backward(root, seed, retain_graph, NULL);
+}
+
+int lt_grad_of(lt_tensor *root, lt_tensor *seed, int retain_graph,
+               lt_tensor *const *inputs, int n, lt_tensor **grads) {
+  lt_capture cap;
+  int k, rc;
+  cap.inputs = inputs;
+  cap.grads = grads;
+  cap.n = n;
+  for (k = 0; k < n; k++) grads[k] = NULL;
+  if ((rc = lt_run_backward(root, seed, retain_graph, &cap)) != 0)
+    for (k = 0; k < n; k++) { lt_tensor_release(grads[k]); grads[k] = NULL; }
   return rc;
 }

@@ -109,6 +109,11 @@ void lt_ag_save_output(lt_node *n, lt_saved *slot, lt_tensor *out);
 
 /* run backward from root with seed gradient (NULL: root must be 1 element) */
 int lt_backward(lt_tensor *root, lt_tensor *seed, int retain_graph);
+/* the same, but the gradients reaching each of inputs[0..n) (leaves or
+** not) are left in grads[k] (new references; NULL where none flowed) and
+** no tensor's .grad is touched: PyTorch's torch.autograd.grad */
+int lt_grad_of(lt_tensor *root, lt_tensor *seed, int retain_graph,
+               lt_tensor *const *inputs, int n, lt_tensor **grads);
 
 void lt_node_retain(lt_node *n);
 void lt_node_release(lt_node *n);

@@ -10,6 +10,7 @@
 #define LT_OPS_H
 
 #include "tensor.h"
+#include "dtype.h"
 
 #define LT_ALLDIMS 0x7fffffff   /* "reduce over every element" */
 
@@ -62,7 +63,8 @@ lt_tensor *lt_stack(lt_tensor **ts, int n, int dim);
 ** fused ops with their own backward; linear is composed of recorded ops
 ** (transpose, matmul, add), whose backwards give its gradient ---- */
 lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b);  /* x w^T + b; b may be NULL */
-lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w);  /* ids: 0-based, as floats */
+/* ids: 0-based, int64 or whole floats (lt_ids) */
+lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w);
 lt_tensor *lt_layer_norm(lt_tensor *x, lt_tensor *w, lt_tensor *b, float eps);
 lt_tensor *lt_rms_norm(lt_tensor *x, lt_tensor *w, float eps);   /* w may be NULL */
 /* out = x*cos + rot(x)*sin over the last dim; cos/sin broadcast to x
@@ -74,11 +76,89 @@ lt_tensor *lt_dropout(lt_tensor *x, float p);   /* always applies: callers check
 typedef enum { LT_REDUCE_MEAN, LT_REDUCE_SUM, LT_REDUCE_NONE } lt_reduction;
 #define LT_NO_IGNORE INT64_MIN
 /* logits {...,C} (classes on the last dim), targets {...} 0-based class
-** ids as floats; rows whose target equals `ignore` count for nothing.
+** ids (int64 or whole floats); rows whose target equals `ignore` count for nothing.
 ** mean over zero counted rows gives 0. */
 lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignore,
                             lt_reduction red);
+/* a and b of one shape: shapes that only broadcast are an error (PyTorch
+** warns, then averages over the broadcast, rarely what was meant) */
 lt_tensor *lt_mse_loss(lt_tensor *a, lt_tensor *b, lt_reduction red);
+
+/* ---- in-place ops (ops_inplace.c): the out-of-place op between a begin
+** and an end; see there for the autograd rules ---- */
+lt_tensor *lt_inplace_begin(const char *op, lt_tensor *t, lt_tensor *const *others, int n);
+int lt_inplace_end(const char *op, lt_tensor *t, lt_tensor *out);
+int lt_copy_(lt_tensor *t, lt_tensor *src);   /* broadcasts src, converts its dtype */
+
+/* ---- any dtype: comparisons (bool results), tests, logic (ops_logic.c) ---- */
+/* op is LT_EQ..LT_GE; operands promote as PyTorch does */
+lt_tensor *lt_compare(lt_binop op, lt_tensor *a, lt_tensor *b);
+typedef enum { LT_ISNAN, LT_ISINF, LT_ISFINITE, LT_NOT } lt_testop;
+lt_tensor *lt_test(lt_testop op, lt_tensor *x);                  /* bool */
+/* any/all along a dim (LT_ALLDIMS: everything): bool */
+lt_tensor *lt_any(lt_tensor *x, int dim, int keepdim);
+lt_tensor *lt_all(lt_tensor *x, int dim, int keepdim);
+/* 1 if every pair is close (broadcasting), 0 if not, -1 on error */
+int lt_allclose(lt_tensor *a, lt_tensor *b, double rtol, double atol, int equal_nan);
+int lt_equal(lt_tensor *a, lt_tensor *b);      /* same shape and values: 1 or 0 */
+/* where for integer and bool operands (float ones: lt_where) */
+lt_tensor *lt_where_any(lt_tensor *cond, lt_tensor *a, lt_tensor *b);
+
+/* ---- integer and bool arithmetic (ops_int.c): exact, no gradient ---- */
+typedef enum {
+  LT_IADD, LT_ISUB, LT_IMUL, LT_IPOW, LT_IMAX, LT_IMIN, LT_IFLOORDIV, LT_IREM,
+  LT_IFMOD, LT_IAND, LT_IOR, LT_IXOR
+} lt_intop;
+/* a op b over integer or bool operands, computed in int64, stored as out */
+lt_tensor *lt_int_binary(lt_intop op, lt_tensor *a, lt_tensor *b, lt_dtype out);
+lt_tensor *lt_int_neg(lt_tensor *a);          /* also abs: */
+lt_tensor *lt_int_abs(lt_tensor *a);
+/* sum (int64); max/min values (x's dtype) with 0-based int64 indices in *idx
+** (NULL over every element); argmax/argmin through lt_int_extreme with
+** values NULL */
+lt_tensor *lt_int_sum(lt_tensor *x, int dim, int keepdim);
+int lt_int_extreme(lt_tensor *x, int dim, int keepdim, int ismin,
+                          lt_tensor **values, lt_tensor **idx);
+lt_tensor *lt_argmin(lt_tensor *a, int dim, int keepdim);   /* float, 0-based (ops_reduce.c) */
+
+/* ---- rounding (ops_round.c): float32 in and out, zero gradient; integer
+** inputs come back as they are (sign computes) ---- */
+typedef enum { LT_FLOOR, LT_CEIL, LT_ROUND, LT_TRUNC, LT_SIGN } lt_roundop;
+lt_tensor *lt_round_op(lt_roundop op, lt_tensor *x);
+/* fmod (sign of a, C's fmod) and remainder (sign of b, Python's %), with
+** gradients 1 and -trunc(a/b) or -floor(a/b); floor_divide has none */
+lt_tensor *lt_fmod(lt_tensor *a, lt_tensor *b);
+lt_tensor *lt_remainder(lt_tensor *a, lt_tensor *b);
+lt_tensor *lt_floor_divide(lt_tensor *a, lt_tensor *b);
+
+/* ---- indexing (ops_index.c): indices are 0-based int64 (lt_ids makes
+** them); x may be any dtype, gradients flow for float32 x and src ---- */
+lt_tensor *lt_gather(lt_tensor *x, int dim, lt_tensor *index);
+lt_tensor *lt_scatter(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src, int add);
+lt_tensor *lt_index_select(lt_tensor *x, int dim, lt_tensor *index);   /* index 1-d */
+lt_tensor *lt_index_add(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
+lt_tensor *lt_masked_select(lt_tensor *x, lt_tensor *mask);    /* 1-d; mask nonzero */
+lt_tensor *lt_masked_scatter(lt_tensor *x, lt_tensor *mask, lt_tensor *src);
+lt_tensor *lt_tri(lt_tensor *x, int64_t k, int upper);         /* tril / triu */
+lt_tensor *lt_flip(lt_tensor *x, const int *dims, int n);
+lt_tensor *lt_roll(lt_tensor *x, const int64_t *shifts, const int *dims, int n);
+lt_tensor *lt_repeat(lt_tensor *x, const int64_t *reps, int n);
+
+/* ---- ordering and scans (ops_sort.c) ---- */
+/* values (gradient through gather) and 0-based int64 indices; stable;
+** NaN sorts as the largest value, as in PyTorch */
+int lt_sort(lt_tensor *x, int dim, int descending, lt_tensor **values, lt_tensor **idx);
+int lt_topk(lt_tensor *x, int64_t k, int dim, int largest, lt_tensor **values,
+            lt_tensor **idx);
+lt_tensor *lt_cumsum(lt_tensor *x, int dim);    /* float32 or int64 out */
+lt_tensor *lt_cumprod(lt_tensor *x, int dim);
+
+/* ---- random draws (ops_random.c), from the one generator ---- */
+lt_tensor *lt_randint(int64_t lo, int64_t hi, const int64_t *shape, int ndim);  /* [lo, hi) int64 */
+lt_tensor *lt_randperm(int64_t n);              /* 0..n-1 shuffled, int64 */
+/* probs {C} or {R,C}: n 0-based draws per row, int64 */
+lt_tensor *lt_multinomial(lt_tensor *probs, int64_t n, int replacement);
+lt_tensor *lt_bernoulli(lt_tensor *p);          /* float32 0/1 with P(1) = p */
 
 /* ---- fused scaled-dot-product attention (attention.c) ---- */
 typedef struct lt_attn_opts {

@@ -34,7 +34,7 @@ static int lt_ce_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
     lt_prof_work(3.0 * (double)N * C);
     lt_rows_exp(lt_data(dx), lt_data(x), lt_data(lse), N, C);   /* softmax */
     for (i = 0; i < N; i++) {
-      int64_t ti = (int64_t)lt_data(t)[i];
+      int64_t ti = lt_i64(t)[i];
       float *o = lt_data(dx) + i * C, gi;
       if (red == LT_REDUCE_NONE) gi = lt_data(cg)[i];
       else gi = lt_data(cg)[0] / (red == LT_REDUCE_MEAN ? (float)(count > 0 ? count : 1) : 1.0f);
@@ -67,16 +67,14 @@ lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignor
   if (lt_ce_check(logits, targets)) return NULL;
   C = logits->shape[logits->ndim - 1];
   N = lt_numel(targets);
-  if ((x = lt_contiguous(logits)) == NULL || (t = lt_contiguous(targets)) == NULL ||
+  if ((x = lt_contiguous(logits)) == NULL ||
+      (t = lt_ids("cross_entropy", "targets", targets, 0)) == NULL ||
       (lse = lt_empty(&N, 1)) == NULL) goto done;
   for (i = 0; i < N; i++) {   /* check every target before computing anything */
-    float ti = lt_data(t)[i];
-    /* integral and small enough to convert (inf or 1e30 would be undefined) */
-    int integral = ti == floorf(ti) && fabsf(ti) < 9e15f;
-    if (integral && (int64_t)ti == ignore) continue;
-    if (!integral || !(ti >= 0 && ti < (float)C)) {
-      lt_err("cross_entropy: target %g out of range for %lld classes", (double)ti + 1,
-             (long long)C);
+    int64_t ti = lt_i64(t)[i];
+    if (ti != ignore && (ti < 0 || ti >= C)) {   /* shown 1-based */
+      lt_err("cross_entropy: target %lld out of range for %lld classes (targets are "
+             "1-based: 1..%lld)", (long long)ti + 1, (long long)C, (long long)C);
       goto done;
     }
   }
@@ -86,7 +84,7 @@ lt_tensor *lt_cross_entropy(lt_tensor *logits, lt_tensor *targets, int64_t ignor
   lt_softmax_rows(lt_data(x), N, C, NULL, NULL, lt_data(lse));
   for (i = 0; i < N; i++) {
     const float *px = lt_data(x) + i * C;
-    int64_t ti = (int64_t)lt_data(t)[i];
+    int64_t ti = lt_i64(t)[i];
     float loss = ti == ignore ? 0.0f : lt_data(lse)[i] - px[ti];
     if (red == LT_REDUCE_NONE) lt_data(out)[i] = loss;
     if (ti != ignore) { total += loss; count += 1; }
@@ -108,8 +106,15 @@ done:
 
 /* composed from recorded ops: autograd comes for free */
 lt_tensor *lt_mse_loss(lt_tensor *a, lt_tensor *b, lt_reduction red) {
-  lt_tensor *d = lt_binary(LT_SUB, a, b), *sq, *out;
-  if (d == NULL) return NULL;
+  lt_tensor *d, *sq, *out;
+  char b1[160], b2[160];
+  if (!lt_same_shape(a, b)) {
+    lt_err("mse_loss: input %s and target %s differ in shape (broadcasting them is "
+           "rarely what is meant: reshape one)", lt_shape_str(a, b1, sizeof b1),
+           lt_shape_str(b, b2, sizeof b2));
+    return NULL;
+  }
+  if ((d = lt_binary(LT_SUB, a, b)) == NULL) return NULL;
   sq = lt_unary(LT_SQUARE, d);
   lt_tensor_release(d);
   if (sq == NULL || red == LT_REDUCE_NONE) return sq;

@@ -46,7 +46,8 @@ lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b) {
 
 /* ---------------------------------------------------------------- embedding */
 
-/* ids (any shape, 0-based) w {V,D} -> {ids..., D}; backward scatters rows */
+/* ids (any shape, 0-based; int64, or whole floats) w {V,D} -> {ids..., D};
+** backward scatters rows */
 typedef struct lt_embedding_ctx {
   int64_t D, V;
   lt_saved ids;             /* contiguous, checked in range by forward */
@@ -59,10 +60,11 @@ static int lt_embedding_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   if (cg == NULL) return -1;
   shape[0] = V; shape[1] = D;
   if ((dw = lt_zeros(shape, 2)) != NULL) {
-    const float *pg = lt_data(cg), *pid = lt_data(ids);
+    const float *pg = lt_data(cg);
+    const int64_t *pid = lt_i64(ids);
     float *pw = lt_data(dw);
     for (i = 0; i < N; i++) {
-      float *row = pw + (int64_t)pid[i] * D;
+      float *row = pw + pid[i] * D;
       for (j = 0; j < D; j++) row[j] += pg[i * D + j];
     }
   }
@@ -83,12 +85,13 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
   }
   if (ids->ndim >= LT_MAXDIM) { lt_err("embedding: ids have too many dims"); return NULL; }
   V = w->shape[0]; D = w->shape[1];
-  if ((cid = lt_contiguous(ids)) == NULL) return NULL;
+  if ((cid = lt_ids("embedding", "ids", ids, 0)) == NULL) return NULL;
   N = lt_numel(cid);
   for (i = 0; i < N; i++) {
-    float id = lt_data(cid)[i];
-    if (!(id >= 0 && id < (float)V) || id != floorf(id)) {
-      lt_err("embedding: id %g out of range for %lld embeddings", (double)id + 1, (long long)V);
+    int64_t id = lt_i64(cid)[i];
+    if (id < 0 || id >= V) {   /* shown 1-based, as users wrote them */
+      lt_err("embedding: id %lld out of range for %lld embeddings (ids are 1-based: 1..%lld)",
+             (long long)id + 1, (long long)V, (long long)V);
       lt_tensor_release(cid);
       return NULL;
     }
@@ -100,7 +103,7 @@ lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w) {
     if (cw == NULL) { lt_tensor_release(out); out = NULL; }
     else {
       for (i = 0; i < N; i++)
-        memcpy(lt_data(out) + i * D, lt_data(cw) + (int64_t)lt_data(cid)[i] * D,
+        memcpy(lt_data(out) + i * D, lt_data(cw) + lt_i64(cid)[i] * D,
                (size_t)D * sizeof(float));
       lt_tensor_release(cw);
     }

@@ -357,6 +357,10 @@ lt_tensor *lt_argmax(lt_tensor *a, int dim, int keepdim) {
   return rd_extreme("argmax", a, dim, keepdim, 0, NULL, 1);
 }
 
+lt_tensor *lt_argmin(lt_tensor *a, int dim, int keepdim) {
+  return rd_extreme("argmin", a, dim, keepdim, 1, NULL, 1);
+}
+
 /* ================================================================ var, std */
 
 /* n - correction, never below 0 (PyTorch's dof); 0 gives inf or NaN */

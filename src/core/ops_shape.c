@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "autograd.h"
+#include "dtype.h"
 #include "ops.h"
 #include "alloc.h"
 
@@ -333,7 +334,7 @@ static int lt_identity_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
 }
 
 lt_tensor *lt_clone(lt_tensor *t) {
-  lt_tensor *c = lt_empty(t->shape, t->ndim);
+  lt_tensor *c = lt_empty_dtype(t->shape, t->ndim, lt_dtypeof(t));
   if (c == NULL) return NULL;
   lt_copy_into(c, t);
   lt_ag_record(c, "CloneBackward", lt_identity_backward, &t, 1, 0);
@@ -373,11 +374,17 @@ static int lt_cat_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   return 0;
 }
 
-/* do all tensors agree on every dim except d? */
+/* do all tensors agree on the dtype, and on every dim except d?  (The
+** binding promotes mixed dtypes first.) */
 static int lt_cat_check(lt_tensor **ts, int n, int d) {
   char b1[160], b2[160];
   int i, j;
   for (i = 1; i < n; i++) {
+    if (lt_dtypeof(ts[i]) != lt_dtypeof(ts[0])) {
+      lt_err("cat: tensor %d is %s, tensor 1 is %s", i + 1, lt_dtype_name(lt_dtypeof(ts[i])),
+             lt_dtype_name(lt_dtypeof(ts[0])));
+      return -1;
+    }
     int ok = ts[i]->ndim == ts[0]->ndim;
     for (j = 0; ok && j < ts[0]->ndim; j++)
       if (j != d && ts[i]->shape[j] != ts[0]->shape[j]) ok = 0;
@@ -400,7 +407,7 @@ lt_tensor *lt_cat(lt_tensor **ts, int n, int dim) {
   if (lt_wrap_dim("cat", dim, ts[0]->ndim, &d) || lt_cat_check(ts, n, d)) return NULL;
   memcpy(shape, ts[0]->shape, sizeof shape);
   for (i = 1; i < n; i++) shape[d] += ts[i]->shape[d];
-  if ((out = lt_empty(shape, ts[0]->ndim)) == NULL) return NULL;
+  if ((out = lt_empty_dtype(shape, ts[0]->ndim, lt_dtypeof(ts[0]))) == NULL) return NULL;
   for (i = 0; i < n; i++) {
     lt_tensor *slot;
     shape[d] = ts[i]->shape[d];

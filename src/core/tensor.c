@@ -1,6 +1,7 @@
 /*
 ** tensor.c -- storage, tensor headers, creation, errors, random numbers.
 */
+#include <assert.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -118,32 +119,36 @@ static void lt_buf_free(float *p, size_t bytes) {
   lt_cache_bytes += bytes;
 }
 
-static size_t lt_buf_bytes(size_t n) {
-  size_t bytes = (n ? n : 1) * sizeof(float);
+static const unsigned char lt_dtype_sizes[LT_NDTYPES] = {4, 8, 4, 1, 1};
+
+size_t lt_dtype_size(lt_dtype dt) { return lt_dtype_sizes[dt]; }
+
+static size_t lt_buf_bytes(const lt_storage *s) {
+  size_t bytes = (s->n ? s->n : 1) * lt_dtype_size(s->dtype);
   return (bytes + 63) & ~(size_t)63;
 }
 
-/* a storage of n floats; 64-byte aligned so kernels can use wide loads */
-static lt_storage *lt_storage_new(size_t n) {
+/* a storage of n elements; 64-byte aligned so kernels can use wide loads */
+static lt_storage *lt_storage_new(size_t n, lt_dtype dt) {
   lt_storage *s = lt_malloc(sizeof *s);
-  size_t bytes = lt_buf_bytes(n);
   if (s == NULL) goto oom;
-  s->data = lt_buf_alloc(bytes);
+  s->n = n;
+  s->dtype = dt;
+  s->data = lt_buf_alloc(lt_buf_bytes(s));
   if (s->data == NULL) { free(s); goto oom; }
   s->refs = 1;
   s->version = 0;
-  s->n = n;
-  lt_live_bytes += n * sizeof(float);
+  lt_live_bytes += n * lt_dtype_size(dt);
   return s;
 oom:
-  lt_err("out of memory allocating %zu floats", n);
+  lt_err("out of memory allocating %zu elements", n);
   return NULL;
 }
 
 static void lt_storage_release(lt_storage *s) {
   if (s && --s->refs == 0) {
-    lt_live_bytes -= s->n * sizeof(float);
-    lt_buf_free(s->data, lt_buf_bytes(s->n));
+    lt_live_bytes -= s->n * lt_dtype_size(s->dtype);
+    lt_buf_free(s->data, lt_buf_bytes(s));
     free(s);
   }
 }
@@ -179,6 +184,10 @@ static lt_tensor *lt_header(lt_storage *st, const int64_t *shape,
 }
 
 lt_tensor *lt_empty(const int64_t *shape, int ndim) {
+  return lt_empty_dtype(shape, ndim, LT_FLOAT32);
+}
+
+lt_tensor *lt_empty_dtype(const int64_t *shape, int ndim, lt_dtype dt) {
   int64_t stride[LT_MAXDIM], n;
   lt_storage *st;
   lt_tensor *t;
@@ -192,7 +201,7 @@ lt_tensor *lt_empty(const int64_t *shape, int ndim) {
     lt_err("tensor: invalid shape %s", lt_dims_str(shape, ndim, b, sizeof b));
     return NULL;
   }
-  if ((st = lt_storage_new((size_t)n)) == NULL) return NULL;
+  if ((st = lt_storage_new((size_t)n, dt)) == NULL) return NULL;
   t = lt_header(st, shape, stride, ndim, 0);
   lt_storage_release(st);   /* the header holds it now */
   return t;
@@ -253,13 +262,22 @@ int lt_wrap_dim(const char *op, int dim, int ndim, int *out) {
   return 0;
 }
 
-float *lt_data(const lt_tensor *t) { return t->st->data + t->offset; }
+/* a float kernel handed another dtype is a bug in lunet (the binding
+** converts), caught here by any spec that reaches it */
+float *lt_data(const lt_tensor *t) {
+  assert(t->st->dtype == LT_FLOAT32);
+  return t->st->data + t->offset;
+}
 
-float *lt_elem_ptr(const lt_tensor *t, const int64_t *idx) {
+void *lt_ptr(const lt_tensor *t) {
+  return (char *)t->st->data + t->offset * (int64_t)lt_dtype_size(t->st->dtype);
+}
+
+void *lt_elem_ptr(const lt_tensor *t, const int64_t *idx) {
   int64_t off = t->offset;
   int i;
   for (i = 0; i < t->ndim; i++) off += idx[i] * t->stride[i];
-  return t->st->data + off;
+  return (char *)t->st->data + off * (int64_t)lt_dtype_size(t->st->dtype);
 }
 
 void lt_iter_init(lt_iter *it, const int64_t *shape, int ndim, int n,
@@ -310,20 +328,38 @@ int lt_iter_next(lt_iter *it) {
   return 0;
 }
 
-/* Copy src into dst, both of the same shape, any strides. */
+/* one strided row of elements of `size` bytes, moved as integers so no
+** bit pattern is changed on the way */
+static void lt_copy_row(char *o, int64_t ds, const char *s, int64_t ss, int64_t n,
+                        size_t size) {
+  int64_t i;
+  if (ds == 1 && ss == 1) { memcpy(o, s, (size_t)n * size); return; }
+  switch (size) {
+  case 8:
+    for (i = 0; i < n; i++) ((uint64_t *)o)[i * ds] = ((const uint64_t *)s)[i * ss];
+    break;
+  case 4:
+    for (i = 0; i < n; i++) ((uint32_t *)o)[i * ds] = ((const uint32_t *)s)[i * ss];
+    break;
+  default:
+    for (i = 0; i < n; i++) o[i * ds] = s[i * ss];
+  }
+}
+
+/* Copy src into dst, both of the same shape and dtype, any strides. */
 void lt_copy_into(lt_tensor *dst, const lt_tensor *src) {
   const int64_t *st[2] = {dst->stride, src->stride};
-  int64_t off[2] = {dst->offset, src->offset}, i;
+  int64_t off[2] = {dst->offset, src->offset};
+  size_t size = lt_dtype_size(src->st->dtype);
   lt_iter it;
+  assert(dst->st->dtype == src->st->dtype);
   lt_iter_init(&it, src->shape, src->ndim, 2, st, off);
   if (it.empty) return;
-  do {
-    float *o = dst->st->data + it.off[0];
-    const float *s = src->st->data + it.off[1];
-    int64_t ds = it.inner[0], ss = it.inner[1];
-    if (ds == 1 && ss == 1) memcpy(o, s, (size_t)it.len * sizeof(float));
-    else for (i = 0; i < it.len; i++) o[i * ds] = s[i * ss];
-  } while (lt_iter_next(&it));
+  do
+    lt_copy_row((char *)dst->st->data + it.off[0] * (int64_t)size, it.inner[0],
+                (const char *)src->st->data + it.off[1] * (int64_t)size, it.inner[1],
+                it.len, size);
+  while (lt_iter_next(&it));
 }
 
 /* ---------------------------------------------------------------- creation */
@@ -421,6 +457,36 @@ double lt_rng_normal(void) {
   lt_rng_spare = sqrt(-2.0 * log(u)) * sin(2.0 * M_PI * v);
   lt_rng_have_spare = 1;
   return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+}
+
+/* little-endian: the four state words, the spare flag, the spare normal */
+void lt_rng_get_state(unsigned char *out) {
+  uint64_t spare;
+  int i, k;
+  memcpy(&spare, &lt_rng_spare, 8);
+  for (i = 0; i < 4; i++)
+    for (k = 0; k < 8; k++) out[i * 8 + k] = (unsigned char)(lt_rng_s[i] >> (8 * k));
+  out[32] = (unsigned char)lt_rng_have_spare;
+  for (k = 0; k < 8; k++) out[33 + k] = (unsigned char)(spare >> (8 * k));
+}
+
+int lt_rng_set_state(const unsigned char *in) {
+  uint64_t s[4] = {0, 0, 0, 0}, spare = 0;
+  double d;
+  int i, k;
+  for (i = 0; i < 4; i++)
+    for (k = 7; k >= 0; k--) s[i] = s[i] << 8 | in[i * 8 + k];
+  for (k = 7; k >= 0; k--) spare = spare << 8 | in[33 + k];
+  memcpy(&d, &spare, 8);
+  if ((s[0] | s[1] | s[2] | s[3]) == 0 || in[32] > 1 || (in[32] && !isfinite(d))) {
+    lt_err("set_rng_state: not a generator state (%s)", in[32] > 1 ? "bad spare flag" :
+           in[32] ? "spare normal not finite" : "all-zero state");
+    return -1;
+  }
+  memcpy(lt_rng_s, s, sizeof s);
+  lt_rng_have_spare = in[32];
+  lt_rng_spare = d;
+  return 0;
 }
 
 lt_tensor *lt_uniform(const int64_t *shape, int ndim, float lo, float hi) {

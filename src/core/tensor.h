@@ -1,5 +1,5 @@
 /*
-** tensor.h -- lunet's core: float32 tensors over refcounted storage.
+** tensor.h -- lunet's core: tensors over refcounted storage.
 **
 ** The core knows nothing of Lua.  Every function that can fail returns
 ** NULL (or -1) and leaves a message in lt_errmsg(); the binding turns it
@@ -16,11 +16,26 @@
 
 #define LT_MAXDIM 8
 
+/*
+** Element types.  float32 is what every differentiable op computes in;
+** the others are data: ids and indices (int64, as PyTorch's), masks
+** (bool, one byte holding 0 or 1), and what checkpoints carry (int32,
+** uint8).  The dtype belongs to the storage, so every view of it has the
+** same one.  Kernels of float ops read float32 only: the binding converts
+** other operands first (lb_checktensor), and a C caller uses lt_to_dtype
+** (dtype.c), where conversion, promotion and element access live.
+*/
+typedef enum lt_dtype {
+  LT_FLOAT32, LT_INT64, LT_INT32, LT_UINT8, LT_BOOL
+} lt_dtype;
+#define LT_NDTYPES 5
+
 typedef struct lt_storage {
   int refs;
   unsigned version;  /* bumped by every in-place write: see lt_bump_version */
-  size_t n;          /* number of floats */
-  float *data;
+  lt_dtype dtype;
+  size_t n;          /* number of elements */
+  float *data;       /* the buffer (float32 data, or raw: see lt_ptr) */
 } lt_storage;
 
 typedef struct lt_node lt_node;
@@ -53,6 +68,7 @@ void lt_tensor_release(lt_tensor *t);
 
 /* ---- creation ---- */
 lt_tensor *lt_empty(const int64_t *shape, int ndim);    /* contiguous, uninitialised */
+lt_tensor *lt_empty_dtype(const int64_t *shape, int ndim, lt_dtype dt);
 lt_tensor *lt_zeros(const int64_t *shape, int ndim);
 lt_tensor *lt_full(const int64_t *shape, int ndim, float v);
 lt_tensor *lt_scalar(float v);                          /* 0-d tensor */
@@ -67,18 +83,27 @@ void lt_rng_seed(uint64_t seed);
 uint64_t lt_rng_next(void);          /* 64 random bits */
 double lt_rng_uniform(void);         /* [0,1) */
 double lt_rng_normal(void);
+/* the whole generator state as bytes (checkpoints save it), and back;
+** set refuses a state that is not one get could have produced */
+#define LT_RNG_STATE_BYTES 41
+void lt_rng_get_state(unsigned char *out);
+int lt_rng_set_state(const unsigned char *in);
 
 /* ---- geometry ---- */
 int64_t lt_numel(const lt_tensor *t);
 int lt_is_contiguous(const lt_tensor *t);
 int lt_same_shape(const lt_tensor *a, const lt_tensor *b);
 int lt_wrap_dim(const char *op, int dim, int ndim, int *out);  /* 0-based, neg ok */
-float *lt_data(const lt_tensor *t);  /* st->data + offset */
+float *lt_data(const lt_tensor *t);  /* st->data + offset; float32 only */
+static inline lt_dtype lt_dtypeof(const lt_tensor *t) { return t->st->dtype; }
+size_t lt_dtype_size(lt_dtype dt);   /* bytes per element */
+void *lt_ptr(const lt_tensor *t);    /* the first element's address, any dtype */
 /* contiguous strides for shape; returns numel or -1 on overflow */
 int64_t lt_contig_strides(const int64_t *shape, int ndim, int64_t *stride);
 
-/* element at a 0-based multi-index (no bounds check: caller checks) */
-float *lt_elem_ptr(const lt_tensor *t, const int64_t *idx);
+/* address of the element at a 0-based multi-index, any dtype (no bounds
+** check: the caller checks) */
+void *lt_elem_ptr(const lt_tensor *t, const int64_t *idx);
 
 /* ---- views (share storage, record autograd) ---- */
 lt_tensor *lt_view(lt_tensor *t, const int64_t *shape, int ndim);  /* one -1 allowed */
@@ -125,7 +150,8 @@ int lt_iter_next(lt_iter *it);
 ** the old values can tell they are gone (autograd.c checks it) */
 static inline void lt_bump_version(lt_tensor *t) { t->st->version++; }
 
-/* copy src into dst elementwise (same shape, any strides); no autograd */
+/* copy src into dst elementwise (same shape and dtype, any strides); no
+** autograd.  lt_convert_into (dtype.c) converts between dtypes. */
 void lt_copy_into(lt_tensor *dst, const lt_tensor *src);
 
 #endif

@@ -75,28 +75,39 @@ int lt_st_little_endian(void) {
   return c == 1;
 }
 
-void lt_st_swap4(float *x, size_t n) {
+void lt_st_swap(unsigned char *p, size_t n, int size) {
   size_t i;
-  for (i = 0; i < n; i++) {
-    unsigned char b[4], t;
-    memcpy(b, &x[i], 4);
-    t = b[0]; b[0] = b[3]; b[3] = t;
-    t = b[1]; b[1] = b[2]; b[2] = t;
-    memcpy(&x[i], b, 4);
-  }
+  int k;
+  for (i = 0; i < n; i++, p += size)
+    for (k = 0; k < size / 2; k++) {
+      unsigned char t = p[k];
+      p[k] = p[size - 1 - k];
+      p[size - 1 - k] = t;
+    }
 }
 
 /* ---------------------------------------------------------------- dtypes */
 
-const st_dtinfo lt_st_dtypes[] = {
-  {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"F64", 8}
+#define ST_NDTYPES 8
+
+const st_dtinfo lt_st_dtypes[ST_NDTYPES] = {
+  {"F32", 4, LT_FLOAT32}, {"F16", 2, LT_FLOAT32}, {"BF16", 2, LT_FLOAT32},
+  {"F64", 8, LT_FLOAT32}, {"I64", 8, LT_INT64}, {"I32", 4, LT_INT32},
+  {"U8", 1, LT_UINT8}, {"BOOL", 1, LT_BOOL}
 };
 
 int lt_st_dtype(const char *s) {
   int i;
-  for (i = 0; i < (int)(sizeof lt_st_dtypes / sizeof lt_st_dtypes[0]); i++)
+  for (i = 0; i < ST_NDTYPES; i++)
     if (strcmp(s, lt_st_dtypes[i].name) == 0) return i;
   return -1;
+}
+
+int lt_st_dtype_of(lt_dtype dt) {
+  int i;
+  for (i = ST_NDTYPES - 1; i >= 0; i--)   /* float32 is F32, not a narrower float */
+    if (lt_st_dtypes[i].as == dt && (dt != LT_FLOAT32 || i == ST_F32)) return i;
+  return ST_F32;
 }
 
 static float st_bits(uint32_t u) {
@@ -135,7 +146,7 @@ static float st_f64(double d) {
 
 static int st_read_data(FILE *fp, const char *path, int64_t start, const st_ent *e,
                         const char *name, lt_tensor *t) {
-  float *out = lt_data(t);
+  float *out = lt_dtypeof(t) == LT_FLOAT32 ? lt_data(t) : NULL;
   unsigned char buf[ST_CHUNK * 8];
   int size = lt_st_dtypes[e->dtype].size;
   int64_t done = 0;
@@ -144,7 +155,16 @@ static int st_read_data(FILE *fp, const char *path, int64_t start, const st_ent 
   if (fseeko(fp, (off_t)(start + e->begin), SEEK_SET) != 0) goto fail;
   if (e->dtype == ST_F32) {
     if (fread(out, 4, (size_t)e->numel, fp) != (size_t)e->numel) goto fail;
-    if (!lt_st_little_endian()) lt_st_swap4(out, (size_t)e->numel);
+    if (!lt_st_little_endian()) lt_st_swap((unsigned char *)out, (size_t)e->numel, 4);
+    return 0;
+  }
+  if (lt_st_dtypes[e->dtype].as != LT_FLOAT32) {   /* integers and bools: as stored */
+    unsigned char *raw = lt_ptr(t);
+    int64_t i;
+    if (fread(raw, (size_t)size, (size_t)e->numel, fp) != (size_t)e->numel) goto fail;
+    if (!lt_st_little_endian()) lt_st_swap(raw, (size_t)e->numel, size);
+    if (e->dtype == ST_BOOL)   /* any nonzero byte is true; lunet's bools are 0/1 */
+      for (i = 0; i < e->numel; i++) raw[i] = raw[i] != 0;
     return 0;
   }
   while (done < e->numel) {
@@ -231,7 +251,7 @@ static lt_st_file *st_build(FILE *fp, const char *path, st_header *h, int64_t st
   h->nmeta = 0;
   for (i = 0; i < f->n; i++) {
     st_ent *e = &h->ents[i];
-    lt_tensor *t = lt_empty(e->shape, e->ndim);
+    lt_tensor *t = lt_empty_dtype(e->shape, e->ndim, lt_st_dtypes[e->dtype].as);
     if (t == NULL) {
       char msg[200];
       snprintf(msg, sizeof msg, "%s", lt_errmsg());

@@ -49,7 +49,7 @@ static int st_parse_dtype(lt_json *j, st_ent *e) {
   e->dtype = lt_st_dtype(s);
   if (e->dtype < 0)
     lt_st_fail("load", j->path, "tensor '%s' has unsupported dtype '%s' "
-               "(lunet reads F32, F16, BF16 and F64)",
+               "(lunet reads F32, F16, BF16, F64, I64, I32, U8 and BOOL)",
                lt_st_name(e->name, b, sizeof b), lt_st_name(s, b2, 24));
   free(s);
   return e->dtype < 0 ? -1 : 0;

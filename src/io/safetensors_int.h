@@ -18,15 +18,17 @@
 void lt_st_fail(const char *op, const char *path, const char *fmt, ...);
 const char *lt_st_name(const char *s, char *buf, size_t sz);
 int lt_st_little_endian(void);
-void lt_st_swap4(float *x, size_t n);
+void lt_st_swap(unsigned char *p, size_t n, int size);   /* n elements of size bytes */
 
-/* dtypes (safetensors.c): lt_st_dtypes is indexed by the enum */
-enum { ST_F32, ST_F16, ST_BF16, ST_F64 };
+/* dtypes (safetensors.c): lt_st_dtypes is indexed by the enum.  Floats
+** load as float32; the integer and bool dtypes as lunet's own */
+enum { ST_F32, ST_F16, ST_BF16, ST_F64, ST_I64, ST_I32, ST_U8, ST_BOOL };
 
-typedef struct st_dtinfo { const char *name; int size; } st_dtinfo;
+typedef struct st_dtinfo { const char *name; int size; lt_dtype as; } st_dtinfo;
 
 extern const st_dtinfo lt_st_dtypes[];
 int lt_st_dtype(const char *s);              /* by name; -1 if unknown */
+int lt_st_dtype_of(lt_dtype dt);             /* what a tensor is saved as */
 
 /* the parsed header (safetensors_header.c) */
 typedef struct st_ent {

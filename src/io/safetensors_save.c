@@ -1,7 +1,8 @@
 /*
 ** safetensors_save.c -- writing a checkpoint: the JSON header built in
-** memory, tensors sorted by name and written as little-endian F32 in
-** logical order, all through a temporary file and a rename (replace.c).
+** memory, tensors sorted by name and written little-endian in their own
+** dtype (F32, I64, I32, U8, BOOL) in logical order, all through a
+** temporary file and a rename (replace.c).
 */
 #include <errno.h>
 #include <stdio.h>
@@ -121,15 +122,18 @@ static int st_header_json(st_buf *b, int n, const char *const *names,
     const lt_tensor *t = ts[ix[i]];
     if (sep) sb_lit(b, ",");
     sep = 1;
+    const st_dtinfo *dt = &lt_st_dtypes[lt_st_dtype_of(lt_dtypeof(t))];
     sb_str(b, names[ix[i]]);
-    sb_lit(b, ":{\"dtype\":\"F32\",\"shape\":[");
+    sb_lit(b, ":{\"dtype\":\"");
+    sb_lit(b, dt->name);
+    sb_lit(b, "\",\"shape\":[");
     for (k = 0; k < t->ndim; k++) {
       if (k) sb_lit(b, ",");
       sb_int(b, t->shape[k]);
     }
     sb_lit(b, "],\"data_offsets\":[");
     sb_int(b, pos);
-    pos += lt_numel(t) * 4;
+    pos += lt_numel(t) * dt->size;
     sb_lit(b, ",");
     sb_int(b, pos);
     sb_lit(b, "]}");
@@ -140,30 +144,34 @@ static int st_header_json(st_buf *b, int n, const char *const *names,
   return b->oom ? -1 : 0;
 }
 
-/* the values of t in logical (row-major) order, little-endian float32 */
+/* m staged elements of `size` bytes out, little-endian */
+static int st_flush(FILE *fp, unsigned char *stage, size_t m, int size) {
+  if (!lt_st_little_endian()) lt_st_swap(stage, m, size);
+  return fwrite(stage, (size_t)size, m, fp) == m ? 0 : -1;
+}
+
+/* the values of t in logical (row-major) order, little-endian, in its dtype */
 static int st_write_tensor(FILE *fp, const lt_tensor *t) {
-  float stage[ST_CHUNK];
+  unsigned char stage[ST_CHUNK * 8];
   const int64_t *strides[1] = {t->stride};
   int64_t off[1] = {t->offset}, i;
+  int size = (int)lt_dtype_size(lt_dtypeof(t));
   size_t m = 0;
-  int little = lt_st_little_endian();
   lt_iter it;
   lt_iter_init(&it, t->shape, t->ndim, 1, strides, off);
   if (it.empty) return 0;
   do {
-    const float *src = t->st->data + it.off[0];
-    int64_t s = it.inner[0];
+    const unsigned char *src = (const unsigned char *)t->st->data + it.off[0] * (int64_t)size;
+    int64_t s = it.inner[0] * size;
     for (i = 0; i < it.len; i++) {
-      stage[m++] = src[i * s];
+      memcpy(stage + m++ * (size_t)size, src + i * s, (size_t)size);
       if (m == ST_CHUNK) {
-        if (!little) lt_st_swap4(stage, m);
-        if (fwrite(stage, 4, m, fp) != m) return -1;
+        if (st_flush(fp, stage, m, size)) return -1;
         m = 0;
       }
     }
   } while (lt_iter_next(&it));
-  if (!little) lt_st_swap4(stage, m);
-  return fwrite(stage, 4, m, fp) == m ? 0 : -1;
+  return st_flush(fp, stage, m, size);
 }
 
 static int st_write_file(FILE *fp, const st_buf *hdr, int n, lt_tensor *const *ts,

@@ -11,7 +11,7 @@ static int lb_backward(lua_State *L) {
   lt_tensor *t = lb_checktensor(L, 1, "backward");
   lt_tensor *seed = NULL;
   int opts = 0, retain = 0;
-  if (lb_testtensor(L, 2)) { seed = lb_testtensor(L, 2); opts = 3; }
+  if (lb_testtensor(L, 2)) { seed = lb_checktensor(L, 2, "backward"); opts = 3; }
   else if (lua_istable(L, 2)) opts = 2;
   else if (!lua_isnoneornil(L, 2))
     luaL_error(L, "backward: argument 2 must be a gradient tensor or an options table, got %s",
@@ -27,16 +27,53 @@ static int lb_backward(lua_State *L) {
   return 0;
 }
 
+/*
+** lunet._grad(root, seed|nil, {inputs...}, retain) -> {grads...}: the
+** gradients of root with respect to each input (nil where none flows),
+** .grad untouched (lunet.autograd.grad, lua/lunet/autograd.lua, is the
+** user's face of it).  The results are boxed before the core runs.
+*/
+static int lb_grad(lua_State *L) {
+  lt_tensor *root = lb_checktensor(L, 1, "grad"), *seed = lb_opttensor(L, 2, "grad");
+  lt_tensor **ins, **outs;
+  int retain = lua_toboolean(L, 4), n, k, rc;
+  luaL_checktype(L, 3, LUA_TTABLE);
+  n = (int)lua_rawlen(L, 3);
+  if (n <= 0) luaL_error(L, "grad: inputs must be a non-empty list of tensors");
+  lua_settop(L, 4);
+  ins = lua_newuserdatauv(L, (size_t)n * sizeof *ins, 0);      /* 5 */
+  for (k = 0; k < n; k++) {
+    lua_rawgeti(L, 3, k + 1);
+    if ((ins[k] = lb_testtensor(L, -1)) == NULL)
+      luaL_error(L, "grad: inputs[%d] is %s, expected a tensor", k + 1, luaL_typename(L, -1));
+    lua_pop(L, 1);   /* still held by the list */
+  }
+  outs = lua_newuserdatauv(L, (size_t)n * sizeof *outs, 0);     /* 6 */
+  lua_createtable(L, n, 0);                                    /* 7: the result */
+  for (k = 0; k < n; k++) {   /* the boxes first: nothing can raise after the core runs */
+    lb_newbox(L);
+    lua_rawseti(L, 7, k + 1);
+  }
+  rc = lt_grad_of(root, seed, retain, ins, n, outs);
+  if (rc) return lb_error(L);
+  for (k = 0; k < n; k++) {
+    lua_rawgeti(L, 7, k + 1);
+    *(lt_tensor **)lua_touserdata(L, -1) = outs[k];
+    if (outs[k] == NULL) { lua_pushnil(L); lua_rawseti(L, 7, k + 1); }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, 7);
+  return 1;
+}
+
 /* x:requires_grad() -> flag; x:requires_grad(flag) -> x */
 static int lb_requires_grad(lua_State *L) {
-  lt_tensor *t = lb_checktensor(L, 1, "requires_grad");
+  lt_tensor *t = lb_checkany(L, 1, "requires_grad");
   if (lua_isnone(L, 2)) {
     lua_pushboolean(L, lt_needs_grad(t));
     return 1;
   }
-  if (t->grad_fn && !lua_toboolean(L, 2))
-    luaL_error(L, "requires_grad: cannot turn off grad of a non-leaf (use detach)");
-  t->requires_grad = lua_toboolean(L, 2);
+  lb_set_requires_grad(L, t, lua_toboolean(L, 2));
   lua_settop(L, 1);
   return 1;
 }
@@ -128,6 +165,7 @@ const luaL_Reg lb_autograd_funcs[] = {
   {"no_grad", lb_no_grad}, {"enable_grad", lb_enable_grad},
   {"is_grad_enabled", lb_is_grad_enabled},
   {"set_grad_enabled", lb_set_grad_enabled},
+  {"_grad", lb_grad},
   {"detect_anomaly", lb_detect_anomaly}, {"is_anomaly_enabled", lb_is_anomaly_enabled},
   {NULL, NULL}
 };

@@ -2,11 +2,13 @@
 ** lb_aux.c -- what every binding file uses (lauxlib's role): tensors in
 ** and out of the stack, dims, shapes and option tables.
 */
+#include <math.h>
 #include <string.h>
 
 #include "lbind.h"
 #include "alloc.h"
 #include "autograd.h"
+#include "dtype.h"
 
 /* ---------------------------------------------------------------- tensors in */
 
@@ -15,7 +17,7 @@ lt_tensor *lb_testtensor(lua_State *L, int idx) {
   return box ? *box : NULL;
 }
 
-lt_tensor *lb_checktensor(lua_State *L, int idx, const char *op) {
+lt_tensor *lb_checkany(lua_State *L, int idx, const char *op) {
   lt_tensor *t = lb_testtensor(L, idx);
   if (t == NULL)
     luaL_error(L, "%s: argument %d must be a tensor, got %s", op, idx,
@@ -23,11 +25,31 @@ lt_tensor *lb_checktensor(lua_State *L, int idx, const char *op) {
   return t;
 }
 
+/* the float32 tensor at idx: others are replaced by a float32 copy, which
+** the stack slot then owns */
+static lt_tensor *lb_float(lua_State *L, int idx, lt_tensor *t) {
+  lt_tensor **r;
+  if (lt_dtypeof(t) == LT_FLOAT32) return t;
+  idx = lua_absindex(L, idx);
+  r = lb_newbox(L);
+  lb_fill(L, r, lt_to_dtype(t, LT_FLOAT32));
+  lua_replace(L, idx);
+  return *r;
+}
+
+lt_tensor *lb_checktensor(lua_State *L, int idx, const char *op) {
+  return lb_float(L, idx, lb_checkany(L, idx, op));
+}
+
 lt_tensor *lb_opttensor(lua_State *L, int idx, const char *op) {
   return lua_isnoneornil(L, idx) ? NULL : lb_checktensor(L, idx, op);
 }
 
 lt_tensor *lb_totensor(lua_State *L, int idx, const char *op) {
+  return lb_float(L, idx, lb_toany(L, idx, op));
+}
+
+lt_tensor *lb_toany(lua_State *L, int idx, const char *op) {
   lt_tensor *t = lb_testtensor(L, idx);
   if (t) return t;
   idx = lua_absindex(L, idx);
@@ -171,6 +193,45 @@ int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op) {
     luaL_error(L, "%s: shape must be a table of integers, got %s", op, luaL_typename(L, idx));
   for (i = 0; i < n; i++) shape[i] = lb_shape_entry(L, idx + i, i + 1, op);
   return n;
+}
+
+/* ---------------------------------------------------------------- dtypes and elements */
+
+lt_dtype lb_checkdtype(lua_State *L, int idx, const char *op) {
+  lt_dtype dt;
+  if (lua_type(L, idx) != LUA_TSTRING || lt_dtype_parse(lua_tostring(L, idx), &dt))
+    luaL_error(L, "%s: unknown dtype %s (float32, int64, int32, uint8, bool)", op,
+               lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : luaL_typename(L, idx));
+  return dt;
+}
+
+/* float32 as a Lua float, integers as Lua integers, bool as a boolean */
+void lb_pushelem(lua_State *L, lt_dtype dt, const void *p) {
+  if (dt == LT_FLOAT32) lua_pushnumber(L, lt_get_f64(dt, p));
+  else if (dt == LT_BOOL) lua_pushboolean(L, *(const unsigned char *)p);
+  else lua_pushinteger(L, (lua_Integer)lt_get_i64(dt, p));
+}
+
+/* the Lua value at idx, stored at p as dtype dt: a number for float32; a
+** whole number in range for the integers; a boolean (or a number, nonzero
+** meaning true) for bool.  `what` names the value in the error. */
+void lb_toelem(lua_State *L, int idx, lt_dtype dt, void *p, const char *op,
+               const char *what) {
+  static const lua_Integer lo[LT_NDTYPES] = {0, LUA_MININTEGER, INT32_MIN, 0, 0};
+  static const lua_Integer hi[LT_NDTYPES] = {0, LUA_MAXINTEGER, INT32_MAX, 255, 1};
+  lua_Integer v;
+  if (dt == LT_BOOL && lua_isboolean(L, idx)) { *(unsigned char *)p = lua_toboolean(L, idx); return; }
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "%s: %s is %s, expected a %s", op, what, luaL_typename(L, idx),
+               dt == LT_BOOL ? "boolean" : "number");
+  if (dt == LT_FLOAT32) { float f = (float)lua_tonumber(L, idx); memcpy(p, &f, 4); return; }
+  if (dt == LT_BOOL) { *(unsigned char *)p = lua_tonumber(L, idx) != 0; return; }
+  if (!lb_toint(L, idx, &v))
+    luaL_error(L, "%s: %s is %s, not an integer (the tensor is %s)", op, what,
+               lua_tostring(L, idx), lt_dtype_name(dt));
+  if (v < lo[dt] || v > hi[dt])
+    luaL_error(L, "%s: %s %I is out of range for %s", op, what, (LUAI_UACINT)v, lt_dtype_name(dt));
+  lt_set_i64(dt, p, (int64_t)v);
 }
 
 /* ---------------------------------------------------------------- options */

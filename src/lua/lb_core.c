@@ -14,14 +14,17 @@
 static const luaL_Reg *const lb_functions[] = {
   lb_tensor_funcs, lb_elem_funcs, lb_reduce_funcs, lb_view_funcs,
   lb_matmul_funcs, lb_autograd_funcs, lb_nn_funcs, lb_attention_funcs,
-  lb_loss_funcs, lb_optim_funcs, lb_io_funcs, lb_profile_funcs,
-  lb_faults_funcs, NULL
+  lb_loss_funcs, lb_optim_funcs, lb_io_funcs, lb_profile_funcs, lb_index_funcs,
+  lb_dtype_funcs,
+  lb_term_funcs,
+  lb_faults_funcs,
+  NULL
 };
 
 /* x:<name>(...): every elementwise op and reduction is a method too */
 static const luaL_Reg *const lb_methods[] = {
   lb_elem_funcs, lb_reduce_funcs, lb_view_methods, lb_matmul_methods,
-  lb_autograd_methods,
+  lb_autograd_methods, lb_inplace_methods, lb_index_funcs, lb_dtype_methods,
   NULL
 };
 
@@ -38,6 +41,12 @@ static const luaL_Reg lb_metamethods[] = {
   {"__div", lb_div},
   {"__pow", lb_pow},
   {"__unm", lb_unm},
+  {"__mod", lb_mod},
+  {"__idiv", lb_idiv},
+  {"__band", lb_band},
+  {"__bor", lb_bor},
+  {"__bxor", lb_bxor},
+  {"__bnot", lb_bnot},
   {NULL, NULL}
 };
 

@@ -43,14 +43,14 @@ static int64_t lb_ignore_index(lua_State *L, int opts) {
 /* lunet.cross_entropy(logits, targets [, {ignore_index=, reduction=}]) */
 static int lb_cross_entropy(lua_State *L) {
   lt_tensor *x = lb_checktensor(L, 1, "cross_entropy");
-  lt_tensor *t = lb_totensor(L, 2, "cross_entropy"), **t0, **r;
+  lt_tensor *t = lb_toany(L, 2, "cross_entropy"), **t0, **r;
   lt_reduction red;
   int64_t ignore;
   lb_checkoptions(L, 3, "cross_entropy", lb_ce_options);
   red = lb_reduction(L, 3, "cross_entropy");
   ignore = lb_ignore_index(L, 3);
   t0 = lb_newbox(L);   /* the targets shifted to 0-based, owned by Lua */
-  lb_fill(L, t0, lt_binary_scalar(LT_SUB, t, 1.0f, 0));
+  lb_fill(L, t0, lt_ids("cross_entropy", "targets", t, -1));
   r = lb_newbox(L);
   return lb_fill(L, r, lt_cross_entropy(x, *t0, ignore, red));
 }

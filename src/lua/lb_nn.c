@@ -11,11 +11,12 @@ static int lb_linear(lua_State *L) {
   return lb_fill(L, r, lt_linear(x, w, b));
 }
 
-/* ids are 1-based like every index the user sees: shift at the border */
+/* ids are 1-based like every index the user sees: shift at the border
+** (int64 ids, or float ones holding whole numbers) */
 static int lb_embedding(lua_State *L) {
-  lt_tensor *ids = lb_totensor(L, 1, "embedding"), *w = lb_checktensor(L, 2, "embedding");
+  lt_tensor *ids = lb_toany(L, 1, "embedding"), *w = lb_checktensor(L, 2, "embedding");
   lt_tensor **ids0 = lb_newbox(L), **r;
-  lb_fill(L, ids0, lt_binary_scalar(LT_SUB, ids, 1.0f, 0));
+  lb_fill(L, ids0, lt_ids("embedding", "ids", ids, -1));
   r = lb_newbox(L);
   return lb_fill(L, r, lt_embedding(*ids0, w));
 }

@@ -8,13 +8,19 @@
 **
 **   x:sum([dim [, keepdim]])        x:mean([dim [, keepdim]])
 **   x:max() -> value (0-d)          x:max(dim [, keepdim]) -> values, indices
-**   x:min() likewise                x:argmax([dim [, keepdim]])
+**   x:min() likewise                x:argmax([dim [, keepdim]]), x:argmin
+**   x:any([dim [, keepdim]])        x:all(...)   (bool results)
 **   x:var([dim] [, opts])           x:std([dim] [, opts])
 **        opts = {correction = 1, keepdim = false}: an options table only,
 **        so x:var(2, true) cannot be misread as PyTorch's old `unbiased`
 **   x:norm([p [, dim [, keepdim]]]) p = 2 by default; 1, math.huge, any p > 0
 **   x:softmax(dim)                  x:log_softmax(dim)
 **   x:logsumexp([dim [, keepdim]])
+**
+** dtypes: sum of integers or bools is int64, max/min keep the dtype,
+** indices are int64 (all as PyTorch); the others compute in float32
+** (mean of a bool mask is the fraction that is true, where PyTorch
+** refuses).
 */
 #include "lbind.h"
 #include "ops.h"
@@ -48,36 +54,53 @@ static int lb_keepdim(lua_State *L, int i, const char *op) {
   }
 }
 
-/* 0-based float indices t as a new 1-based copy (t stays as it was: a
-** backward may have saved it) */
+/* 0-based indices t (float or int64) as a new 1-based int64 copy (t
+** stays as it was: a backward may have saved it) */
 static lt_tensor *lb_plus_one(lt_tensor *t) {
-  lt_tensor *u = lt_empty(t->shape, t->ndim);
-  int64_t i, n = lt_numel(t);
-  if (u == NULL) return NULL;
-  for (i = 0; i < n; i++) lt_data(u)[i] = lt_data(t)[i] + 1.0f;
-  return u;
+  return lt_ids("index", "indices", t, 1);
 }
 
 typedef lt_tensor *(*lb_reduce_fn)(lt_tensor *, int, int);
 
-/* x:sum([dim [, keepdim]]) and the others of that shape */
-static int lb_reduce(lua_State *L, const char *op, lb_reduce_fn f) {
-  lt_tensor *x = lb_totensor(L, 1, op), **r;
+/* x:sum([dim [, keepdim]]) and the others of that shape; fi (if given)
+** takes integer and bool inputs, f float32 ones */
+static int lb_reduce_as(lua_State *L, const char *op, lb_reduce_fn f, lb_reduce_fn fi) {
+  lt_tensor *x = lb_toany(L, 1, op), **r;
   int dim = lb_optdim(L, 2, x, op), keepdim = lb_keepdim(L, 3, op);
+  if (!fi || lt_is_float(lt_dtypeof(x))) { x = lb_checktensor(L, 1, op); fi = f; }
   r = lb_newbox(L);
-  return lb_fill(L, r, f(x, dim, keepdim));
+  return lb_fill(L, r, fi(x, dim, keepdim));
 }
 
-static int lb_sum(lua_State *L) { return lb_reduce(L, "sum", lt_sum); }
+static int lb_reduce(lua_State *L, const char *op, lb_reduce_fn f) {
+  return lb_reduce_as(L, op, f, NULL);
+}
+
+static int lb_sum(lua_State *L) { return lb_reduce_as(L, "sum", lt_sum, lt_int_sum); }
+static int lb_any(lua_State *L) { return lb_reduce_as(L, "any", lt_any, lt_any); }
+static int lb_all(lua_State *L) { return lb_reduce_as(L, "all", lt_all, lt_all); }
 static int lb_mean(lua_State *L) { return lb_reduce(L, "mean", lt_mean); }
 static int lb_logsumexp(lua_State *L) { return lb_reduce(L, "logsumexp", lt_logsumexp); }
 
 typedef lt_tensor *(*lb_extreme_fn)(lt_tensor *, int, int, lt_tensor **);
 
+/* max/min of integers: values in their dtype, indices int64 */
+static int lb_int_extreme(lua_State *L, lt_tensor *x, int dim, int keepdim, int ismin) {
+  lt_tensor **vbox = lb_newbox(L), **ibox = lb_newbox(L), *v = NULL, *idx = NULL, *one;
+  if (lt_int_extreme(x, dim, keepdim, ismin, &v, &idx)) return lb_error(L);
+  lb_fill(L, vbox, v);
+  if (dim == LT_ALLDIMS) { lt_tensor_release(idx); lua_pop(L, 1); return 1; }
+  one = lb_plus_one(idx);
+  lt_tensor_release(idx);
+  lb_fill(L, ibox, one);
+  return 2;
+}
+
 /* max/min: a 0-d value over everything, values and indices along a dim */
 static int lb_extreme(lua_State *L, const char *op, lb_extreme_fn f) {
-  lt_tensor *x = lb_totensor(L, 1, op), *v, *idx = NULL, **vbox, **ibox;
+  lt_tensor *x = lb_toany(L, 1, op), *v, *idx = NULL, **vbox, **ibox;
   int dim = lb_optdim(L, 2, x, op), keepdim = lb_keepdim(L, 3, op);
+  if (!lt_is_float(lt_dtypeof(x))) return lb_int_extreme(L, x, dim, keepdim, f == lt_min);
   vbox = lb_newbox(L);
   if (dim == LT_ALLDIMS) return lb_fill(L, vbox, f(x, dim, keepdim, NULL));
   ibox = lb_newbox(L);
@@ -92,16 +115,22 @@ static int lb_extreme(lua_State *L, const char *op, lb_extreme_fn f) {
 static int lb_max(lua_State *L) { return lb_extreme(L, "max", lt_max); }
 static int lb_min(lua_State *L) { return lb_extreme(L, "min", lt_min); }
 
-static int lb_argmax(lua_State *L) {
-  lt_tensor *x = lb_totensor(L, 1, "argmax"), *one, **r;
-  int dim = lb_optdim(L, 2, x, "argmax"), keepdim = lb_keepdim(L, 3, "argmax");
+/* argmax/argmin: 1-based int64 indices (flat over everything without a dim) */
+static int lb_argext(lua_State *L, const char *op, int ismin) {
+  lt_tensor *x = lb_toany(L, 1, op), *one, **r;
+  int dim = lb_optdim(L, 2, x, op), keepdim = lb_keepdim(L, 3, op);
   r = lb_newbox(L);
-  lb_fill(L, r, lt_argmax(x, dim, keepdim));
+  if (lt_is_float(lt_dtypeof(x)))
+    lb_fill(L, r, ismin ? lt_argmin(x, dim, keepdim) : lt_argmax(x, dim, keepdim));
+  else if (lt_int_extreme(x, dim, keepdim, ismin, NULL, r)) return lb_error(L);
   if ((one = lb_plus_one(*r)) == NULL) return lb_error(L);
   lt_tensor_release(*r);                     /* the box owned it till now */
   *r = one;
   return 1;
 }
+
+static int lb_argmax(lua_State *L) { return lb_argext(L, "argmax", 0); }
+static int lb_argmin(lua_State *L) { return lb_argext(L, "argmin", 1); }
 
 static const char *const lb_varstd_options[] = {"correction", "keepdim", NULL};
 
@@ -167,7 +196,8 @@ static int lb_log_softmax(lua_State *L) {
 
 const luaL_Reg lb_reduce_funcs[] = {
   {"sum", lb_sum}, {"mean", lb_mean},
-  {"max", lb_max}, {"min", lb_min}, {"argmax", lb_argmax},
+  {"max", lb_max}, {"min", lb_min}, {"argmax", lb_argmax}, {"argmin", lb_argmin},
+  {"any", lb_any}, {"all", lb_all},
   {"var", lb_var}, {"std", lb_std}, {"norm", lb_norm},
   {"softmax", lb_softmax}, {"log_softmax", lb_log_softmax},
   {"logsumexp", lb_logsumexp},

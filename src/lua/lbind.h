@@ -36,14 +36,22 @@
 #define LB_STFILE "lunet.safetensors"    /* a file being loaded (lb_io.c) */
 #define LB_MODE "lunet.mode"             /* a mode to restore (lb_autograd.c) */
 
-/* ---- tensors in arguments (lb_aux.c) ---- */
+/* ---- tensors in arguments (lb_aux.c) ----
+** The float ops' checks (lb_checktensor, lb_opttensor, lb_totensor)
+** hand the core float32: a tensor of another dtype is replaced on the
+** stack by a float32 copy (so a bool mask works wherever a 0/1 float
+** mask does).  The dtype-aware ops (views, elements, comparisons,
+** integer arithmetic, indexing, conversion) use lb_checkany / lb_toany. */
 lt_tensor *lb_testtensor(lua_State *L, int idx);   /* NULL if not a tensor */
-/* the tensor at idx, or an error naming `op` */
+/* the tensor at idx (any dtype), or an error naming `op` */
+lt_tensor *lb_checkany(lua_State *L, int idx, const char *op);
+/* the tensor at idx as float32, or an error naming `op` */
 lt_tensor *lb_checktensor(lua_State *L, int idx, const char *op);
 lt_tensor *lb_opttensor(lua_State *L, int idx, const char *op);   /* nil: NULL */
 /* the tensor at idx, a number (0-d) or nested table (lunet.tensor)
-** converted in place on the stack, so that Lua owns it */
+** converted in place on the stack, so that Lua owns it; as float32 */
 lt_tensor *lb_totensor(lua_State *L, int idx, const char *op);
+lt_tensor *lb_toany(lua_State *L, int idx, const char *op);   /* any dtype */
 
 /* anomaly mode: note for the core where the op about to run was called
 ** from (lb_autograd.c; lb_newbox calls it, so every op's result does) */
@@ -67,6 +75,13 @@ int lb_checkdim(lua_State *L, int idx, int ndim, const char *op);
 /* shape from a Lua sequence {2,3}, or from varargs 2,3 starting at idx
 ** (trailing non-numbers, such as an options table, are not part of it) */
 int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op);
+/* a dtype name ("int64", or an alias: "long") */
+lt_dtype lb_checkdtype(lua_State *L, int idx, const char *op);
+/* one element at p: a Lua float, integer or boolean by dtype */
+void lb_pushelem(lua_State *L, lt_dtype dt, const void *p);
+/* the Lua value at idx stored at p as dt, checked to fit; `what` names it */
+void lb_toelem(lua_State *L, int idx, lt_dtype dt, void *p, const char *op,
+               const char *what);
 /*
 ** The options table at idx (nil or none: no options): every key must be
 ** one of known (NULL-terminated), else the error every option check in
@@ -81,16 +96,30 @@ void lb_checkoptions(lua_State *L, int idx, const char *op, const char *const *k
 int lb_gc(lua_State *L);            /* lb_tensor.c: __gc and __close */
 int lb_index(lua_State *L);         /* lb_tensor.c: methods, properties, ... */
 int lb_newindex(lua_State *L);      /* lb_tensor.c */
+void lb_set_requires_grad(lua_State *L, lt_tensor *t, int flag);   /* lb_tensor.c */
 int lb_tostring(lua_State *L);      /* lb_tensor.c */
 int lb_index_key(lua_State *L);     /* lb_view.c: ... then x[i], x[{i,j}] */
 int lb_newindex_key(lua_State *L);  /* lb_view.c */
 int lb_len(lua_State *L);           /* lb_view.c */
+int lb_index_tensor(lua_State *L);  /* lb_index.c: x[mask], x[ids] */
+int lb_newindex_tensor(lua_State *L);   /* lb_index.c: x[mask] = v */
 int lb_add(lua_State *L);           /* lb_elem.c: the arithmetic */
 int lb_sub(lua_State *L);
 int lb_mul(lua_State *L);
 int lb_div(lua_State *L);
 int lb_pow(lua_State *L);
 int lb_unm(lua_State *L);
+int lb_mod(lua_State *L);           /* %: remainder */
+int lb_idiv(lua_State *L);          /* //: floor_divide */
+int lb_band(lua_State *L);          /* & | ~ on integer and bool tensors */
+int lb_bor(lua_State *L);
+int lb_bxor(lua_State *L);
+int lb_bnot(lua_State *L);
+int lb_masked_fill(lua_State *L);   /* lb_elem.c, also behind x[mask] = v */
+int lb_clamp(lua_State *L);         /* lb_elem.c */
+/* t:op_(...): the out-of-place binding f run on t between the core's
+** lt_inplace_begin and lt_inplace_end; returns t (lb_inplace.c) */
+int lb_inplace(lua_State *L, const char *op, lua_CFunction f);
 
 /* the lunet.tensor{...} constructor (lb_tensor.c), which lb_totensor calls */
 int lb_fromtable(lua_State *L);
@@ -101,6 +130,10 @@ extern const luaL_Reg lb_elem_funcs[];       /* functions and methods */
 extern const luaL_Reg lb_reduce_funcs[];     /* functions and methods */
 extern const luaL_Reg lb_view_funcs[];       /* cat, stack */
 extern const luaL_Reg lb_view_methods[];
+extern const luaL_Reg lb_inplace_methods[];
+extern const luaL_Reg lb_index_funcs[];      /* functions and methods */
+extern const luaL_Reg lb_dtype_funcs[];      /* lunet.* only */
+extern const luaL_Reg lb_dtype_methods[];
 extern const luaL_Reg lb_matmul_funcs[];
 extern const luaL_Reg lb_matmul_methods[];
 extern const luaL_Reg lb_autograd_funcs[];
@@ -113,6 +146,7 @@ extern const luaL_Reg lb_optim_funcs[];
 extern const luaL_Reg lb_io_funcs[];
 extern const luaL_Reg lb_stfile_meta[];      /* LB_STFILE's metatable */
 extern const luaL_Reg lb_profile_funcs[];
+extern const luaL_Reg lb_term_funcs[];      /* lb_term.c */
 extern const luaL_Reg lb_faults_funcs[];     /* make faults only (lb_faults.c) */
 void lb_faults_open(lua_State *L);           /* ditto: Lua's allocations counted */
 

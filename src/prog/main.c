@@ -9,7 +9,12 @@
 ** With no arguments it always starts the REPL, even on a pipe (without
 ** prompts), so `printf '1+1\n' | lunet` works; `lunet -` runs stdin as
 ** one script.  The REPL's input side (readline, history, completion,
-** unfinished statements) is in repl.c.
+** unfinished statements) is in repl.c, and what its commands mean and
+** how results look in lua/lunet/repl.lua.  As lua does, it runs
+** $LUA_INIT_5_4 (or $LUA_INIT) first, unless -E; the REPL also runs the
+** startup file ($LUNET_RC or ~/.lunetrc) unless --norc.  Exit status: 0,
+** 1 when something failed (a script, -e, or any line of a REPL whose
+** input is not a terminal), 2 for a bad command line.
 */
 
 #include <limits.h>
@@ -17,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lua.h>
@@ -53,13 +59,18 @@ static void print_usage (FILE *f) {
   "  -e stat        execute string 'stat'\n"
   "  -i             enter interactive mode after executing 'script'\n"
   "  -l mod         require library 'mod' into global 'mod'\n"
+  "  -E             ignore environment variables (LUA_INIT, LUA_PATH, ...)\n"
+  "  --norc         do not run the REPL's startup file\n"
   "  -v, --version  show version information\n"
   "  -h, --help     show this help\n"
   "  --             stop handling options\n"
   "  -              execute stdin and stop handling options\n"
-  "With no arguments, start the interactive REPL.\n"
+  "With no arguments, start the interactive REPL (?name: documentation,\n"
+  "TAB: completion, :time on: timing, :help: its commands).\n"
   "The global 'lunet' is loaded before anything runs.\n"
-  "Environment: LUNET_HISTORY (REPL history file, default ~/%s;\n"
+  "Environment: LUA_INIT_5_4 or LUA_INIT (Lua code, or @file, run first),\n"
+  "LUNET_RC (the REPL's startup file, default ~/.lunetrc; empty: none),\n"
+  "LUNET_HISTORY (REPL history file, default ~/%s;\n"
   "set it empty to keep no history), LUA_PATH, LUA_CPATH.\n",
   LT_PROGNAME, LT_HISTFILE);
   fflush(f);
@@ -235,6 +246,24 @@ static int dolibrary (lua_State *L, const char *name) {
   return report(L, status);
 }
 
+/* $LUA_INIT_5_4, else $LUA_INIT: "@file" runs the file, anything else is
+** Lua code, as in lua */
+static int handle_luainit (lua_State *L) {
+  const char *name = "=LUA_INIT_" LUA_VERSION_MAJOR "_" LUA_VERSION_MINOR;
+  const char *init = getenv(name + 1);
+  if (init == NULL) {
+    name = "=LUA_INIT";
+    init = getenv(name + 1);
+  }
+  if (init == NULL) return LUA_OK;
+  if (init[0] == '@') {
+    int status = luaL_loadfile(L, init + 1);
+    if (status == LUA_OK) status = docall(L, 0, 0);
+    return report(L, status);
+  }
+  return dostring(L, init, name);
+}
+
 /* }================================================================== */
 
 
@@ -305,7 +334,8 @@ static void print_blas_info (lua_State *L) {
 ** ===================================================================
 */
 
-/* print what the line returned, through the global print */
+/* print what the line returned, through the global print (used when
+** lunet.repl did not load) */
 static void l_print (lua_State *L) {
   int n = lua_gettop(L);
   if (n > 0) {
@@ -318,22 +348,65 @@ static void l_print (lua_State *L) {
   }
 }
 
-static void doREPL (lua_State *L) {
-  int status;
+static double now (void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* after a line ran: lunet.repl.done(ok, seconds, results...) shows the
+** results (the only values on the stack) and the time */
+static void show_results (lua_State *L, int ok, double seconds) {
+  int n = lua_gettop(L);
+  if (lt_repl_field(L, "done") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    l_print(L);
+    return;
+  }
+  luaL_checkstack(L, LUA_MINSTACK, "too many results to print");
+  lua_insert(L, 1);
+  lua_pushboolean(L, ok);
+  lua_insert(L, 2);
+  lua_pushnumber(L, seconds);
+  lua_insert(L, 3);
+  if (lua_pcall(L, n + 2, 0, 0) != LUA_OK)
+    l_message(progname, lua_pushfstring(L, "error showing the results (%s)",
+                                        luaL_tolstring(L, -1, NULL)));
+}
+
+/* lunet.repl.setup(rc): help() and the startup file */
+static void repl_setup (lua_State *L, int rc) {
+  if (lt_repl_field(L, "setup") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushboolean(L, rc);
+  report(L, docall(L, 1, 0));
+}
+
+/* 1 unless a line failed with stdin not a terminal (a script piped in) */
+static int doREPL (lua_State *L, int rc) {
+  int status, failed = 0;
   const char *oldprogname = progname;
   progname = NULL;  /* the user sees where errors come from */
   lt_repl_setup(L, interactive);
+  repl_setup(L, rc);
   while ((status = lt_repl_loadline(L)) != -1) {
+    double t0 = now();
     if (status == LT_SKIP) continue;
     if (status == LUA_OK)
       status = docall(L, 0, LUA_MULTRET);
-    if (status == LUA_OK) l_print(L);
-    else report(L, status);
+    if (status != LUA_OK) {
+      report(L, status);
+      failed = 1;
+    }
+    show_results(L, status == LUA_OK, now() - t0);
   }
   lua_settop(L, 0);
   if (interactive) fputc('\n', stdout);  /* leave the shell prompt clean */
   fflush(stdout);
   progname = oldprogname;
+  return interactive || !failed;
 }
 
 /* }================================================================== */
@@ -352,6 +425,8 @@ typedef struct Args {
   int repl;      /* -i */
   int version;   /* -v, --version */
   int help;      /* -h, --help */
+  int noenv;     /* -E */
+  int norc;      /* --norc */
 } Args;
 
 /* options that take a value: "-e stat" or "-estat", like lua */
@@ -376,6 +451,8 @@ static void collectargs (char **argv, int argc, Args *a) {
     else if (strcmp(o, "--version") == 0 || strcmp(o, "-v") == 0)
       a->version = 1;
     else if (strcmp(o, "-i") == 0) a->repl = 1;
+    else if (strcmp(o, "-E") == 0) a->noenv = 1;
+    else if (strcmp(o, "--norc") == 0) a->norc = 1;
     else if (o[2] == '\0' && needs_value(o)) {
       if (i + 1 >= argc || argv[i + 1][0] == '-') {
         a->bad = i;
@@ -437,10 +514,19 @@ static int handle_script (lua_State *L, char **argv, int argc) {
   return report(L, status);
 }
 
+/* exit statuses */
+#define LT_EXIT_FAIL  1   /* a script, -e or a piped REPL line failed */
+#define LT_EXIT_USAGE 2   /* a bad command line */
+
+static int exit_with (lua_State *L, int status) {
+  lua_pushinteger(L, status);
+  return 1;
+}
+
 /*
 ** Everything runs inside this protected function, so a memory error
 ** anywhere is reported, and main always reaches lua_close.  It returns
-** true on success.
+** the exit status.
 */
 static int pmain (lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
@@ -450,12 +536,11 @@ static int pmain (lua_State *L) {
   collectargs(argv, argc, &a);
   if (a.bad) {
     bad_option(argv[a.bad]);
-    return 0;
+    return exit_with(L, LT_EXIT_USAGE);
   }
   if (a.help) {
     print_usage(stdout);
-    lua_pushboolean(L, 1);
-    return 1;
+    return exit_with(L, EXIT_SUCCESS);
   }
   optlim = a.script ? a.script : argc;
   interactive = isatty(STDIN_FILENO);
@@ -463,21 +548,25 @@ static int pmain (lua_State *L) {
   repl = a.repl || (a.script == 0 && !a.execute && !a.version);
   if (a.version || (repl && interactive))
     print_version();
+  if (a.noenv) {  /* as lua -E: the package library ignores LUA_PATH too */
+    lua_pushboolean(L, 1);
+    lua_setfield(L, LUA_REGISTRYINDEX, "LUA_NOENV");
+  }
   luaL_openlibs(L);
   preload_core(L);
   set_tree_path(L);
   create_argtable(L, argv, argc, a.script);
   lua_gc(L, LUA_GCRESTART);
   lua_gc(L, LUA_GCGEN, 0, 0);  /* as lua.c: most objects die young */
-  if (dolibrary(L, "lunet") != LUA_OK) return 0;
+  if (dolibrary(L, "lunet") != LUA_OK ||
+      (!a.noenv && handle_luainit(L) != LUA_OK))
+    return exit_with(L, LT_EXIT_FAIL);
   if (a.version) print_blas_info(L);
-  if (!runargs(L, argv, optlim)) return 0;
-  if (a.script && handle_script(L, argv + a.script, argc - a.script) != LUA_OK)
-    return 0;
-  if (repl)
-    doREPL(L);
-  lua_pushboolean(L, 1);
-  return 1;
+  if (!runargs(L, argv, optlim) ||
+      (a.script && handle_script(L, argv + a.script, argc - a.script) != LUA_OK) ||
+      (repl && !doREPL(L, !a.norc && !a.noenv)))
+    return exit_with(L, LT_EXIT_FAIL);
+  return exit_with(L, EXIT_SUCCESS);
 }
 
 int main (int argc, char **argv) {
@@ -492,11 +581,11 @@ int main (int argc, char **argv) {
   lua_pushinteger(L, argc);
   lua_pushlightuserdata(L, argv);
   status = lua_pcall(L, 2, 1, 0);
-  result = lua_toboolean(L, -1);
+  result = status == LUA_OK ? (int)lua_tointeger(L, -1) : EXIT_FAILURE;
   report(L, status);
   /* closing frees every tensor, so a leak checker sees only real leaks */
   lua_close(L);
-  return (result && status == LUA_OK) ? EXIT_SUCCESS : EXIT_FAILURE;
+  return result;
 }
 
 /* }================================================================== */

@@ -3,7 +3,9 @@
 ** from readline (with history and tab completion) or from a pipe, and
 ** compiled by lua's rules: an expression line is returned, and an
 ** unfinished statement reads more lines.  main.c runs what this compiles
-** and prints the results.
+** and prints the results.  What a line means beyond Lua (?name, :time,
+** =expr) and how results look is lunet/repl.lua's business: this file
+** asks it through repl_field().
 */
 
 #include <errno.h>
@@ -33,6 +35,22 @@
 
 /* stdin is a terminal: use readline, show prompts, keep history */
 static int interactive = 0;
+
+/* the Lua module lunet.repl, in the registry (LUA_NOREF: not loaded) */
+static int repl_ref = LUA_NOREF;
+
+/* push lunet.repl's field `name` and return its type (LUA_TNIL, with a
+** nil pushed, when the module did not load) */
+int lt_repl_field (lua_State *L, const char *name) {
+  if (repl_ref == LUA_NOREF) {
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  lua_rawgeti(L, LUA_REGISTRYINDEX, repl_ref);
+  lua_getfield(L, -1, name);
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
 
 
 /*
@@ -153,9 +171,10 @@ static void hist_add (const char *line) {
 
 /*
 ** {==================================================================
-** Tab completion of globals, fields and methods: "lunet.ze" completes to
-** "lunet.zeros".  It runs inside readline, where a Lua error must not
-** be raised, so it uses only raw accesses: no metamethod ever runs.
+** Tab completion.  Inside a string, file names (readline's own
+** completer); elsewhere lunet.repl.complete(word), which knows globals,
+** fields, methods and lunet's lazily loaded parts.  It runs inside
+** readline, so it is called protected and any error means no candidates.
 ** ===================================================================
 */
 
@@ -163,69 +182,18 @@ static lua_State *replL = NULL;
 static char **comp_list = NULL;   /* candidates for the word being completed */
 static size_t comp_n = 0, comp_next = 0;
 
-static void comp_add (const char *prefix, size_t plen, const char *key) {
-  size_t klen = strlen(key);
-  char *s, **l = realloc(comp_list, (comp_n + 1) * sizeof *l);
+/* the strings of the list on the stack top, copied to comp_list */
+static void comp_take (lua_State *L) {
+  lua_Integer i, n = luaL_len(L, -1);
+  char **l = n > 0 ? malloc((size_t)n * sizeof *l) : NULL;
   if (l == NULL) return;
   comp_list = l;
-  if ((s = malloc(plen + klen + 1)) == NULL) return;
-  memcpy(s, prefix, plen);
-  memcpy(s + plen, key, klen + 1);
-  comp_list[comp_n++] = s;
-}
-
-/*
-** A C __index function that looks names up in a table keeps that table
-** as its first upvalue (the tensor metatable does): complete from it.
-** Not for Lua closures, whose first upvalue is often _ENV.
-*/
-static void comp_upvalue_table (lua_State *L) {
-  if (lua_iscfunction(L, -1) && lua_getupvalue(L, -1, 1) != NULL) {
-    if (lua_istable(L, -1))
-      lua_remove(L, -2);  /* the function */
-    else
-      lua_pop(L, 1);
-  }
-}
-
-/* a value's fields: its own (tables) and then its __index tables' */
-static void comp_fields (lua_State *L, const char *prefix, size_t plen,
-                         const char *name) {
-  int depth;
-  size_t nlen = strlen(name);
-  for (depth = 0; depth < 8 && !lua_isnil(L, -1); depth++) {
-    if (lua_istable(L, -1)) {
-      lua_pushnil(L);
-      while (lua_next(L, -2)) {
-        lua_pop(L, 1);
-        if (lua_type(L, -1) == LUA_TSTRING &&
-            strncmp(lua_tostring(L, -1), name, nlen) == 0)
-          comp_add(prefix, plen, lua_tostring(L, -1));
-      }
-    }
-    if (!lua_getmetatable(L, -1)) break;
-    lua_pushliteral(L, "__index");
-    lua_rawget(L, -2);
-    lua_remove(L, -2);  /* metatable */
-    lua_remove(L, -2);  /* previous value */
-    comp_upvalue_table(L);
-  }
-}
-
-/* push the value named by path[0..len) ("a.b.c"), or nil */
-static void comp_resolve (lua_State *L, const char *path, size_t len) {
-  const char *p = path, *end = path + len;
-  lua_pushglobaltable(L);
-  while (p < end && !lua_isnil(L, -1)) {
-    const char *dot = memchr(p, '.', (size_t)(end - p));
-    if (dot == NULL) dot = end;
-    if (lua_istable(L, -1)) {
-      lua_pushlstring(L, p, (size_t)(dot - p));
-      lua_rawget(L, -2);
-    }
-    else lua_pushnil(L);
-    lua_remove(L, -2);
-    p = dot + 1;
+  for (i = 1; i <= n; i++) {
+    const char *s;
+    lua_rawgeti(L, -1, i);
+    s = lua_tostring(L, -1);
+    if (s != NULL && (comp_list[comp_n] = strdup(s)) != NULL) comp_n++;
+    lua_pop(L, 1);
   }
 }
 
@@ -236,21 +204,29 @@ static char *comp_generator (const char *text, int state) {
   return comp_next < comp_n ? strdup(comp_list[comp_next++]) : NULL;
 }
 
+static int comp_call (lua_State *L) {
+  lt_repl_field(L, "complete");
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 1);
+  if (lua_istable(L, -1)) comp_take(L);
+  return 0;
+}
+
 static char **comp_attempt (const char *text, int start, int end) {
   lua_State *L = replL;
-  const char *sep = text + strlen(text);
   char **matches;
   int top = lua_gettop(L);
   (void)start; (void)end;
-  rl_attempted_completion_over = 1;  /* never fall back to file names */
+  if (rl_completion_quote_character != 0) {  /* in a string: file names */
+    rl_completion_append_character = '\0';
+    return NULL;  /* readline falls back to rl_filename_completion_function */
+  }
+  rl_attempted_completion_over = 1;  /* no file names outside strings */
   rl_completion_append_character = '\0';
-  while (sep > text && sep[-1] != '.' && sep[-1] != ':') sep--;
   comp_n = 0;
-  if (sep == text)
-    lua_pushglobaltable(L);
-  else
-    comp_resolve(L, text, (size_t)(sep - text - 1));
-  comp_fields(L, text, (size_t)(sep - text), sep);
+  lua_pushcfunction(L, comp_call);
+  lua_pushstring(L, text);
+  lua_pcall(L, 1, 0, 0);  /* an error: no candidates */
   lua_settop(L, top);
   matches = rl_completion_matches(text, comp_generator);
   while (comp_n > 0) free(comp_list[--comp_n]);
@@ -264,11 +240,29 @@ static void rl_setup (lua_State *L) {
   rl_readline_name = LT_PROGNAME;  /* for $if lunet in ~/.inputrc */
   rl_catch_signals = 0;  /* Ctrl-C is ours: see rl_readln */
   rl_attempted_completion_function = comp_attempt;
+  /* Lua's operators end a word, '.' and ':' do not ("lunet.optim.A",
+  ** "m:par"); a quote starts a string, where file names complete */
+  rl_basic_word_break_characters = " \t\n\"'`@$><=;|&{}()[],+-*/%^#~";
+  rl_completer_quote_characters = "\"'";
   hist_open();
+}
+
+/* lunet.repl, or a note on stderr and the plain REPL without it */
+static void load_module (lua_State *L) {
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "lunet.repl");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1))
+    repl_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  else {
+    fprintf(stderr, LT_PROGNAME ": REPL without lunet.repl (%s)\n",
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "not a table");
+    lua_pop(L, 1);
+  }
 }
 
 void lt_repl_setup (lua_State *L, int tty) {
   interactive = tty;
+  load_module(L);
   if (interactive) rl_setup(L);
 }
 
@@ -310,6 +304,20 @@ static int pushline (lua_State *L, int firstline) {
   lua_pushstring(L, line);
   free(line);
   return 1;
+}
+
+/* lunet.repl.rewrite(line): what "?name", ":cmd" and "=expr" mean; the
+** line on the stack top is replaced by what it returns */
+static void rewrite (lua_State *L) {
+  if (lt_repl_field(L, "rewrite") != LUA_TFUNCTION) {
+    lua_pop(L, 1);
+    return;
+  }
+  lua_pushvalue(L, -2);
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_type(L, -1) == LUA_TSTRING)
+    lua_replace(L, -2);
+  else
+    lua_pop(L, 1);  /* no rewriting: the line as it is */
 }
 
 /* an expression line: "1+1" runs as "return 1+1;" and prints its value */
@@ -365,6 +373,7 @@ int lt_repl_loadline (lua_State *L) {
   lua_settop(L, 0);
   if ((status = pushline(L, 1)) <= 0)
     return status == 0 ? -1 : LT_SKIP;
+  rewrite(L);
   if ((status = addreturn(L)) != LUA_OK)
     status = multiline(L);
   if (status == LT_SKIP)

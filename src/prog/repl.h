@@ -13,8 +13,13 @@
 #define LT_SKIP     (-2)
 
 /* before the first line; tty: stdin is a terminal, so use readline with
-** prompts, history and completion (else plain lines, no prompts) */
+** prompts, history and completion (else plain lines, no prompts).  Loads
+** the Lua module lunet.repl. */
 void lt_repl_setup (lua_State *L, int tty);
+
+/* push lunet.repl's field `name` and return its type (nil when the Lua
+** module did not load: the REPL then works without it) */
+int lt_repl_field (lua_State *L, const char *name);
 
 /* compile the next input: -1 end, LT_SKIP, or a status with the function
 ** (or error message) as the only value on the stack */

@@ -12,6 +12,7 @@ task:encode(string) -> list of ids; task:decode(ids or tensor) -> string.
 ]]
 local lunet = require "lunet"
 local Task = require "lunet.data.task"
+local util = require "lunet.util"
 
 local def = { name = "char_lm", options = { seq_len = 64, split = 0.9, text = false, path = false } }
 
@@ -98,8 +99,7 @@ function Char:encode(s)
   for i, c in ipairs(chars_of(s)) do
     local id = self.char_ids[c]
     if not id then
-      error(string.format("data.char_lm: encode: character %q (at %d) is not in the vocabulary",
-                          c, i), 2)
+      Task.fail(self, "encode: character %q (at %d) is not in the vocabulary", c, i)
     end
     out[i] = id
   end
@@ -120,8 +120,7 @@ function Char:decode(ids)
   for i, id in ipairs(ids) do
     local c = self.chars[math.tointeger(id) or -1]
     if not c then
-      error(string.format("data.char_lm: decode: id %s (at %d) is not in 1..%d",
-                          tostring(id), i, #self.chars), 2)
+      Task.fail(self, "decode: id %s (at %d) is not in 1..%d", tostring(id), i, #self.chars)
     end
     out[i] = c
   end
@@ -131,11 +130,9 @@ end
 return function(path, opts)
   if type(path) == "table" and opts == nil then path, opts = nil, path end
   opts = opts or {}
-  if type(opts) ~= "table" then
-    error("data.char_lm: options must be a table, got " .. type(opts), 2)
-  end
+  if type(opts) ~= "table" then util.fail("data.char_lm", "options must be a table, got %s", type(opts)) end
   if path ~= nil and type(path) ~= "string" then
-    error("data.char_lm: path must be a string, got " .. type(path), 2)
+    util.fail("data.char_lm", "path must be a string, got %s", type(path))
   end
   local o = {}
   for k, v in pairs(opts) do o[k] = v end

@@ -29,6 +29,7 @@ Tasks:
 data.make(name, opts) builds a task by name (data.tasks lists the names).
 ]]
 local sequence = require "lunet.data.sequence"
+local util = require "lunet.util"
 
 local data = {
   mqar = require "lunet.data.mqar",
@@ -45,8 +46,9 @@ local data = {
 function data.make(name, opts)
   local f = type(name) == "string" and name ~= "make" and data[name]
   if type(f) ~= "function" then
-    error(string.format("data.make: unknown task '%s' (one of %s)", tostring(name),
-                        table.concat(data.tasks, ", ")), 2)
+    local near = util.did_you_mean(tostring(name), data.tasks)
+    util.fail("data.make", "unknown task '%s' (one of %s)%s", tostring(name),
+              table.concat(data.tasks, ", "), near and " (did you mean '" .. near .. "'?)" or "")
   end
   if name == "char_lm" then
     opts = opts or {}

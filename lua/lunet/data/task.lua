@@ -15,17 +15,17 @@
 -- made, which is what lets a resumed run see the data it would have seen.
 local lunet = require "lunet"
 local RNG = require "lunet.data.rng"
+local util = require "lunet.util"
 
 local Task = {}
 Task.__index = Task
 
-local COMMON = { vocab_size = true, seq_len = true, batch_size = true, seed = true,
-                 ignore_index = true, lm_targets = true }
+local COMMON = { "vocab_size", "seq_len", "batch_size", "seed", "ignore_index", "lm_targets" }
 
 local TRAIN, EVAL = 1, 2     -- stream numbers
 
 function Task.fail(self, fmt, ...)
-  error(string.format("data.%s: " .. fmt, self.name, ...), 0)
+  util.fail("data." .. self.name, fmt, ...)
 end
 
 -- an integer option >= lo (floats with integral values accepted)
@@ -40,51 +40,35 @@ function Task.int(self, key, lo)
 end
 
 function Task.new(def, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(string.format("data.%s: options must be a table, got %s", def.name, type(opts)), 3)
-  end
-  opts = opts or {}
+  opts = util.check_options("data." .. def.name, opts, COMMON, def.options) or {}
   local self = setmetatable({ name = def.name, sample = def.sample }, Task)
-  for k, v in pairs(opts) do
-    if not COMMON[k] and def.options[k] == nil then
-      error(string.format("data.%s: unknown option '%s'", def.name, tostring(k)), 3)
-    end
-    self[k] = v
-  end
+  for k, v in pairs(opts) do self[k] = v end
   for k, v in pairs(def.options) do
     if self[k] == nil then self[k] = v end
   end
   if self.batch_size == nil then self.batch_size = 32 end
   if self.seed == nil then self.seed = 1 end
   if self.ignore_index == nil then self.ignore_index = 0 end
-  local ok, err = pcall(function()
-    Task.int(self, "batch_size", 1)
-    local s = self.seed
-    if type(s) ~= "number" or not math.tointeger(s) then
-      Task.fail(self, "seed must be an integer, got %s", tostring(s))
-    end
-    self.seed = math.tointeger(s)
-    if math.type(self.ignore_index) ~= "integer" and
-        not (type(self.ignore_index) == "number" and math.tointeger(self.ignore_index)) then
-      Task.fail(self, "ignore_index must be an integer, got %s", tostring(self.ignore_index))
-    end
-    self.ignore_index = math.tointeger(self.ignore_index)
-    self.lm_targets = not not self.lm_targets
-    def.setup(self)
-  end)
-  if not ok then error(err, 3) end
+  Task.int(self, "batch_size", 1)
+  local s = self.seed
+  if type(s) ~= "number" or not math.tointeger(s) then
+    Task.fail(self, "seed must be an integer, got %s", tostring(s))
+  end
+  self.seed = math.tointeger(s)
+  if math.type(self.ignore_index) ~= "integer" and
+      not (type(self.ignore_index) == "number" and math.tointeger(self.ignore_index)) then
+    Task.fail(self, "ignore_index must be an integer, got %s", tostring(self.ignore_index))
+  end
+  self.ignore_index = math.tointeger(self.ignore_index)
+  self.lm_targets = not not self.lm_targets
+  def.setup(self)
   self.index = 0            -- training batches drawn so far
   return self
 end
 
--- the public constructor of a task (data.mqar{...} and the like).  Task.new
--- names error level 3, the line that called this closure: so the call
--- below must not be a tail call.
+-- the public constructor of a task (data.mqar{...} and the like)
 function Task.constructor(def)
-  return function(opts)
-    local task = Task.new(def, opts)
-    return task
-  end
+  return function(opts) return Task.new(def, opts) end
 end
 
 -- B sampled rows -> inputs, targets, mask tensors {B, S}
@@ -120,8 +104,7 @@ end
 function Task:train_batch(k)
   local ik = type(k) == "number" and math.tointeger(k)
   if not ik or ik < 1 then
-    error(string.format("data.%s: train_batch: k must be an integer >= 1, got %s",
-                        self.name, tostring(k)), 2)
+    Task.fail(self, "train_batch: k must be an integer >= 1, got %s", tostring(k))
   end
   return self:make(TRAIN, ik)
 end
@@ -132,8 +115,7 @@ function Task:eval_batch(k)
   k = k or 1
   local ik = type(k) == "number" and math.tointeger(k)
   if not ik or ik < 1 then
-    error(string.format("data.%s: eval_batch: k must be an integer >= 1, got %s",
-                        self.name, tostring(k)), 2)
+    Task.fail(self, "eval_batch: k must be an integer >= 1, got %s", tostring(k))
   end
   return self:make(EVAL, ik)
 end

@@ -1,6 +1,9 @@
 -- The activation layers nn.GELU{approximate='none'}, nn.SiLU, nn.ReLU:
 -- modules wrapping the elementwise ops, for use in Sequential.
+local lunet = require "lunet"
 local Module = require "lunet.nn.module"
+
+local gelu, silu, relu = Module.op(lunet.gelu), Module.op(lunet.silu), Module.op(lunet.relu)
 
 local GELU = Module:extend("GELU", { "approximate", approximate = "none" })
 
@@ -11,16 +14,16 @@ function GELU:init(o)
   self.approximate = o.approximate
 end
 
-function GELU:forward(x) return x:gelu(self.approximate) end
+function GELU:forward(x) return gelu(x, self.approximate) end
 
 function GELU:extra_repr()
   return self.approximate == "none" and "" or Module.format_options { "approximate", self.approximate }
 end
 
 local SiLU = Module:extend("SiLU", {})
-function SiLU:forward(x) return x:silu() end
+function SiLU:forward(x) return silu(x) end
 
 local ReLU = Module:extend("ReLU", {})
-function ReLU:forward(x) return x:relu() end
+function ReLU:forward(x) return relu(x) end
 
 return { GELU = GELU, SiLU = SiLU, ReLU = ReLU }

@@ -3,6 +3,8 @@
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 
+local dropout = Module.op(lunet.dropout)
+
 local Dropout = Module:extend("Dropout", { "p", p = 0.5 })
 
 function Dropout:init(o)
@@ -13,7 +15,7 @@ function Dropout:init(o)
 end
 
 function Dropout:forward(x)
-  return lunet.dropout(x, self.p, self.training)
+  return dropout(x, self.p, self.training)
 end
 
 -- the probability to use now: p while training, else 0 (for fused ops

@@ -3,6 +3,8 @@
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 
+local embedding = Module.op(lunet.embedding)
+
 local Embedding = Module:extend("Embedding", { "num_embeddings", "embedding_dim" })
 
 function Embedding:init(o)
@@ -14,7 +16,7 @@ end
 
 -- ids: a tensor (any shape) of ids in 1 .. num_embeddings -> {..., embedding_dim}
 function Embedding:forward(ids)
-  return lunet.embedding(ids, self.weight)
+  return embedding(ids, self.weight)
 end
 
 function Embedding:extra_repr()

@@ -1,4 +1,4 @@
--- nn.GatedLatentAttention{d_model, num_heads, latent_rank=32}
+-- nn.GatedLatentAttention{d_model, num_heads, latent_rank=d_model/num_heads}
 -- (alias nn.GatedAttention): seed 000's module (which the seed calls
 -- MultiHeadLatentAttention).
 --
@@ -32,16 +32,42 @@ local Linear = require "lunet.nn.linear"
 local heads = require "lunet.nn.heads"
 
 local GatedLatentAttention = Module:extend("GatedLatentAttention", {
-  "d_model", "num_heads", "latent_rank", latent_rank = 32,
+  "d_model", "num_heads", "latent_rank", latent_rank = Module.AUTO,
 })
 
-function GatedLatentAttention:init(o)
-  self:check_positive(o, "d_model", "num_heads", "latent_rank")
+-- m.output_attentions = true: each forward keeps its attention weights
+-- {B,H,S,T} (detached) in m.attention_weights, for attention maps
+GatedLatentAttention.output_attentions = false
+
+-- The width rule: latent_rank defaults to head_dim = d_model / num_heads
+-- (the seed's 32 at 256/8), the widest latent that still costs no more to
+-- cache than k and v.
+function GatedLatentAttention.default_sizes(d_model, num_heads)
+  return { latent_rank = math.max(1, d_model // num_heads) }
+end
+
+-- the sizes, checked, without building anything (see MultiHeadAttention:configure)
+function GatedLatentAttention:configure(o)
+  self:check_positive(o, "d_model", "num_heads")
   if o.d_model % o.num_heads ~= 0 then
     self:fail("d_model %d is not divisible by num_heads %d", o.d_model, o.num_heads)
   end
-  local d, H, r = o.d_model, o.num_heads, o.latent_rank
-  self.d_model, self.num_heads, self.latent_rank, self.head_dim = d, H, r, d // H
+  local r = o.latent_rank or self.default_sizes(o.d_model, o.num_heads).latent_rank
+  self:check_positive({ latent_rank = r }, "latent_rank")
+  self.d_model, self.num_heads, self.latent_rank, self.head_dim = o.d_model, o.num_heads, r,
+                                                                  o.d_model // o.num_heads
+end
+
+-- what cannot work well
+function GatedLatentAttention:size_warnings()
+  return heads.width_warnings(self.head_dim, "head_dim", self.latent_rank, "latent_rank", self.head_dim,
+                              "head_dim")
+end
+
+function GatedLatentAttention:init(o)
+  self:configure(o)
+  heads.warn(self)
+  local d, H, r = self.d_model, self.num_heads, self.latent_rank
   -- low-rank key and value factors
   self.U_k = Linear { d, r * H, bias = false }
   self.V_k = Linear { r, self.head_dim, bias = false }
@@ -98,7 +124,9 @@ function GatedLatentAttention:forward(x, mask, opts)
     scores = scores:masked_fill(future, -math.huge)
   end
   -- 3. attend: {B,H,S,head_dim}
-  local context = scores:softmax(-1):matmul(v)
+  local probs = scores:softmax(-1)
+  if self.output_attentions then self.attention_weights = probs:detach() end
+  local context = probs:matmul(v)
   if cache and cache.latent then context = self.V_v(context) end
   -- 4. gate each head by a softmax over heads of gate(x): {B,S,H} -> {B,H,S,1}
   local gate = self.gate(x):softmax(-1):permute { 1, 3, 2 }:unsqueeze(4)

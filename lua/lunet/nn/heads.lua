@@ -3,8 +3,40 @@
 -- cache used for decoding.
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
+local util = require "lunet.util"
 
 local heads = {}
+
+local attention = Module.op(lunet.attention)
+
+-- ---------------------------------------------------------------- sizes
+
+-- Fewer query/key dims per head than this and a head cannot tell many
+-- keys apart (attention goes flat): a configuration that cannot work well.
+heads.MIN_HEAD_DIM = 8
+
+-- The warnings for a head of `dim` query/key content dims (what names
+-- them) and, when given, a latent of `latent` dims (latent_name) that
+-- should be no wider than `limit` (limit_name); a list, empty if none.
+function heads.width_warnings(dim, what, latent, latent_name, limit, limit_name)
+  local w = {}
+  if dim < heads.MIN_HEAD_DIM then
+    w[1] = string.format("%s %d gives fewer than %d content dims per head: attention cannot "
+                         .. "tell keys apart well", what, dim, heads.MIN_HEAD_DIM)
+  end
+  if latent and latent > limit then
+    w[#w + 1] = string.format("%s %d is wider than %s %d: the latent does not compress", latent_name,
+                              latent, limit_name, limit)
+  end
+  return w
+end
+
+-- util.warn each of m:size_warnings(), prefixed by the class
+function heads.warn(m)
+  for _, w in ipairs(m:size_warnings()) do util.warn(m:class_name() .. ": " .. w) end
+end
+
+-- ---------------------------------------------------------------- inputs
 
 -- x must be {B, S, width}
 function heads.check_input(m, x, width, what)
@@ -29,15 +61,13 @@ function heads.check_mask(m, mask, B, S, cached)
   end
 end
 
--- the call options {causal=true}: nil or a table
-local CALL_OPTIONS = { causal = true, cache = true }
+-- the call options {causal=true, cache=c}: nil or a table (a typo like
+-- casual=true must not pass silently)
+local CALL_OPTIONS = { "causal", "cache" }
 
 function heads.causal(m, opts)
   if opts == nil then return false end
-  if type(opts) ~= "table" then m:fail("options must be a table such as {causal=true}, got %s", type(opts)) end
-  for k in pairs(opts) do   -- a typo like casual=true must not pass silently
-    if not CALL_OPTIONS[k] then m:fail("unknown call option '%s' (known: causal, cache)", tostring(k)) end
-  end
+  util.check_options(m:class_name(), opts, CALL_OPTIONS)
   return opts.causal and true or false
 end
 
@@ -76,10 +106,34 @@ end
 -- keys j <= i + T - S).  scale nil means 1/sqrt(D).
 -- A query whose keys are all masked gets all-zero weights from the op (so
 -- a zero context and zero gradients; PyTorch would give NaN there).
+--
+-- With m.output_attentions set, the weights are also kept, detached, in
+-- m.attention_weights (see heads.weights).
 function heads.attend(m, q, k, v, mask, causal, scale)
-  return lunet.attention(q, k, v, {
+  if m.output_attentions then m.attention_weights = heads.weights(q, k, mask, causal, scale) end
+  return attention(q, k, v, {
     mask = mask, causal = causal, scale = scale, dropout = m.dropout:rate(),
   })
+end
+
+-- The attention weights the fused op uses, written out: {B,H,S,T},
+-- softmax(q k^T * scale) over the kept keys (before attention dropout),
+-- and all zeros for a query whose keys are all masked, as the op gives it.
+-- Detached: for looking at (attention maps), not for training.
+function heads.weights(q, k, mask, causal, scale)
+  return lunet.no_grad(function()
+    local B, H, S, D = q:size(1), q:size(2), q:size(3), q:size(4)
+    local Hk, T = k:size(2), k:size(3)
+    k = k:unsqueeze(3):expand { B, Hk, H // Hk, T, D }:reshape { B, H, T, D }
+    local scores = q:matmul(k:transpose(3, 4)) * (scale or 1 / math.sqrt(D))
+    if mask ~= nil then scores = scores:masked_fill(mask:eq(0):view { B, 1, 1, T }, -math.huge) end
+    if causal then   -- key j is in query i's future when j > i + T - S (0-based)
+      local future = lunet.arange(S):view { S, 1 }:lt(lunet.arange(T):view { 1, T } - (T - S))
+      scores = scores:masked_fill(future, -math.huge)
+    end
+    local w = scores:softmax(-1)
+    return w:masked_fill(w:isnan(), 0)
+  end)
 end
 
 -- ---------------------------------------------------------------- KV cache
@@ -111,9 +165,7 @@ heads.Cache = Cache
 
 -- owner: the module; streams: list of {name, n, width}; opts {capacity=}
 function heads.new_cache(owner, streams, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    owner:fail("new_cache options must be a table such as {capacity=64}, got %s", type(opts))
-  end
+  util.check_options(owner:class_name() .. ": new_cache", opts, { "capacity" })
   local cap = opts and opts.capacity or 0
   if math.type(cap) ~= "integer" or cap < 0 then
     owner:fail("cache capacity must be a non-negative integer, got %s", tostring(cap))

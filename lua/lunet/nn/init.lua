@@ -22,7 +22,15 @@ local nn = {
   TransformerBlock = require "lunet.nn.transformer_block",
   TransformerLM = require "lunet.nn.transformer_lm",
   functional = require "lunet.nn.functional",
+  Identity = require "lunet.nn.identity",
+  ModuleDict = require "lunet.nn.module_dict",
+  ParameterList = require "lunet.nn.parameter_list",
+  init = require "lunet.nn.initializers",
 }
+do
+  local sm = require "lunet.nn.softmax"
+  nn.Softmax, nn.LogSoftmax = sm.Softmax, sm.LogSoftmax
+end
 
 nn.MHA = nn.MultiHeadAttention
 nn.MQA = nn.MultiQueryAttention

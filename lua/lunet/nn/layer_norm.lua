@@ -4,6 +4,8 @@
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 
+local layer_norm = Module.op(lunet.layer_norm)
+
 local LayerNorm = Module:extend("LayerNorm", {
   "normalized_shape", "eps", "elementwise_affine", "bias",
   eps = 1e-5, elementwise_affine = true, bias = true,
@@ -20,7 +22,7 @@ function LayerNorm:init(o)
 end
 
 function LayerNorm:forward(x)
-  return lunet.layer_norm(x, self.weight, self.bias, self.eps)
+  return layer_norm(x, self.weight, self.bias, self.eps)
 end
 
 function LayerNorm:extra_repr()

@@ -2,6 +2,8 @@
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 
+local linear = Module.op(lunet.linear)
+
 local Linear = Module:extend("Linear", { "in_features", "out_features", "bias", bias = true })
 
 function Linear:init(o)
@@ -17,7 +19,7 @@ end
 
 -- x {..., in_features} -> {..., out_features}
 function Linear:forward(x)
-  return lunet.linear(x, self.weight, self.bias)
+  return linear(x, self.weight, self.bias)
 end
 
 function Linear:extra_repr()

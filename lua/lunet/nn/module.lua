@@ -2,39 +2,41 @@
 --
 -- A class is made with Module:extend(name, spec) and instantiated by
 -- calling it.  spec lists the constructor's options: its array part gives
--- the positional order, its hash part the defaults, and every positional
--- name without a default is required.  So for
+-- the positional order, its hash part the defaults (Module.AUTO: worked
+-- out by init from the others), and every positional name without a
+-- default is required.  So for
 --
 --   local Linear = Module:extend("Linear", {"in_features", "out_features", "bias", bias = true})
 --
 -- nn.Linear(4, 3), nn.Linear{4, 3} and nn.Linear{in_features=4, out_features=3}
 -- all reach Linear:init(o) with o = {in_features=4, out_features=3, bias=true}.
--- Unknown options are errors (a class with extra_options = true lets them
--- through to init, which hands them on).  A subclass without a spec of its
+-- Unknown options are errors (see parse_options for classes that hand
+-- options on to the parts they build).  A subclass without a spec of its
 -- own inherits its parent's; Module:extend(name) on Module itself makes a
 -- class whose init gets the constructor's arguments as given.
 --
 -- Inside init, `self.foo = <module>` registers a submodule and
--- `self.foo = <leaf tensor that requires grad>` a parameter, as in PyTorch:
+-- `self.foo = <leaf tensor that requires grad>` a parameter, as in PyTorch
+-- (self:register_buffer(name, t) a buffer: state, not a parameter):
 -- the instance keeps them out of its own table so every assignment passes
 -- through __newindex.  Parameters come out of named_parameters() and
 -- state_dict() in PyTorch's order: a module's own parameters in
 -- registration order, then each submodule's in registration order.
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local Module = {}
 Module.__name = "Module"
 Module.__module = true      -- looked up through a class: marks modules
 
+-- Module.is_module(v) -> true if v is a module instance (or class)
 local function is_module(v)
   local mt = type(v) == "table" and getmetatable(v)
   return type(mt) == "table" and mt.__module == true
 end
 Module.is_module = is_module
 
-local function shape_str(t)
-  return "{" .. table.concat(t:shape(), ",") .. "}"
-end
+local shape_str = util.shape_str
 Module.shape_str = shape_str
 
 -- nn.Parameter(t): a leaf that requires grad, sharing t's storage
@@ -43,14 +45,130 @@ function Module.Parameter(t)
 end
 
 -- ---------------------------------------------------------------- errors
+--
+-- An error in a model's forward is reported at the user's line -- the
+-- line outside lunet's files that called into the library -- and names the
+-- submodule that failed by its path from the outermost module running,
+-- e.g.
+--
+--   train.lua:42: in TransformerLM.blocks[2].attn.query: linear: input
+--   {1,3,8} does not match weight {8,4} (in_features 4)
+--
+-- Nothing is caught on the way: __call runs forward as a plain call, so
+-- a message handler (debug.traceback in xpcall, the lunet program's) sees
+-- every frame, the user's among them.  The path is read off the stack
+-- itself when the error is raised: every module running has a __call
+-- frame whose first local is the module (see module_path), so calls cost
+-- nothing extra to track.  Two kinds of error get there:
+--   * lunet's Lua code raises through Module:fail (or util.fail), which
+--     adds the position and the path;
+--   * the core's C ops name the op and the values but, called from a
+--     layer, would point at the layer's line.  The layers call them
+--     through Module.op(fn), which raises their message again at the
+--     user's line with the path.  Only the C function's own frame is left
+--     out of the traceback.
 
+-- While lunet.profile counts, calls go through profiling.call, which
+-- charges the module's work to its own scope; otherwise the cost of
+-- profiling is this one field test.
+local profiling = { on = false }
+Module._profiling = profiling
+
+local function pass(...) return ... end
+
+-- the __call functions: one per class (so a traceback names the class,
+-- e.g. 'lunet.nn.linear.__call'), all of the same code
+local call_frames = setmetatable({}, { __mode = "k" })
+
+-- module(...) runs module:forward(...).  Not as a tail call: the __call
+-- frame stays on the stack while forward runs, which is how module_path
+-- finds the modules running (one more call, no allocation, nothing caught).
+local call_hooked   -- (hooks section below)
+
+local function new_call()
+  local function call(self, ...)
+    if rawget(self, "_hooks") then return pass(call_hooked(self, ...)) end
+    if profiling.on then return pass(profiling.call(self, ...)) end
+    return pass(self.forward(self, ...))
+  end
+  call_frames[call] = true
+  return call
+end
+Module.__call = new_call()
+
+-- "[2]" for the child named "1" of a ModuleList (named from 0 as in
+-- PyTorch, indexed from 1 in Lua), ".name" for any other
+local function step_name(name)
+  if name:match("^%d+$") then return "[" .. (tonumber(name) + 1) .. "]" end
+  return "." .. name
+end
+
+-- the path from module `from` down to its descendant `to` (nil if none)
+local function relative_path(from, to, depth)
+  for _, name in ipairs(from._module_names) do
+    local child = from._modules[name]
+    if child == to then return step_name(name) end
+    if depth < 8 then
+      local rest = relative_path(child, to, depth + 1)
+      if rest then return step_name(name) .. rest end
+    end
+  end
+  return nil
+end
+
+-- The modules whose forward is running, outermost first, read from the
+-- __call frames on the stack, and their path: "TransformerLM.blocks[2].attn".
+-- A module that is not below the previous one (made on the fly, say) starts
+-- a new segment "... > Linear".
+function Module.module_path()
+  local chain, level = {}, 2
+  while true do
+    local info = debug.getinfo(level, "f")
+    if info == nil then break end
+    if call_frames[info.func] then
+      local _, m = debug.getlocal(level, 1)
+      if chain[1] ~= m then table.insert(chain, 1, m) end
+    end
+    level = level + 1
+  end
+  if #chain == 0 then return nil, 0 end
+  local path = chain[1]:class_name()
+  for i = 2, #chain do
+    path = path .. (relative_path(chain[i - 1], chain[i], 1) or " > " .. chain[i]:class_name())
+  end
+  return path, #chain
+end
+
+-- msg with "in <path>: " in front when the module failing is nested in
+-- another (a module called directly is named by msg itself)
+local function with_path(msg)
+  local path, depth = Module.module_path()
+  if depth < 2 then return msg end
+  return "in " .. path .. ": " .. msg
+end
+
+-- m:class_name() -> the class's name, e.g. "Linear"
 function Module:class_name()
   return getmetatable(self).__name
 end
 
--- raise "<Class>: <message>"; no position prefix, like the core's errors
+-- raise "<Class>: <message>" at the user's line, naming the module path
 function Module:fail(fmt, ...)
-  error(self:class_name() .. ": " .. string.format(fmt, ...), 0)
+  error(with_path(self:class_name() .. ": " .. string.format(fmt, ...)), util.user_level())
+end
+
+local function relay(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) ~= "string" then error(err) end   -- an error object: as it is
+  error(with_path(err), util.user_level())
+end
+
+-- Module.op(fn): the core op fn, whose errors are raised at the user's
+-- line with the module path (see above).  The layers call the core's ops
+-- through it:  local linear = Module.op(lunet.linear)
+function Module.op(fn)
+  return function(...) return relay(pcall(fn, ...)) end
 end
 
 -- each named option must be a positive integer
@@ -66,19 +184,22 @@ end
 
 -- ---------------------------------------------------------------- classes
 
-local function known_option(spec, name)
-  if spec[name] ~= nil then return true end
-  for _, n in ipairs(spec) do if n == name then return true end end
-  return false
-end
+-- A spec default of Module.AUTO: the option is optional and init works
+-- its value out from the others (an attention's sizes from its width).
+Module.AUTO = setmetatable({}, { __name = "Module.AUTO", __tostring = function() return "auto" end })
 
--- the options table a spec'd class's init receives
+-- The options table a spec'd class's init receives.  Unknown options are
+-- errors (util.check_options' message, with a did-you-mean).  A class
+-- that hands options on to parts it builds sets extra_options to a
+-- function(o) -> the further names it accepts given o (or nil when o
+-- cannot tell, e.g. an unknown attention name, which init reports), or to
+-- true to let anything through to init.
 function Module.parse_options(cls, ...)
   local spec, name = cls.spec, cls.__name
   local n, first = select("#", ...), ...
   local o, given = {}, {}
   local function too_many(count)
-    error(string.format("%s: %d positional options given, at most %d", name, count, #spec), 0)
+    util.fail(name, "%d positional options given, at most %d", count, #spec)
   end
   if n == 1 and type(first) == "table" and not is_module(first) and not lunet.is_tensor(first) then
     for k, v in pairs(first) do
@@ -87,12 +208,10 @@ function Module.parse_options(cls, ...)
     end
     table.sort(given)
     if given[#given] and given[#given] > #spec then too_many(given[#given]) end
-    if given[1] and given[1] < 1 then
-      error(string.format("%s: bad positional option index %d", name, given[1]), 0)
-    end
+    if given[1] and given[1] < 1 then util.fail(name, "bad positional option index %d", given[1]) end
     for _, i in ipairs(given) do
       if o[spec[i]] ~= nil then
-        error(string.format("%s: option '%s' given both by position and by name", name, spec[i]), 0)
+        util.fail(name, "option '%s' given both by position and by name", spec[i])
       end
       o[spec[i]] = first[i]
     end
@@ -100,22 +219,15 @@ function Module.parse_options(cls, ...)
     if n > #spec then too_many(n) end
     for i = 1, n do o[spec[i]] = (select(i, ...)) end
   end
-  if not cls.extra_options then
-    local bad = {}
-    for k in pairs(o) do
-      if not known_option(spec, k) then bad[#bad + 1] = tostring(k) end
-    end
-    if #bad > 0 then
-      table.sort(bad)
-      error(string.format("%s: unknown option%s '%s'", name, #bad > 1 and "s" or "",
-                          table.concat(bad, "', '")), 0)
-    end
-  end
+  local more = cls.extra_options
   for k, v in pairs(spec) do
-    if type(k) == "string" and o[k] == nil then o[k] = v end
+    if type(k) == "string" and o[k] == nil and v ~= Module.AUTO then o[k] = v end
   end
+  if type(more) == "function" then more = more(o) end
+  if more ~= true and more ~= nil then util.check_options(name, o, spec, more)
+  elseif not cls.extra_options then util.check_options(name, o, spec) end
   for _, k in ipairs(spec) do
-    if o[k] == nil then error(string.format("%s: missing option '%s'", name, k), 0) end
+    if o[k] == nil and spec[k] ~= Module.AUTO then util.fail(name, "missing option '%s'", k) end
   end
   return o
 end
@@ -124,6 +236,8 @@ local function construct(cls, ...)
   local self = setmetatable({
     _attrs = {},                          -- plain fields (training, sizes, caches)
     _params = {}, _param_names = {},      -- name -> tensor, and the order
+    _buffers = {}, _buffer_names = {},    -- likewise (register_buffer), and which
+    _buffer_persistent = {},              -- of them state_dict saves
     _modules = {}, _module_names = {},    -- name -> module, and the order
   }, cls)
   self.training = true
@@ -135,11 +249,17 @@ end
 -- the metamethods each class carries for its instances
 local INSTANCE_META = { "__index", "__newindex", "__call", "__tostring", "__len" }
 
+-- Module:extend(name [, spec]) -> a new class (see the top of this file):
+--   local Scale = nn.Module:extend("Scale", {"dim", gain = 1})
+-- then Scale:init(o) builds it and Scale:forward(...) computes.
 function Module:extend(name, spec)
   local cls = setmetatable({}, { __index = self, __call = construct })
   cls.__name = name
+  local where = debug.getinfo(2, "Sl")   -- for lunet.doc: the comment above this call
+  cls.__defined = { source = where.source, line = where.currentline }
   cls.spec = spec
   for _, k in ipairs(INSTANCE_META) do cls[k] = self[k] end
+  cls.__call = new_call()
   return cls
 end
 
@@ -155,6 +275,8 @@ function Module.__index(self, k)
   local v = self._attrs[k]
   if v ~= nil then return v end
   v = self._params[k]
+  if v ~= nil then return v end
+  v = self._buffers[k]
   if v ~= nil then return v end
   v = self._modules[k]
   if v ~= nil then return v end
@@ -183,7 +305,20 @@ local function unregister(self, name, keep)
     self._modules[name] = nil
     drop_name(self._module_names, name)
   end
+  if keep ~= "buffer" and self._buffers[name] ~= nil then
+    self._buffers[name] = nil
+    drop_name(self._buffer_names, name)
+  end
   if keep ~= "attr" then self._attrs[name] = nil end
+end
+
+-- v under name in store (name -> value) and order (the names in
+-- registration order), forgotten in every other category; v nil: removed
+local function place(self, name, v, kind, store, order)
+  unregister(self, name, v ~= nil and kind or nil)
+  if v == nil then return end
+  if store[name] == nil then table.insert(order, name) end
+  store[name] = v
 end
 
 -- register (or with nil, remove) a parameter; any leaf tensor will do,
@@ -194,25 +329,23 @@ function Module:register_parameter(name, t)
     self:fail("parameter '%s' must be a leaf tensor, got %s", name,
               lunet.is_tensor(t) and "a non-leaf tensor" or type(t))
   end
-  unregister(self, name, t ~= nil and "param" or nil)
-  if t == nil then return end
-  if self._params[name] == nil then table.insert(self._param_names, name) end
-  self._params[name] = t
+  place(self, name, t, "param", self._params, self._param_names)
 end
 
+-- m:add_module(name, child): register (or with nil, remove) a submodule,
+-- as self.name = child does
 function Module:add_module(name, m)
   check_name(self, name, "module")
   if m ~= nil and not is_module(m) then
     self:fail("submodule '%s' must be a module, got %s", name, type(m))
   end
-  unregister(self, name, m ~= nil and "module" or nil)
-  if m == nil then return end
-  if self._modules[name] == nil then table.insert(self._module_names, name) end
-  self._modules[name] = m
+  place(self, name, m, "module", self._modules, self._module_names)
 end
 
 function Module.__newindex(self, k, v)
-  if is_module(v) then
+  if self._buffers[k] ~= nil and lunet.is_tensor(v) then
+    self:register_buffer(k, v, { persistent = self._buffer_persistent[k] })
+  elseif is_module(v) then
     self:add_module(k, v)
   elseif lunet.is_tensor(v) and v.is_leaf and (v:requires_grad() or self._params[k] ~= nil) then
     self:register_parameter(k, v)
@@ -225,34 +358,6 @@ function Module.__newindex(self, k, v)
   else
     self._attrs[k] = v
   end
-end
-
--- While lunet.profile counts, calls go through profiling.call, which
--- charges the module's work to its own scope; otherwise the cost of
--- profiling is this one field test.
-local profiling = { on = false }
-Module._profiling = profiling
-
--- lunet's own Lua files: an error raised inside them (a core op called by
--- a layer, say) is reported at the line that called the module, as a core
--- op called directly is, not at a line of the library
-local LIB = debug.getinfo(1, "S").source:match("^@(.*/)nn/[^/]*$")
-
-local function relocated(ok, ...)
-  if ok then return ... end
-  local err = ...
-  if type(err) ~= "string" then error(err, 0) end
-  local path = err:match("^(.-):%d+: ")
-  if path and LIB and path:sub(1, #LIB) == LIB then
-    err = err:sub(#path + 2):gsub("^%d+: ", "", 1)
-    error(err, 2)                          -- the caller of __call (a tail call)
-  end
-  error(err, path and 0 or 2)              -- no position yet: give the caller's
-end
-
-function Module.__call(self, ...)
-  if profiling.on then return profiling.call(self, ...) end
-  return relocated(pcall(self.forward, self, ...))
 end
 
 -- ---------------------------------------------------------------- traversal
@@ -314,16 +419,19 @@ function Module:named_modules()
   return iterate(collect_modules(self, "", {}, {}))
 end
 
+-- m:modules() -> the module and every submodule, depth first, each once
 function Module:modules()
   return values(collect_modules(self, "", {}, {}))
 end
 
+-- for name, child in m:named_children() do ... end: direct submodules
 function Module:named_children()
   local list = {}
   for _, name in ipairs(self._module_names) do list[#list + 1] = { name, self._modules[name] } end
   return iterate(list)
 end
 
+-- m:children() -> the direct submodules, in registration order
 function Module:children()
   local list = {}
   for i, name in ipairs(self._module_names) do list[i] = self._modules[name] end
@@ -347,27 +455,30 @@ function Module:num_parameters()
   return total, trainable
 end
 
+-- m:train([mode=true]) -> m: training mode (dropout on) for m and every
+-- submodule; m:train(false) is m:eval()
 function Module:train(mode)
   if mode == nil then mode = true end
   for _, m in ipairs(self:modules()) do m.training = mode and true or false end
   return self
 end
 
+-- m:eval() -> m: evaluation mode for m and every submodule
 function Module:eval()
   return self:train(false)
 end
 
+-- m:zero_grad(): every parameter's .grad dropped (nil)
 function Module:zero_grad()
   for _, p in ipairs(self:parameters()) do p.grad = nil end
 end
 
 -- ---------------------------------------------------------------- state
 
--- sd[1..n] are the names in order and sd[name] the tensor itself (a tied
--- tensor appears under each of its names, as in PyTorch)
 -- A state dict is a plain name -> tensor table (so lunet.save takes it as
--- it is); pairs() walks it in registration order, and Module.keys(sd)
--- lists that order.
+-- it is; a tied tensor appears under each of its names, as in PyTorch);
+-- pairs() walks it in registration order, and Module.keys(sd) lists that
+-- order.
 local StateDict = { __name = "StateDict" }
 
 function StateDict.__pairs(sd)
@@ -378,6 +489,7 @@ function StateDict.__pairs(sd)
   end, sd, nil
 end
 
+-- Module.keys(sd) -> a state dict's names in registration order
 function Module.keys(sd)
   local mt = getmetatable(sd)
   if mt == StateDict or (mt and mt.keys) then return table.move(mt.keys, 1, #mt.keys, 1, {}) end
@@ -387,9 +499,11 @@ function Module.keys(sd)
   return keys
 end
 
+-- m:state_dict() -> name -> tensor of every parameter and persistent
+-- buffer (see above); lunet.save(path, m:state_dict()) writes it
 function Module:state_dict()
   local sd, keys = {}, {}
-  for _, e in ipairs(collect_params(self, "", {})) do
+  for _, e in ipairs(Module.collect_state(self, "", {})) do
     keys[#keys + 1] = e[1]
     sd[e[1]] = e[2]
   end
@@ -407,6 +521,7 @@ end
 -- (the default).  Returns the lists of missing and unexpected keys.
 function Module:load_state_dict(sd, opts)
   if type(sd) ~= "table" then self:fail("load_state_dict: expected a table, got %s", type(sd)) end
+  util.check_options(self:class_name() .. ": load_state_dict", opts, { "strict" })
   local strict = not (opts and opts.strict == false)
   local own = self:state_dict()
   local missing, unexpected, mismatched = {}, {}, {}
@@ -452,6 +567,7 @@ function Module:save(path)
   return self
 end
 
+-- m:load(path [, {strict=true}]): load_state_dict from a safetensors file
 function Module:load(path, opts)
   local tensors = lunet.load(path)
   self:load_state_dict(tensors, opts)
@@ -493,6 +609,162 @@ function Module.__tostring(self)
   if nextra == 1 and #lines == 1 then s = s .. lines[1]
   elseif #lines > 0 then s = s .. "\n  " .. table.concat(lines, "\n  ") .. "\n" end
   return s .. ")"
+end
+
+-- ---------------------------------------------------------------- buffers
+
+-- register_buffer(name, t, {persistent=true}): t is module state that is
+-- not a parameter (no gradient, not stepped by optimisers): it is saved in
+-- state_dict() (unless persistent=false) and found as self.name.  nil removes.
+function Module:register_buffer(name, t, opts)
+  check_name(self, name, "buffer")
+  if t ~= nil and not lunet.is_tensor(t) then
+    self:fail("buffer '%s' must be a tensor, got %s", name, type(t))
+  end
+  place(self, name, t, "buffer", self._buffers, self._buffer_names)
+  if t ~= nil then self._buffer_persistent[name] = not (opts and opts.persistent == false) end
+end
+
+-- {name, tensor} of every buffer in the tree, in PyTorch's order; `saved`
+-- keeps the persistent ones only
+local function collect_buffers(m, prefix, out, saved)
+  for _, name in ipairs(m._buffer_names) do
+    if not saved or m._buffer_persistent[name] then out[#out + 1] = { prefix .. name, m._buffers[name] } end
+  end
+  for _, name in ipairs(m._module_names) do
+    collect_buffers(m._modules[name], prefix .. name .. ".", out, saved)
+  end
+  return out
+end
+
+-- for name, t in m:named_buffers() do ... end: every buffer in the tree
+function Module:named_buffers() return iterate(collect_buffers(self, "", {})) end
+-- m:buffers() -> the buffers as a list
+function Module:buffers() return values(collect_buffers(self, "", {})) end
+
+-- what state_dict holds, in PyTorch's order: each module's parameters, then
+-- its persistent buffers, then its children's (a tied tensor under each name)
+function Module.collect_state(m, prefix, out)
+  for _, name in ipairs(m._param_names) do out[#out + 1] = { prefix .. name, m._params[name] } end
+  for _, name in ipairs(m._buffer_names) do
+    if m._buffer_persistent[name] then out[#out + 1] = { prefix .. name, m._buffers[name] } end
+  end
+  for _, name in ipairs(m._module_names) do
+    Module.collect_state(m._modules[name], prefix .. name .. ".", out)
+  end
+  return out
+end
+
+-- ---------------------------------------------------------------- hooks
+
+--[[
+m:register_forward_pre_hook(fn): fn(module, args) runs before forward;
+args is the table of the call's arguments ({n = count, ...}); fn may return
+a new table of arguments.
+m:register_forward_hook(fn): fn(module, args, output) runs after forward;
+it may return a new output.
+Both return a handle whose :remove() takes the hook away.  Hooks run in
+the order they were registered.  Attention maps, say:
+  local maps = {}
+  for name, m in model:named_modules() do
+    if m.output_attentions ~= nil then
+      m.output_attentions = true
+      m:register_forward_hook(function(mod) maps[name] = mod.attention_weights end)
+    end
+  end
+]]
+local Handle = { __name = "RemovableHandle" }
+Handle.__index = Handle
+
+function Handle:remove()
+  local hooks = rawget(self.module, "_hooks")
+  if hooks then
+    hooks[self.kind][self.id] = nil
+    if next(hooks.pre) == nil and next(hooks.post) == nil then rawset(self.module, "_hooks", nil) end
+  end
+end
+
+local hook_ids = 0
+
+local function add_hook(self, kind, fn)
+  if type(fn) ~= "function" then
+    self:fail("a hook must be a function, got %s", type(fn))
+  end
+  local hooks = rawget(self, "_hooks")
+  if hooks == nil then
+    hooks = { pre = {}, post = {} }
+    rawset(self, "_hooks", hooks)
+  end
+  hook_ids = hook_ids + 1
+  hooks[kind][hook_ids] = fn
+  return setmetatable({ module = self, kind = kind, id = hook_ids }, Handle)
+end
+
+-- m:register_forward_pre_hook(fn) -> handle: fn(module, args) runs before
+-- forward (args = {n=, ...}; returning a table replaces them); handle:remove()
+function Module:register_forward_pre_hook(fn) return add_hook(self, "pre", fn) end
+-- m:register_forward_hook(fn) -> handle: fn(module, args, output) runs after
+-- forward (returning a value replaces the output); handle:remove()
+function Module:register_forward_hook(fn) return add_hook(self, "post", fn) end
+
+-- the hooks of one kind, in registration order
+local function ordered(list)
+  local ids = {}
+  for id in pairs(list) do ids[#ids + 1] = id end
+  table.sort(ids)
+  for i, id in ipairs(ids) do ids[i] = list[id] end
+  return ids
+end
+
+local function forward_of(self, args)
+  if profiling.on then return table.pack(profiling.call(self, table.unpack(args, 1, args.n))) end
+  return table.pack(self.forward(self, table.unpack(args, 1, args.n)))
+end
+
+function call_hooked(self, ...)
+  local hooks, args = rawget(self, "_hooks"), table.pack(...)
+  for _, fn in ipairs(ordered(hooks.pre)) do
+    local new = fn(self, args)
+    if new ~= nil then
+      if type(new) ~= "table" then self:fail("a forward pre-hook must return nil or a table of arguments") end
+      args = new
+      args.n = args.n or #args
+    end
+  end
+  local out = forward_of(self, args)
+  for _, fn in ipairs(ordered(hooks.post)) do
+    local new = fn(self, args, table.unpack(out, 1, out.n))
+    if new ~= nil then out[1] = new end
+  end
+  return table.unpack(out, 1, out.n)
+end
+
+-- ---------------------------------------------------------------- parameter groups
+
+--[[
+m:param_groups{weight_decay=0.01, no_decay=fn}: the parameters in two
+optimiser groups, the usual way to keep weight decay off biases and norm
+gains: {params = every parameter with 2 or more dims (weights, embeddings),
+weight_decay = weight_decay} and {params = the others, weight_decay = 0}.
+no_decay(name, p) -> true overrides the choice.  Hand the result to an
+optimiser: lunet.optim.AdamW(model:param_groups{weight_decay = 0.1}, {lr = 3e-4}).
+]]
+function Module:param_groups(o)
+  o = o or {}
+  util.check_options(self:class_name() .. ":param_groups", o, { "weight_decay", "no_decay" })
+  local wd = o.weight_decay or 0.01
+  if type(wd) ~= "number" or wd < 0 then self:fail("param_groups: weight_decay must be a number >= 0") end
+  local decay, plain = {}, {}
+  for _, e in ipairs(collect_params(self, "", {}, {})) do
+    local name, p = e[1], e[2]
+    local off
+    if o.no_decay then off = o.no_decay(name, p) else off = p:dim() < 2 end
+    if off then plain[#plain + 1] = p else decay[#decay + 1] = p end
+  end
+  local groups = {}
+  if #decay > 0 then groups[#groups + 1] = { params = decay, weight_decay = wd } end
+  if #plain > 0 then groups[#groups + 1] = { params = plain, weight_decay = 0 } end
+  return groups
 end
 
 return Module

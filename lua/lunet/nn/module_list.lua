@@ -14,6 +14,7 @@ function ModuleList:init(...)
   for _, m in ipairs(mods) do self:append(m) end
 end
 
+-- l:append(m) -> l: m added at the end (named by its 0-based position)
 function ModuleList:append(m)
   self:add_module(tostring(#self._module_names), m)
   return self

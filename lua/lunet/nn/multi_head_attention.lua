@@ -1,4 +1,5 @@
--- nn.MultiHeadAttention{hidden_size, num_heads, dropout=0} (alias nn.MHA):
+-- nn.MultiHeadAttention{hidden_size, num_heads, dropout=0, head_dim=hidden_size/num_heads}
+-- (alias nn.MHA):
 -- seed 002's MHA.  Its key/value projections have kv_heads heads; here
 -- kv_heads = num_heads, and MultiQueryAttention (1) and
 -- GroupedQueryAttention (num_heads/group_size) reuse everything but that
@@ -11,27 +12,52 @@ local Dropout = require "lunet.nn.dropout"
 local heads = require "lunet.nn.heads"
 
 local MultiHeadAttention = Module:extend("MultiHeadAttention", {
-  "hidden_size", "num_heads", "dropout", dropout = 0,
+  "hidden_size", "num_heads", "dropout", dropout = 0, head_dim = Module.AUTO,
 })
 
+-- m.output_attentions = true: each forward keeps its attention weights
+-- {B,H,S,T} (detached) in m.attention_weights, for attention maps
+MultiHeadAttention.output_attentions = false
+
 function MultiHeadAttention:init(o)
-  self:build(o, o.num_heads)
+  self:build(o)
+end
+
+-- The sizes, without building anything (lunet.nn.attention probes them
+-- to match budgets): head_dim defaults to hidden_size / num_heads, as in
+-- the seed; another head_dim decouples the heads' width from the model's
+-- (q, k, v project to num_heads * head_dim, out_projection back).
+-- kv_heads: the key/value heads (default num_heads; MQA 1, GQA fewer).
+function MultiHeadAttention:configure(o, kv_heads)
+  self:check_positive(o, "hidden_size", "num_heads")
+  local head_dim = o.head_dim
+  if head_dim == nil then
+    if o.hidden_size % o.num_heads ~= 0 then
+      self:fail("hidden_size %d is not divisible by num_heads %d", o.hidden_size, o.num_heads)
+    end
+    head_dim = o.hidden_size // o.num_heads
+  end
+  self:check_positive({ head_dim = head_dim }, "head_dim")
+  self.hidden_size, self.num_heads, self.head_dim = o.hidden_size, o.num_heads, head_dim
+  self.kv_heads = kv_heads or o.num_heads
+end
+
+-- what cannot work well (lunet.nn.attention warns of it)
+function MultiHeadAttention:size_warnings()
+  return heads.width_warnings(self.head_dim, "head_dim")
 end
 
 -- the seed's layers, in its order: query, key, value, dropout, out_projection
-function MultiHeadAttention:build(o, kv_heads)
-  self:check_positive(o, "hidden_size", "num_heads")
-  if o.hidden_size % o.num_heads ~= 0 then
-    self:fail("hidden_size %d is not divisible by num_heads %d", o.hidden_size, o.num_heads)
-  end
-  local hidden, head_dim = o.hidden_size, o.hidden_size // o.num_heads
-  self.hidden_size, self.num_heads, self.head_dim = hidden, o.num_heads, head_dim
-  self.kv_heads = kv_heads
-  self.query = Linear(hidden, hidden)
-  self.key = Linear(hidden, kv_heads * head_dim)
-  self.value = Linear(hidden, kv_heads * head_dim)
+function MultiHeadAttention:build(o)
+  self:configure(o)
+  heads.warn(self)
+  local hidden, width = self.hidden_size, self.num_heads * self.head_dim
+  local kv = self.kv_heads * self.head_dim
+  self.query = Linear(hidden, width)
+  self.key = Linear(hidden, kv)
+  self.value = Linear(hidden, kv)
   self.dropout = Dropout(o.dropout)
-  self.out_projection = Linear(hidden, hidden)
+  self.out_projection = Linear(width, hidden)
 end
 
 -- x {B, S, hidden_size}; mask nil or {B, S} (1 keep, 0 masked);
@@ -74,13 +100,14 @@ function MultiHeadAttention:costs(B, S, o)
   local F = require "lunet.profile_formulas"
   o = o or {}
   local c, M, hidden = F.new(), B * S, self.hidden_size
+  local width = self.num_heads * self.head_dim
   local kv, xg = self.kv_heads * self.head_dim, o.grad_input ~= false
-  F.linear(c, M, hidden, hidden, true, xg)           -- query
+  F.linear(c, M, hidden, width, true, xg)            -- query
   F.linear(c, M, hidden, kv, true, xg)               -- key
   F.linear(c, M, hidden, kv, true, xg)               -- value
   F.attention(c, B * self.num_heads, S, S, self.head_dim, self.head_dim, o.causal)
-  F.kept(c, M * hidden)                              -- the merged heads (a copy)
-  F.linear(c, M, hidden, hidden, true, true, false)  -- out_projection
+  F.kept(c, M * width)                               -- the merged heads (a copy)
+  F.linear(c, M, width, hidden, true, true, false)   -- out_projection
   return c
 end
 

@@ -1,5 +1,6 @@
--- nn.MultiHeadLatentAttention{hidden_size=256, down_dim=64, up_dim=128,
---   num_heads=8, rope_head_dim=26, dropout_prob=0}  (alias nn.MLA)
+-- nn.MultiHeadLatentAttention{hidden_size=256, down_dim, up_dim, num_heads=8,
+--   rope_head_dim, dropout_prob=0, rope_seed_layout=true}  (alias nn.MLA;
+--   the sizes not given follow the width rule below: 64, 128, 26 at 256/8)
 --
 -- Seed 002's MLA.  Keys, values and queries pass through low-rank
 -- latents (down_dim) before being projected up (up_dim, split into heads);
@@ -16,8 +17,10 @@
 -- As in the seed (and unlike DeepSeek-V2): the scale is
 -- 1/(sqrt(hidden_size/num_heads) + sqrt(rope_head_dim)), not
 -- 1/sqrt(up_dim/num_heads + rope_head_dim); the latents have no norms;
--- and RoPE uses the seed's table layout (see rotary_embedding.lua;
--- rope_seed_layout=false gives the standard rotation).
+-- and RoPE uses the seed's table layout, whose "cos" table holds the
+-- sines and "sin" table the cosines (see rotary_embedding.lua); that is
+-- still a rotation by a relative angle, but position 0 is not the
+-- identity.  rope_seed_layout=false gives the standard RoPE tables.
 --
 -- Decoding (forward's cache= option, new_cache()) runs the absorbed form:
 -- the cache keeps only c_kv and the rotated k_r per position, up_proj_k
@@ -31,22 +34,62 @@ local lunet = require "lunet"
 
 local MultiHeadLatentAttention = Module:extend("MultiHeadLatentAttention", {
   "hidden_size", "down_dim", "up_dim", "num_heads", "rope_head_dim", "dropout_prob",
-  hidden_size = 256, down_dim = 64, up_dim = 128, num_heads = 8, rope_head_dim = 26,
-  dropout_prob = 0, rope_seed_layout = true,
+  hidden_size = 256, down_dim = Module.AUTO, up_dim = Module.AUTO, num_heads = 8,
+  rope_head_dim = Module.AUTO, dropout_prob = 0, rope_seed_layout = true,
 })
 
-function MultiHeadLatentAttention:init(o)
-  self:check_positive(o, "hidden_size", "down_dim", "up_dim", "num_heads", "rope_head_dim")
+-- m.output_attentions = true: each forward keeps its attention weights
+-- {B,H,S,T} (detached) in m.attention_weights, for attention maps
+MultiHeadLatentAttention.output_attentions = false
+
+--[[
+The width rule: sizes not given follow from hidden_size and num_heads
+(head_dim = hidden_size / num_heads) in the seed's proportions, so at
+hidden 256 with 8 heads they are the seed's 64, 128 and 26:
+  down_dim       hidden_size / 4            (the latent: a quarter of the width)
+  up_dim         num_heads * head_dim / 2   (half a head of content dims per head)
+  rope_head_dim  13/16 of head_dim, rounded to an even number (26 of 32)
+each at least 1 (rope_head_dim at least 2).  Options given always win.
+]]
+function MultiHeadLatentAttention.default_sizes(hidden_size, num_heads)
+  local head_dim = hidden_size // num_heads
+  return {
+    down_dim = math.max(1, hidden_size // 4),
+    up_dim = num_heads * math.max(1, head_dim // 2),
+    rope_head_dim = math.max(2, 2 * math.floor(13 * head_dim / 32 + 0.5)),
+  }
+end
+
+-- the sizes, checked, without building anything (see MultiHeadAttention:configure)
+function MultiHeadLatentAttention:configure(o)
+  self:check_positive(o, "hidden_size", "num_heads")
   if o.hidden_size % o.num_heads ~= 0 then
     self:fail("hidden_size %d is not divisible by num_heads %d", o.hidden_size, o.num_heads)
   end
-  if o.up_dim % o.num_heads ~= 0 then
-    self:fail("up_dim %d is not divisible by num_heads %d", o.up_dim, o.num_heads)
-  end
-  if o.rope_head_dim % 2 ~= 0 then self:fail("rope_head_dim must be even, got %d", o.rope_head_dim) end
-  local hidden, down, up, H, R = o.hidden_size, o.down_dim, o.up_dim, o.num_heads, o.rope_head_dim
+  local auto = self.default_sizes(o.hidden_size, o.num_heads)
+  local sizes = { down_dim = o.down_dim or auto.down_dim, up_dim = o.up_dim or auto.up_dim,
+                  rope_head_dim = o.rope_head_dim or auto.rope_head_dim }
+  self:check_positive(sizes, "down_dim", "up_dim", "rope_head_dim")
+  local hidden, down, up, H, R = o.hidden_size, sizes.down_dim, sizes.up_dim, o.num_heads,
+                                 sizes.rope_head_dim
+  if up % H ~= 0 then self:fail("up_dim %d is not divisible by num_heads %d", up, H) end
+  if R % 2 ~= 0 then self:fail("rope_head_dim must be even, got %d", R) end
   self.hidden_size, self.down_dim, self.up_dim, self.num_heads = hidden, down, up, H
   self.head_dim, self.rope_head_dim, self.v_head_dim = hidden // H, R, up // H
+end
+
+-- what cannot work well
+function MultiHeadLatentAttention:size_warnings()
+  return heads.width_warnings(self.up_dim // self.num_heads,
+                              string.format("up_dim %d / num_heads %d =", self.up_dim, self.num_heads),
+                              self.down_dim, "down_dim", self.hidden_size, "hidden_size")
+end
+
+function MultiHeadLatentAttention:init(o)
+  self:configure(o)
+  heads.warn(self)
+  local hidden, down, up, H, R = self.hidden_size, self.down_dim, self.up_dim, self.num_heads,
+                                 self.rope_head_dim
   -- down projections to the latents
   self.down_proj_kv = Linear(hidden, down)
   self.down_proj_q = Linear(hidden, down)

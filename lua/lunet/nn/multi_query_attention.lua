@@ -1,14 +1,16 @@
--- nn.MultiQueryAttention{hidden_size, num_heads, dropout=0} (alias nn.MQA):
+-- nn.MultiQueryAttention{hidden_size, num_heads, dropout=0, head_dim} (alias nn.MQA):
 -- seed 002's MQA, multi-head attention whose key and value are one head of
 -- head_dim shared by all query heads.
+local Module = require "lunet.nn.module"
 local MultiHeadAttention = require "lunet.nn.multi_head_attention"
 
 local MultiQueryAttention = MultiHeadAttention:extend("MultiQueryAttention", {
-  "hidden_size", "num_heads", "dropout", dropout = 0,
+  "hidden_size", "num_heads", "dropout", dropout = 0, head_dim = Module.AUTO,
 })
 
-function MultiQueryAttention:init(o)
-  self:build(o, 1)   -- key, value: Linear(hidden_size, head_dim)
+-- the sizes: one key/value head (see MultiHeadAttention:configure)
+function MultiQueryAttention:configure(o)
+  MultiHeadAttention.configure(self, o, 1)
 end
 
 return MultiQueryAttention

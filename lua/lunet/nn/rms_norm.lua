@@ -3,6 +3,8 @@
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 
+local rms_norm = Module.op(lunet.rms_norm)
+
 local RMSNorm = Module:extend("RMSNorm", {
   "normalized_shape", "eps", "elementwise_affine", eps = 1e-6, elementwise_affine = true,
 })
@@ -17,7 +19,7 @@ function RMSNorm:init(o)
 end
 
 function RMSNorm:forward(x)
-  return lunet.rms_norm(x, self.weight, self.eps)
+  return rms_norm(x, self.weight, self.eps)
 end
 
 function RMSNorm:extra_repr()

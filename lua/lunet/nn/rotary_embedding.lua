@@ -23,6 +23,8 @@
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 
+local rope = Module.op(lunet.rope)
+
 local RotaryEmbedding = Module:extend("RotaryEmbedding", {
   "dim", "base", "max_len", "interleaved", "seed_layout",
   base = 10000, max_len = 512, interleaved = true, seed_layout = true,
@@ -74,7 +76,7 @@ function RotaryEmbedding:forward(x, offset)
   end
   local cos = self.cos_table:narrow(1, offset + 1, S)   -- {S, dim}
   local sin = self.sin_table:narrow(1, offset + 1, S)
-  return lunet.rope(x, cos, sin, self.interleaved)
+  return rope(x, cos, sin, self.interleaved)
 end
 
 function RotaryEmbedding:extra_repr()

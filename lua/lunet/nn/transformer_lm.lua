@@ -9,7 +9,12 @@
 -- positions = 'auto' means learned positions (wpe, up to max_len) for
 -- mha, mqa, gqa and gated attention, and none for mla, which carries its
 -- own RoPE; 'learned' or 'none' choose explicitly.  Further options go to
--- every block's attention (e.g. group_size=4, latent_rank=16).
+-- every block's attention (e.g. group_size=4, latent_rank=16); sizes not
+-- given follow the attention's width rule.  match = 'params' or 'kv' (with
+-- target = a number, by default the same model's with attention 'mha')
+-- sets the attention's free size so the whole model's parameters, or its
+-- KV cache per token over all layers, come nearest the target (see
+-- lunet.nn.attention; model.budget holds the target and what was achieved).
 --
 -- Decoding: model:new_cache() gives a KV cache per layer, forward(ids,
 -- nil, {cache=c}) runs the next positions through it, and
@@ -22,18 +27,75 @@ local Linear = require "lunet.nn.linear"
 local Dropout = require "lunet.nn.dropout"
 local ModuleList = require "lunet.nn.module_list"
 local TransformerBlock = require "lunet.nn.transformer_block"
+local util = require "lunet.util"
 
 local TransformerLM = Module:extend("TransformerLM", {
   "vocab_size", "d_model", "n_layer", "num_heads",
   max_len = 512, attention = "mha", tie_weights = true, positions = "auto",
-  norm = "layernorm", mlp_ratio = 4, dropout = 0,
+  norm = "layernorm", mlp_ratio = 4, dropout = 0, match = false, target = Module.AUTO,
 })
-TransformerLM.extra_options = true
+
+-- the options handed on to every block (its own and its attention's)
+function TransformerLM.extra_options(o)
+  return TransformerBlock.extra_options(o)
+end
+
+local OWN = { vocab_size = true, n_layer = true, max_len = true, tie_weights = true,
+              positions = true, match = true, target = true }
+
+-- 'auto' positions: learned, except for MLA, which carries RoPE
+local function positions_of(o, attn)
+  if o.positions == "auto" then return attn == "mla" and "none" or "learned" end
+  return o.positions
+end
+
+-- Parameters outside the attention layers: embeddings, norms, MLPs and
+-- the output head, for matching a parameter budget (a spec checks this
+-- against num_parameters for every variant).
+local function non_attention_params(o, positions)
+  local d, V, hidden = o.d_model, o.vocab_size, math.tointeger(o.d_model * o.mlp_ratio)
+  local norm = o.norm == "rmsnorm" and d or 2 * d          -- weight (and bias)
+  local block = 2 * norm + (d * hidden + hidden) + (hidden * d + d)
+  return V * d + (positions == "learned" and o.max_len * d or 0) + o.n_layer * block + norm
+         + (o.tie_weights and 0 or d * V)
+end
+
+-- match = "params" | "kv": the block options with the attention's free
+-- size set so the model's parameters (all of them) or KV-cache floats per
+-- token (all layers) come nearest target -- by default the same model's
+-- with attention 'mha'.  Sets self.budget = {metric, target, achieved}.
+local function matched(self, o, block_opts)
+  local attention = require "lunet.nn.attention"
+  if o.match ~= "params" and o.match ~= "kv" then
+    self:fail("match must be 'params' or 'kv', got %s", tostring(o.match))
+  end
+  local d, H, L = o.d_model, o.num_heads, o.n_layer
+  local function attn_opts(src)
+    local t = {}
+    for _, k in ipairs(attention.option_names(o.attention)) do t[k] = src[k] end
+    return t
+  end
+  local fixed = o.match == "params" and non_attention_params(o, positions_of(o, o.attention)) or 0
+  local target = o.target
+  if target == nil then
+    local mha = attention.probe("mha", d, H)
+    target = o.match == "params" and non_attention_params(o, positions_of(o, "mha"))
+                                     + L * attention.measure(mha, "params")
+             or L * attention.measure(mha, "kv")
+  end
+  if type(target) ~= "number" or not (target > fixed) then
+    self:fail("target must be a number above the %s the attention does not set (%d), got %s",
+              o.match, fixed, tostring(target))
+  end
+  local opts, per_layer = attention.match(o.attention, d, H, attn_opts(block_opts), o.match,
+                                          (target - fixed) / L)
+  for k, v in pairs(opts) do block_opts[k] = v end
+  self.budget = { metric = o.match, target = target, achieved = fixed + L * per_layer }
+end
 
 function TransformerLM:init(o)
   self:check_positive(o, "vocab_size", "d_model", "n_layer", "num_heads", "max_len")
-  local positions = o.positions
-  if positions == "auto" then positions = o.attention == "mla" and "none" or "learned" end
+  local positions = positions_of(o, o.attention)
   if positions ~= "learned" and positions ~= "none" then
     self:fail("positions must be 'auto', 'learned' or 'none', got %s", tostring(positions))
   end
@@ -41,11 +103,9 @@ function TransformerLM:init(o)
   self.positions, self.tie_weights = positions, o.tie_weights and true or false
   local block_opts = {}
   for k, v in pairs(o) do
-    if k ~= "vocab_size" and k ~= "n_layer" and k ~= "max_len" and k ~= "tie_weights"
-       and k ~= "positions" then
-      block_opts[k] = v
-    end
+    if not OWN[k] then block_opts[k] = v end
   end
+  if o.match then matched(self, o, block_opts) end
   self.wte = Embedding(o.vocab_size, o.d_model)
   if positions == "learned" then self.wpe = Embedding(o.max_len, o.d_model) end
   self.drop = Dropout(o.dropout)
@@ -97,12 +157,10 @@ end
 -- ---------------------------------------------------------------- forward
 
 -- the options table of forward: nil or {cache=}
+local CALL_OPTIONS = { "cache" }
 local function cache_option(self, opts)
   if opts == nil then return nil end
-  if type(opts) ~= "table" then self:fail("options must be a table such as {cache=c}, got %s", type(opts)) end
-  for k in pairs(opts) do
-    if k ~= "cache" then self:fail("unknown call option '%s' (known: cache)", tostring(k)) end
-  end
+  util.check_options(self:class_name(), opts, CALL_OPTIONS)
   local c = opts.cache
   if c == nil then return nil end
   if getmetatable(c) ~= LMCache or c.owner ~= self then
@@ -145,7 +203,7 @@ end
 
 -- ---------------------------------------------------------------- generate
 
-local GENERATE_OPTIONS = { temperature = true, top_k = true, greedy = true, seed = true }
+local GENERATE_OPTIONS = { "temperature", "top_k", "greedy", "seed" }
 
 -- the first index of the largest value
 local function argmax(row)
@@ -185,14 +243,7 @@ end
 -- the checked options of generate
 local function generate_options(self, opts)
   if opts == nil then opts = {} end
-  if type(opts) ~= "table" then
-    self:fail("generate: options must be a table such as {temperature=0.8, top_k=5}, got %s", type(opts))
-  end
-  for k in pairs(opts) do
-    if not GENERATE_OPTIONS[k] then
-      self:fail("generate: unknown option '%s' (temperature, top_k, greedy, seed)", tostring(k))
-    end
-  end
+  util.check_options(self:class_name() .. ": generate", opts, GENERATE_OPTIONS)
   local o = { temperature = opts.temperature, top_k = opts.top_k, greedy = opts.greedy and true or false,
               seed = opts.seed }
   if o.temperature == nil then o.temperature = 1 end
@@ -236,26 +287,23 @@ function TransformerLM:generate(prompt, n, opts)
   end
   if o.seed then lunet.manual_seed(o.seed) end
   local rows = prompt:totable()
-  local modes = {}
-  for _, m in ipairs(self:modules()) do modes[m] = m.training end
-  self:eval()
-  local ok, err = pcall(lunet.no_grad, function()
-    local cache = self:new_cache { capacity = P + n }
-    local logits = self:forward(prompt, nil, { cache = cache })         -- prefill: {B,P,V}
-    for step = 1, n do
-      local last = logits:select(2, logits:size(2)):totable()          -- {B,V}
-      local u = (not o.greedy) and lunet.rand { B }:totable()
-      local next_ids = {}
-      for b = 1, B do
-        local id = o.greedy and argmax(last[b]) or sample(last[b], o.temperature, o.top_k, u[b])
-        rows[b][P + step] = id
-        next_ids[b] = { id }
-      end
-      if step < n then logits = self:forward(lunet.tensor(next_ids), nil, { cache = cache }) end
+  -- eval mode and no grad until the end, error or not (the error passes
+  -- through untouched)
+  local _ <close> = util.eval_mode(self)
+  local _ <close> = util.grad_mode(false)
+  local cache = self:new_cache { capacity = P + n }
+  local logits = self(prompt, nil, { cache = cache })                 -- prefill: {B,P,V}
+  for step = 1, n do
+    local last = logits:select(2, logits:size(2)):totable()          -- {B,V}
+    local u = (not o.greedy) and lunet.rand { B }:totable()
+    local next_ids = {}
+    for b = 1, B do
+      local id = o.greedy and argmax(last[b]) or sample(last[b], o.temperature, o.top_k, u[b])
+      rows[b][P + step] = id
+      next_ids[b] = { id }
     end
-  end)
-  for m, mode in pairs(modes) do m.training = mode end
-  if not ok then error(err, 0) end
+    if step < n then logits = self(lunet.tensor(next_ids), nil, { cache = cache }) end
+  end
   return lunet.tensor(rows)
 end
 

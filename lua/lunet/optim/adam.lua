@@ -8,6 +8,7 @@
 -- The loop runs in C over the whole tensor (lunet._adam_step).
 local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
+local util = require "lunet.util"
 
 local function check(o)
   local num = Optimizer.number
@@ -27,20 +28,23 @@ end
 local function step(self, closure)
   local loss
   if closure then loss = closure() end
-  local msg = check(self)
-  if msg then error(self.name .. ": " .. msg, 2) end
-  local lr, b1, b2, eps, wd = self.lr, self.betas[1], self.betas[2], self.eps, self.weight_decay
-  local decoupled, adam_step, state = self.decoupled, lunet._adam_step, self.state
-  for i, p in ipairs(self.params) do
-    local g = p.grad
-    if g then
-      local st = state[i]
-      if st == nil then
-        st = { step = 0, exp_avg = lunet.zeros_like(p), exp_avg_sq = lunet.zeros_like(p) }
-        state[i] = st
+  local msg = self:check_groups()
+  if msg then util.fail(self.name, "%s", msg) end
+  local decoupled, adam_step, state, params = self.decoupled, lunet._adam_step, self.state, self.params
+  for _, grp, ids in self:groups() do
+    local lr, b1, b2, eps, wd = grp.lr, grp.betas[1], grp.betas[2], grp.eps, grp.weight_decay
+    for _, i in ipairs(ids) do
+      local p = params[i]
+      local g = p.grad
+      if g then
+        local st = state[i]
+        if st == nil then
+          st = { step = 0, exp_avg = lunet.zeros_like(p), exp_avg_sq = lunet.zeros_like(p) }
+          state[i] = st
+        end
+        adam_step(p, g, st.exp_avg, st.exp_avg_sq, st.step + 1, lr, b1, b2, eps, wd, decoupled)
+        st.step = st.step + 1
       end
-      adam_step(p, g, st.exp_avg, st.exp_avg_sq, st.step + 1, lr, b1, b2, eps, wd, decoupled)
-      st.step = st.step + 1
     end
   end
   return loss

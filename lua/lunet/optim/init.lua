@@ -6,6 +6,7 @@
 --   opt.lr = sched(step); opt:step()
 local lunet = require "lunet"
 local adam = require "lunet.optim.adam"
+local util = require "lunet.util"
 
 local optim = {
   SGD = require "lunet.optim.sgd",
@@ -30,15 +31,15 @@ function optim.clip_grad_norm(params, max_norm)
     params = { params }
   end
   if type(params) ~= "table" then
-    error("clip_grad_norm: params must be a list of tensors or a module, got " .. type(params), 2)
+    util.fail("clip_grad_norm", "params must be a list of tensors or a module, got %s", type(params))
   end
   if type(max_norm) ~= "number" or max_norm ~= max_norm or max_norm < 0 then
-    error("clip_grad_norm: max_norm must be a number >= 0, got " .. tostring(max_norm), 2)
+    util.fail("clip_grad_norm", "max_norm must be a number >= 0, got %s", tostring(max_norm))
   end
   local grads = {}
   for i, p in ipairs(params) do
     if not lunet.is_tensor(p) then
-      error(string.format("clip_grad_norm: params[%d] is %s, expected a tensor", i, type(p)), 2)
+      util.fail("clip_grad_norm", "params[%d] is %s, expected a tensor", i, type(p))
     end
     local g = p.grad
     if g then grads[#grads + 1] = g end

@@ -1,6 +1,14 @@
--- The part every optimiser shares: the parameter list, hyper-parameters
--- kept as plain fields (so `opt.lr = x` is all a schedule needs), per-
+-- The part every optimiser shares: the parameter list and its groups,
+-- hyper-parameters per group (opt.lr reads the first group's and
+-- `opt.lr = x` sets every group's, so that is all a schedule needs), per-
 -- parameter state, zero_grad, and state_dict / load_state_dict.
+--
+-- Parameter groups, as PyTorch's: params may be a list of groups
+--   { {params = decay_list, weight_decay = 0.1}, {params = others, weight_decay = 0} }
+-- each taking the options given to the optimiser (then the defaults) for
+-- what it does not set itself; opt.param_groups[i] holds group i's
+-- hyper-parameters (and params, its tensors), writable.
+-- model:param_groups{weight_decay=} makes the usual two groups.
 --
 -- A concrete optimiser is a class table with
 --   name      "SGD", "Adam", ...
@@ -12,48 +20,41 @@
 --   required_slots  true if every slot must be present in a loaded state
 --   step      the update itself
 local lunet = require "lunet"
+local util = require "lunet.util"
 
 local Optimizer = {}
 Optimizer.__index = Optimizer
 
 -- params: a list of tensors, or anything with a parameters() method
--- (a module).  A tensor listed twice is stepped once.
-local function collect(name, params)
+-- (a module).  A tensor listed twice is stepped once (seen: across groups).
+local function collect(name, params, seen, gi)
   if type(params) == "table" and not lunet.is_tensor(params)
       and type(params.parameters) == "function" then
     params = params:parameters()
   end
   if type(params) ~= "table" then
-    error(string.format("%s: params must be a list of tensors or a module, got %s",
-                        name, type(params)), 4)
+    util.fail(name, "params must be a list of tensors or a module, got %s", type(params))
   end
-  local list, seen = {}, {}
+  local list = {}
   for i, p in ipairs(params) do
-    if not lunet.is_tensor(p) then
-      error(string.format("%s: params[%d] is %s, expected a tensor", name, i, type(p)), 4)
+    if not lunet.is_tensor(p) then util.fail(name, "params[%d] is %s, expected a tensor", i, type(p)) end
+    if seen[p] and seen[p] ~= gi then
+      util.fail(name, "a parameter appears in param groups %d and %d", seen[p], gi)
     end
     if not seen[p] then
-      seen[p] = true
+      seen[p] = gi
       list[#list + 1] = p
     end
   end
-  if #list == 0 then error(name .. ": got an empty parameter list", 4) end
+  if #list == 0 then util.fail(name, "got an empty parameter list") end
   return list
 end
 
 -- unknown option names are typos: say so rather than silently ignore them
 local function settle(class, opts)
-  if opts ~= nil and type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", class.name, type(opts)), 4)
-  end
-  opts = opts or {}
+  opts = util.check_options(class.name, opts, class.defaults) or {}
   local out = {}
-  for k, v in pairs(opts) do
-    if class.defaults[k] == nil then
-      error(string.format("%s: unknown option '%s'", class.name, tostring(k)), 4)
-    end
-    out[k] = v
-  end
+  for k, v in pairs(opts) do out[k] = v end
   for k, v in pairs(class.defaults) do
     if out[k] == nil then out[k] = v end
   end
@@ -69,15 +70,67 @@ local function copy_hyper(v)
   return c
 end
 
+-- a list of groups {params = ..., <hyper> = ...}, not of tensors?
+local function is_groups(params)
+  local first = type(params) == "table" and params[1]
+  return type(first) == "table" and not lunet.is_tensor(first) and first.params ~= nil
+end
+
+-- the groups of params (one group when params is a plain list), each
+-- with every hyper-parameter; and the flat parameter list
+local function make_groups(class, params, h)
+  local given = is_groups(params) and params or { { params = params } }
+  local groups, flat, seen = {}, {}, {}
+  for gi, g in ipairs(given) do
+    if type(g) ~= "table" or lunet.is_tensor(g) then
+      util.fail(class.name, "param group %d must be a table {params=, ...}", gi)
+    end
+    local group = { params = collect(class.name, g.params, seen, gi) }
+    util.check_options(class.name .. ": param group " .. gi, g, { "params" }, class.defaults)
+    for _, k in ipairs(class.hyper) do
+      local v = g[k]
+      if v == nil then v = h[k] end
+      group[k] = copy_hyper(v)
+    end
+    local msg = class.check(group)
+    if msg then util.fail(class.name, "%s%s", #given > 1 and ("param group " .. gi .. ": ") or "", msg) end
+    for _, p in ipairs(group.params) do flat[#flat + 1] = p end
+    groups[gi] = group
+  end
+  return groups, flat
+end
+
 function Optimizer.new(class, params, opts)
   local self = setmetatable({}, class)
-  self.params = collect(class.name, params)
   local h = settle(class, opts)
   local msg = class.check(h)
-  if msg then error(class.name .. ": " .. msg, 3) end
-  for _, k in ipairs(class.hyper) do self[k] = copy_hyper(h[k]) end
+  if msg then util.fail(class.name, "%s", msg) end
+  self.param_groups, self.params = make_groups(class, params, h)
   self.state = {}          -- state[i] for params[i], created on its first step
   return self
+end
+
+-- each group with the numbers (into self.params) of its parameters, for
+-- the step loops: for _, g, ids in opt:groups() do ... end
+function Optimizer:groups()
+  local gi, first = 0, 1
+  return function()
+    gi = gi + 1
+    local g = self.param_groups[gi]
+    if g == nil then return nil end
+    local ids = {}
+    for k = 1, #g.params do ids[k] = first + k - 1 end
+    first = first + #g.params
+    return gi, g, ids
+  end
+end
+
+-- nil if every group's hyper-parameters pass check, else the message
+function Optimizer:check_groups()
+  for gi, g in ipairs(self.param_groups) do
+    local msg = self.check(g)
+    if msg then return #self.param_groups > 1 and ("param group " .. gi .. ": " .. msg) or msg end
+  end
 end
 
 -- nil if opts[key] is a number in [lo, hi] (hi optional), else a message
@@ -95,8 +148,8 @@ end
 
 function Optimizer:set_lr(lr)
   local msg = Optimizer.number({ lr = lr }, "lr", 0)
-  if msg then error(self.name .. ": set_lr: " .. msg, 2) end
-  self.lr = lr
+  if msg then util.fail(self.name, "set_lr: %s", msg) end
+  self.lr = lr             -- every group
   return self
 end
 
@@ -109,7 +162,9 @@ function Optimizer:__tostring()
     if type(v) == "table" then v = "{" .. table.concat(v, ", ") .. "}" end
     parts[#parts + 1] = k .. "=" .. tostring(v)
   end
-  return string.format("%s(%d params; %s)", self.name, #self.params, table.concat(parts, ", "))
+  local ng = #self.param_groups
+  return string.format("%s(%d params%s; %s)", self.name, #self.params,
+                       ng > 1 and (" in " .. ng .. " groups, the first's") or "", table.concat(parts, ", "))
 end
 
 -- a copy the optimiser owns, so later steps never change a saved dict
@@ -126,10 +181,12 @@ state[i] is absent for a parameter that has not been stepped yet.  Like
 PyTorch's layout, with 1-based parameter numbers.
 ]]
 function Optimizer:state_dict()
-  local group, ids = {}, {}
-  for _, k in ipairs(self.hyper) do group[k] = copy_hyper(self[k]) end
-  for i = 1, #self.params do ids[i] = i end
-  group.params = ids
+  local groups = {}
+  for gi, g, ids in self:groups() do
+    local group = { params = ids }
+    for _, k in ipairs(self.hyper) do group[k] = copy_hyper(g[k]) end
+    groups[gi] = group
+  end
   local state = {}
   for i, st in pairs(self.state) do
     local s = {}
@@ -139,14 +196,14 @@ function Optimizer:state_dict()
     end
     state[i] = s
   end
-  return { type = self.name, param_groups = { group }, state = state }
+  return { type = self.name, param_groups = groups, state = state }
 end
 
 local function fail(self, fmt, ...)
-  error(string.format("%s: load_state_dict: " .. fmt, self.name, ...), 3)
+  util.fail(self.name, "load_state_dict: " .. fmt, ...)
 end
 
-local function shape_str(t) return "{" .. table.concat(t:shape(), ",") .. "}" end
+local shape_str = util.shape_str
 
 -- Validates everything before changing anything, so a bad dict leaves the
 -- optimiser as it was.
@@ -155,26 +212,31 @@ function Optimizer:load_state_dict(sd)
   if sd.type ~= nil and sd.type ~= self.name then
     fail(self, "state dict is for %s, not %s", tostring(sd.type), self.name)
   end
-  local groups = sd.param_groups
-  if type(groups) ~= "table" or #groups ~= 1 or type(groups[1]) ~= "table" then
-    fail(self, "param_groups must be a list of one group")
+  local groups, ng = sd.param_groups, #self.param_groups
+  if type(groups) ~= "table" or #groups ~= ng then
+    fail(self, "param_groups must be a list of %d group%s", ng, ng == 1 and "" or "s")
   end
-  local group = groups[1]
-  local n = #self.params
-  local np = type(group.params) == "table" and #group.params or -1
-  if np ~= n then
-    fail(self, "state dict has %d parameters, optimiser has %d", np, n)
+  local n, hypers = #self.params, {}
+  for gi, own in ipairs(self.param_groups) do
+    local group = groups[gi]
+    if type(group) ~= "table" then fail(self, "param group %d is not a table", gi) end
+    local np = type(group.params) == "table" and #group.params or -1
+    if np ~= #own.params then
+      if ng == 1 then fail(self, "state dict has %d parameters, optimiser has %d", np, n) end
+      fail(self, "param group %d has %d parameters, the optimiser's has %d", gi, np, #own.params)
+    end
+    local hyper = {}
+    for _, k in ipairs(self.hyper) do
+      if group[k] == nil then fail(self, "param group lacks '%s'", k) end
+      hyper[k] = copy_hyper(group[k])
+    end
+    for k in pairs(group) do
+      if k ~= "params" and hyper[k] == nil then fail(self, "unknown param group key '%s'", tostring(k)) end
+    end
+    local msg = self.check(hyper)
+    if msg then fail(self, "%s", msg) end
+    hypers[gi] = hyper
   end
-  local hyper = {}
-  for _, k in ipairs(self.hyper) do
-    if group[k] == nil then fail(self, "param group lacks '%s'", k) end
-    hyper[k] = copy_hyper(group[k])
-  end
-  for k in pairs(group) do
-    if k ~= "params" and hyper[k] == nil then fail(self, "unknown param group key '%s'", tostring(k)) end
-  end
-  local msg = self.check(hyper)
-  if msg then fail(self, "%s", msg) end
 
   local known = {}
   for _, slot in ipairs(self.slots) do known[slot] = true end
@@ -222,7 +284,9 @@ function Optimizer:load_state_dict(sd)
     end
   end
 
-  for k, v in pairs(hyper) do self[k] = v end
+  for gi, hyper in ipairs(hypers) do
+    for k, v in pairs(hyper) do self.param_groups[gi][k] = v end
+  end
   self.state = {}
   for i, st in pairs(state) do
     local own = { step = st.step }
@@ -234,16 +298,24 @@ function Optimizer:load_state_dict(sd)
   return self
 end
 
--- a subclass: methods from the class, then from Optimizer
+-- a subclass: methods from the class, then from Optimizer.  A hyper-
+-- parameter read from the optimiser is its first group's; one written is
+-- written into every group.
 function Optimizer.class(def)
-  def.__index = def
+  local hyper = {}
+  for _, k in ipairs(def.hyper) do hyper[k] = true end
+  def.__index = function(self, k)
+    if hyper[k] then return rawget(self, "param_groups")[1][k] end
+    return def[k]
+  end
+  def.__newindex = function(self, k, v)
+    if not hyper[k] then return rawset(self, k, v) end
+    for _, g in ipairs(self.param_groups) do g[k] = copy_hyper(v) end
+  end
   def.__tostring = Optimizer.__tostring
   return setmetatable(def, {
     __index = Optimizer,
-    __call = function(class, params, opts)
-      local opt = Optimizer.new(class, params, opts)   -- not a tail call (error levels)
-      return opt
-    end,
+    __call = Optimizer.new,
   })
 end
 

@@ -7,6 +7,7 @@
 -- The loop runs in C over the whole tensor (lunet._sgd_step).
 local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
+local util = require "lunet.util"
 
 local SGD = Optimizer.class {
   name = "SGD",
@@ -34,26 +35,28 @@ end
 function SGD:step(closure)
   local loss
   if closure then loss = closure() end
-  local msg = SGD.check(self)
-  if msg then error("SGD: " .. msg, 2) end
-  local lr, mom, damp, nest, wd = self.lr, self.momentum, self.dampening, self.nesterov,
-    self.weight_decay
-  local sgd_step, state = lunet._sgd_step, self.state
-  for i, p in ipairs(self.params) do
-    local g = p.grad
-    if g then
-      local buf, first = nil, false
-      if mom ~= 0 then
-        local st = state[i]
-        if st == nil then st = {}; state[i] = st end
-        buf = st.momentum_buffer
-        if buf == nil then
-          buf = lunet.zeros_like(p)
-          st.momentum_buffer = buf
-          first = true
+  local msg = self:check_groups()
+  if msg then util.fail("SGD", "%s", msg) end
+  local sgd_step, state, params = lunet._sgd_step, self.state, self.params
+  for _, grp, ids in self:groups() do
+    local lr, mom, damp, nest, wd = grp.lr, grp.momentum, grp.dampening, grp.nesterov, grp.weight_decay
+    for _, i in ipairs(ids) do
+      local p = params[i]
+      local g = p.grad
+      if g then
+        local buf, first = nil, false
+        if mom ~= 0 then
+          local st = state[i]
+          if st == nil then st = {}; state[i] = st end
+          buf = st.momentum_buffer
+          if buf == nil then
+            buf = lunet.zeros_like(p)
+            st.momentum_buffer = buf
+            first = true
+          end
         end
+        sgd_step(p, g, buf, first, lr, mom, damp, nest, wd)
       end
-      sgd_step(p, g, buf, first, lr, mom, damp, nest, wd)
     end
   end
   return loss
