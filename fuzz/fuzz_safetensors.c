@@ -31,7 +31,7 @@ static void fz_write(const uint8_t *data, size_t size) {
   if (ftruncate(fz_fd, 0) != 0 || pwrite(fz_fd, data, size, 0) != (ssize_t)size) abort();
 }
 
-/* the two files hold the same names, shapes, float bits and metadata */
+/* the two files hold the same names, shapes, dtypes, bits and metadata */
 static void fz_same(const lt_st_file *a, const lt_st_file *b) {
   int i, k;
   if (a->n != b->n || a->nmeta != b->nmeta) abort();
@@ -39,8 +39,8 @@ static void fz_same(const lt_st_file *a, const lt_st_file *b) {
     const lt_tensor *x = a->items[i].t, *y = NULL;
     for (k = 0; k < b->n && y == NULL; k++)
       if (strcmp(a->items[i].name, b->items[k].name) == 0) y = b->items[k].t;
-    if (y == NULL || !lt_same_shape(x, y) ||
-        memcmp(lt_data(x), lt_data(y), (size_t)lt_numel(x) * sizeof(float)) != 0)
+    if (y == NULL || !lt_same_shape(x, y) || lt_dtypeof(x) != lt_dtypeof(y) ||
+        memcmp(lt_ptr(x), lt_ptr(y), (size_t)lt_numel(x) * lt_dtype_size(lt_dtypeof(x))) != 0)
       abort();
   }
   for (i = 0; i < a->nmeta; i++) {

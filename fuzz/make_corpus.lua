@@ -44,6 +44,11 @@ saved("valid-nometa", { x = lunet.arange(6):view { 2, 3 } })
 case("valid-f16", "{" .. entry("h", "F16", { 3 }, 0, 6) .. "}", string.pack("<I2I2I2", 0x3c00, 0x7c00, 0x0001))
 case("valid-bf16", "{" .. entry("b", "BF16", { 2 }, 0, 4) .. "}", string.pack("<I2I2", 0x3f80, 0x7fc0))
 case("valid-f64", "{" .. entry("d", "F64", { 2 }, 0, 16) .. "}", string.pack("<dd", 1e300, -2.5))
+case("valid-ints", "{" .. entry("i64", "I64", { 2 }, 0, 16) .. "," .. entry("i32", "I32", { 1 }, 16, 20) ..
+     "," .. entry("u8", "U8", { 3 }, 20, 23) .. "," .. entry("b", "BOOL", { 2 }, 23, 25) .. "}",
+     string.pack("<i8i8i4", -3, 1 << 40, 7) .. "\1\2\255" .. "\0\5")
+saved("valid-saved-dtypes", { ids = lunet.tensor({ 1, 2, 3 }, { dtype = "int64" }),
+                              mask = lunet.tensor({ { 1, 0 } }):bool() })
 case("valid-order", "{" .. entry("b", "F32", { 1 }, 4, 8) .. "," .. entry("a", "F32", { 1 }, 0, 4) .. "}",
      floats(1, 2))
 case("valid-zero-dims", "{" .. entry("z", "F32", { 0, 5 }, 0, 0) .. "," .. entry("s", "F32", {}, 0, 4) .. "}",
