@@ -95,17 +95,31 @@ piece("anomaly detection", function()
   return digest(x.grad, lunet.is_anomaly_enabled())
 end)
 
+piece("int64 ids, indexing, dtypes", function()
+  lunet.manual_seed(8)
+  local w = lunet.randn({ 5, 3 }, { requires_grad = true })
+  local ids = lunet.tensor({ { 1, 4 }, { 5, 2 } }, { dtype = "int64" })
+  local e = lunet.embedding(ids, w)
+  local g = lunet.gather(e, 3, lunet.tensor({ { { 1 }, { 3 } }, { { 2 }, { 2 } } }, { dtype = "int64" }))
+  local picked = lunet.index_select(w, 1, lunet.tensor({ 2, 2, 5 }, { dtype = "int64" }))
+  local loss = g:sum() + picked:pow(2):sum() + lunet.where(e:gt(0), e, e * 0.1):sum()
+  loss:backward()
+  lunet.save(CKPT, { ids = ids, mask = e:gt(0), w = w:detach() }, { kind = "dtypes" })
+  local t = lunet.load(CKPT)
+  return digest(loss, w.grad, t.ids:sum():item(), t.mask:long():sum():item(), t.w)
+end)
+
 -- the variants of decode_spec, smaller
 local VARIANTS = {
   { "mha", {} },
   { "mqa", {} },
   { "gqa", { group_size = 2 } },
-  { "mla", { down_dim = 6, up_dim = 8, rope_head_dim = 2 } },
+  { "mla", { down_dim = 6, up_dim = 16, rope_head_dim = 2 } },
   { "gated", { latent_rank = 2 } },
 }
 
 local function tiny_lm(attention, extra)
-  local o = { vocab_size = 7, d_model = 8, n_layer = 1, num_heads = 2, max_len = 8,
+  local o = { vocab_size = 7, d_model = 16, n_layer = 1, num_heads = 2, max_len = 8,
               attention = attention, mlp_ratio = 2 }
   for k, v in pairs(extra) do o[k] = v end
   return nn.TransformerLM(o)
@@ -223,7 +237,7 @@ warn("@on")   -- Lua reports a finalizer that failed as a warning
 local pattern = arg and arg[1]
 local t0 = os.clock()
 local grand_injected, grand_runs = 0, 0
-print(string.format("%-26s %7s  %-16s %-16s %s", "piece", "allocs", "one-shot (errors)",
+print(string.format("%-32s %7s  %-17s %-17s %s", "piece", "allocs", "one-shot (errors)",
                     "sticky (errors)", "messages"))
 for _, p in ipairs(pieces) do
   if not pattern or p.name:find(pattern) then
@@ -238,7 +252,7 @@ for _, p in ipairs(pieces) do
     local nkinds = 0
     for _ in pairs(kinds) do nkinds = nkinds + 1 end
     grand_injected, grand_runs = grand_injected + i1 + i2, grand_runs + r1 + r2
-    print(string.format("%-26s %7d  %-16s %-16s %d", p.name, total,
+    print(string.format("%-32s %7d  %-17s %-17s %d", p.name, total,
                         string.format("%d (%d)", r1, e1), string.format("%d (%d)", r2, e2), nkinds))
     if os.getenv("FAULTS_VERBOSE") then
       for k in pairs(kinds) do print("    " .. k) end
