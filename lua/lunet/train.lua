@@ -37,7 +37,7 @@ since the previous row (so with eval_every = 1, each step's own values);
 eval_* are there when eval_batches > 0; tokens_per_s is over those steps;
 elapsed is wall seconds since the start.  The CSV has the same columns.
 history.skipped lists the steps skipped for nonfinite = "skip" (not
-logged, not in the means; see lunet/nonfinite.lua).
+logged, in no mean, no checkpoint at them; see lunet/nonfinite.lua).
 
 Progress (lunet.progress): on a terminal, one line redrawn in place with
 a bar, loss, accuracy, the last evaluation, tokens/s and ETA, fitted to
