@@ -20,6 +20,8 @@
 ** tensors share (a view, or a value a backward saved), since the graph
 ** cannot follow a write made through another tensor.
 */
+#include <string.h>
+
 #include "autograd.h"
 #include "dtype.h"
 #include "ops.h"
@@ -91,13 +93,12 @@ int lt_inplace_end(const char *op, lt_tensor *t, lt_tensor *out) {
   return 0;
 }
 
-/* src's shape broadcasts to t's */
+/* src's shape broadcasts to t's (the two broadcast to t's own shape) */
 static int lt_broadcasts_to(const lt_tensor *src, const lt_tensor *t) {
-  int i, lead = t->ndim - src->ndim;
-  if (lead < 0) return 0;
-  for (i = 0; i < src->ndim; i++)
-    if (src->shape[i] != 1 && src->shape[i] != t->shape[lead + i]) return 0;
-  return 1;
+  int64_t shape[LT_MAXDIM];
+  int nd;
+  return lt_broadcast_shape("copy_", src, t, shape, &nd) == 0 && nd == t->ndim &&
+         memcmp(shape, t->shape, (size_t)nd * sizeof *shape) == 0;
 }
 
 /* copy_: t <- src broadcast to t's shape, converted to t's dtype */
