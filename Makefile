@@ -167,7 +167,8 @@ fuzz:
 	    tail -60 build-fuzz/$$f.log; echo "fuzz: $$f FAILED (log: build-fuzz/$$f.log)"; exit 1; fi; \
 	  grep -E "^stat::number_of_executed_units|^stat::new_units_added|Done [0-9]+ runs" \
 	    build-fuzz/$$f.log | sed "s/^/  /"; \
-	done
+	done; \
+	echo "fuzz: $(words $(FUZZERS)) passed, 0 failed"
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30

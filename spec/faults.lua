@@ -175,10 +175,11 @@ local function settle()
   return lunet.memory_allocated()
 end
 
-local problems = {}
+local problems, bad_runs, current = {}, {}, nil
 local function problem(fmt, ...)
   local msg = string.format(fmt, ...)
   problems[#problems + 1] = msg
+  bad_runs[current] = true
   io.stderr:write("PROBLEM: ", msg, "\n")
 end
 
@@ -192,6 +193,7 @@ local function sweep(p, ref, sticky, base)
   local messages = {}
   while true do
     n = n + 1
+    current = p.name .. "/" .. mode .. "/" .. n
     local ok, res, injected, count = lunet._fault_run(n, sticky, p.fn)
     if injected > 0 then runs = runs + 1 end
     injected_total = injected_total + injected
@@ -260,6 +262,9 @@ for _, p in ipairs(pieces) do
   end
 end
 os.remove(CKPT)
+local nbad = 0
+for _ in pairs(bad_runs) do nbad = nbad + 1 end
 print(string.format("faults: %d runs, %d injected allocation failures, %d problems, %.0f s",
                     grand_runs, grand_injected, #problems, os.clock() - t0))
+print(string.format("faults: %d passed, %d failed", grand_runs - nbad, nbad))
 os.exit(#problems == 0 and 0 or 1, true)
