@@ -47,6 +47,7 @@
 #include "rowmath.h"
 #include "blas.h"
 #include "profile.h"
+#include "alloc.h"
 
 /*
 ** Floats in one tile of scores (2 MiB).  Small enough to stay in cache
@@ -275,7 +276,7 @@ static int at_forward(const at_geom *g, const at_mat *q, const at_mat *k,
                       const at_mat *v, const lt_tensor *mask, float *out,
                       float *lse) {
   int64_t tr = at_tile_rows(g), T = g->T, b, h;
-  float *P = malloc((size_t)(tr * T + 2 * T + tr + 1) * sizeof *P), *keep, *drop, *tlse;
+  float *P = lt_malloc((size_t)(tr * T + 2 * T + tr + 1) * sizeof *P), *keep, *drop, *tlse;
   int rc = 0;
   if (P == NULL) { lt_err("attention: out of memory"); return -1; }
   keep = P + tr * T;
@@ -372,7 +373,7 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
                  (2.0 * g.D + 2 + (dq || dk ? 2.0 * g.Dv + 4 : 0) +
                   (dv ? 2.0 * g.Dv : 0) + (dq ? 2.0 * g.D : 0) + (dk ? 2.0 * g.D : 0)));
   tr = at_tile_rows(&g);
-  P = malloc((size_t)(2 * tr * g.T + 2 * g.T + 1) * sizeof *P);
+  P = lt_malloc((size_t)(2 * tr * g.T + 2 * g.T + 1) * sizeof *P);
   if (P == NULL) { lt_err("attention: out of memory"); goto done; }
   keep = P + 2 * tr * g.T;
   drop = keep + g.T;

@@ -24,6 +24,7 @@
 #include "ops.h"
 #include "profile.h"
 #include "rowmath.h"
+#include "alloc.h"
 
 /* ================================================================ plans */
 
@@ -147,7 +148,7 @@ static int64_t rd_arg_row(const float *x, int64_t n, int ismin) {
 ** summing over a batch dim (a bias's gradient) is common.
 */
 static int rd_sum_planes(const float *x, const rd_plan *p, float *y, int mean) {
-  double *acc = malloc((size_t)p->inner * sizeof *acc);
+  double *acc = lt_malloc((size_t)p->inner * sizeof *acc);
   int64_t o, i, j;
   if (acc == NULL) { lt_err("%s: out of memory", mean ? "mean" : "sum"); return -1; }
   for (o = 0; o < p->outer; o++) {

@@ -18,6 +18,7 @@ static const luaL_Reg *const lb_functions[] = {
   lb_loss_funcs, lb_optim_funcs, lb_io_funcs, lb_profile_funcs, lb_index_funcs,
   lb_dtype_funcs,
   lb_term_funcs,
+  lb_faults_funcs,
   NULL
 };
 
@@ -101,6 +102,8 @@ LUAMOD_API int luaopen_lunet_core(lua_State *L) {
   lb_setall(L, lb_functions);
   lb_createmeta(L);
   lb_newmeta(L, LB_STFILE, lb_stfile_meta);       /* a file being loaded */
-  lb_newmeta(L, LB_GRADMODE, lb_gradmode_meta);   /* no_grad's saved mode */
+  lb_newmeta(L, LB_MODE, lb_mode_meta);           /* no_grad's saved mode */
+  lb_sethook(L);
+  lb_faults_open(L);
   return 1;
 }
