@@ -64,6 +64,7 @@ RUNENV  := LUA_PATH="$(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec
            LUNET_CORE_TEST="$(CURDIR)/$(CORE_TEST)"
 
 .PHONY: all deps build layers mpi test demo sweep bench bench-deps sanitize tsan install uninstall clean api
+.PHONY: faults fuzz fuzz-short
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -152,7 +153,7 @@ bench: all bench-deps
 	@$(RUNENV) $(PROGRAM) examples/bench.lua
 
 bench-deps:
-	@sh tools/deps.sh --bench || true
+	@sh tools/deps.sh bench || true
 
 # the README's API index, from the documentation beside the code (lunet.doc)
 api: all
@@ -176,6 +177,52 @@ tsan: deps
 	  $(subst $(BUILD)/,build-tsan/,$(RUNENV)) LUNET_SANITIZE=1 $(TEST_THREADS) \
 	  $(CURDIR)/build-tsan/bin/lunet run.lua
 
+# Allocation-failure injection: an ASan+UBSan build (-DLT_FAULTS) whose
+# allocations fail one by one under spec/faults.lua's workload; every run
+# must end in success or a Lua error, leak nothing (LeakSanitizer at exit)
+# and leave a working state.
+faults: deps
+	@$(MAKE) --no-print-directory build BUILD=build-faults \
+	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined -DLT_FAULTS"
+	@$(CURDIR)/build-faults/bin/core_test
+	@cd spec && ASAN_OPTIONS=detect_leaks=1 OPENBLAS_NUM_THREADS=1 \
+	  $(subst $(BUILD)/,build-faults/,$(RUNENV)) $(CURDIR)/build-faults/bin/lunet faults.lua
+
+# libFuzzer harnesses (fuzz/) for the safetensors loader and the JSON
+# header reader, built with clang under ASan+UBSan; make fuzz runs each
+# for FUZZ_TIME seconds from the committed seeds (fuzz/corpus/) plus what
+# earlier runs found (build-fuzz/corpus/); a crash stops it and leaves
+# its input in build-fuzz/crashes/ (keep it in spec/fixtures/fuzz/).
+# make fuzz-short is the 2 x 30 s run CI does.
+FUZZ_CC   ?= clang
+FUZZ_TIME ?= 300
+FUZZERS   := safetensors json
+FUZZ_SRC  := $(wildcard src/core/*.c src/io/*.c)
+FUZZ_OPT  := -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
+             -fno-sanitize-recover=undefined
+
+build-fuzz/fuzz_%: fuzz/fuzz_%.c $(FUZZ_SRC) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CPPFLAGS) $(INC_io) $(BLAS_CFLAGS) $(WARN) $(MATH) $(FUZZ_OPT) -o $@ $< $(FUZZ_SRC) -lm -ldl
+
+fuzz:
+	@sh tools/deps.sh fuzz
+	@$(MAKE) --no-print-directory -s $(FUZZERS:%=build-fuzz/fuzz_%)
+	@for f in $(FUZZERS); do \
+	  mkdir -p build-fuzz/corpus/$$f build-fuzz/crashes; \
+	  echo "fuzz: $$f for $(FUZZ_TIME) s"; \
+	  if ! build-fuzz/fuzz_$$f -max_total_time=$(FUZZ_TIME) -timeout=10 -max_len=65536 \
+	       -dict=fuzz/header.dict -print_final_stats=1 -artifact_prefix=build-fuzz/crashes/$$f- \
+	       build-fuzz/corpus/$$f fuzz/corpus/$$f > build-fuzz/$$f.log 2>&1; then \
+	    tail -60 build-fuzz/$$f.log; echo "fuzz: $$f FAILED (log: build-fuzz/$$f.log)"; exit 1; fi; \
+	  grep -E "^stat::number_of_executed_units|^stat::new_units_added|Done [0-9]+ runs" \
+	    build-fuzz/$$f.log | sed "s/^/  /"; \
+	done; \
+	echo "fuzz: $(words $(FUZZERS)) passed, 0 failed"
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_TIME=30
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/lua/$(LUAVER)/lunet \
 	  $(DESTDIR)$(PREFIX)/share/lua/$(LUAVER)
@@ -190,4 +237,4 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/lua/$(LUAVER)/lunet
 
 clean:
-	rm -rf build build-san build-tsan spec/tmp out
+	rm -rf build build-san build-tsan build-faults build-fuzz spec/tmp out

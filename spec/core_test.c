@@ -4,11 +4,12 @@
 ** A few ops against values worked out by hand, backwards against
 ** central finite differences, the error path (a NULL and a message), the
 ** softmax family's rule for an all -inf row, an in-place write caught by
-** backward, a checkpoint written and read back, the dtypes: int64 ids
-** through embedding and gather (gather's backward against finite
+** backward, a checkpoint written and read back, the dtypes: int64
+** ids through embedding and gather (gather's backward against finite
 ** differences), exact integer arithmetic, bool comparisons, conversion
-** errors, and an I64/BOOL checkpoint; and (core_vmath.c) the vector math
-** against libm.
+** errors, and an I64/BOOL checkpoint; running out of memory (the retry
+** and its hook; with make faults, a lost graph node); and (core_vmath.c)
+** the vector math against libm.
 **
 ** make test runs it first (spec/run.lua counts it in the final line);
 ** make sanitize runs it under ASan and UBSan.  It prints each failed
@@ -24,6 +25,7 @@
 #include "ops.h"
 #include "rowmath.h"
 #include "safetensors.h"
+#include "alloc.h"
 
 static int ct_failed;   /* checks failed in the running test */
 
@@ -339,6 +341,70 @@ static void test_vector_math(void) {
   ct_failed += ct_vmath();
 }
 
+/* ---------------------------------------------------------------- out of memory */
+
+static int ct_hook_calls;
+static void ct_hook(void *ud) { (void)ud; ct_hook_calls++; }
+
+/* a backward through ops run with the graph's node lost must fail */
+static void ct_lost_node(void) {
+  int64_t s2[1] = {2};
+  float v[2] = {1, 2};
+  lt_tensor *a = ct_tensor(s2, 1, v), *y;
+  long count;
+  a->requires_grad = 1;
+  lt_fault_arm(1000000, 0);                 /* count the op's allocations */
+  y = lt_binary(LT_MUL, a, a);
+  count = lt_fault_disarm();
+  lt_tensor_release(y);
+  lt_fault_arm(count, 0);                   /* the last one is its node */
+  y = lt_binary(LT_MUL, a, a);
+  lt_fault_disarm();
+  CHECK(y != NULL && y->grad_fn != NULL);
+  CHECK(y && lt_backward(y, a, 0) == -1);
+  CHECK(strstr(lt_errmsg(), "graph was lost when its forward ran out of memory") != NULL);
+  CHECK(a->grad == NULL);
+  lt_tensor_release(y);
+  lt_tensor_release(a);
+}
+
+/*
+** A tensor buffer that cannot be had: the cache is emptied and the
+** release hook runs before the error (and only once).  Forced by fault
+** injection where the build has it (make faults), else by asking for
+** more than the address space (not under ASan, which aborts on that).
+*/
+static void test_out_of_memory(void) {
+  int64_t big[1] = {(int64_t)1 << 46}, mid[1] = {100000}, s2[1] = {2};
+  lt_tensor *t;
+  int ran = 0;
+  lt_set_release_hook(ct_hook, NULL);
+  ct_hook_calls = 0;
+  if (lt_fault_arm(2, 1) == 0) {            /* the buffer, after its storage */
+    t = lt_empty(mid, 1);
+    lt_fault_disarm();
+    CHECK(t == NULL);
+    CHECK(strcmp(lt_errmsg(), "out of memory allocating 100000 elements") == 0);
+    CHECK(ct_hook_calls == 1);
+    ct_lost_node();
+    ran = 1;
+  }
+#if !defined(__SANITIZE_ADDRESS__)
+  ct_hook_calls = 0;
+  t = lt_empty(big, 1);
+  CHECK(t == NULL);
+  CHECK(strcmp(lt_errmsg(), "out of memory allocating 70368744177664 elements") == 0);
+  CHECK(ct_hook_calls == 1);
+  ran = 1;
+#endif
+  lt_set_release_hook(NULL, NULL);
+  t = lt_zeros(s2, 1);                      /* and the next one works */
+  CHECK(t != NULL);
+  lt_tensor_release(t);
+  (void)big;
+  if (!ran) printf("  (out of memory: nothing to force it with in an ASan build without faults)\n");
+}
+
 /* ---------------------------------------------------------------- main */
 
 int main(void) {
@@ -349,6 +415,7 @@ int main(void) {
     {"softmax rule", test_softmax_rule},
     {"checkpoint", test_checkpoint},
     {"dtypes", test_dtypes},
+    {"out of memory", test_out_of_memory},
     {"vector math against libm", test_vector_math},
   };
   int i, passed = 0, failed = 0, n = (int)(sizeof tests / sizeof tests[0]);

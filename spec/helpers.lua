@@ -161,6 +161,33 @@ function H.temp_file(contents)
   return path
 end
 
+-- ---------------------------------------------------------------- safetensors by hand
+
+-- a whole file from its header text and data bytes
+function H.stfile(header, data)
+  return string.pack("<I8", #header) .. header .. (data or "")
+end
+
+-- one header entry
+function H.st_entry(name, dtype, shape, b, e)
+  return string.format('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}',
+                       name, dtype, table.concat(shape, ","), b, e)
+end
+
+-- little-endian float32 bytes
+function H.floats(...) return string.pack("<" .. string.rep("f", select("#", ...)), ...) end
+
+-- the temporary files a save of path left beside it ("<path>.tmp-*")
+function H.temporaries(path)
+  local dir, base = path:match("^(.*)/([^/]*)$")
+  local out = H.sh("ls -a " .. H.q(dir or ".") .. " 2>/dev/null")
+  local found = {}
+  for name in out:gmatch("[^\n]+") do
+    if name:sub(1, #(base or path) + 5) == (base or path) .. ".tmp-" then found[#found + 1] = name end
+  end
+  return found
+end
+
 -- tmpfile, cleanup: tmpfile(contents) makes a temp file (see temp_file)
 -- and remembers it; cleanup() removes every file remembered (a teardown)
 function H.temp_tracker()
@@ -200,17 +227,22 @@ function H.sh(cmd)
   return out, p:close()
 end
 
+-- the interpreter running the specs: lua5.4, or the lunet program
+function H.interpreter()
+  local interp, i = arg and arg[-1], -1
+  while arg and arg[i - 1] do i = i - 1; interp = arg[i] end
+  return interp or "lua5.4"
+end
+
 -- run a Lua script in a fresh process of the interpreter running the
 -- specs (lua5.4, or the sanitized lunet under `make sanitize`), with the
 -- C stack limited to stack_kib if given, so that a crash fails one test
 -- and not the run.  Returns ok (exited 0) and its output (stdout and
 -- stderr) followed by how it ended.
 function H.run_lua(script, stack_kib)
-  local interp, i = arg and arg[-1], -1
-  while arg and arg[i - 1] do i = i - 1; interp = arg[i] end
   local path = H.temp_file(script)
   local out, ok, how, code = H.sh(string.format("%s%s %s 2>&1",
-    stack_kib and ("ulimit -s " .. stack_kib .. "; ") or "", H.q(interp or "lua5.4"), H.q(path)))
+    stack_kib and ("ulimit -s " .. stack_kib .. "; ") or "", H.q(H.interpreter()), H.q(path)))
   os.remove(path)
   return ok == true, out .. " (" .. tostring(how) .. " " .. tostring(code) .. ")"
 end

@@ -11,18 +11,7 @@ local function tmp(name) return TMP .. "/st_" .. name .. ".safetensors" end
 
 local function exists(path) return H.read_file(path) ~= nil end
 
--- a whole file from its header text and data bytes
-local function stfile(header, data)
-  return string.pack("<I8", #header) .. header .. (data or "")
-end
-
--- one header entry
-local function entry(name, dtype, shape, b, e)
-  return string.format('"%s":{"dtype":"%s","shape":[%s],"data_offsets":[%d,%d]}',
-                       name, dtype, table.concat(shape, ","), b, e)
-end
-
-local function floats(...) return string.pack("<" .. string.rep("f", select("#", ...)), ...) end
+local stfile, entry, floats = H.stfile, H.st_entry, H.floats
 
 local function load_error(path)
   local ok, err = pcall(lunet.load, path)
@@ -76,7 +65,7 @@ function TestSafetensorsRoundTrip:test_values_shapes_and_metadata()
   lu.assertEquals(got.scalar:item(), 2.5)
   lu.assertEquals(got.empty:shape(), {0, 3})
   lu.assertEquals(m, meta)
-  lu.assertFalse(exists(path .. ".tmp"))
+  lu.assertEquals(H.temporaries(path), {})
 end
 
 function TestSafetensorsRoundTrip:test_no_metadata_gives_empty_table()
@@ -465,6 +454,34 @@ function TestSafetensorsHostile:test_names_in_messages_are_tamed()
           "tensor 'a\\x01\\x0ab' (F32 {3}) needs 12 bytes but data_offsets [0,8] hold 8")
 end
 
+-- names and metadata must be UTF-8, as the reference implementation and
+-- Python's json require: stray bytes, overlong forms, surrogates, code
+-- points past U+10FFFF and cut sequences are refused where they stand
+function TestSafetensorsHostile:test_text_must_be_utf8()
+  local function bad(name, header, at)
+    hostile(name, header, F32x2, "invalid header JSON at byte " .. at .. ": a string is not valid UTF-8")
+  end
+  local e = ':{"dtype":"F32","shape":[2],"data_offsets":[0,8]}'
+  bad("u8stray", '{"w\xff"' .. e .. '}', 3)
+  bad("u8cont", '{"\x80w"' .. e .. '}', 2)
+  bad("u8overlong", '{"\xc0\xaf"' .. e .. '}', 2)
+  bad("u8overlong3", '{"\xe0\x80\xaf"' .. e .. '}', 2)
+  bad("u8surrogate", '{"a\xed\xa0\x80"' .. e .. '}', 3)
+  bad("u8toobig", '{"\xf4\x90\x80\x80"' .. e .. '}', 2)
+  bad("u8cut", '{"ab\xe6\x97"' .. e .. '}', 4)
+  bad("u8metakey", '{"__metadata__":{"k\xfe":"v"},"w"' .. e .. '}', 19)
+  bad("u8metaval", '{"__metadata__":{"k":"v\xc3"},"w"' .. e .. '}', 23)
+  bad("u8field", '{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"\xff":1}}', 54)
+  -- and all of Unicode is welcome, up to four bytes a character
+  local path = tmp("u8ok")
+  local names = { "caf\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x98\x80", "\xf4\x8f\xbf\xbf" }
+  local header = {}
+  for i, n in ipairs(names) do header[i] = entry(n, "F32", {1}, 4 * (i - 1), 4 * i) end
+  H.write_file(path, stfile("{" .. table.concat(header, ",") .. "}", floats(1, 2, 3, 4)))
+  local t = lunet.load(path)
+  for i, n in ipairs(names) do lu.assertEquals(t[n]:item(), i, n) end
+end
+
 ----------------------------------------------------------------- failed saves
 
 TestSafetensorsSave = {}
@@ -477,8 +494,8 @@ end
 
 function TestSafetensorsSave:test_missing_directory()
   local path = TMP .. "/no/such/dir/x.safetensors"
-  lu.assertEquals(save_error(path, {x = lunet.ones{2}}), "save: " .. path ..
-    ": cannot create " .. path .. ".tmp: No such file or directory")
+  lu.assertStrMatches(save_error(path, {x = lunet.ones{2}}), "save: " .. path:gsub("%p", "%%%0") ..
+    ": cannot create " .. path:gsub("%p", "%%%0") .. "%.tmp%-%d+%-%x+: No such file or directory")
 end
 
 function TestSafetensorsSave:test_bad_table_leaves_old_file()
@@ -497,14 +514,33 @@ function TestSafetensorsSave:test_bad_table_leaves_old_file()
                   ": '__metadata__' is reserved and cannot name a tensor")
   lu.assertStrContains(save_error(path, 42), "table expected, got number")
   lu.assertEquals(H.read_file(path), before)
-  lu.assertFalse(exists(path .. ".tmp"))
+  lu.assertEquals(H.temporaries(path), {})
   lu.assertEquals(lunet.load(path).x:totable(), {1, 2, 3})
+end
+
+-- what the loader refuses the saver never writes, and says why
+function TestSafetensorsSave:test_text_must_be_utf8()
+  local path = tmp("u8save")
+  lunet.save(path, { x = lunet.ones { 2 } })
+  local before = H.read_file(path)
+  lu.assertEquals(save_error(path, { ["w\xff"] = lunet.ones { 2 } }),
+                  "save: " .. path .. ": tensor name 'w\\xff' is not valid UTF-8")
+  lu.assertEquals(save_error(path, { x = lunet.ones { 2 } }, { ["\xed\xa0\x80"] = "v" }),
+                  "save: " .. path .. ": metadata key '\\xed\\xa0\\x80' is not valid UTF-8")
+  lu.assertEquals(save_error(path, { x = lunet.ones { 2 } }, { note = "caf\xc3" }),
+                  "save: " .. path .. ": metadata value for 'note' is not valid UTF-8: 'caf\\xc3'")
+  lu.assertEquals(H.read_file(path), before)
+  lu.assertEquals(H.temporaries(path), {})
+  lunet.save(path, { ["caf\xc3\xa9"] = lunet.ones { 2 } }, { ["\xf0\x9f\x98\x80"] = "\xe6\x97\xa5" })
+  local t, meta = lunet.load(path)
+  lu.assertEquals(t["caf\xc3\xa9"]:totable(), { 1, 1 })
+  lu.assertEquals(meta["\xf0\x9f\x98\x80"], "\xe6\x97\xa5")
 end
 
 function TestSafetensorsSave:test_failed_rename_leaves_no_tmp()
   local dir = TMP .. "/st_isdir"
   os.execute("mkdir -p " .. dir)
   local err = save_error(dir, {x = lunet.ones{2}})
-  lu.assertStrContains(err, "save: " .. dir .. ": cannot replace it with " .. dir .. ".tmp: ")
-  lu.assertFalse(exists(dir .. ".tmp"))
+  lu.assertStrContains(err, "save: " .. dir .. ": cannot replace it with " .. dir .. ".tmp-")
+  lu.assertEquals(H.temporaries(dir), {})
 end

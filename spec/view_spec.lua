@@ -181,6 +181,14 @@ function TestTranspose:test_transpose_values()
   lu.assertEquals(m:transpose():totable(), ref_permute(msrc, {3, 5}, {2, 1}))
 end
 
+-- only both dims left out means t(): one nil is a mistake, not t()
+function TestTranspose:test_one_nil_dim_is_an_error()
+  local m = ramp({3, 5})
+  H.raises("transpose: dim must be an integer, got nil", function() return m:transpose(nil, 1) end)
+  H.raises("transpose: dim must be an integer, got no value", function() return m:transpose(2) end)
+  H.raises("transpose: dim must be an integer, got nil", function() return m:transpose(nil, 2) end)
+end
+
 function TestTranspose:test_t()
   local m, src = ramp({3, 5})
   lu.assertEquals(m:t():totable(), ref_permute(src, {3, 5}, {2, 1}))

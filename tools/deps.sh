@@ -2,17 +2,19 @@
 # Make sure the Debian packages lunet builds and runs with are installed.
 # As root: install what is missing.  Otherwise: print the exact command
 # and fail, so nothing half-builds.
-#   tools/deps.sh           what make, make test and make demo need
-#   tools/deps.sh --bench   what make bench compares against (PyTorch)
+#   sh tools/deps.sh         what make, make test and make demo need
+#   sh tools/deps.sh fuzz    and clang with libFuzzer's runtime (make fuzz)
+#   sh tools/deps.sh bench   what make bench compares against (PyTorch)
 set -e
 PKGS="pkg-config liblua5.4-dev lua5.4 lua-unit libopenblas-dev libreadline-dev gnuplot-nox"
 PKGS="$PKGS lua-argparse"      # lunet.cli: the examples' command lines
+if [ "$1" = fuzz ]; then PKGS="$PKGS clang libclang-rt-dev"; fi
 # Open MPI: mpicc builds build/lunet/mpi.so, mpirun runs lunet.distributed.
 # Installed like the rest as root; otherwise only named, since everything
 # else builds and passes without it.
 OPTIONAL="libopenmpi-dev openmpi-bin"
 WHY="for lunet.distributed across processes (optional)"
-if [ "$1" = "--bench" ]; then  # optional the same way: the bench runs without it
+if [ "$1" = bench ]; then      # optional the same way: the bench runs without it
   PKGS=""
   OPTIONAL="python3-torch"
   WHY="for make bench to compare against PyTorch (optional)"

@@ -23,9 +23,10 @@ and, in __metadata__ (all strings):
   extra.<key>           "number:..", "string:..", "boolean:.." for scalars
 Everything but the tensors' values is readable with any safetensors tool.
 
-lunet.save writes to `path.tmp` and renames it over path, so a save that
-fails or is interrupted leaves the previous checkpoint as it was; every
-value is checked before anything is written.
+lunet.save writes to a temporary file of its own beside path and renames
+it over path, so a save that fails or is interrupted leaves the previous
+checkpoint as it was, and two processes saving to one path never mix
+their files; every value is checked before anything is written.
 
 and the tensor rng_state: the core's random generator (get_rng_state),
 restored by load_checkpoint, so a model with dropout resumes on the same
@@ -197,7 +198,7 @@ function checkpoint.save_checkpoint(path, o)
   end
   tensors.rng_state = lunet.get_rng_state()
   -- lunet.save checks every name and value before it opens anything, and
-  -- writes through path.tmp and a rename
+  -- writes through a temporary file of its own and a rename
   lunet.save(path, tensors, meta)
 end
 

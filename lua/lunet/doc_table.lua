@@ -156,6 +156,8 @@ doc("lunet.no_grad", "no_grad(fn, ...) -> fn(...)'s results, run with gradients 
 doc("lunet.enable_grad", "enable_grad(fn, ...) -> fn(...)'s results, run with gradients on.")
 doc("lunet.set_grad_enabled", "set_grad_enabled(on) -> the previous mode: gradients recorded or not from now on.")
 doc("lunet.is_grad_enabled", "is_grad_enabled() -> whether ops are recorded for backward.")
+doc("lunet.detect_anomaly", "detect_anomaly(fn, ...) -> fn(...)'s results, run with anomaly detection: backward fails at the first op whose backward returns NaN or inf, naming it and where its forward was called. detect_anomaly(on) switches it and returns a guard that puts the previous setting back when closed (local g <close> = lunet.detect_anomaly(true)).")
+doc("lunet.is_anomaly_enabled", "is_anomaly_enabled() -> whether backward checks every gradient for NaN and inf (detect_anomaly).")
 doc("lunet.memory_allocated", "memory_allocated() -> bytes of live tensor storage.")
 doc("lunet.blas_info", "blas_info() -> {corename, coretype_source, threads, library}: the OpenBLAS kernels in use and who chose them.")
 doc("lunet.set_num_threads", "set_num_threads(n): lunet's threads and OpenBLAS's (default: LUNET_NUM_THREADS, else OPENBLAS_NUM_THREADS, else the cores).")

@@ -17,6 +17,8 @@ purpose and every piece it uses is public.
                               --   numbered start_step+1 .. start_step+steps
     checkpoint = "ckpt.safetensors",   -- lunet.save_checkpoint at the end and
     checkpoint_every = 500,            --   every N steps (model, optimizer, step, data)
+    nonfinite = "stop",       -- a NaN/inf loss or gradient norm: "stop" (an error
+                              --   naming the step and parameter) or "skip" the step
   }
 
 data is a lunet.data task (anything with :batch() -> inputs, targets, mask
@@ -34,6 +36,8 @@ tokens_per_s, elapsed}: loss, acc and grad_norm are means over the steps
 since the previous row (so with eval_every = 1, each step's own values);
 eval_* are there when eval_batches > 0; tokens_per_s is over those steps;
 elapsed is wall seconds since the start.  The CSV has the same columns.
+history.skipped lists the steps skipped for nonfinite = "skip" (not
+logged, in no mean, no checkpoint at them; see lunet/nonfinite.lua).
 
 Progress (lunet.progress): on a terminal, one line redrawn in place with
 a bar, loss, accuracy, the last evaluation, tokens/s and ETA, fitted to
@@ -53,6 +57,7 @@ is closed and the progress line ended on the way out.  Unknown options are
 errors (util.check_options).
 ]]
 local lunet = require "lunet"
+local nonfinite = require "lunet.nonfinite"
 local util = require "lunet.util"
 local Module = require "lunet.nn.module"
 
@@ -144,6 +149,7 @@ local KNOWN = {
   "model", "optimizer", "data", "steps", "eval_every", "eval_batches", "log", "schedule", "clip",
   "loss_fn", "quiet", "on_step", "start_step", "progress", "output", "checkpoint",
   "checkpoint_every",
+  "nonfinite",
 }
 
 local function fail(fmt_, ...)
@@ -193,6 +199,7 @@ local function check(o)
   if o.checkpoint ~= nil and type(o.checkpoint) ~= "string" then
     fail("checkpoint must be a file name, got %s", type(o.checkpoint))
   end
+  if nonfinite.check_option(o.nonfinite) then fail("%s", nonfinite.check_option(o.nonfinite)) end
   if o.progress ~= nil and o.progress ~= "bar" and o.progress ~= "lines" then
     fail("progress must be 'bar' or 'lines', got %s", tostring(o.progress))
   end
@@ -226,7 +233,7 @@ local function run(o)
   end
   local save_ckpt = o.checkpoint and world.leader and require("lunet.checkpoint").save_checkpoint
 
-  local history = {}
+  local history = { skipped = {} }
   local t_start = now()
   local win = { loss = 0, hits = 0, count = 0, norm = 0, n = 0, tokens = 0, t = t_start }
   local tok_per_step = 0
@@ -271,6 +278,10 @@ local function run(o)
     opt:zero_grad()
     loss:backward()
     local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
+    if nonfinite.skip(o.nonfinite, step, loss, norm, model, params) then   -- or raises
+      history.skipped[#history.skipped + 1] = step
+      goto next_step
+    end
     opt:step()
     local lv = loss:item()
     local c, n
@@ -292,6 +303,7 @@ local function run(o)
       save_ckpt(o.checkpoint, { model = model, optimizer = opt, step = step,
                                 data = resumable and data or nil })
     end
+    ::next_step::
   end
   return history
 end

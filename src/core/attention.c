@@ -50,6 +50,7 @@
 #include "attention.h"
 #include "pool.h"
 #include "profile.h"
+#include "alloc.h"
 
 /*
 ** What backward needs: the geometry, the operands as the kernels read
@@ -251,7 +252,7 @@ static int at_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
                                     : at_zeros_like(c->v.t)) == NULL) ||
       (nd->needs[3] && (db = lt_empty(nd->inputs[3]->shape, nd->inputs[3]->ndim)) == NULL))
     goto done;
-  if (db && (j.dbias = malloc((size_t)(g.B * g.H) * sizeof *j.dbias)) == NULL) {
+  if (db && (j.dbias = lt_malloc((size_t)(g.B * g.H) * sizeof *j.dbias)) == NULL) {
     lt_err("attention: out of memory");
     goto done;
   }

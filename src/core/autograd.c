@@ -9,6 +9,7 @@
 #include "ops.h"
 #include "pool.h"
 #include "profile.h"
+#include "alloc.h"
 
 static int lt_grad_on = 1;
 
@@ -18,6 +19,60 @@ int lt_set_grad_enabled(int on) {
   int prev = lt_grad_on;
   lt_grad_on = on != 0;
   return prev;
+}
+
+/* ---------------------------------------------------------------- anomaly mode */
+
+static int lt_anomaly_on = 0;
+static char *lt_ag_where = NULL;  /* where the next forward runs (anomaly mode) */
+
+int lt_anomaly_enabled(void) { return lt_anomaly_on; }
+
+int lt_set_anomaly(int on) {
+  int prev = lt_anomaly_on;
+  lt_anomaly_on = on != 0;
+  if (!lt_anomaly_on) lt_ag_set_where(NULL);
+  return prev;
+}
+
+static char *lt_strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *c = lt_malloc(n);
+  if (c) memcpy(c, s, n);
+  return c;
+}
+
+void lt_ag_set_where(const char *where) {
+  free(lt_ag_where);
+  lt_ag_where = where ? lt_strdup(where) : NULL;
+}
+
+/* 0 if every element of t is finite, else 'n' (a NaN seen first) or 'i' */
+static int lt_nonfinite(const lt_tensor *t) {
+  const int64_t *st[1] = {t->stride};
+  int64_t off[1] = {t->offset}, i;
+  lt_iter it;
+  lt_iter_init(&it, t->shape, t->ndim, 1, st, off);
+  if (it.empty) return 0;
+  do {
+    const float *p = t->st->data + it.off[0];
+    for (i = 0; i < it.len; i++) {
+      float v = p[i * it.inner[0]];
+      if (v != v) return 'n';
+      if (v - v != 0.0f) return 'i';
+    }
+  } while (lt_iter_next(&it));
+  return 0;
+}
+
+/* the anomaly check of what node n's backward returned for input i */
+static int lt_anomaly_check(const lt_node *n, int i, const lt_tensor *g) {
+  int bad = lt_nonfinite(g);
+  if (bad == 0) return 0;
+  lt_err("backward: %s returned %s values in the gradient of its input %d "
+         "(anomaly detection)%s%s", n->name, bad == 'n' ? "nan" : "inf", i + 1,
+         n->where ? "; the forward op was called from:\n" : "", n->where ? n->where : "");
+  return -1;
 }
 
 int lt_needs_grad(const lt_tensor *t) {
@@ -38,6 +93,7 @@ static void lt_node_clear(lt_node *n) {
 static void lt_node_free(lt_node *n) {
   lt_node_clear(n);
   lt_tensor_release(n->gacc);
+  free(n->where);
   free(n);
 }
 
@@ -55,7 +111,7 @@ void lt_node_release(lt_node *n) {
   if (n == NULL || --n->refs > 0) return;
   if (lt_ndead == lt_capdead) {
     size_t cap = lt_capdead ? lt_capdead * 2 : 256;
-    lt_node **nd = realloc(lt_dead, cap * sizeof *nd);
+    lt_node **nd = lt_realloc(lt_dead, cap * sizeof *nd);
     if (nd == NULL) { lt_node_free(n); return; }   /* recursion as a last resort */
     lt_dead = nd;
     lt_capdead = cap;
@@ -65,6 +121,25 @@ void lt_node_release(lt_node *n) {
   lt_draining = 1;
   while (lt_ndead > 0) lt_node_free(lt_dead[--lt_ndead]);
   lt_draining = 0;
+}
+
+/*
+** When a node cannot be allocated, the output's graph is lost.  Rather
+** than let a backward through it silently miss those gradients, the
+** output gets this shared node, whose backward is that error.
+*/
+static int lt_lost_backward(lt_node *n, lt_tensor *gout, lt_tensor **gin) {
+  lt_err("backward: part of this graph was lost when its forward ran out of memory");
+  return -1;
+}
+
+static lt_node lt_lost = {.refs = 1, .name = "LostBackward", .backward = lt_lost_backward};
+
+static void lt_ag_lose(lt_tensor *out) {
+  lt_node_retain(&lt_lost);
+  if (out->grad_fn) lt_node_release(out->grad_fn);
+  out->grad_fn = &lt_lost;
+  out->requires_grad = 1;
 }
 
 /*
@@ -84,10 +159,8 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
   for (i = 0; i < ninputs; i++)
     if (inputs[i] && lt_needs_grad(inputs[i])) any = 1;
   if (!any) return NULL;
-  /* a failed calloc here drops the graph (see autograd.h): the size is a
-  ** few hundred bytes, so the next allocation would fail anyway */
-  n = calloc(1, needoff + (size_t)ninputs * sizeof(int));
-  if (n == NULL) return NULL;
+  n = lt_calloc(1, needoff + (size_t)ninputs * sizeof(int));
+  if (n == NULL) { lt_ag_lose(out); return NULL; }
   n->ctx = (char *)n + ctxoff;
   n->ctxsize = ctxsize;
   n->inputs = (lt_tensor **)((char *)n + inoff);
@@ -97,6 +170,7 @@ lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
   n->name = name;
   n->backward = bw;
   n->ninputs = ninputs;
+  if (lt_anomaly_on && lt_ag_where) n->where = lt_strdup(lt_ag_where);   /* best effort */
   for (i = 0; i < ninputs; i++) {
     if (inputs[i] && lt_needs_grad(inputs[i])) {
       n->inputs[i] = lt_tensor_retain(inputs[i]);
@@ -139,7 +213,7 @@ void lt_ag_save(lt_node *n, lt_saved *slot, lt_tensor *t) {
 
 void lt_ag_save_output(lt_node *n, lt_saved *slot, lt_tensor *out) {
   lt_tensor *alias = lt_detach(out);
-  if (alias == NULL) return;   /* backward will then fail with lt_err set */
+  if (alias == NULL) { n->backward = lt_lost_backward; return; }
   lt_ag_save(n, slot, alias);
   lt_tensor_release(alias);
 }
@@ -329,7 +403,7 @@ typedef struct { lt_node **v; size_t n, cap; } lt_nodevec;
 static int lt_vec_push(lt_nodevec *v, lt_node *n) {
   if (v->n == v->cap) {
     size_t cap = v->cap ? v->cap * 2 : 64;
-    lt_node **nv = realloc(v->v, cap * sizeof *nv);
+    lt_node **nv = lt_realloc(v->v, cap * sizeof *nv);
     if (nv == NULL) { lt_err("backward: out of memory"); return -1; }
     v->v = nv;
     v->cap = cap;
@@ -418,7 +492,7 @@ static int lt_node_step(lt_node *n, int retain, const lt_capture *cap) {
       return -1;
     }
   }
-  if (n->ninputs > 4 && (gin = calloc((size_t)n->ninputs, sizeof *gin)) == NULL) {
+  if (n->ninputs > 4 && (gin = lt_calloc((size_t)n->ninputs, sizeof *gin)) == NULL) {
     lt_err("backward: out of memory");
     return -1;
   }
@@ -435,6 +509,8 @@ static int lt_node_step(lt_node *n, int retain, const lt_capture *cap) {
     if (!lt_same_shape(gin[i], in)) {
       lt_err("backward: %s produced a gradient of shape %s for an input of shape %s",
              n->name, lt_shape_str(gin[i], b1, sizeof b1), lt_shape_str(in, b2, sizeof b2));
+      rc = -1;
+    } else if (lt_anomaly_on && lt_anomaly_check(n, i, gin[i])) {
       rc = -1;
     } else {
       rc = lt_deliver(in, gin[i], cap);
@@ -467,6 +543,11 @@ static int lt_run_backward(lt_tensor *root, lt_tensor *seed, int retain_graph,
   if (seed && !lt_same_shape(seed, root)) {
     lt_err("backward: gradient of shape %s for a tensor of shape %s",
            lt_shape_str(seed, b1, sizeof b1), lt_shape_str(root, b2, sizeof b2));
+    return -1;
+  }
+  if (seed && lt_anomaly_on && lt_nonfinite(seed)) {
+    lt_err("backward: the gradient passed to backward holds %s values (anomaly detection)",
+           lt_nonfinite(seed) == 'n' ? "nan" : "inf");
     return -1;
   }
   prev = lt_set_grad_enabled(0);

@@ -59,6 +59,7 @@ struct lt_node {
   lt_saved *saved[LT_MAXSAVED];
   int freed;                        /* saved state released after backward */
   int scope;                        /* profile scope that recorded it */
+  char *where;                      /* anomaly mode: where the forward ran */
   /* engine bookkeeping */
   unsigned mark;
   lt_tensor *gacc;                  /* accumulated grad of the output */
@@ -70,6 +71,16 @@ struct lt_node {
 int lt_grad_enabled(void);
 int lt_set_grad_enabled(int on);    /* returns the previous value */
 
+/*
+** Anomaly detection (PyTorch's detect_anomaly): while it is on, backward
+** checks the gradients every op's backward returns and fails at the first
+** that holds a NaN or an infinity, naming the op and, when the binding
+** said so through lt_ag_set_where before the forward, where that ran.
+*/
+int lt_anomaly_enabled(void);
+int lt_set_anomaly(int on);         /* returns the previous value */
+void lt_ag_set_where(const char *where);   /* copied; NULL forgets */
+
 /* does t take part in autograd (leaf requiring grad, or has grad_fn) */
 int lt_needs_grad(const lt_tensor *t);
 
@@ -78,7 +89,8 @@ int lt_needs_grad(const lt_tensor *t);
 ** with a zeroed context of ctxsize bytes (0: the op keeps no state).
 ** Returns the node (borrowed: `out` owns it) so the caller can fill the
 ** context, or NULL when nothing was recorded -- also when out of memory,
-** which leaves `out` off the graph (the allocation is a few hundred bytes).
+** which gives `out` a node whose backward is an error (the gradients
+** are lost, and a backward must not pretend otherwise).
 */
 lt_node *lt_ag_record(lt_tensor *out, const char *name, lt_backward_fn bw,
                       lt_tensor **inputs, int ninputs, size_t ctxsize);

@@ -24,6 +24,13 @@ static const char *const lt_unop_names[] = {
   "relu", "gelu", "gelu_tanh", "silu", "sin", "cos", "square"
 };
 
+/* what a unary op's node is called (grad_fn, anomaly detection's messages) */
+static const char *const lt_unop_nodes[] = {
+  "NegBackward", "ExpBackward", "LogBackward", "SqrtBackward", "RsqrtBackward",
+  "AbsBackward", "TanhBackward", "SigmoidBackward", "ReluBackward", "GeluBackward",
+  "GeluBackward", "SiluBackward", "SinBackward", "CosBackward", "SquareBackward"
+};
+
 const char *lt_binop_name(lt_binop op) { return lt_binop_names[op]; }
 const char *lt_unop_name(lt_unop op) { return lt_unop_names[op]; }
 
@@ -409,10 +416,8 @@ static lt_tensor *lt_unary_raw(lt_unop op, lt_tensor *x) {
 lt_tensor *lt_unary(lt_unop op, lt_tensor *x) {
   lt_tensor *out = lt_unary_raw(op, x);
   lt_node *n;
-  if (out && (n = lt_ag_record(out, op == LT_EXP ? "ExpBackward" :
-                               op == LT_TANH ? "TanhBackward" :
-                               op == LT_RELU ? "ReluBackward" : "UnaryBackward",
-                               lt_unary_backward, &x, 1, sizeof(lt_unary_ctx))) != NULL) {
+  if (out && (n = lt_ag_record(out, lt_unop_nodes[op], lt_unary_backward, &x, 1,
+                               sizeof(lt_unary_ctx))) != NULL) {
     lt_unary_ctx *c = lt_ag_ctx(n, lt_unary_ctx);
     c->op = op;
     lt_ag_save(n, &c->x, x);

@@ -19,6 +19,7 @@
 #include "autograd.h"
 #include "dtype.h"
 #include "ops.h"
+#include "alloc.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -580,7 +581,7 @@ lt_tensor *lt_repeat(lt_tensor *x, const int64_t *reps, int n) {
     if (reps[i] == 0) {
       next = lt_narrow(cur, i, 0, 0);
     } else {
-      if ((copies = malloc((size_t)reps[i] * sizeof *copies)) == NULL) {
+      if ((copies = lt_malloc((size_t)reps[i] * sizeof *copies)) == NULL) {
         lt_err("repeat: out of memory");
         lt_tensor_release(cur);
         return NULL;

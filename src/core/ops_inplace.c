@@ -20,6 +20,8 @@
 ** tensors share (a view, or a value a backward saved), since the graph
 ** cannot follow a write made through another tensor.
 */
+#include <string.h>
+
 #include "autograd.h"
 #include "dtype.h"
 #include "ops.h"
@@ -91,17 +93,26 @@ int lt_inplace_end(const char *op, lt_tensor *t, lt_tensor *out) {
   return 0;
 }
 
+/* src's shape broadcasts to t's (the two broadcast to t's own shape) */
+static int lt_broadcasts_to(const lt_tensor *src, const lt_tensor *t) {
+  int64_t shape[LT_MAXDIM];
+  int nd;
+  return lt_broadcast_shape("copy_", src, t, shape, &nd) == 0 && nd == t->ndim &&
+         memcmp(shape, t->shape, (size_t)nd * sizeof *shape) == 0;
+}
+
 /* copy_: t <- src broadcast to t's shape, converted to t's dtype */
 int lt_copy_(lt_tensor *t, lt_tensor *src) {
   lt_tensor *in, *e = NULL, *out = NULL;
   char b1[160], b2[160];
   int rc = -1;
-  if ((in = lt_inplace_begin("copy_", t, &src, 1)) == NULL) return -1;
-  if ((e = lt_expand(src, t->shape, t->ndim)) == NULL) {
+  if (!lt_broadcasts_to(src, t)) {   /* checked first: expand fails out of memory too */
     lt_err("copy_: source %s does not broadcast to %s", lt_shape_str(src, b1, sizeof b1),
            lt_shape_str(t, b2, sizeof b2));
-    goto done;
+    return -1;
   }
+  if ((in = lt_inplace_begin("copy_", t, &src, 1)) == NULL) return -1;
+  if ((e = lt_expand(src, t->shape, t->ndim)) == NULL) goto done;
   if (in != t || e->st == t->st) {   /* recorded, or overlapping: go through a copy */
     lt_tensor *c = lt_clone(e);
     if (c == NULL) goto done;

@@ -8,6 +8,7 @@
 
 #include "dtype.h"
 #include "ops.h"
+#include "alloc.h"
 
 /* uniform on [0, range), range >= 1, without modulo bias (rejection) */
 static uint64_t lt_rng_below(uint64_t range) {
@@ -112,7 +113,7 @@ lt_tensor *lt_multinomial(lt_tensor *probs, int64_t n, int replacement) {
     if ((p = c) == NULL) return NULL;
   }
   shape[0] = R; shape[1] = n;
-  if ((w = malloc((size_t)C * sizeof *w)) == NULL) { lt_err("multinomial: out of memory"); goto fail; }
+  if ((w = lt_malloc((size_t)C * sizeof *w)) == NULL) { lt_err("multinomial: out of memory"); goto fail; }
   if ((out = lt_empty_dtype(probs->ndim == 2 ? shape : shape + 1, probs->ndim, LT_INT64)) == NULL)
     goto fail;
   for (r = 0; r < R; r++)

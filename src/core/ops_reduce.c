@@ -25,6 +25,7 @@
 #include "pool.h"
 #include "profile.h"
 #include "rowmath.h"
+#include "alloc.h"
 
 /* ================================================================ plans */
 
@@ -211,7 +212,7 @@ static int rd_long_sum(const float *x, int64_t n, double *out) {
   rd_long_job j;
   int64_t np = (n + RD_PIECE - 1) / RD_PIECE, c;
   double s = 0;
-  if ((j.part = malloc((size_t)(np > 0 ? np : 1) * sizeof *j.part)) == NULL) {
+  if ((j.part = lt_malloc((size_t)(np > 0 ? np : 1) * sizeof *j.part)) == NULL) {
     lt_err("sum: out of memory");
     return -1;
   }

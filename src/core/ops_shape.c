@@ -8,6 +8,7 @@
 #include "autograd.h"
 #include "dtype.h"
 #include "ops.h"
+#include "alloc.h"
 
 /* ---------------------------------------------------------------- reshape family */
 
@@ -437,7 +438,7 @@ lt_tensor *lt_stack(lt_tensor **ts, int n, int dim) {
              lt_shape_str(ts[i], b1, sizeof b1), lt_shape_str(ts[0], b2, sizeof b2));
       return NULL;
     }
-  if ((us = calloc((size_t)n, sizeof *us)) == NULL) { lt_err("stack: out of memory"); return NULL; }
+  if ((us = lt_calloc((size_t)n, sizeof *us)) == NULL) { lt_err("stack: out of memory"); return NULL; }
   for (i = 0; i < n; i++) if ((us[i] = lt_unsqueeze(ts[i], d)) == NULL) goto done;
   out = lt_cat(us, n, d);
 done:

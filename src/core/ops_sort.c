@@ -14,6 +14,7 @@
 #include "dtype.h"
 #include "lastdim.h"
 #include "ops.h"
+#include "alloc.h"
 
 /* ---------------------------------------------------------------- sort */
 
@@ -52,7 +53,7 @@ static lt_tensor *lt_argsort_rows(lt_tensor *x, int d, int desc) {
   lt_tensor *keys = lt_lastdim(x, d, kt, &rows, &n), *ix = NULL, *out = NULL;
   lt_keys k;
   if (keys == NULL) return NULL;
-  if ((tmp = malloc((size_t)(n ? n : 1) * sizeof *tmp)) == NULL) {
+  if ((tmp = lt_malloc((size_t)(n ? n : 1) * sizeof *tmp)) == NULL) {
     lt_err("sort: out of memory");
     goto done;
   }

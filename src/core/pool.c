@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "pool.h"
+#include "alloc.h"
 #include "blas.h"
 #include "tensor.h"
 
@@ -73,7 +74,7 @@ static struct {
   atomic_uint_fast64_t ticket;
   atomic_int_fast64_t done;      /* chunks finished */
   atomic_int_fast64_t failed;    /* lowest failed chunk, or the count */
-  char err[512];                 /* its message (under mu) */
+  char err[1024];                /* its message (under mu) */
   int stress;                    /* LUNET_THREAD_STRESS: tiny chunks */
   double grain;                  /* flops per chunk: LT_PAR_GRAIN */
 } pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
@@ -207,7 +208,7 @@ static void *lt_worker(void *arg) {
 static int lt_pool_start(void) {
   int i;
   if (pool.started || pool.size < 2) return 0;
-  pool.tid = malloc((size_t)(pool.size - 1) * sizeof *pool.tid);
+  pool.tid = lt_malloc((size_t)(pool.size - 1) * sizeof *pool.tid);
   if (pool.tid == NULL) return -1;
   pool.quit = 0;
   for (i = 1; i < pool.size; i++) {

@@ -5,6 +5,7 @@
 
 #include "profile.h"
 #include "tensor.h"
+#include "alloc.h"
 
 int lt_prof_on = 0;
 
@@ -32,7 +33,7 @@ void lt_prof_set_backward(int on) { lt_prof_in_bwd = on; }
 int lt_prof_start(int nscopes) {
   double (*t)[LT_PROF_NCOUNTERS];
   if (nscopes < 1) nscopes = 1;
-  t = calloc((size_t)nscopes, sizeof *t);
+  t = lt_calloc((size_t)nscopes, sizeof *t);
   if (t == NULL) { lt_err("profile: out of memory for %d scopes", nscopes); return -1; }
   free(lt_prof_table);
   lt_prof_table = t;

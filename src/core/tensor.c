@@ -10,13 +10,15 @@
 
 #include "tensor.h"
 #include "autograd.h"
+#include "alloc.h"
 #include "pool.h"
 
 /* ---------------------------------------------------------------- errors */
 
-/* one per thread: a kernel running on the pool's threads reports its
-** error in its own buffer, and the pool hands it to the caller's */
-static _Thread_local char lt_errbuf[512];
+/* room for anomaly mode's traceback; one per thread: a kernel running on
+** the pool's threads reports its error in its own buffer, and the pool
+** hands it to the caller's */
+static _Thread_local char lt_errbuf[4096];
 
 void lt_err(const char *fmt, ...) {
   va_list ap;
@@ -89,6 +91,35 @@ static void lt_cache_make_room(size_t bytes) {
   }
 }
 
+static void lt_buf_cache_clear(void) {
+  int i;
+  for (i = 0; i < LT_CACHE_SLOTS; i++) {
+    free(lt_cache[i].p);
+    lt_cache[i].p = NULL;
+  }
+  lt_cache_bytes = 0;
+}
+
+/*
+** Out of memory: give the cached buffers back and try again; then let the
+** release hook free what it can (the binding's collects Lua's garbage,
+** whose finalizers free dead tensors -- into the cache, so empty it
+** again) and try once more.  Only then does the allocation fail.
+*/
+static float *lt_buf_alloc_retry(size_t bytes) {
+  float *p = lt_aligned_alloc(64, bytes);
+  if (p == NULL) {
+    lt_buf_cache_clear();
+    p = lt_aligned_alloc(64, bytes);
+  }
+  if (p == NULL) {
+    lt_release_memory();
+    lt_buf_cache_clear();
+    p = lt_aligned_alloc(64, bytes);
+  }
+  return p;
+}
+
 static float *lt_buf_alloc(size_t bytes) {
   int i;
   if (bytes >= LT_CACHE_MIN) {
@@ -101,7 +132,7 @@ static float *lt_buf_alloc(size_t bytes) {
       }
     lt_cache_make_room(bytes);
   }
-  return aligned_alloc(64, bytes);
+  return lt_buf_alloc_retry(bytes);
 }
 
 static void lt_buf_free(float *p, size_t bytes) {
@@ -127,7 +158,7 @@ static size_t lt_buf_bytes(const lt_storage *s) {
 
 /* a storage of n elements; 64-byte aligned so kernels can use wide loads */
 static lt_storage *lt_storage_new(size_t n, lt_dtype dt) {
-  lt_storage *s = malloc(sizeof *s);
+  lt_storage *s = lt_malloc(sizeof *s);
   if (s == NULL) goto oom;
   s->n = n;
   s->dtype = dt;
@@ -167,7 +198,7 @@ int64_t lt_contig_strides(const int64_t *shape, int ndim, int64_t *stride) {
 
 static lt_tensor *lt_header(lt_storage *st, const int64_t *shape,
                             const int64_t *stride, int ndim, int64_t offset) {
-  lt_tensor *t = calloc(1, sizeof *t);
+  lt_tensor *t = lt_calloc(1, sizeof *t);
   if (t == NULL) { lt_err("out of memory"); return NULL; }
   t->refs = 1;
   t->ndim = ndim;

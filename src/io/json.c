@@ -6,6 +6,8 @@
 
 #include "json.h"
 #include "tensor.h"
+#include "utf8.h"
+#include "alloc.h"
 
 #define JSON_MAXDEPTH 64                     /* nesting lt_json_skip goes through */
 
@@ -92,12 +94,18 @@ static int js_uescape(lt_json *j, const char *lim, char **o) {
 int lt_json_string(lt_json *j, char **out) {
   const char *q;
   char *buf, *o;
+  size_t bad;
   if (lt_json_peek(j) != '"') return lt_json_fail(j, "expected a string");
   for (q = j->p + 1; q < j->end && *q != '"'; q++)
     if (*q == '\\') q++;
   if (q >= j->end) return lt_json_fail(j, "unterminated string");
+  /* JSON text is UTF-8 (RFC 8259), and so must every string it yields be */
+  if ((bad = lt_utf8_check(j->p + 1, (size_t)(q - j->p - 1))) != (size_t)-1) {
+    j->p += 1 + bad;
+    return lt_json_fail(j, "a string is not valid UTF-8");
+  }
   /* escapes only ever shrink, so the raw length bounds the decoded one */
-  if ((buf = malloc((size_t)(q - j->p))) == NULL) return lt_json_oom(j);
+  if ((buf = lt_malloc((size_t)(q - j->p))) == NULL) return lt_json_oom(j);
   o = buf;
   j->p++;
   while (j->p < q) {

@@ -28,6 +28,8 @@
 #include <sys/types.h>
 
 #include "safetensors_int.h"
+#include "utf8.h"
+#include "alloc.h"
 
 #define ST_MAXHEADER ((uint64_t)100 << 20)  /* the reference library's cap */
 
@@ -44,13 +46,22 @@ void lt_st_fail(const char *op, const char *path, const char *fmt, ...) {
 }
 
 /* a tensor name fit for a message: hostile names can be megabytes long
-** and hold control bytes, so cut it short and show those as \xNN */
+** and hold control bytes or bytes that are not UTF-8, so cut it short
+** and show those as \xNN */
 const char *lt_st_name(const char *s, char *buf, size_t sz) {
-  size_t o = 0;
-  for (; *s && o + 8 < sz; s++) {
+  size_t o = 0, n = strlen(s);
+  while (*s && o + 8 < sz) {
     unsigned char c = (unsigned char)*s;
-    if (c < 0x20 || c == 0x7f) o += (size_t)snprintf(buf + o, sz - o, "\\x%02x", c);
-    else buf[o++] = (char)c;
+    int k = lt_utf8_len(s, n);
+    if (c < 0x20 || c == 0x7f || k == 0) {
+      o += (size_t)snprintf(buf + o, sz - o, "\\x%02x", c);
+      k = 1;
+    } else {
+      memcpy(buf + o, s, (size_t)k);
+      o += (size_t)k;
+    }
+    s += k;
+    n -= (size_t)k;
   }
   if (*s) { memcpy(buf + o, "...", 3); o += 3; }
   buf[o] = '\0';
@@ -224,10 +235,10 @@ fail:
 
 /* move the checked entries into a file of tensors, then read the data */
 static lt_st_file *st_build(FILE *fp, const char *path, st_header *h, int64_t start) {
-  lt_st_file *f = calloc(1, sizeof *f);
+  lt_st_file *f = lt_calloc(1, sizeof *f);
   int i;
   char b[64];
-  if (f == NULL || (h->n && (f->items = calloc((size_t)h->n, sizeof *f->items)) == NULL))
+  if (f == NULL || (h->n && (f->items = lt_calloc((size_t)h->n, sizeof *f->items)) == NULL))
     goto oom;
   for (i = 0; i < h->n; i++) {
     f->items[i].name = h->ents[i].name;
@@ -269,7 +280,7 @@ lt_st_file *lt_st_load(const char *path) {
   FILE *fp = st_open(path, &hlen, &fsize);
   memset(&h, 0, sizeof h);
   if (fp == NULL) return NULL;
-  if ((text = malloc((size_t)hlen + 1)) == NULL) {
+  if ((text = lt_malloc((size_t)hlen + 1)) == NULL) {
     lt_st_fail("load", path, "out of memory for a %llu-byte header",
                (unsigned long long)hlen);
     goto done;

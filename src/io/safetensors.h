@@ -11,8 +11,10 @@
 ** fault.  Loading reads F32, and converts F16, BF16 and F64 to float32;
 ** I64, I32, U8 and BOOL load as lunet's int64, int32, uint8 and bool.
 ** Saving writes each tensor's own dtype (F32, I64, I32, U8, BOOL),
-** tensors sorted by name, through `path.tmp` and a rename, so a failed
-** save never destroys an existing file.
+** tensors sorted by name, through a temporary file of its own and a
+** rename (replace.h), so a failed or interrupted save never destroys an
+** existing file and concurrent saves never mix.  Names and metadata are
+** UTF-8 both ways (utf8.h).
 */
 #ifndef LT_SAFETENSORS_H
 #define LT_SAFETENSORS_H

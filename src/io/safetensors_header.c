@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "safetensors_int.h"
+#include "alloc.h"
 
 /* ------------------------------------------------------ header structure */
 
@@ -26,7 +27,7 @@ static int st_grow(void **arr, int *cap, int n, size_t sz) {
   if (n < *cap) return 0;
   if (*cap > (1 << 28)) return -1;
   ncap = *cap ? 2 * *cap : 16;
-  if ((p = realloc(*arr, (size_t)ncap * sz)) == NULL) return -1;
+  if ((p = lt_realloc(*arr, (size_t)ncap * sz)) == NULL) return -1;
   *arr = p;
   *cap = ncap;
   return 0;
@@ -284,7 +285,7 @@ int lt_st_check(const char *path, st_header *h, int64_t buflen) {
         return -1;
       }
   }
-  if ((v = malloc((size_t)(h->n ? h->n : 1) * sizeof *v)) == NULL) {
+  if ((v = lt_malloc((size_t)(h->n ? h->n : 1) * sizeof *v)) == NULL) {
     lt_st_fail("load", path, "out of memory");
     return -1;
   }

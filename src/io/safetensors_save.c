@@ -1,8 +1,8 @@
 /*
 ** safetensors_save.c -- writing a checkpoint: the JSON header built in
 ** memory, tensors sorted by name and written little-endian in their own
-** dtype (F32, I64, I32, U8, BOOL) in logical order, all through
-** `path.tmp` and a rename.
+** dtype (F32, I64, I32, U8, BOOL) in logical order, all through a
+** temporary file and a rename (replace.c).
 */
 #include <errno.h>
 #include <stdio.h>
@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include "safetensors_int.h"
+#include "replace.h"
+#include "utf8.h"
+#include "alloc.h"
 
 /* ------------------------------------------------------------------ save */
 
@@ -27,7 +30,7 @@ static void sb_add(st_buf *b, const char *s, size_t len) {
     size_t ncap = b->cap ? b->cap : 256;
     char *p;
     while (ncap - b->n < len + 1) ncap *= 2;
-    if ((p = realloc(b->p, ncap)) == NULL) { b->oom = 1; return; }
+    if ((p = lt_realloc(b->p, ncap)) == NULL) { b->oom = 1; return; }
     b->p = p;
     b->cap = ncap;
   }
@@ -73,8 +76,8 @@ static int st_cmp_skey(const void *a, const void *b) {
 /* indices 0..n-1 sorted by s[] (as the python library sorts); NULL with
 ** the error set if two strings are equal */
 static int *st_order(const char *path, const char *const *s, int n, const char *what) {
-  st_key *k = malloc((size_t)(n ? n : 1) * sizeof *k);
-  int *ix = malloc((size_t)(n ? n : 1) * sizeof *ix), i;
+  st_key *k = lt_malloc((size_t)(n ? n : 1) * sizeof *k);
+  int *ix = lt_malloc((size_t)(n ? n : 1) * sizeof *ix), i;
   char b[64];
   if (k == NULL || ix == NULL) {
     lt_st_fail("save", path, "out of memory");
@@ -180,8 +183,21 @@ static int st_write_file(FILE *fp, const st_buf *hdr, int n, lt_tensor *const *t
   if (fwrite(b8, 1, 8, fp) != 8 || fwrite(hdr->p, 1, hdr->n, fp) != hdr->n) return -1;
   for (i = 0; i < n; i++)
     if (st_write_tensor(fp, ts[ix[i]])) return -1;
-  if (fflush(fp) != 0 || fsync(fileno(fp)) != 0) return -1;
   return 0;
+}
+
+/* names and metadata are text: the header must stay UTF-8 for every
+** other reader (Python's json refuses anything else) */
+static int st_check_text(const char *path, const char *what, const char *s,
+                         const char *key) {
+  char b[64], b2[64];
+  if (lt_utf8_check(s, strlen(s)) == (size_t)-1) return 0;
+  if (key)
+    lt_st_fail("save", path, "%s for '%s' is not valid UTF-8: '%s'", what,
+               lt_st_name(key, b2, sizeof b2), lt_st_name(s, b, sizeof b));
+  else
+    lt_st_fail("save", path, "%s '%s' is not valid UTF-8", what, lt_st_name(s, b, sizeof b));
+  return -1;
 }
 
 static int st_check_args(const char *path, int n, const char *const *names,
@@ -202,12 +218,17 @@ static int st_check_args(const char *path, int n, const char *const *names,
       lt_st_fail("save", path, "'__metadata__' is reserved and cannot name a tensor");
       return -1;
     }
+    if (st_check_text(path, "tensor name", names[i], NULL)) return -1;
   }
-  for (i = 0; i < nmeta; i++)
+  for (i = 0; i < nmeta; i++) {
     if (mkeys[i] == NULL || mvals[i] == NULL) {
       lt_st_fail("save", path, "metadata pair %d has no key or no value", i + 1);
       return -1;
     }
+    if (st_check_text(path, "metadata key", mkeys[i], NULL) ||
+        st_check_text(path, "metadata value", mvals[i], mkeys[i]))
+      return -1;
+  }
   return 0;
 }
 
@@ -216,43 +237,24 @@ int lt_st_save(const char *path, int n, const char *const *names,
                const char *const *mkeys, const char *const *mvals) {
   st_buf hdr = {NULL, 0, 0, 0};
   int *ix = NULL, *mix = NULL, rc = -1;
-  char *tmp = NULL;
-  FILE *fp = NULL;
-  int created = 0;
+  lt_replace r;
   if (st_check_args(path, n, names, ts, nmeta, mkeys, mvals)) return -1;
   if ((ix = st_order(path, names, n, "tensor name")) == NULL) goto done;
   if ((mix = st_order(path, mkeys, nmeta, "metadata key")) == NULL) goto done;
-  if (st_header_json(&hdr, n, names, ts, ix, nmeta, mkeys, mvals, mix) ||
-      (tmp = malloc(strlen(path) + 5)) == NULL) {
+  if (st_header_json(&hdr, n, names, ts, ix, nmeta, mkeys, mvals, mix)) {
     lt_st_fail("save", path, "out of memory");
     goto done;
   }
-  /* write beside the target, then rename: the old file survives any failure */
-  sprintf(tmp, "%s.tmp", path);
-  if ((fp = fopen(tmp, "wb")) == NULL) {
-    lt_st_fail("save", path, "cannot create %s: %s", tmp, strerror(errno));
-    goto done;
-  }
-  created = 1;
-  if (st_write_file(fp, &hdr, n, ts, ix)) {
+  /* a temporary of our own beside the target, renamed over it: the old
+  ** file survives any failure, and concurrent savers never mix (replace.h) */
+  if (lt_replace_open(&r, "save", path)) goto done;
+  if (st_write_file(r.fp, &hdr, n, ts, ix)) {
     lt_st_fail("save", path, "write failed: %s", strerror(errno));
+    lt_replace_abort(&r);
     goto done;
   }
-  if (fclose(fp) != 0) {
-    fp = NULL;
-    lt_st_fail("save", path, "write failed: %s", strerror(errno));
-    goto done;
-  }
-  fp = NULL;
-  if (rename(tmp, path) != 0) {
-    lt_st_fail("save", path, "cannot replace it with %s: %s", tmp, strerror(errno));
-    goto done;
-  }
-  rc = 0;
+  rc = lt_replace_commit(&r);
 done:
-  if (fp) fclose(fp);
-  if (rc && created) remove(tmp);
-  free(tmp);
   free(hdr.p);
   free(ix);
   free(mix);

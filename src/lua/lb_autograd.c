@@ -79,31 +79,77 @@ static int lb_requires_grad(lua_State *L) {
 }
 
 /*
-** lunet.no_grad(fn, ...) / enable_grad: call fn in that grad mode.  The
-** previous mode is kept in a to-be-closed box, so it comes back whether
-** fn returns or raises; and fn is called without a pcall, so an error
-** inside it keeps its traceback.
+** Modes (grad mode, anomaly detection) are set in scopes: a mode box
+** remembers the mode before and puts it back when it is closed, whether
+** the scope ends or raises.
 */
-static int lb_gradmode_close(lua_State *L) {
-  lt_set_grad_enabled(*(int *)luaL_checkudata(L, 1, LB_GRADMODE));
+typedef struct lb_mode {
+  int (*set)(int);        /* lt_set_grad_enabled or lt_set_anomaly */
+  int prev;
+} lb_mode;
+
+static int lb_mode_close(lua_State *L) {
+  lb_mode *m = luaL_checkudata(L, 1, LB_MODE);
+  if (m->set) m->set(m->prev);
+  m->set = NULL;          /* closed twice (a guard also closed by hand): once */
   return 0;
 }
 
-static int lb_with_grad_mode(lua_State *L, int mode) {
-  int *prev;
+/* set the mode, pushing a box that restores the previous one */
+static void lb_push_mode(lua_State *L, int (*set)(int), int mode) {
+  lb_mode *m = lua_newuserdatauv(L, sizeof *m, 0);
+  m->set = NULL;
+  luaL_setmetatable(L, LB_MODE);
+  m->prev = set(mode);
+  m->set = set;
+}
+
+/*
+** lunet.no_grad(fn, ...) / enable_grad / detect_anomaly(fn, ...): call fn
+** in that mode.  The box is below fn as a to-be-closed variable, so the
+** mode comes back whether fn returns or raises; and fn is called without
+** a pcall, so an error inside it keeps its traceback.
+*/
+static int lb_with_mode(lua_State *L, int (*set)(int), int mode) {
   luaL_checktype(L, 1, LUA_TFUNCTION);
-  prev = lua_newuserdatauv(L, sizeof *prev, 0);
-  *prev = lt_grad_enabled();
-  luaL_setmetatable(L, LB_GRADMODE);
+  lb_push_mode(L, set, mode);
   lua_insert(L, 1);                     /* below fn and its arguments */
   lua_toclose(L, 1);
-  lt_set_grad_enabled(mode);
   lua_call(L, lua_gettop(L) - 2, LUA_MULTRET);
   return lua_gettop(L) - 1;             /* fn's results; the box closes */
 }
 
-static int lb_no_grad(lua_State *L) { return lb_with_grad_mode(L, 0); }
-static int lb_enable_grad(lua_State *L) { return lb_with_grad_mode(L, 1); }
+static int lb_no_grad(lua_State *L) { return lb_with_mode(L, lt_set_grad_enabled, 0); }
+static int lb_enable_grad(lua_State *L) { return lb_with_mode(L, lt_set_grad_enabled, 1); }
+
+/*
+** lunet.detect_anomaly(fn, ...): call fn with anomaly detection on.
+** lunet.detect_anomaly(on): switch it on or off; returns a guard that
+** restores the previous setting when closed, so that
+**   local guard <close> = lunet.detect_anomaly(true)
+** holds for one scope.
+*/
+static int lb_detect_anomaly(lua_State *L) {
+  if (lua_type(L, 1) == LUA_TFUNCTION) return lb_with_mode(L, lt_set_anomaly, 1);
+  if (!lua_isboolean(L, 1))
+    return luaL_error(L, "detect_anomaly: expected a boolean or a function, got %s",
+                      luaL_typename(L, 1));
+  lb_push_mode(L, lt_set_anomaly, lua_toboolean(L, 1));
+  return 1;
+}
+
+static int lb_is_anomaly_enabled(lua_State *L) {
+  lua_pushboolean(L, lt_anomaly_enabled());
+  return 1;
+}
+
+/* anomaly mode: tell the core where the op about to run was called from,
+** so that a backward producing NaN can name that place */
+void lb_anomaly_where(lua_State *L) {
+  luaL_traceback(L, L, NULL, 1);
+  lt_ag_set_where(lua_tostring(L, -1));
+  lua_pop(L, 1);
+}
 
 static int lb_is_grad_enabled(lua_State *L) {
   lua_pushboolean(L, lt_grad_enabled());
@@ -120,6 +166,7 @@ const luaL_Reg lb_autograd_funcs[] = {
   {"is_grad_enabled", lb_is_grad_enabled},
   {"set_grad_enabled", lb_set_grad_enabled},
   {"_grad", lb_grad},
+  {"detect_anomaly", lb_detect_anomaly}, {"is_anomaly_enabled", lb_is_anomaly_enabled},
   {NULL, NULL}
 };
 
@@ -128,7 +175,7 @@ const luaL_Reg lb_autograd_methods[] = {
   {NULL, NULL}
 };
 
-const luaL_Reg lb_gradmode_meta[] = {
-  {"__close", lb_gradmode_close},
+const luaL_Reg lb_mode_meta[] = {
+  {"__close", lb_mode_close},
   {NULL, NULL}
 };

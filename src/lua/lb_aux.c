@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "lbind.h"
+#include "alloc.h"
+#include "autograd.h"
 #include "dtype.h"
 
 /* ---------------------------------------------------------------- tensors in */
@@ -89,9 +91,44 @@ static void lb_gcpressure(lua_State *L) {
   lb_gc_threshold = live * 2 > (64u << 20) ? live * 2 : (64u << 20);
 }
 
+/*
+** When a tensor buffer cannot be had, the core calls this before giving
+** up (alloc.h): a full collection frees the tensors only Lua's garbage
+** still holds.  It runs on the main thread, which outlives every other,
+** and a sentinel's finalizer unsets it when that state closes.
+*/
+static void lb_release(void *ud) {
+  lua_gc((lua_State *)ud, LUA_GCCOLLECT);
+}
+
+static int lb_unhook(lua_State *L) {
+  if (lt_release_hook_ud() == lua_touserdata(L, lua_upvalueindex(1)))
+    lt_set_release_hook(NULL, NULL);
+  return 0;
+}
+
+void lb_sethook(lua_State *L) {
+  lua_State *main;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_MAINTHREAD);
+  main = lua_tothread(L, -1);
+  lua_pop(L, 1);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, "lunet.releasehook") == LUA_TNIL) {
+    lua_newuserdatauv(L, 0, 0);           /* the sentinel, once per state */
+    lua_createtable(L, 0, 1);
+    lua_pushlightuserdata(L, main);
+    lua_pushcclosure(L, lb_unhook, 1);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_setfield(L, LUA_REGISTRYINDEX, "lunet.releasehook");
+  }
+  lua_pop(L, 1);
+  lt_set_release_hook(lb_release, main);
+}
+
 lt_tensor **lb_newbox(lua_State *L) {
   lt_tensor **box;
   lb_gcpressure(L);
+  if (lt_anomaly_enabled()) lb_anomaly_where(L);
   box = lua_newuserdatauv(L, sizeof *box, 0);
   *box = NULL;   /* valid empty: __gc frees whatever is there */
   luaL_setmetatable(L, LB_TENSOR);

@@ -31,6 +31,7 @@ static const luaL_Reg *const lb_functions[] = {
   lb_loss_funcs, lb_optim_funcs, lb_io_funcs, lb_profile_funcs, lb_index_funcs,
   lb_dtype_funcs,
   lb_term_funcs,
+  lb_faults_funcs,
   NULL
 };
 
@@ -114,7 +115,9 @@ LUAMOD_API int luaopen_lunet_core(lua_State *L) {
   lb_setall(L, lb_functions);
   lb_createmeta(L);
   lb_newmeta(L, LB_STFILE, lb_stfile_meta);       /* a file being loaded */
-  lb_newmeta(L, LB_GRADMODE, lb_gradmode_meta);   /* no_grad's saved mode */
+  lb_newmeta(L, LB_MODE, lb_mode_meta);           /* no_grad's saved mode */
+  lb_sethook(L);
+  lb_faults_open(L);
   lua_newuserdatauv(L, 0, 0);                      /* the pool's sentinel */
   lua_createtable(L, 0, 1);
   lua_pushcfunction(L, lb_pool_gc);

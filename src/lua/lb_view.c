@@ -90,7 +90,7 @@ static int lb_expand(lua_State *L) { return lb_reshape_as(L, "expand", lt_expand
 static int lb_transpose(lua_State *L) {
   lt_tensor *t = lb_checkany(L, 1, "transpose"), **r;
   int a, b;
-  if (lua_isnoneornil(L, 2) && t->ndim == 2) { a = 0; b = 1; }   /* x:t() */
+  if (lua_isnoneornil(L, 2) && lua_isnoneornil(L, 3) && t->ndim == 2) { a = 0; b = 1; }   /* x:t() */
   else {
     a = lb_checkdim(L, 2, t->ndim, "transpose");
     b = lb_checkdim(L, 3, t->ndim, "transpose");

@@ -34,7 +34,7 @@
 
 #define LB_TENSOR "lunet.Tensor"         /* the metatable's registry name */
 #define LB_STFILE "lunet.safetensors"    /* a file being loaded (lb_io.c) */
-#define LB_GRADMODE "lunet.gradmode"     /* no_grad's saved mode (lb_autograd.c) */
+#define LB_MODE "lunet.mode"             /* a mode to restore (lb_autograd.c) */
 
 /* ---- tensors in arguments (lb_aux.c) ----
 ** The float ops' checks (lb_checktensor, lb_opttensor, lb_totensor)
@@ -53,12 +53,18 @@ lt_tensor *lb_opttensor(lua_State *L, int idx, const char *op);   /* nil: NULL *
 lt_tensor *lb_totensor(lua_State *L, int idx, const char *op);
 lt_tensor *lb_toany(lua_State *L, int idx, const char *op);   /* any dtype */
 
+/* anomaly mode: note for the core where the op about to run was called
+** from (lb_autograd.c; lb_newbox calls it, so every op's result does) */
+void lb_anomaly_where(lua_State *L);
+
 /* ---- results (lb_aux.c) ---- */
 lt_tensor **lb_newbox(lua_State *L);            /* push an empty box */
 /* store t in box (pushed before the call that made t); t NULL: raise the
 ** core's error.  Returns 1, the box being the result */
 int lb_fill(lua_State *L, lt_tensor **box, lt_tensor *t);
 int lb_error(lua_State *L);                     /* raise lt_errmsg() */
+/* make the core's out-of-memory retry run a full collection of L's state */
+void lb_sethook(lua_State *L);
 
 /* ---- other arguments (lb_aux.c) ---- */
 /* an integer, or a float with an integral value (3.0 from D / 2): 1 and
@@ -132,7 +138,7 @@ extern const luaL_Reg lb_matmul_funcs[];
 extern const luaL_Reg lb_matmul_methods[];
 extern const luaL_Reg lb_autograd_funcs[];
 extern const luaL_Reg lb_autograd_methods[];
-extern const luaL_Reg lb_gradmode_meta[];    /* LB_GRADMODE's metatable */
+extern const luaL_Reg lb_mode_meta[];        /* LB_MODE's metatable */
 extern const luaL_Reg lb_nn_funcs[];
 extern const luaL_Reg lb_attention_funcs[];
 extern const luaL_Reg lb_loss_funcs[];
@@ -141,5 +147,7 @@ extern const luaL_Reg lb_io_funcs[];
 extern const luaL_Reg lb_stfile_meta[];      /* LB_STFILE's metatable */
 extern const luaL_Reg lb_profile_funcs[];
 extern const luaL_Reg lb_term_funcs[];      /* lb_term.c */
+extern const luaL_Reg lb_faults_funcs[];     /* make faults only (lb_faults.c) */
+void lb_faults_open(lua_State *L);           /* ditto: Lua's allocations counted */
 
 #endif
