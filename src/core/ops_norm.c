@@ -205,7 +205,11 @@ static lt_tensor *lt_normalize(const char *op, int rms, lt_tensor *x, lt_tensor 
     stats = lt_empty(sshape, 1);
   }
   memset(&j, 0, sizeof j);
-  if (out && stats) {
+  if (stats == NULL) {            /* out of memory: no result without its stats */
+    lt_tensor_release(out);
+    out = NULL;
+  }
+  if (out) {
     lt_prof_work((rms ? 5.0 : 8.0) * (double)N * D);
     j.rms = rms; j.D = D; j.eps = eps;
     j.x = lt_data(cx); j.w = cw ? lt_data(cw) : NULL; j.b = cb ? lt_data(cb) : NULL;
