@@ -176,13 +176,9 @@ static void lt_scale_c(int64_t m, int64_t n, float beta, float *c, int64_t ldc) 
   }
 }
 
-/* multiply-adds below which a product stays single-threaded */
-#define LT_BLAS_SMALL 2e6
-
 int lt_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k,
              float alpha, const float *a, int64_t lda,
              const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
-  int small;
   if (!lt_blas_fits(m) || !lt_blas_fits(n) || !lt_blas_fits(k) ||
       !lt_blas_fits(lda) || !lt_blas_fits(ldb) || !lt_blas_fits(ldc)) {
     lt_err("blas: sgemm sizes m=%lld n=%lld k=%lld (lda %lld, ldb %lld, ldc %lld) "
@@ -203,16 +199,9 @@ int lt_sgemm(int transa, int transb, int64_t m, int64_t n, int64_t k,
     return 0;
   }
   if (lt_blas_init()) return -1;
-  /* a small product runs on the calling thread: OpenBLAS would split
-  ** anything over 2^18 multiply-adds, and waking its threads costs more
-  ** than a few hundred thousand of them (measured by make bench's
-  ** products).  Inside the pool's regions it already has one thread. */
-  small = blas.threads > 1 && (double)m * n * k < LT_BLAS_SMALL;
-  if (small) blas.set_threads(1);
   blas.sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans,
              transb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
              (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
              (blasint)ldc);
-  if (small) blas.set_threads(blas.threads);
   return 0;
 }
