@@ -117,7 +117,8 @@ static void lt_pool_atfork_parent(void) { pthread_mutex_unlock(&pool.mu); }
 static void lt_pool_atfork_child(void) {
   free(pool.tid);              /* the workers did not come along */
   pool.tid = NULL;
-  pool.started = pool.sleepers = pool.waiting = 0;
+  pool.started = pool.waiting = 0;
+  atomic_store(&pool.sleepers, 0);
   pthread_mutex_unlock(&pool.mu);
 }
 
