@@ -320,10 +320,19 @@ static void rewrite (lua_State *L) {
     lua_pop(L, 1);  /* no rewriting: the line as it is */
 }
 
-/* an expression line: "1+1" runs as "return 1+1;" and prints its value */
+/*
+** An expression line: "1+1" runs and prints its value.  Not compiled as
+** "return 1+1;", as lua.c does: there a call would be a tail call, its
+** chunk's frame gone from the stack, and an error raised in a library
+** at "the caller's line" (util.user_level) would find no line of stdin
+** to name.  The values pass through an identity function instead, so the
+** expression is evaluated inside the chunk's frame.  (The newline ends a
+** trailing comment before the closing parenthesis.)
+*/
 static int addreturn (lua_State *L) {
   const char *line = lua_tostring(L, -1);
-  const char *retline = lua_pushfstring(L, "return %s;", line);
+  const char *retline = lua_pushfstring(L,
+      "return (function (...) return ... end)(%s\n);", line);
   int status = luaL_loadbuffer(L, retline, strlen(retline), "=stdin");
   if (status == LUA_OK)
     lua_remove(L, -2);  /* modified line */
