@@ -220,6 +220,15 @@ function TestReplProgram:test_startup_file()
   lu.assertStrContains(r.out, "2\n")
 end
 
+-- an expression that fails inside a library names stdin's line, as a
+-- script's does: the line is not a tail call that drops the chunk's frame
+function TestReplProgram:test_error_in_expression_names_the_line()
+  local r = run("", "m = lunet.nn.Linear(4, 2)\nm(lunet.randn{3, 5})\nlunet.zeros{2}:view{3}\n")
+  lu.assertEquals(r.code, 1)
+  lu.assertStrContains(r.err, "stdin:1: linear: input {3,5}")
+  lu.assertStrContains(r.err, "stdin:1: in main chunk")
+end
+
 function TestReplProgram:test_piped_failure_exits_nonzero()
   lu.assertEquals(run("", "error('x')\n").code, 1)
   lu.assertEquals(run("", "x = \n").code, 1)                   -- a syntax error too
