@@ -93,7 +93,7 @@ function TestDtypeConvert:test_elements_by_dtype()
   x:set({ 2, 1 }, -3)
   lu.assertEquals(x:totable(), { { 0, 5 }, { -3, 0 } })
   lu.assertEquals(math.type(x:get{ 1, 2 }), "integer")
-  H.raises("newindex: value is 2.5, not an integer (the tensor is int64)", function() x[{ 1, 1 }] = 2.5 end)
+  H.raises("index assignment: value is 2.5, not an integer (the tensor is int64)", function() x[{ 1, 1 }] = 2.5 end)
   local m = lunet.zeros({ 3 }, { dtype = "bool" })
   m[2] = true
   lu.assertEquals(m:totable(), { false, true, false })

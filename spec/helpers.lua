@@ -50,6 +50,22 @@ function H.raises(text, fn, ...)
   lu.assertStrContains(tostring(err), text, false)
 end
 
+-- assert that fn raises an error containing text and reported at the
+-- line that calls raises_here ("errors_spec.lua:42: ..."): write fn on
+-- that line, and not as a tail call of a Lua function (`function() local
+-- y = f(); return y end`), whose frame Lua would drop
+function H.raises_here(text, fn, ...)
+  local info = debug.getinfo(2, "Sl")
+  local where = info.short_src .. ":" .. info.currentline .. ": "
+  local ok, err = pcall(fn, ...)
+  lu.assertFalse(ok, "expected an error containing: " .. text)
+  err = tostring(err)
+  if err:sub(1, #where) ~= where then
+    lu.fail(string.format("expected the error at %s got: %s", where, err))
+  end
+  lu.assertStrContains(err, text, false)
+end
+
 -- log(sum(exp(v))) of a Lua list, in double, shifted by its max: the
 -- plain reference for the softmax family
 function H.logsumexp(v)

@@ -161,7 +161,7 @@ function TestIndexErrors:test_messages_name_the_op_and_values()
   H.raises("gather: index 4 out of range for dim 2 of size 3", x.gather, x, 2, I{ { 4 }, { 1 } })
   H.raises("gather: index 0 out of range for dim 2 of size 3 (indices are 1-based)",
            x.gather, x, 2, I{ { 0 }, { 1 } })
-  H.raises("gather: index must be integers, got 1.5", x.gather, x, 2, lunet.tensor{ { 1.5 }, { 1 } })
+  H.raises("gather: indices must be integers, got 1.5", x.gather, x, 2, lunet.tensor{ { 1.5 }, { 1 } })
   H.raises("gather: index {3,1} does not fit input {2,3} along dim 2", x.gather, x, 2, I{ { 1 }, { 1 }, { 1 } })
   H.raises("gather: dim 3 out of range for a 2-d tensor", x.gather, x, 3, I{ { 1 } })
   H.raises("index_select: index must be 1-d, got 2 dims", x.index_select, x, 1, I{ { 1 } })
@@ -176,7 +176,23 @@ function TestIndexErrors:test_messages_name_the_op_and_values()
   H.raises("topk: k 4 out of range for a dim of size 3", x.topk, x, 4)
   H.raises("sort: unknown option 'decending' (did you mean 'descending'?)", x.sort, x, { decending = true })
   H.raises("cumsum: dim required", x.cumsum, x)
-  H.raises("newindex: only a bool mask can be assigned through", function() x[I{ 1 }] = 0 end)
+  H.raises("index assignment: only a bool mask can be assigned through", function() x[I{ 1 }] = 0 end)
+  -- x[mask] = v: v fills (one element) or has exactly the selected count
+  -- ({n}, leading 1s allowed), as PyTorch's index_put_ wants; at the
+  -- assignment's line
+  local m = lunet.tensor{ true, false, true }                       -- selects 4 of x's 6
+  H.raises_here("index assignment: the mask selects 4 elements, got a tensor of shape {5}", function() x[m] = lunet.ones{ 5 } end)
+  H.raises_here("index assignment: the mask selects 4 elements, got a tensor of shape {2,2}", function() x[m] = lunet.ones{ 2, 2 } end)
+  H.raises_here("index assignment: the mask selects 4 elements, got a tensor of shape {4,1}", function() x[m] = lunet.ones{ 4, 1 } end)
+  H.raises_here("index assignment: mask of shape {2} does not broadcast to the input's {2,3}", function() x[lunet.tensor{ true, false }] = lunet.ones{ 2 } end)
+  H.raises_here("index assignment: value must be a number, got string", function() x[m] = "a" end)
+  H.raises_here("index assignment: index 3 out of range for dim 1 of size 2", function() x[{ 3, 1 }] = 1 end)
+  lu.assertEquals(x:totable(), { { 0, 0, 0 }, { 0, 0, 0 } })        -- nothing written
+  x[m] = lunet.tensor{ { 1, 2, 3, 4 } }
+  lu.assertEquals(x:totable(), { { 1, 0, 2 }, { 3, 0, 4 } })
+  x[m] = lunet.tensor{ { 9 } }
+  lu.assertEquals(x:totable(), { { 9, 0, 9 }, { 9, 0, 9 } })
+  x[lunet.zeros({ 2, 3 }, { dtype = "bool" })] = lunet.zeros{ 0 }   -- selects none: {0} fits
   H.raises("scatter_add: bool tensors do not add", function()
     return lunet.zeros({ 2 }, { dtype = "bool" }):scatter_add(1, I{ 1 }, lunet.tensor{ true })
   end)

@@ -43,8 +43,8 @@ function TestInplace:test_integer_tensors()
   lu.assertEquals(i.dtype, "int64")
   i:copy_(lunet.tensor{ 1.9, -1.9, 0 })                             -- copy_ converts (truncates)
   lu.assertEquals(i:totable(), { 1, -1, 0 })
-  H.raises("add_: a float32 result cannot be written into a int64 tensor", i.add_, i, 0.5)
-  H.raises("div_: a float32 result cannot be written into a int64 tensor", i.div_, i, 2)
+  H.raises("add_: a float32 result cannot be written into an int64 tensor", i.add_, i, 0.5)
+  H.raises("div_: a float32 result cannot be written into an int64 tensor", i.div_, i, 2)
   local f = lunet.zeros{ 3 }
   f:add_(I{ 1, 2, 3 })                                              -- int into float: fine
   H.assert_close(f, { 1, 2, 3 }, 0)
@@ -96,6 +96,28 @@ function TestInplace:test_rules_of_recording()
   local z = w * 2
   z:zero_()
   lu.assertNil(z.grad_fn)
+end
+
+-- an error inside an in-place op is the in-place op's (not the
+-- out-of-place op it runs), reported at the line that called it
+function TestInplace:test_errors_are_the_in_place_ops_at_the_callers_line()
+  local x = lunet.zeros{ 3 }
+  H.raises_here("add_: shapes {3} and {5} do not broadcast (3 ~= 5 in dim 1)", function() x:add_(lunet.ones{ 5 }) end)
+  H.raises_here("mul_: argument 2 must be a tensor or number, got string", function() x:mul_("a") end)
+  H.raises_here("clamp_: min must be a number, got string", function() x:clamp_("a") end)
+  H.raises_here("clamp_: at least one of min and max must be given", function() x:clamp_() end)
+  H.raises_here("masked_fill_: shapes {3} and {2} do not broadcast", function() x:masked_fill_(lunet.tensor{ true, false }, 1) end)
+  H.raises_here("masked_fill_: value must be a number, got table", function() x:masked_fill_(lunet.tensor{ true, false, true }, {}) end)
+  H.raises_here("index_add_: index 9 out of range for dim 1 of size 3", function() x:index_add_(1, I{ 9 }, lunet.ones{ 1 }) end)
+  H.raises_here("scatter_: index 4 out of range", function() x:scatter_(1, I{ 4 }, 1) end)
+  H.raises_here("scatter_add_: dim 2 out of range for a 1-d tensor", function() x:scatter_add_(2, I{ 1 }, lunet.ones{ 1 }) end)
+  H.raises_here("masked_scatter_: the mask selects 3 elements, src has only 1", function() x:masked_scatter_(lunet.tensor{ true, true, true }, lunet.ones{ 1 }) end)
+  H.raises_here("div_: a float32 result cannot be written into an int64 tensor", function() I{ 1 }:div_(2) end)
+  H.raises_here("add_: in-place write to a tensor that requires grad", function() H.leaf(lunet.zeros{ 2 }):add_(1) end)
+  H.raises_here("sub_: the result has shape {2,3}, the tensor written in place {3}", function() x:sub_(lunet.zeros{ 2, 3 }) end)
+  -- the tensor is left as it was, and the next op works
+  lu.assertEquals(x:totable(), { 0, 0, 0 })
+  lu.assertEquals(x:add_(1):totable(), { 1, 1, 1 })
 end
 
 TestRandom = {}

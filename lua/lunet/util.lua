@@ -96,9 +96,16 @@ local function distance(a, b)
 end
 util.distance = distance
 
--- the candidate closest to name, if it is close enough to be a typo of it
--- (at most a third of name's length in edits, at least one) or one holds
--- the other ("heads" for "num_heads"), else nil
+--[[
+util.did_you_mean(name, candidates) -> the candidate name is a likely
+misspelling of, or nil.  lunet's one near-miss rule, which the binding's
+option check (lb_near in src/lua/lb_aux.c) implements the same way:
+a candidate is close when its distance (above) from name is at most a
+third of name's length (at least 1), or when both have 4 letters or more
+and one holds the other ("heads" for "num_heads", "requires" for
+"requires_grad"); of the close ones, the nearest, then the first in sorted
+order.  Only a string has a near miss.
+]]
 function util.did_you_mean(name, candidates)
   if type(name) ~= "string" then return nil end
   local limit = math.max(1, #name // 3)
@@ -133,7 +140,9 @@ defaults).  Otherwise it raises, at the user's line,
   <op>: unknown option '<name>' (did you mean '<near>'?)
 (the hint only when a known name is a likely typo of it), or
   <op>: options must be a table, got <type>
-With several unknown keys, the first in sorted order is named.
+With several unknown keys, the first in sorted order (of their tostring)
+is named; the known options are listed sorted.  The binding's check
+(lb_checkoptions) follows the same rules.
 ]]
 function util.check_options(op, opts, ...)
   if opts == nil then return opts end
@@ -142,17 +151,16 @@ function util.check_options(op, opts, ...)
   end
   local names, seen = {}, {}
   for i = 1, select("#", ...) do names_of(select(i, ...), names, seen) end
-  local bad
+  local bad, bad_key
   for k in pairs(opts) do
     if not seen[k] then
       local s = tostring(k)
-      if bad == nil or s < bad then bad = s end
+      if bad == nil or s < bad then bad, bad_key = s, k end
     end
   end
   if bad == nil then return opts end
   table.sort(names)
-  local near = util.did_you_mean(bad, names)
-  -- the binding's option check (lb_checkoptions) words it the same way
+  local near = util.did_you_mean(bad_key, names)
   error(string.format("%s: unknown option '%s' (%s)", op, bad,
                       near and string.format("did you mean '%s'?", near)
                         or "known options: " .. table.concat(names, ", ")),

@@ -14,6 +14,10 @@ static const char *const lt_dtype_names[LT_NDTYPES] = {
 
 const char *lt_dtype_name(lt_dtype dt) { return lt_dtype_names[dt]; }
 
+const char *lt_article(lt_dtype dt) {
+  return strchr("aeiou", lt_dtype_names[dt][0]) ? "an" : "a";
+}
+
 int lt_dtype_parse(const char *name, lt_dtype *dt) {
   static const struct { const char *name; lt_dtype dt; } alias[] = {
     {"float", LT_FLOAT32}, {"long", LT_INT64}, {"int", LT_INT32}, {"byte", LT_UINT8}

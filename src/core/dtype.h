@@ -22,6 +22,7 @@
 #include "tensor.h"
 
 const char *lt_dtype_name(lt_dtype dt);          /* "float32", "int64", ... */
+const char *lt_article(lt_dtype dt);             /* "a" (float32) or "an" (int64) */
 /* by name or PyTorch/Torch7 alias (float, long, int, byte); 0 or -1 */
 int lt_dtype_parse(const char *name, lt_dtype *dt);
 static inline int lt_is_float(lt_dtype dt) { return dt == LT_FLOAT32; }

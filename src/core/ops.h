@@ -138,6 +138,9 @@ lt_tensor *lt_index_select(lt_tensor *x, int dim, lt_tensor *index);   /* index 
 lt_tensor *lt_index_add(lt_tensor *x, int dim, lt_tensor *index, lt_tensor *src);
 lt_tensor *lt_masked_select(lt_tensor *x, lt_tensor *mask);    /* 1-d; mask nonzero */
 lt_tensor *lt_masked_scatter(lt_tensor *x, lt_tensor *mask, lt_tensor *src);
+/* how many elements of x the mask (broadcast to x) selects; -1 when it
+** does not broadcast (the error names no op) or memory runs out */
+int64_t lt_masked_count(lt_tensor *x, lt_tensor *mask);
 lt_tensor *lt_tri(lt_tensor *x, int64_t k, int upper);         /* tril / triu */
 lt_tensor *lt_flip(lt_tensor *x, const int *dims, int n);
 lt_tensor *lt_roll(lt_tensor *x, const int64_t *shifts, const int *dims, int n);

@@ -351,6 +351,26 @@ static int64_t lt_mask_count(const lt_tensor *mask) {
   return k;
 }
 
+int64_t lt_masked_count(lt_tensor *x, lt_tensor *mask) {
+  lt_tensor *m;
+  int64_t count;
+  int i, fits = mask->ndim <= x->ndim;
+  for (i = 1; fits && i <= mask->ndim; i++) {
+    int64_t s = mask->shape[mask->ndim - i];
+    fits = s == 1 || s == x->shape[x->ndim - i];
+  }
+  if (!fits) {
+    char b1[160], b2[160];
+    lt_err("mask of shape %s does not broadcast to the input's %s",
+           lt_shape_str(mask, b1, sizeof b1), lt_shape_str(x, b2, sizeof b2));
+    return -1;
+  }
+  if ((m = lt_broadcast_to(mask, x->shape, x->ndim, LT_BOOL)) == NULL) return -1;
+  count = lt_mask_count(m);
+  lt_tensor_release(m);
+  return count;
+}
+
 static int lt_masked_select_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   const lt_mask_ctx *c = lt_ag_ctx(n, lt_mask_ctx);
   lt_tensor *x = n->inputs[0], *full, *cg = lt_contiguous(g);

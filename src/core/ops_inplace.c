@@ -66,8 +66,9 @@ int lt_inplace_end(const char *op, lt_tensor *t, lt_tensor *out) {
     return -1;
   }
   if (!lt_can_cast(lt_dtypeof(out), lt_dtypeof(t))) {
-    lt_err("%s: a %s result cannot be written into a %s tensor", op,
-           lt_dtype_name(lt_dtypeof(out)), lt_dtype_name(lt_dtypeof(t)));
+    lt_err("%s: %s %s result cannot be written into %s %s tensor", op,
+           lt_article(lt_dtypeof(out)), lt_dtype_name(lt_dtypeof(out)),
+           lt_article(lt_dtypeof(t)), lt_dtype_name(lt_dtypeof(t)));
     return -1;
   }
   if (out->st == t->st) {   /* the op returned a view of t: read a copy */

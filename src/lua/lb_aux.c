@@ -3,6 +3,7 @@
 ** and out of the stack, dims, shapes and option tables.
 */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lbind.h"
@@ -165,6 +166,16 @@ int lb_checkdim(lua_State *L, int idx, int ndim, const char *op) {
   return d > 0 ? (int)d - 1 : (int)(d + n);
 }
 
+lua_Number lb_checknumber(lua_State *L, int idx, const char *op, const char *what) {
+  if (lua_type(L, idx) != LUA_TNUMBER)
+    luaL_error(L, "%s: %s must be a number, got %s", op, what, luaL_typename(L, idx));
+  return lua_tonumber(L, idx);
+}
+
+lua_Number lb_optnumber(lua_State *L, int idx, lua_Number dflt, const char *op, const char *what) {
+  return lua_isnoneornil(L, idx) ? dflt : lb_checknumber(L, idx, op, what);
+}
+
 /* one shape entry: an integer (>= -1: -1 means "infer" to those who allow it) */
 static int64_t lb_shape_entry(lua_State *L, int idx, int i, const char *op) {
   lua_Integer v;
@@ -236,79 +247,134 @@ void lb_toelem(lua_State *L, int idx, lt_dtype dt, void *p, const char *op,
 
 /* ---------------------------------------------------------------- options */
 
-#define LB_NAMELEN 32   /* option names compared for "did you mean" */
-
 /*
-** Edit distance of a and b (optimal string alignment: a swap of two
-** neighbours counts 1, so casual -> causal is 1), or a large number when
-** either is too long to be a misspelt option.
+** The near-miss rule and the choice of the key reported are lunet's one
+** rule, which util.did_you_mean and util.check_options (lua/lunet/util.lua)
+** document and the Lua side applies; this is the same rule in C, and
+** spec/errors_spec.lua compares the two on the same cases.
 */
-static int lb_editdist(const char *a, const char *b) {
-  int d[LB_NAMELEN + 1][LB_NAMELEN + 1], i, j;
-  int n = (int)strlen(a), m = (int)strlen(b);
-  if (n > LB_NAMELEN || m > LB_NAMELEN) return 1 << 20;
-  for (i = 0; i <= n; i++) d[i][0] = i;
-  for (j = 0; j <= m; j++) d[0][j] = j;
-  for (i = 1; i <= n; i++)
-    for (j = 1; j <= m; j++) {
-      int c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
-      if (d[i - 1][j] + 1 < c) c = d[i - 1][j] + 1;
-      if (d[i][j - 1] + 1 < c) c = d[i][j - 1] + 1;
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
-          d[i - 2][j - 2] + 1 < c)
-        c = d[i - 2][j - 2] + 1;
-      d[i][j] = c;
-    }
-  return d[n][m];
+
+#define LB_NAMELEN 32   /* the longest known option name (asserted below) */
+
+static int lb_min3(int a, int b, int c) {
+  int m = a < b ? a : b;
+  return m < c ? m : c;
 }
 
-/* the known option `name` is a likely misspelling of: at most 2 edits,
-** and fewer than half the known name's letters */
+/*
+** Optimal string alignment distance of a and b (a swap of two neighbours
+** counts 1, so casual -> causal is 1), row by row over a's letters; b is
+** a known option, so its rows are short.
+*/
+static int lb_editdist(const char *a, const char *b) {
+  int rows[3][LB_NAMELEN + 1], *prev2 = rows[0], *prev = rows[1], *cur = rows[2], *t;
+  int n = (int)strlen(a), m = (int)strlen(b), i, j;
+  if (m > LB_NAMELEN) return 1 << 20;   /* no known option is this long */
+  for (j = 0; j <= m; j++) prev[j] = j;
+  for (i = 1; i <= n; i++) {
+    cur[0] = i;
+    for (j = 1; j <= m; j++) {
+      int d = lb_min3(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]));
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && prev2[j - 2] + 1 < d)
+        d = prev2[j - 2] + 1;
+      cur[j] = d;
+    }
+    t = prev2; prev2 = prev; prev = cur; cur = t;
+  }
+  return prev[m];
+}
+
+/* the known option that `name` is a likely misspelling of (util.did_you_mean's
+** rule: at most a third of name's length in edits, at least one, or one name
+** holding the other when both have 4 letters or more; the nearest, then the
+** first in sorted order), or NULL */
 static const char *lb_near(const char *name, const char *const *known) {
   const char *best = NULL;
-  int bestd = 3, i;
+  int bestd = 0, i, limit = (int)strlen(name) / 3;
+  if (limit < 1) limit = 1;
   for (i = 0; known[i]; i++) {
     int d = lb_editdist(name, known[i]);
-    if (d < bestd && 2 * d < (int)strlen(known[i])) { best = known[i]; bestd = d; }
+    int close = d <= limit || ((int)strlen(name) >= 4 && (int)strlen(known[i]) >= 4 &&
+                               (strstr(known[i], name) || strstr(name, known[i])));
+    if (close && (best == NULL || d < bestd || (d == bestd && strcmp(known[i], best) < 0))) {
+      best = known[i];
+      bestd = d;
+    }
   }
   return best;
 }
 
-/* raise the unknown-option error for the key on top of the stack */
-static int lb_unknown_option(lua_State *L, const char *op, const char *const *known) {
-  const char *name = luaL_tolstring(L, -1, NULL);
-  const char *near = lua_type(L, -2) == LUA_TSTRING ? lb_near(name, known) : NULL;
-  luaL_Buffer b;
-  int i;
-  luaL_buffinit(L, &b);
-  lua_pushfstring(L, "%s: unknown option '%s' (", op, name);
-  luaL_addvalue(&b);
-  if (near) {
-    lua_pushfstring(L, "did you mean '%s'?", near);
-    luaL_addvalue(&b);
-  } else {
-    luaL_addstring(&b, "known options: ");
-    for (i = 0; known[i]; i++) {
-      if (i) luaL_addstring(&b, ", ");
-      luaL_addstring(&b, known[i]);
-    }
+static int lb_strcmp(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* "known options: a, b, c" (sorted) into b */
+static void lb_addknown(luaL_Buffer *b, const char *const *known) {
+  const char *sorted[64];
+  int n = 0, i;
+  while (known[n] && n < 64) { sorted[n] = known[n]; n++; }
+  qsort(sorted, (size_t)n, sizeof sorted[0], lb_strcmp);
+  luaL_addstring(b, "known options: ");
+  for (i = 0; i < n; i++) {
+    if (i) luaL_addstring(b, ", ");
+    luaL_addstring(b, sorted[i]);
   }
-  luaL_addchar(&b, ')');
+}
+
+/* raise the unknown-option error for the key at index key (its string
+** at key + 1), at the position of the function that called the binding */
+static int lb_unknown_option(lua_State *L, int key, const char *op, const char *const *known) {
+  const char *name = lua_tostring(L, key + 1);
+  const char *near = lua_type(L, key) == LUA_TSTRING ? lb_near(name, known) : NULL;
+  luaL_Buffer b;
+  luaL_where(L, 1);
+  lua_pushfstring(L, "%s: unknown option '%s' (", op, name);
+  luaL_buffinit(L, &b);
+  if (near) {
+    luaL_addstring(&b, "did you mean '");
+    luaL_addstring(&b, near);
+    luaL_addstring(&b, "'?)");
+  } else {
+    lb_addknown(&b, known);
+    luaL_addchar(&b, ')');
+  }
   luaL_pushresult(&b);
+  lua_concat(L, 3);
   return lua_error(L);
 }
 
+static int lb_isknown(lua_State *L, int idx, const char *const *known) {
+  int i;
+  if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  for (i = 0; known[i]; i++)
+    if (strcmp(lua_tostring(L, idx), known[i]) == 0) return 1;
+  return 0;
+}
+
+/* every key of the table at idx must be known; of several unknown keys the
+** first in sorted order (of their tostring) is reported, as in Lua */
 void lb_checkoptions(lua_State *L, int idx, const char *op, const char *const *known) {
+  int bad;
   if (lua_isnoneornil(L, idx)) return;
   if (!lua_istable(L, idx))
     luaL_error(L, "%s: options must be a table, got %s", op, luaL_typename(L, idx));
   idx = lua_absindex(L, idx);
+  lua_pushnil(L);                       /* bad key */
+  lua_pushnil(L);                       /* its string */
+  bad = lua_gettop(L) - 1;
   lua_pushnil(L);
   while (lua_next(L, idx)) {
-    int i, ok = 0;
     lua_pop(L, 1);
-    if (lua_type(L, -1) == LUA_TSTRING)
-      for (i = 0; known[i] && !ok; i++) ok = strcmp(lua_tostring(L, -1), known[i]) == 0;
-    if (!ok) lb_unknown_option(L, op, known);
+    if (lb_isknown(L, -1, known)) continue;
+    luaL_tolstring(L, -1, NULL);
+    if (lua_isnil(L, bad + 1) || lua_compare(L, -1, bad + 1, LUA_OPLT)) {
+      lua_replace(L, bad + 1);
+      lua_pushvalue(L, -1);
+      lua_replace(L, bad);
+    } else {
+      lua_pop(L, 1);
+    }
   }
+  if (!lua_isnil(L, bad + 1)) lb_unknown_option(L, bad, op, known);
+  lua_pop(L, 2);
 }

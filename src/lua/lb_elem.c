@@ -239,7 +239,8 @@ static int lb_sign(lua_State *L) { return lb_roundop(L, LT_SIGN, "sign"); }
 
 int lb_clamp(lua_State *L) {
   lt_tensor *t = lb_checktensor(L, 1, "clamp"), **r;
-  float lo = (float)luaL_optnumber(L, 2, -INFINITY), hi = (float)luaL_optnumber(L, 3, INFINITY);
+  float lo = (float)lb_optnumber(L, 2, -INFINITY, "clamp", "min");
+  float hi = (float)lb_optnumber(L, 3, INFINITY, "clamp", "max");
   if (lua_isnoneornil(L, 2) && lua_isnoneornil(L, 3))
     luaL_error(L, "clamp: at least one of min and max must be given");
   r = lb_newbox(L);
@@ -269,9 +270,8 @@ static int lb_where(lua_State *L) {
 int lb_masked_fill(lua_State *L) {
   lt_tensor *t = lb_checkany(L, 1, "masked_fill"), *m = lb_toany(L, 2, "masked_fill"), **r, **v;
   int64_t buf;
-  luaL_checkany(L, 3);
   if (lt_is_float(lt_dtypeof(t))) {
-    float f = (float)luaL_checknumber(L, 3);
+    float f = (float)lb_checknumber(L, 3, "masked_fill", "value");
     m = lb_totensor(L, 2, "masked_fill");
     r = lb_newbox(L);
     return lb_fill(L, r, lt_masked_fill(t, m, f));

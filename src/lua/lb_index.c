@@ -25,7 +25,7 @@ static lt_tensor *lb_checkindex(lua_State *L, int idx, const char *op) {
   lt_tensor *t = lb_toany(L, idx, op), **r;
   idx = lua_absindex(L, idx);
   r = lb_newbox(L);
-  lb_fill(L, r, lt_ids(op, "index", t, -1));
+  lb_fill(L, r, lt_ids(op, "indices", t, -1));
   lua_replace(L, idx);
   return *r;
 }
@@ -129,14 +129,31 @@ int lb_index_tensor(lua_State *L) {
   return lb_fill(L, r, lt_reshape(sel, shape, ix->ndim + x->ndim - 1));
 }
 
+/* whether v fits the count elements a mask selects, as PyTorch has it:
+** its shape, leading 1s aside, is {count} */
+static int lb_fits_count(const lt_tensor *v, int64_t count) {
+  int i = 0;
+  while (i < v->ndim - 1 && v->shape[i] == 1) i++;
+  return v->ndim - i == 1 && v->shape[i] == count;
+}
+
 /* x[mask] = v: a number (or one-element tensor) fills, a tensor of as
 ** many elements as the mask selects is scattered in row-major order */
 int lb_newindex_tensor(lua_State *L) {
-  lt_tensor *k = lb_checkany(L, 2, "newindex"), *v = lb_testtensor(L, 3);
+  lt_tensor *x = lb_checkany(L, 1, "index assignment");
+  lt_tensor *k = lb_checkany(L, 2, "index assignment"), *v = lb_testtensor(L, 3);
+  int64_t count;
+  char b[160];
   if (lt_dtypeof(k) != LT_BOOL)
-    luaL_error(L, "newindex: only a bool mask can be assigned through (x[mask] = v); "
+    luaL_error(L, "index assignment: only a bool mask can be assigned through (x[mask] = v); "
                "for ids use index_add or scatter");
   lua_settop(L, 3);
+  if (v && lt_numel(v) != 1) {
+    if ((count = lt_masked_count(x, k)) < 0) luaL_error(L, "index assignment: %s", lt_errmsg());
+    if (!lb_fits_count(v, count))
+      luaL_error(L, "index assignment: the mask selects %I elements, got a tensor of shape %s",
+                 (LUAI_UACINT)count, lt_shape_str(v, b, sizeof b));
+  }
   if (v && lt_numel(v) == 1) {
     lua_getfield(L, 3, "item");
     lua_pushvalue(L, 3);
@@ -144,7 +161,8 @@ int lb_newindex_tensor(lua_State *L) {
     lua_replace(L, 3);
     v = NULL;
   }
-  lb_inplace(L, v ? "masked_scatter_" : "masked_fill_", v ? lb_masked_scatter : lb_masked_fill);
+  lb_inplace_as(L, v ? "masked_scatter_" : "masked_fill_", "index assignment",
+                v ? lb_masked_scatter : lb_masked_fill);
   return 0;
 }
 

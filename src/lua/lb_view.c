@@ -409,20 +409,20 @@ int lb_index_key(lua_State *L) {
 }
 
 int lb_newindex_key(lua_State *L) {
-  lt_tensor *t = lb_checkany(L, 1, "newindex");
+  lt_tensor *t = lb_checkany(L, 1, "index assignment");
   lua_Integer i;
   void *p;
   if (lua_type(L, 2) == LUA_TTABLE) {
-    lb_write_elem(L, t, lb_elem(L, t, 2, "newindex"), 3, "newindex");
+    lb_write_elem(L, t, lb_elem(L, t, 2, "index assignment"), 3, "index assignment");
     return 0;
   }
   if (lb_testtensor(L, 2)) return lb_newindex_tensor(L);
   if (lb_toint(L, 2, &i) && t->ndim == 1) {
-    p = lb_row_key(L, t, &i, "newindex");
-    lb_write_elem(L, t, p, 3, "newindex");
+    p = lb_row_key(L, t, &i, "index assignment");
+    lb_write_elem(L, t, p, 3, "index assignment");
     return 0;
   }
-  return luaL_error(L, "newindex: cannot assign to a tensor with a %s key",
+  return luaL_error(L, "index assignment: cannot assign to a tensor with a %s key",
                     luaL_typename(L, 2));
 }
 

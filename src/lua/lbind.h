@@ -70,6 +70,11 @@ void lb_sethook(lua_State *L);
 /* an integer, or a float with an integral value (3.0 from D / 2): 1 and
 ** *v set, else 0 */
 int lb_toint(lua_State *L, int idx, lua_Integer *v);
+/* a number argument, or the error "<op>: <what> must be a number, got
+** <type>" (not luaL_checknumber's "bad argument", which names the function
+** as Lua found it, not as the user called it: x:clamp_ runs lunet.clamp) */
+lua_Number lb_checknumber(lua_State *L, int idx, const char *op, const char *what);
+lua_Number lb_optnumber(lua_State *L, int idx, lua_Number dflt, const char *op, const char *what);
 /* 1-based (negative from the end) Lua dim -> 0-based core dim, checked */
 int lb_checkdim(lua_State *L, int idx, int ndim, const char *op);
 /* shape from a Lua sequence {2,3}, or from varargs 2,3 starting at idx
@@ -118,8 +123,11 @@ int lb_bnot(lua_State *L);
 int lb_masked_fill(lua_State *L);   /* lb_elem.c, also behind x[mask] = v */
 int lb_clamp(lua_State *L);         /* lb_elem.c */
 /* t:op_(...): the out-of-place binding f run on t between the core's
-** lt_inplace_begin and lt_inplace_end; returns t (lb_inplace.c) */
+** lt_inplace_begin and lt_inplace_end; returns t (lb_inplace.c).  Its
+** errors, f's included, are op's, at the position of the binding's caller */
 int lb_inplace(lua_State *L, const char *op, lua_CFunction f);
+/* the same, with errors named `name` (x[mask] = v: "index assignment") */
+int lb_inplace_as(lua_State *L, const char *op, const char *name, lua_CFunction f);
 
 /* the lunet.tensor{...} constructor (lb_tensor.c), which lb_totensor calls */
 int lb_fromtable(lua_State *L);
