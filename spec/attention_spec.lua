@@ -420,10 +420,9 @@ function TestAttention:test_option_errors()
   err("attention: option scale must be a number, got string", {scale = "1"})
   err("attention: option dropout must be a number, got boolean", {dropout = true})
   err("attention: unknown option 'casual' (did you mean 'causal'?)", {casual = true})
-  err("attention: unknown option 'drop' (known options: mask, causal, scale, dropout, bias,"
-      .. " all_masked)", {drop = 0.1})
-  err("attention: unknown option '1' (known options: mask, causal, scale, dropout, bias,"
-      .. " all_masked)", {true})
+  err("attention: unknown option 'drop' (did you mean 'dropout'?)", {drop = 0.1})
+  err("attention: unknown option '1' (known options: all_masked, bias, causal, dropout, mask,"
+      .. " scale)", {true})
   err("attention: option bias must be a tensor, got number", {bias = 1})
   err("attention: bias {3} must hold one value per query head (2)", {bias = lunet.zeros{3}})
   err("attention: option all_masked must be 'zero' or 'uniform', got 'even'", {all_masked = "even"})

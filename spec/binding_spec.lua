@@ -40,9 +40,9 @@ function TestBinding:test_unknown_options()
   end
   says("zeros: unknown option 'requires_grd' (did you mean 'requires_grad'?)",
        lunet.zeros, { 2 }, { requires_grd = true })
-  says("randn: unknown option 'device' (known options: requires_grad, dtype)",
+  says("randn: unknown option 'device' (known options: dtype, requires_grad)",
        lunet.randn, 2, 3, { device = "cpu" })
-  says("tensor: unknown option 'grad' (known options: requires_grad, dtype)",
+  says("tensor: unknown option 'grad' (did you mean 'requires_grad'?)",
        lunet.tensor, { 1 }, { grad = true })
   says("full: unknown option 'requires_gard' (did you mean 'requires_grad'?)",
        lunet.full, { 2 }, 1, { requires_gard = true })

@@ -248,6 +248,20 @@ function TestGenerate:test_greedy_is_deterministic_and_the_full_forward_argmax()
   end
 end
 
+-- the ids come back in the prompt's dtype (int64 for integer ids)
+function TestGenerate:test_ids_keep_the_prompts_dtype()
+  local m = make_lm("mha", VARIANTS[1][2])
+  local prompt = some_ids(1, 3, 4)
+  local f = m:generate(prompt, 2, { greedy = true })
+  lu.assertEquals(f.dtype, "float32")
+  for _, dt in ipairs { "int64", "int32", "uint8" } do
+    local out = m:generate(prompt:to(dt), 2, { greedy = true })
+    lu.assertEquals(out.dtype, "int64", dt)
+    lu.assertEquals(out:totable(), f:totable(), dt)
+  end
+  lu.assertEquals(m:generate({ 1, 2 }, 1).dtype, "float32")
+end
+
 function TestGenerate:test_top_k_one_is_greedy()
   for _, v in ipairs(VARIANTS) do
     local m = make_lm(v[1], v[2])

@@ -230,3 +230,71 @@ function TestOptions:test_one_format_everywhere()
     lu.assertStrContains(err, FILE .. ":" .. line .. ": ", false)    -- at the user's line
   end
 end
+
+-- A core error raised while lunet's own Lua code runs (saving, loading,
+-- gradcheck, autograd.grad, the training loop) is reported at the user's
+-- line, named for the function the user called, never at a line of
+-- lunet's files.
+TestLibraryErrors = {}
+
+local MISSING = "/nonexistent-lunet-dir/x.safetensors"
+
+function TestLibraryErrors:test_save_and_load()
+  local m = nn.Linear(2, 2)
+  H.raises_here("load: /nonexistent.st: cannot open: No such file or directory", function() m:load("/nonexistent.st") end)
+  H.raises_here("save: " .. MISSING .. ": cannot create it: No such file or directory", function() m:save(MISSING) end)
+  H.raises_here("load_checkpoint: /nonexistent.st: cannot open", function() lunet.load_checkpoint("/nonexistent.st", { model = m }) end)
+  H.raises_here("save_checkpoint: " .. MISSING .. ": cannot create it: No such file or directory", function() lunet.save_checkpoint(MISSING, { model = m }) end)
+  -- the temporary file beside the target is lunet's business, not the message's
+  local ok, err = pcall(m.save, m, MISSING)
+  lu.assertFalse(ok)
+  lu.assertNotStrContains(err, ".tmp-")
+  lu.assertNotStrContains(err, "lunet/nn/")
+end
+
+function TestLibraryErrors:test_load_checkpoint_refuses_a_bad_generator_state_and_changes_nothing()
+  local path = os.tmpname()
+  local m = nn.Linear(2, 2)
+  lunet.save_checkpoint(path, { model = m, step = 3 })
+  local tensors, meta = lunet.load(path)
+  tensors.rng_state = lunet.zeros({ 41 }, { dtype = "uint8" })
+  lunet.save(path, tensors, meta)
+  local rng = lunet.get_rng_state()
+  lunet.no_grad(function() m.weight:fill_(7) end)
+  H.raises_here("load_checkpoint: rng_state: not a generator state", function() lunet.load_checkpoint(path, { model = m }) end)
+  lu.assertEquals(m.weight:totable(), { { 7, 7 }, { 7, 7 } })
+  lu.assertTrue(lunet.equal(lunet.get_rng_state(), rng))
+  os.remove(path)
+end
+
+function TestLibraryErrors:test_gradcheck()
+  local x, w = lunet.randn{ 2 }, H.leaf(lunet.randn{ 2 })
+  H.raises_here("gradcheck: no input requires grad (input 1 does not)", function() local ok = lunet.gradcheck(function(a) return a end, { x }); return ok end)
+  H.raises_here("gradcheck: fn's output does not require grad", function() local ok = lunet.gradcheck(function() return lunet.ones{ 2 } end, { w }); return ok end)
+  H.raises_here("gradcheck: fn must return a tensor, got number", function() local ok = lunet.gradcheck(function() return 1 end, { w }); return ok end)
+  H.raises_here("gradcheck: inputs must be a list of tensors (and other arguments), got a tensor", function() local ok = lunet.gradcheck(function(a) return a end, w); return ok end)
+  H.raises_here("gradcheck: unknown option 'epsilon'", function() local ok = lunet.gradcheck(function(a) return a end, { w }, { epsilon = 1 }); return ok end)
+  lu.assertTrue((lunet.gradcheck(function(a) return a * a end, { w })))
+end
+
+function TestLibraryErrors:test_autograd_grad()
+  local w = H.leaf(lunet.randn{ 2 })
+  H.raises_here("autograd.grad: outputs[1] does not require grad", function() local g = lunet.autograd.grad(lunet.ones{ 1 }, { w }); return g end)
+  H.raises_here("autograd.grad: outputs[1] has 2 elements: give its grad_outputs", function() local g = lunet.autograd.grad(w * 2, { w }); return g end)
+  local y = (w * 2):sum()
+  lunet.autograd.grad(y, { w })
+  H.raises_here("autograd.grad: the graph through", function() local g = lunet.autograd.grad(y, { w }); return g end)
+end
+
+function TestLibraryErrors:test_train_checks_the_loss()
+  local m = nn.Linear(2, 2)
+  local opt = lunet.optim.SGD(m:parameters(), { lr = 0.1 })
+  local data = function() return lunet.ones{ 1, 2 }, lunet.ones{ 1, 2 } end
+  local function opts(loss_fn) return { model = m, optimizer = opt, data = data, steps = 1, quiet = true, loss_fn = loss_fn } end
+  H.raises_here("train: step 1: the loss does not require grad", function() lunet.train(opts(function() return lunet.ones{ 1 }:sum() end)) end)
+  H.raises_here("train: step 1: the loss has shape {1,2}, expected one element", function() lunet.train(opts(function(mod, x) return mod(x) end)) end)
+  H.raises_here("train: step 1: the loss function returned nil, expected a tensor", function() lunet.train(opts(function() end)) end)
+  local y = (m(lunet.ones{ 1, 2 }) ^ 2):sum()
+  y:backward()
+  H.raises_here("backward: the graph through", function() lunet.train(opts(function() return y end)) end)
+end

@@ -494,8 +494,9 @@ end
 
 function TestSafetensorsSave:test_missing_directory()
   local path = TMP .. "/no/such/dir/x.safetensors"
-  lu.assertStrMatches(save_error(path, {x = lunet.ones{2}}), "save: " .. path:gsub("%p", "%%%0") ..
-    ": cannot create " .. path:gsub("%p", "%%%0") .. "%.tmp%-%d+%-%x+: No such file or directory")
+  -- the message names the path asked for, not the temporary file beside it
+  lu.assertEquals(save_error(path, {x = lunet.ones{2}}),
+                  "save: " .. path .. ": cannot create it: No such file or directory")
 end
 
 function TestSafetensorsSave:test_bad_table_leaves_old_file()
@@ -541,6 +542,7 @@ function TestSafetensorsSave:test_failed_rename_leaves_no_tmp()
   local dir = TMP .. "/st_isdir"
   os.execute("mkdir -p " .. dir)
   local err = save_error(dir, {x = lunet.ones{2}})
-  lu.assertStrContains(err, "save: " .. dir .. ": cannot replace it with " .. dir .. ".tmp-")
+  lu.assertStrContains(err, "save: " .. dir .. ": cannot replace it: ")
+  lu.assertNotStrContains(err, ".tmp-")
   lu.assertEquals(H.temporaries(dir), {})
 end

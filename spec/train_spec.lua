@@ -93,6 +93,24 @@ function TestTrain:test_on_step_schedule_clip_and_eval()
   lu.assertAlmostEquals(acc, hist[2].eval_acc, 1e-9)
 end
 
+-- the defaults: ten rows, and one held-out batch scored per row whenever
+-- the data can give one (a PyTorch user passing an eval task sees eval
+-- metrics); a plain function cannot, and eval_batches = 0 turns it off
+function TestTrain:test_defaults_log_ten_rows_with_evaluation()
+  local model, opt, task = setup()
+  local hist = train { model = model, optimizer = opt, data = task, steps = 20, quiet = true }
+  lu.assertEquals(#hist, 10)
+  lu.assertEquals(hist[1].step, 2)
+  for _, h in ipairs(hist) do lu.assertEquals(type(h.eval_loss), "number") end
+  local loss = train.evaluate(model, task, 1)
+  lu.assertAlmostEquals(hist[10].eval_loss, loss, 1e-6)
+  local off = train { model = model, optimizer = opt, data = task, steps = 2, eval_batches = 0, quiet = true }
+  lu.assertNil(off[1].eval_loss)
+  local fn = train { model = model, optimizer = opt, data = function() return task:batch() end,
+                     steps = 2, quiet = true }
+  lu.assertNil(fn[1].eval_loss)
+end
+
 function TestTrain:test_csv_log()
   local model, opt, task = setup()
   local path = tmp("run.csv")
@@ -127,7 +145,7 @@ function TestTrain:test_plain_lines_when_not_a_terminal()
   local n = 0
   for line in text:gmatch("[^\n]+") do
     n = n + 1
-    lu.assertStrMatches(line, "step %d/6  loss %d%.%d+  acc %d%.%d+  lr .* tok/s  .*s")
+    lu.assertStrMatches(line, "step %d/6  loss %d%.%d+  acc %d%.%d+  eval_loss %d%.%d+  eval_acc %d%.%d+  lr .* tok/s  .*s")
   end
   lu.assertEquals(n, 3)
   -- the bar redraws one line in place and ends with a newline

@@ -14,6 +14,8 @@ local util = require "lunet.util"
 
 local autograd = {}
 
+local grad_of = util.op(lunet._grad, "autograd.grad")
+
 local OPTIONS = { grad_outputs = true, retain_graph = true, allow_unused = true }
 
 local function list_of(what, v)
@@ -29,11 +31,21 @@ local function list_of(what, v)
   return v
 end
 
--- autograd.grad(outputs, inputs [, opts]) -> {grads}: see the top of this file
+-- autograd.grad(outputs, inputs [, opts]) -> {grads}: the gradients of
+-- outputs with respect to inputs, as PyTorch's torch.autograd.grad, without
+-- touching .grad (see lunet.autograd's documentation)
 function autograd.grad(outputs, inputs, o)
   o = util.check_options("autograd.grad", o or {}, OPTIONS)
   local outs, ins = list_of("outputs", outputs), list_of("inputs", inputs)
   local gouts = o.grad_outputs and list_of("grad_outputs", o.grad_outputs) or {}
+  for i, y in ipairs(outs) do
+    if not y:requires_grad() then
+      util.fail("autograd.grad", "outputs[%d] does not require grad (it depends on no input that does)", i)
+    end
+    if gouts[i] == nil and y:numel() ~= 1 then
+      util.fail("autograd.grad", "outputs[%d] has %d elements: give its grad_outputs", i, y:numel())
+    end
+  end
   local root, seed
   if #outs == 1 then
     root, seed = outs[1], gouts[1]
@@ -42,15 +54,12 @@ function autograd.grad(outputs, inputs, o)
       local total
       for i, y in ipairs(outs) do
         local term = gouts[i] and (y * gouts[i]):sum() or y:sum()
-        if gouts[i] == nil and y:numel() ~= 1 then
-          util.fail("autograd.grad", "outputs[%d] has %d elements: give its grad_outputs", i, y:numel())
-        end
         total = total and total + term or term
       end
       return total
     end)
   end
-  local grads = lunet._grad(root, seed, ins, o.retain_graph and true or false)
+  local grads = grad_of(root, seed, ins, o.retain_graph and true or false)
   for i = 1, #ins do
     if grads[i] == nil and not o.allow_unused then
       util.fail("autograd.grad", "inputs[%d] was not used to compute the outputs "
@@ -83,7 +92,7 @@ function autograd.register_backward_callback(fn)
     util.fail("autograd.register_backward_callback", "expected a function, got %s", type(fn))
   end
   if c_backward == nil then
-    c_backward = lunet.Tensor.backward
+    c_backward = util.op(lunet.Tensor.backward)   -- its errors at the user's line
     lunet.Tensor.backward = backward
   end
   callbacks[#callbacks + 1] = fn

@@ -45,6 +45,12 @@ local function fail(fmt, ...)
   util.raise(string.format(fmt, ...))
 end
 
+-- the core's save and load, their errors named for the function the user
+-- called, at the user's line ("save_checkpoint: run.st: cannot create it: ...")
+local save = util.op(lunet.save, "save_checkpoint")
+local load = util.op(lunet.load, "load_checkpoint")
+local set_rng_state = util.op(lunet.set_rng_state, "load_checkpoint: rng_state")
+
 -- ---------------------------------------------------------------- scalars
 
 -- a number as text that reads back as the same number (and subtype)
@@ -199,7 +205,7 @@ function checkpoint.save_checkpoint(path, o)
   tensors.rng_state = lunet.get_rng_state()
   -- lunet.save checks every name and value before it opens anything, and
   -- writes through a temporary file of its own and a rename
-  lunet.save(path, tensors, meta)
+  save(path, tensors, meta)
 end
 
 -- ---------------------------------------------------------------- load
@@ -277,7 +283,7 @@ does not fit.
 function checkpoint.load_checkpoint(path, o)
   o = o or {}
   check_opts("load_checkpoint", path, o)
-  local tensors, meta = lunet.load(path)
+  local tensors, meta = load(path)
   if meta["lunet.checkpoint"] == nil then
     fail("load_checkpoint: %s is not a lunet checkpoint (no lunet.checkpoint in its metadata)", path)
   end
@@ -300,21 +306,28 @@ function checkpoint.load_checkpoint(path, o)
     end
     data_index = integer(path, meta, "data.index")
   end
-  -- the optimiser first: it validates everything before it changes, and
-  -- if the model then refuses its tensors the optimiser gets its old state
-  -- back, so a failed load leaves both as they were
+  -- the random generator first (set_rng_state checks the state), then the
+  -- optimiser: it validates everything before it changes.  If a later part
+  -- refuses, the earlier ones get their old state back, so a failed load
+  -- leaves everything as it was
+  local dict = o.optimizer and optim_dict(path, tensors, meta, o.optimizer)
+  local rng = lunet.get_rng_state()
+  if tensors.rng_state then set_rng_state(tensors.rng_state) end
   local opt, old
   if o.optimizer then
     opt = o.optimizer
     old = opt:state_dict()
-    local dict = optim_dict(path, tensors, meta, opt)
     local ok, err = pcall(opt.load_state_dict, opt, dict)
-    if not ok then fail("load_checkpoint: %s: %s", path, unplace(err)) end
+    if not ok then
+      lunet.set_rng_state(rng)
+      fail("load_checkpoint: %s: %s", path, unplace(err))
+    end
   end
   if o.model then
     local ok, err = pcall(o.model.load_state_dict, o.model, model_sd)
     if not ok then
       if opt then opt:load_state_dict(old) end
+      lunet.set_rng_state(rng)
       fail("load_checkpoint: %s: %s", path, unplace(err))
     end
   end
@@ -322,7 +335,6 @@ function checkpoint.load_checkpoint(path, o)
     if type(o.data.reset) == "function" then o.data:reset(data_index)
     else o.data.index = data_index end
   end
-  if tensors.rng_state then lunet.set_rng_state(tensors.rng_state) end
   return step, extra
 end
 

@@ -5,8 +5,11 @@ purpose and every piece it uses is public.
 
   local history = lunet.train {
     model = model, optimizer = opt, data = task, steps = 1000,
-    eval_every = 100,         -- log (and print, and evaluate) every N steps
-    eval_batches = 2,         -- held-out batches data:eval_batch(1..n) per log
+    eval_every = 100,         -- log (and print, and evaluate) every N steps;
+                              --   default steps // 10 (at least 1): 10 rows
+    eval_batches = 2,         -- held-out batches data:eval_batch(1..n) per log;
+                              --   default 1 when data has :eval_batch (every
+                              --   lunet.data task), else 0; 0: no evaluation
     log = "run.csv",          -- CSV log, one row per logged step (nil: none)
     schedule = sched,         -- function(step) -> lr, set before each step
     clip = 1.0,               -- clip_grad_norm's max_norm
@@ -179,7 +182,9 @@ local function check(o)
   local steps = int("steps", 0)
   if steps == nil then fail("steps is required") end
   local eval_every = int("eval_every", 1, math.max(1, steps // 10))
-  local eval_batches = int("eval_batches", 0, 0)
+  -- evaluation is on when the data can do it: one held-out batch per row
+  local can_eval = type(d) == "table" and type(d.eval_batch) == "function"
+  local eval_batches = int("eval_batches", 0, can_eval and 1 or 0)
   local start = int("start_step", 0, 0)
   local ckpt_every = int("checkpoint_every", 1, nil)
   if eval_batches > 0 and (type(d) ~= "table" or type(d.eval_batch) ~= "function") then
@@ -207,6 +212,22 @@ local function check(o)
 end
 
 -- ---------------------------------------------------------------- the loop
+
+-- loss:backward(), its errors at the user's line
+local backward = util.op(function(loss) return loss:backward() end)
+
+-- what loss_fn returned must be a loss backward can start from
+local function check_loss(step, loss)
+  if not lunet.is_tensor(loss) then
+    fail("step %d: the loss function returned %s, expected a tensor", step, type(loss))
+  end
+  if loss:numel() ~= 1 then
+    fail("step %d: the loss has shape %s, expected one element", step, util.shape_str(loss))
+  end
+  if not loss:requires_grad() then
+    fail("step %d: the loss does not require grad (it depends on no parameter that does)", step)
+  end
+end
 
 local function set_lr(opt, lr)
   if type(opt.set_lr) == "function" then opt:set_lr(lr) else opt.lr = lr end
@@ -275,8 +296,9 @@ local function run(o)
     if o.schedule then set_lr(opt, o.schedule(step)) end
     local x, y, m = next_batch(data)
     local loss, logits, sy = loss_fn(model, x, y, m)
+    check_loss(step, loss)
     opt:zero_grad()
-    loss:backward()
+    backward(loss)
     local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
     if nonfinite.skip(o.nonfinite, step, loss, norm, model, params) then   -- or raises
       history.skipped[#history.skipped + 1] = step

@@ -40,6 +40,27 @@ function util.fail(op, fmt, ...)
   error(op .. ": " .. string.format(fmt, ...), util.user_level())
 end
 
+-- util.op(fn [, as]) -> fn, whose errors are raised again at the user's
+-- line: for a core function (whose message names the op but, called from
+-- lunet's Lua code, would point at that code) called by the library on the
+-- user's behalf.  `as` rewords the message: a function of it (nn.Module.op
+-- adds the module path), or the name of what the user called, which
+-- replaces the op's ("save: ..." -> "save_checkpoint: ...").  An error
+-- object that is not a string goes on as it is.  Only the C function's own
+-- frame is left out of the traceback.
+local function relay(as, ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) ~= "string" then error(err, 0) end
+  if type(as) == "string" then err = as .. ": " .. (err:match("^[%w_.]+: (.*)$") or err)
+  elseif as then err = as(err) end
+  error(err, util.user_level())
+end
+
+function util.op(fn, as)
+  return function(...) return relay(as, pcall(fn, ...)) end
+end
+
 -- A value whose closing runs fn: `local _ <close> = util.defer(fn)`.
 -- Clean-up that must happen on error too (a file to close, a mode to put
 -- back) without catching the error, so its traceback survives.

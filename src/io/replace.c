@@ -96,7 +96,8 @@ int lt_replace_open(lt_replace *r, const char *op, const char *path) {
     if (fd < 0 && errno != EEXIST) break;
   }
   if (fd < 0 || (r->fp = fdopen(fd, "wb")) == NULL) {
-    lt_err("%s: %s: cannot create %s: %s", op, path, r->tmp, strerror(errno));
+    /* the temporary is ours, not the user's: the message names the path */
+    lt_err("%s: %s: cannot create it: %s", op, path, strerror(errno));
     if (fd >= 0) { close(fd); unlink(r->tmp); }
     free(r->tmp);
     r->tmp = NULL;
@@ -131,7 +132,7 @@ int lt_replace_commit(lt_replace *r) {
     return -1;
   }
   if (rename(r->tmp, r->path) != 0) {
-    lt_err("%s: %s: cannot replace it with %s: %s", r->op, r->path, r->tmp, strerror(errno));
+    lt_err("%s: %s: cannot replace it: %s", r->op, r->path, strerror(errno));
     lt_replace_abort(r);
     return -1;
   }

@@ -157,18 +157,11 @@ function Module:fail(fmt, ...)
   error(with_path(self:class_name() .. ": " .. string.format(fmt, ...)), util.user_level())
 end
 
-local function relay(ok, ...)
-  if ok then return ... end
-  local err = ...
-  if type(err) ~= "string" then error(err) end   -- an error object: as it is
-  error(with_path(err), util.user_level())
-end
-
 -- Module.op(fn): the core op fn, whose errors are raised at the user's
--- line with the module path (see above).  The layers call the core's ops
--- through it:  local linear = Module.op(lunet.linear)
+-- line with the module path (see above; util.op without the path).  The
+-- layers call the core's ops through it:  local linear = Module.op(lunet.linear)
 function Module.op(fn)
-  return function(...) return relay(pcall(fn, ...)) end
+  return util.op(fn, with_path)
 end
 
 -- each named option must be a positive integer
@@ -561,15 +554,17 @@ function Module:load_state_dict(sd, opts)
   return missing, unexpected
 end
 
+local save, load = Module.op(lunet.save), Module.op(lunet.load)
+
 -- safetensors checkpoints, readable by PyTorch's safetensors.torch.load_file
 function Module:save(path)
-  lunet.save(path, self:state_dict(), { format = "pt" })
+  save(path, self:state_dict(), { format = "pt" })
   return self
 end
 
 -- m:load(path [, {strict=true}]): load_state_dict from a safetensors file
 function Module:load(path, opts)
-  local tensors = lunet.load(path)
+  local tensors = load(path)
   self:load_state_dict(tensors, opts)
   return self
 end

@@ -267,6 +267,9 @@ end
 -- temperature) over the top_k most likely (all if nil), with lunet's
 -- generator (seed: lunet.manual_seed(seed) first; otherwise the current
 -- generator state, which lunet.manual_seed makes reproducible).
+-- The ids come back in the prompt's dtype: int64 for integer ids (int32
+-- and uint8 too, which might not hold every id), float32 for float ids or
+-- a Lua list, as PyTorch's torch.cat of the prompt and the drawn ids.
 -- The prompt is run once through a KV cache, then one token at a time.
 -- Runs under lunet.no_grad and in eval mode (each module's training flag
 -- is put back after).
@@ -304,7 +307,7 @@ function TransformerLM:generate(prompt, n, opts)
     end
     if step < n then logits = self(lunet.tensor(next_ids), nil, { cache = cache }) end
   end
-  return lunet.tensor(rows)
+  return lunet.tensor(rows, { dtype = prompt.dtype == "float32" and "float32" or "int64" })
 end
 
 return TransformerLM
