@@ -180,3 +180,16 @@ function TestBudgets:test_transformer_lm_at_equal_params_and_kv()
   H.raises("TransformerLM: target must be a number above the params the attention does not set",
            function() return nn.TransformerLM { 32, 64, 2, 4, match = "params", target = 10 } end)
 end
+
+-- the README's lunet.compare example prints what its table shows: run the
+-- README's own code and compare
+function TestBudgets:test_readme_example_table_is_the_codes()
+  local readme = assert(H.read_file("../README.md"))
+  local code, shown = readme:match("```lua\n(local compare = require \"lunet.compare\"\n.-)```\n\n```\n(.-)\n```")
+  lu.assertNotNil(code, "README: no lunet.compare example")
+  local printed = {}
+  H.with_globals({ print = function(s) printed[#printed + 1] = s end }, function()
+    assert(load(code, "=README", "t", setmetatable({ require = require, print = print }, { __index = _G })))()
+  end)
+  lu.assertEquals(table.concat(printed, "\n"), shown)
+end

@@ -26,7 +26,9 @@ variant, keeping the rest at the rule's values:
   mha, mqa, gqa   head_dim      (the heads' width; num_heads * head_dim need
                                  not be the model's width)
   mla             down_dim      (the latent; up_dim follows at twice it,
-                                 as in the seed, unless given)
+                                 as in the seed, rounded to the nearest
+                                 multiple of num_heads (at least one per
+                                 head), unless given)
   gated           latent_rank
 and picks the value (up to 4 times the width) whose figure is nearest the
 target (the smaller value on a tie).  The figures only grow with each free
