@@ -47,6 +47,29 @@ function TestNNBuffers:test_buffers_are_state_not_parameters()
   H.raises("Counter: buffer 'b' must be a tensor, got number", m[1].register_buffer, m[1], "b", 3)
 end
 
+-- register_buffer, register_parameter and add_module refuse a name another
+-- kind of attribute holds, as PyTorch's do; assignment replaces it
+function TestNNBuffers:test_register_does_not_take_over_another_name()
+  local c = Counter(2)
+  local lin, keys = c.lin, nn.Module.keys(c:state_dict())
+  H.raises("Counter: register_buffer: 'lin' is already a submodule", c.register_buffer, c, "lin", lunet.ones { 1 })
+  H.raises("Counter: register_buffer: 'training' is already an attribute", c.register_buffer, c, "training", lunet.ones { 1 })
+  H.raises("Counter: register_buffer: 'forward' is already a method of Counter", c.register_buffer, c, "forward", lunet.ones { 1 })
+  H.raises("Counter: register_parameter: 'running_mean' is already a buffer",
+           c.register_parameter, c, "running_mean", nn.Parameter(lunet.ones { 2 }))
+  H.raises("Counter: add_module: 'running_mean' is already a buffer", c.add_module, c, "running_mean", nn.Identity())
+  H.raises("Counter: register_buffer: unknown option 'persistant'", c.register_buffer, c, "b", lunet.ones { 1 }, { persistant = false })
+  lu.assertTrue(rawequal(c.lin, lin))
+  lu.assertEquals(nn.Module.keys(c:state_dict()), keys)
+  -- the same kind replaces, and so does assignment
+  c:register_buffer("running_mean", lunet.ones { 2 })
+  c:add_module("lin", nn.Linear(2, 2))
+  c.lin = nil                                                    -- removes the submodule
+  lu.assertNil(c.lin)
+  c.lin = nn.Parameter(lunet.ones { 2 })
+  lu.assertEquals(H.param_names(c), { "lin" })
+end
+
 -- ================================================================ hooks
 
 TestNNHooks = {}

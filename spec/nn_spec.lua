@@ -98,9 +98,11 @@ function TestNNModule:test_reassignment_and_removal()
   lin.bias = lunet.zeros { 2 }
   lu.assertEquals(H.param_names(lin), { "weight", "bias" })
   lu.assertEquals(select(2, lin:num_parameters()), 4)
-  H.raises("Linear: cannot assign a non-leaf userdata to parameter 'weight'",
+  H.raises("Linear: cannot assign a non-leaf tensor to parameter 'weight'",
            function() lin.weight = lin.weight * 2 end)
   H.raises("Toy: cannot assign a number to submodule 'inner'", function() m.inner = 3 end)
+  H.raises("Toy: cannot assign a tensor to submodule 'inner' (a module, or nil to remove it)",
+           function() m.inner = lunet.ones { 2 } end)
   H.raises("parameter name must be a non-empty string without '.', got a.b",
            function() m:register_parameter("a.b", nn.Parameter(lunet.ones { 1 })) end)
   H.raises("submodule 'x' must be a module, got table", function() m:add_module("x", {}) end)

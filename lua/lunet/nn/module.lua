@@ -314,9 +314,34 @@ local function place(self, name, v, kind, store, order)
   store[name] = v
 end
 
--- register (or with nil, remove) a parameter; any leaf tensor will do,
--- one that does not require grad is a frozen parameter
-function Module:register_parameter(name, t)
+-- "tensor" for a tensor, else the Lua type: what a message calls a value
+local function kind_of(v)
+  return lunet.is_tensor(v) and "tensor" or type(v)
+end
+
+-- What already holds name, other than a `kind` (PyTorch's register_buffer,
+-- register_parameter and add_module refuse to take a name over from an
+-- attribute of another kind; assignment, self.name = v, replaces it).
+local function holder(self, name, kind)
+  if kind ~= "param" and self._params[name] ~= nil then return "a parameter" end
+  if kind ~= "buffer" and self._buffers[name] ~= nil then return "a buffer" end
+  if kind ~= "module" and self._modules[name] ~= nil then return "a submodule" end
+  if self._attrs[name] ~= nil then return "an attribute" end
+  if getmetatable(self)[name] ~= nil then return "a method of " .. self:class_name() end
+  return nil
+end
+
+local function check_free(self, method, name, t, kind)
+  local h = t ~= nil and holder(self, name, kind)
+  if h then
+    self:fail("%s: '%s' is already %s (self.%s = nil removes it; or choose another name)",
+              method, name, h, name)
+  end
+end
+
+-- the registrations themselves, shared by the register_* methods and
+-- assignment (which may replace a name of another kind)
+local function set_parameter(self, name, t)
   check_name(self, name, "parameter")
   if t ~= nil and not (lunet.is_tensor(t) and t.is_leaf) then
     self:fail("parameter '%s' must be a leaf tensor, got %s", name,
@@ -325,29 +350,53 @@ function Module:register_parameter(name, t)
   place(self, name, t, "param", self._params, self._param_names)
 end
 
--- m:add_module(name, child): register (or with nil, remove) a submodule,
--- as self.name = child does
-function Module:add_module(name, m)
+local function set_module(self, name, m)
   check_name(self, name, "module")
   if m ~= nil and not is_module(m) then
-    self:fail("submodule '%s' must be a module, got %s", name, type(m))
+    self:fail("submodule '%s' must be a module, got %s", name, kind_of(m))
   end
   place(self, name, m, "module", self._modules, self._module_names)
 end
 
+local function set_buffer(self, name, t, opts)
+  check_name(self, name, "buffer")
+  if t ~= nil and not lunet.is_tensor(t) then
+    self:fail("buffer '%s' must be a tensor, got %s", name, type(t))
+  end
+  place(self, name, t, "buffer", self._buffers, self._buffer_names)
+  if t ~= nil then self._buffer_persistent[name] = not (opts and opts.persistent == false) end
+end
+
+-- register (or with nil, remove) a parameter; any leaf tensor will do,
+-- one that does not require grad is a frozen parameter.  A name that is
+-- already a buffer, a submodule, an attribute or a method is an error
+-- (as in PyTorch): assignment, self.name = p, replaces it instead.
+function Module:register_parameter(name, t)
+  check_free(self, "register_parameter", name, t, "param")
+  set_parameter(self, name, t)
+end
+
+-- m:add_module(name, child): register (or with nil, remove) a submodule,
+-- as self.name = child does, except that a name held by a parameter, a
+-- buffer, an attribute or a method is an error (as in PyTorch)
+function Module:add_module(name, m)
+  check_free(self, "add_module", name, m, "module")
+  set_module(self, name, m)
+end
+
 function Module.__newindex(self, k, v)
   if self._buffers[k] ~= nil and lunet.is_tensor(v) then
-    self:register_buffer(k, v, { persistent = self._buffer_persistent[k] })
+    set_buffer(self, k, v, { persistent = self._buffer_persistent[k] })
   elseif is_module(v) then
-    self:add_module(k, v)
+    set_module(self, k, v)
   elseif lunet.is_tensor(v) and v.is_leaf and (v:requires_grad() or self._params[k] ~= nil) then
-    self:register_parameter(k, v)
+    set_parameter(self, k, v)
   elseif v == nil then
     unregister(self, k)
   elseif self._params[k] ~= nil then
-    self:fail("cannot assign a non-leaf %s to parameter '%s'", type(v), k)
+    self:fail("cannot assign a non-leaf %s to parameter '%s'", kind_of(v), k)
   elseif self._modules[k] ~= nil then
-    self:fail("cannot assign a %s to submodule '%s'", type(v), k)
+    self:fail("cannot assign a %s to submodule '%s' (a module, or nil to remove it)", kind_of(v), k)
   else
     self._attrs[k] = v
   end
@@ -611,13 +660,12 @@ end
 -- register_buffer(name, t, {persistent=true}): t is module state that is
 -- not a parameter (no gradient, not stepped by optimisers): it is saved in
 -- state_dict() (unless persistent=false) and found as self.name.  nil removes.
+-- A name that is already a parameter, a submodule, an attribute or a
+-- method is an error, as in PyTorch.
 function Module:register_buffer(name, t, opts)
-  check_name(self, name, "buffer")
-  if t ~= nil and not lunet.is_tensor(t) then
-    self:fail("buffer '%s' must be a tensor, got %s", name, type(t))
-  end
-  place(self, name, t, "buffer", self._buffers, self._buffer_names)
-  if t ~= nil then self._buffer_persistent[name] = not (opts and opts.persistent == false) end
+  util.check_options(self:class_name() .. ": register_buffer", opts, { "persistent" })
+  check_free(self, "register_buffer", name, t, "buffer")
+  set_buffer(self, name, t, opts)
 end
 
 -- {name, tensor} of every buffer in the tree, in PyTorch's order; `saved`
