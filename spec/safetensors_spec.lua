@@ -113,6 +113,36 @@ function TestSafetensorsRoundTrip:test_exact_bytes()
   lu.assertEquals(#header % 8, 0)
 end
 
+-- tensors are laid out largest element first, then by name, as the
+-- reference writer does: with the data 8-byte aligned, every tensor starts
+-- at a multiple of its element size (no F32 at an odd offset after a U8)
+function TestSafetensorsRoundTrip:test_data_offsets_are_aligned()
+  local path = tmp("aligned")
+  local u8, i32 = { dtype = "uint8" }, { dtype = "int32" }
+  lunet.save(path, { a = lunet.ones({ 3 }, u8), b = lunet.ones{ 3 }, c = lunet.arange(3, { dtype = "int64" }),
+                     d = lunet.tensor{ true }, e = lunet.ones({ 1 }, i32), f = lunet.ones({ 5 }, u8) })
+  local bytes = H.read_file(path)
+  local n = string.unpack("<I8", bytes)
+  lu.assertEquals((8 + n) % 8, 0)
+  local size = { F32 = 4, I64 = 8, I32 = 4, U8 = 1, BOOL = 1 }
+  local order = {}
+  for name, dt, b in bytes:sub(9, 8 + n):gmatch('"(%w+)":{"dtype":"(%w+)","shape":%[[%d,]*%],"data_offsets":%[(%d+),%d+%]') do
+    lu.assertEquals(tonumber(b) % size[dt], 0, name .. " " .. dt .. " at " .. b)
+    order[#order + 1] = name
+  end
+  lu.assertEquals(order, { "c", "b", "e", "a", "d", "f" })
+  local got = lunet.load(path)
+  lu.assertEquals(got.c:totable(), { 0, 1, 2 })
+  lu.assertEquals(got.f:totable(), { 1, 1, 1, 1, 1 })
+  -- a file of the earlier layout (names only: an F32 at offset 1) still loads
+  local old = tmp("unaligned")
+  H.write_file(old, stfile("{" .. entry("a", "U8", { 1 }, 0, 1) .. "," .. entry("b", "F32", { 2 }, 1, 9) .. "}",
+                           "\7" .. floats(1.5, -2)))
+  got = lunet.load(old)
+  lu.assertEquals(got.a:totable(), { 7 })
+  lu.assertEquals(got.b:totable(), { 1.5, -2 })
+end
+
 function TestSafetensorsRoundTrip:test_overwrite()
   local path = tmp("overwrite")
   lunet.save(path, {x = lunet.ones{3}})

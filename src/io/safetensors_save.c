@@ -1,8 +1,8 @@
 /*
 ** safetensors_save.c -- writing a checkpoint: the JSON header built in
-** memory, tensors sorted by name and written little-endian in their own
-** dtype (F32, I64, I32, U8, BOOL) in logical order, all through a
-** temporary file and a rename (replace.c).
+** memory, tensors sorted by element size (largest first) and name, each
+** written little-endian in its own dtype (F32, I64, I32, U8, BOOL) in
+** logical order, all through a temporary file and a rename (replace.c).
 */
 #include <errno.h>
 #include <stdio.h>
@@ -63,19 +63,31 @@ static void sb_str(st_buf *b, const char *s) {
   sb_lit(b, "\"");
 }
 
-/* sort keys: a string and where it came from */
+/* sort keys: a string, an element size, and where they came from */
 typedef struct st_key {
   const char *s;
-  int i;
+  int size, i;
 } st_key;
 
 static int st_cmp_skey(const void *a, const void *b) {
   return strcmp(((const st_key *)a)->s, ((const st_key *)b)->s);
 }
 
-/* indices 0..n-1 sorted by s[] (as the python library sorts); NULL with
-** the error set if two strings are equal */
-static int *st_order(const char *path, const char *const *s, int n, const char *what) {
+/* larger elements first, then by name */
+static int st_cmp_size(const void *a, const void *b) {
+  const st_key *x = a, *y = b;
+  if (x->size != y->size) return x->size > y->size ? -1 : 1;
+  return strcmp(x->s, y->s);
+}
+
+/* indices 0..n-1 sorted by s[] (as the python library sorts); with sizes,
+** by sizes[] (descending) first.  The reference writer orders tensors so:
+** the data starts 8-byte aligned, so every tensor then starts at a multiple
+** of its element size (an F32 never lands at an odd offset after a U8), and
+** a reader may map them in place.  NULL with the error set if two strings
+** are equal. */
+static int *st_order(const char *path, const char *const *s, const int *sizes, int n,
+                     const char *what) {
   st_key *k = lt_malloc((size_t)(n ? n : 1) * sizeof *k);
   int *ix = lt_malloc((size_t)(n ? n : 1) * sizeof *ix), i;
   char b[64];
@@ -83,15 +95,19 @@ static int *st_order(const char *path, const char *const *s, int n, const char *
     lt_st_fail("save", path, "out of memory");
     goto fail;
   }
-  for (i = 0; i < n; i++) { k[i].s = s[i]; k[i].i = i; }
+  for (i = 0; i < n; i++) { k[i].s = s[i]; k[i].size = 0; k[i].i = i; }
   qsort(k, (size_t)n, sizeof *k, st_cmp_skey);
   for (i = 0; i < n; i++) {
     if (i > 0 && strcmp(k[i - 1].s, k[i].s) == 0) {
       lt_st_fail("save", path, "duplicate %s '%s'", what, lt_st_name(k[i].s, b, sizeof b));
       goto fail;
     }
-    ix[i] = k[i].i;
   }
+  if (sizes) {
+    for (i = 0; i < n; i++) k[i].size = sizes[k[i].i];
+    qsort(k, (size_t)n, sizeof *k, st_cmp_size);
+  }
+  for (i = 0; i < n; i++) ix[i] = k[i].i;
   free(k);
   return ix;
 fail:
@@ -236,11 +252,16 @@ int lt_st_save(const char *path, int n, const char *const *names,
                lt_tensor *const *ts, int nmeta,
                const char *const *mkeys, const char *const *mvals) {
   st_buf hdr = {NULL, 0, 0, 0};
-  int *ix = NULL, *mix = NULL, rc = -1;
+  int *ix = NULL, *mix = NULL, *sizes = NULL, rc = -1, i;
   lt_replace r;
   if (st_check_args(path, n, names, ts, nmeta, mkeys, mvals)) return -1;
-  if ((ix = st_order(path, names, n, "tensor name")) == NULL) goto done;
-  if ((mix = st_order(path, mkeys, nmeta, "metadata key")) == NULL) goto done;
+  if ((sizes = lt_malloc((size_t)(n ? n : 1) * sizeof *sizes)) == NULL) {
+    lt_st_fail("save", path, "out of memory");
+    goto done;
+  }
+  for (i = 0; i < n; i++) sizes[i] = lt_st_dtypes[lt_st_dtype_of(lt_dtypeof(ts[i]))].size;
+  if ((ix = st_order(path, names, sizes, n, "tensor name")) == NULL) goto done;
+  if ((mix = st_order(path, mkeys, NULL, nmeta, "metadata key")) == NULL) goto done;
   if (st_header_json(&hdr, n, names, ts, ix, nmeta, mkeys, mvals, mix)) {
     lt_st_fail("save", path, "out of memory");
     goto done;
@@ -256,6 +277,7 @@ int lt_st_save(const char *path, int n, const char *const *names,
   rc = lt_replace_commit(&r);
 done:
   free(hdr.p);
+  free(sizes);
   free(ix);
   free(mix);
   return rc;
