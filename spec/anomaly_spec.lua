@@ -152,6 +152,10 @@ function TestNonfinite:test_a_nan_loss_stops_naming_step_and_parameter()
   lu.assertStrContains(err, "train: step 3: the loss is nan; the first parameter whose " ..
                             "gradient is not finite is bias; stopped")
   lu.assertStrContains(err, "lunet.detect_anomaly(true)")
+  -- the traceback names the check that stopped the run, not a "skip"
+  local _, trace = xpcall(run, debug.traceback, 3, "loss_nan")
+  lu.assertStrContains(trace, "nonfinite.check")
+  lu.assertNotStrContains(trace, "nonfinite.skip")
 end
 
 function TestNonfinite:test_a_nan_gradient_with_a_finite_loss_stops_too()

@@ -8,7 +8,7 @@ made the NaN is found with lunet.detect_anomaly.
 
   nonfinite.check_option(v)                     -> nil, or what is wrong
   nonfinite.first_bad(model, params)            -> name, or nil
-  nonfinite.skip(mode, step, loss, norm, model, params) -> true to skip
+  nonfinite.check(mode, step, loss, norm, model, params) -> true to skip
     (raises for mode "stop"; norm nil: computed here)
 ]]
 local lunet = require "lunet"
@@ -47,7 +47,11 @@ local function grad_norm(params)
   return math.sqrt(lunet._grad_sq_sum(grads))
 end
 
-function nonfinite.skip(mode, step, loss, norm, model, params)
+-- nonfinite.check(mode, step, loss, norm, model, params) -> true when the
+-- step's loss or gradient norm (norm nil: computed here) is NaN or infinite
+-- and mode is "skip"; false when both are finite; for mode "stop" (the
+-- default) a NaN or infinity raises, naming the step and the parameter
+function nonfinite.check(mode, step, loss, norm, model, params)
   local lv = loss:item()
   norm = norm or grad_norm(params)
   if finite(lv) and finite(norm) then return false end

@@ -3,11 +3,9 @@
 -- then shape, dtype (unless float32) and autograd state.  The module is that function: the
 -- Tensor metatable's __tostring (src/lua/lb_tensor.c) calls it.
 
-local EDGE, THRESHOLD = 3, 1000
+local shape_str = require("lunet.util").shape_str
 
-local function shape_str(s)
-  return "{" .. table.concat(s, ",") .. "}"
-end
+local EDGE, THRESHOLD = 3, 1000
 
 -- indices shown along a dim: all, or the first and last EDGE with a gap
 local function shown(n, summarise)

@@ -300,7 +300,7 @@ local function run(o)
     opt:zero_grad()
     backward(loss)
     local norm = o.clip and lunet.optim.clip_grad_norm(params, o.clip) or nil
-    if nonfinite.skip(o.nonfinite, step, loss, norm, model, params) then   -- or raises
+    if nonfinite.check(o.nonfinite, step, loss, norm, model, params) then   -- or raises
       history.skipped[#history.skipped + 1] = step
       goto next_step
     end

@@ -144,7 +144,7 @@ int64_t lt_masked_count(lt_tensor *x, lt_tensor *mask);
 lt_tensor *lt_tri(lt_tensor *x, int64_t k, int upper);         /* tril / triu */
 lt_tensor *lt_flip(lt_tensor *x, const int *dims, int n);
 lt_tensor *lt_roll(lt_tensor *x, const int64_t *shifts, const int *dims, int n);
-lt_tensor *lt_repeat(lt_tensor *x, const int64_t *reps, int n);
+lt_tensor *lt_repeat(const char *op, lt_tensor *x, const int64_t *reps, int n);
 
 /* ---- ordering and scans (ops_sort.c) ---- */
 /* values (gradient through gather) and 0-based int64 indices; stable;

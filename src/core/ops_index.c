@@ -579,17 +579,17 @@ lt_tensor *lt_roll(lt_tensor *x, const int64_t *shifts, const int *dims, int n) 
 
 /* PyTorch's repeat: reps has at least x's dims; x gets leading 1s, then
 ** each dim k becomes reps[k] copies of itself side by side (cat) */
-lt_tensor *lt_repeat(lt_tensor *x, const int64_t *reps, int n) {
+lt_tensor *lt_repeat(const char *op, lt_tensor *x, const int64_t *reps, int n) {
   int64_t shape[LT_MAXDIM] = {0};
   lt_tensor *cur, **copies = NULL;
   int lead = n - x->ndim, i, k;
   if (lead < 0 || n > LT_MAXDIM) {
-    lt_err("repeat: %d repeats given for a %d-d tensor (need at least its dims)", n, x->ndim);
+    lt_err("%s: %d repeats given for a %d-d tensor (need at least its dims)", op, n, x->ndim);
     return NULL;
   }
   for (i = 0; i < n; i++) {
     if (reps[i] < 0 || reps[i] > (1 << 20)) {
-      lt_err("repeat: repeat count %lld for dim %d is out of range", (long long)reps[i], i + 1);
+      lt_err("%s: repeat count %lld for dim %d is out of range", op, (long long)reps[i], i + 1);
       return NULL;
     }
     shape[i] = i < lead ? 1 : x->shape[i - lead];
@@ -602,7 +602,7 @@ lt_tensor *lt_repeat(lt_tensor *x, const int64_t *reps, int n) {
       next = lt_narrow(cur, i, 0, 0);
     } else {
       if ((copies = lt_malloc((size_t)reps[i] * sizeof *copies)) == NULL) {
-        lt_err("repeat: out of memory");
+        lt_err("%s: out of memory", op);
         lt_tensor_release(cur);
         return NULL;
       }

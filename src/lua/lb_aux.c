@@ -185,6 +185,17 @@ static int64_t lb_shape_entry(lua_State *L, int idx, int i, const char *op) {
   return (int64_t)v;
 }
 
+/* a shape with no entry to infer must have a size the core can index */
+static int lb_shape_fits(lua_State *L, const int64_t *shape, int n, const char *op) {
+  char b[160];
+  int i;
+  for (i = 0; i < n; i++)
+    if (shape[i] < 0) return n;
+  if (lt_contig_strides(shape, n, NULL) < 0)
+    luaL_error(L, "%s: shape %s has too many elements", op, lt_dims_str(shape, n, b, sizeof b));
+  return n;
+}
+
 int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op) {
   int n, i;
   if (lua_type(L, idx) == LUA_TTABLE) {
@@ -195,7 +206,7 @@ int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op) {
       shape[i - 1] = lb_shape_entry(L, -1, i, op);
       lua_pop(L, 1);
     }
-    return n;
+    return lb_shape_fits(L, shape, n, op);
   }
   n = lua_gettop(L) - idx + 1;
   while (n > 0 && lua_type(L, idx + n - 1) != LUA_TNUMBER) n--;   /* trailing opts */
@@ -203,7 +214,7 @@ int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op) {
   if (n == 0 && !lua_isnoneornil(L, idx) && lua_type(L, idx) != LUA_TTABLE)
     luaL_error(L, "%s: shape must be a table of integers, got %s", op, luaL_typename(L, idx));
   for (i = 0; i < n; i++) shape[i] = lb_shape_entry(L, idx + i, i + 1, op);
-  return n;
+  return lb_shape_fits(L, shape, n, op);
 }
 
 /* ---------------------------------------------------------------- dtypes and elements */

@@ -243,7 +243,7 @@ static int lb_repeat(lua_State *L) {
   int64_t reps[LT_MAXDIM];
   int n = lb_intlist(L, 2, reps, "repeat", "repeats");
   r = lb_newbox(L);
-  return lb_fill(L, r, lt_repeat(x, reps, n));
+  return lb_fill(L, r, lt_repeat("repeat", x, reps, n));
 }
 
 /* tile: repeat with missing leading counts taken as 1 */
@@ -253,7 +253,7 @@ static int lb_tile(lua_State *L) {
   int n = lb_intlist(L, 2, given, "tile", "repeats"), m = n > x->ndim ? n : x->ndim, i;
   for (i = 0; i < m; i++) reps[i] = i < m - n ? 1 : given[i - (m - n)];
   r = lb_newbox(L);
-  return lb_fill(L, r, lt_repeat(x, reps, m));
+  return lb_fill(L, r, lt_repeat("tile", x, reps, m));
 }
 
 /* ---------------------------------------------------------------- sort, topk, scans */
