@@ -75,6 +75,40 @@ function TestDoc:test_help_texts()
   lu.assertStrContains(why, "'format' is ambiguous: ")
 end
 
+-- what help says where the audit found it wrong: internals listed as a
+-- module's methods, optimisers without methods, help() without
+-- lunet.distributed, ?x.grad answered with autograd.grad
+function TestDoc:test_help_lists_what_a_user_calls()
+  local t = doc.text(lunet.nn.Linear(2, 3))
+  for _, k in ipairs { "check_positive", "fail", "extend", "format_options", "parse_options", "op",
+                       "module_path", "collect_state", "shape_str", "keys" } do
+    lu.assertNil(t:find("  [.:]" .. k .. " ", 1), k)
+  end
+  local names = {}
+  for _, e in ipairs(doc.catalogue()) do names[e.name] = true end
+  for _, k in ipairs { "check_positive", "format_options", "parse_options", "module_path", "collect_state", "shape_str" } do
+    lu.assertNil(names["lunet.nn.Module:" .. k] or names["lunet.nn.Module." .. k], k)
+  end
+  lu.assertTrue(names["lunet.nn.Module:extend"] or names["lunet.nn.Module.extend"])   -- documented, on the class
+  t = doc.text(lunet.optim.AdamW)
+  for _, k in ipairs { ":step", ":zero_grad", ":state_dict", ":load_state_dict", ":set_lr" } do
+    lu.assertStrContains(t, "  " .. k .. " ")
+  end
+  lu.assertNil(t:find(":check_groups", 1, true))
+  local intro = doc.intro()
+  for _, ns in ipairs(doc.NAMESPACES) do lu.assertNotNil(intro:find(ns .. "[,.]"), ns) end
+  H.with_globals({ spec_doc_x = lunet.zeros { 2 } }, function()
+    lu.assertEquals(doc.resolve("spec_doc_x.grad"), "lunet.Tensor.grad")
+    spec_doc_x.grad = lunet.ones { 2 }                        -- holding a tensor: still the field
+    lu.assertEquals(doc.resolve("spec_doc_x.grad"), "lunet.Tensor.grad")
+    lu.assertEquals(doc.resolve("spec_doc_x.dtype"), "lunet.Tensor.dtype")
+  end)
+  lu.assertStrContains(doc.text("lunet.Tensor.grad"), "accumulated")
+  lu.assertStrContains(doc.text("lunet.autograd.grad"), "torch.autograd.grad")
+  lu.assertNil(doc.text("lunet.autograd.grad"):find("top of this file", 1, true))
+  lu.assertStrContains(doc.text("lunet.data.tasks"), "data.make")
+end
+
 -- the comment reader: --[[ ]] blocks and runs of -- lines, not rules
 function TestDoc:test_comments_are_read_from_the_source()
   local path = H.temp_file([==[

@@ -1,14 +1,6 @@
---[[
-lunet.autograd.grad(outputs, inputs, {grad_outputs=, retain_graph=false,
-allow_unused=false}) -> {grads}: PyTorch's torch.autograd.grad.  The
-gradients of the outputs (a tensor or a list; summed, each weighted by its
-grad_outputs entry, which a one-element output may leave out) with
-respect to each of inputs (a tensor or a list; leaves or not), as a list
-in the inputs' order, without touching any tensor's .grad.  An input the
-outputs do not depend on is an error unless allow_unused, which gives nil
-for it.  No graph is built through the gradients themselves (lunet has no
-higher-order gradients).
-]]
+-- lunet.autograd: what PyTorch's torch.autograd gives beyond
+-- x:backward(): grad (gradients without touching .grad) and
+-- register_backward_callback (code run after every backward).
 local lunet = require "lunet"
 local util = require "lunet.util"
 
@@ -31,9 +23,17 @@ local function list_of(what, v)
   return v
 end
 
--- autograd.grad(outputs, inputs [, opts]) -> {grads}: the gradients of
--- outputs with respect to inputs, as PyTorch's torch.autograd.grad, without
--- touching .grad (see lunet.autograd's documentation)
+--[[
+lunet.autograd.grad(outputs, inputs, {grad_outputs=, retain_graph=false,
+allow_unused=false}) -> {grads}: PyTorch's torch.autograd.grad.  The
+gradients of the outputs (a tensor or a list; summed, each weighted by its
+grad_outputs entry, which a one-element output may leave out) with
+respect to each of inputs (a tensor or a list; leaves or not), as a list
+in the inputs' order, without touching any tensor's .grad.  An input the
+outputs do not depend on is an error unless allow_unused, which gives nil
+for it.  No graph is built through the gradients themselves (lunet has no
+higher-order gradients).
+]]
 function autograd.grad(outputs, inputs, o)
   o = util.check_options("autograd.grad", o or {}, OPTIONS)
   local outs, ins = list_of("outputs", outputs), list_of("inputs", inputs)

@@ -33,11 +33,12 @@ doc.NAMESPACES = {
 -- documented once, by the base class
 local PROTOCOL = { init = true, forward = true, extra_repr = true, check = true, step = true }
 
--- members meant for lunet's own classes (writing an optimiser, a task),
--- not listed: the documentation of the base class explains them
-local INTERNAL = {
-  ["lunet.optim.Optimizer"] = { new = true, class = true, number = true, check_groups = true, groups = true },
-}
+-- members meant for lunet's own classes (writing a layer, an optimiser),
+-- not listed: a class marks them in its `_internal` set (nn.Module's,
+-- Optimizer's), and the documentation of the class explains them
+local function internal(cls)
+  return type(cls) == "table" and rawget(cls, "_internal") or {}
+end
 
 -- ---------------------------------------------------------------- reading comments
 
@@ -182,7 +183,7 @@ local function add(entry)
 end
 
 local function class_members(name, cls)
-  local skip = INTERNAL[name] or {}
+  local skip = internal(cls)
   local lunet = lunet_()
   for _, k in ipairs(sorted_keys(cls)) do
     local f = rawget(cls, k)
@@ -264,7 +265,8 @@ local function build()
     if not by_name[name] then
       local parent, sep = name:match("^(.*)([.:])[%w_]+$")
       local class = HIDDEN_CLASSES[name] and require(HIDDEN_CLASSES[name])
-      add { name = name, value = class, kind = sep == ":" and "method" or "class", parent = parent }
+      local kind = sep == ":" and "method" or (class and "class" or "field")   -- x.grad, data.tasks
+      add { name = name, value = class, kind = kind, parent = parent }
     end
   end
 end
@@ -370,6 +372,11 @@ function doc.resolve(s)
   for _, n in ipairs { s, "lunet." .. s } do
     if by_name[n] then return canonical(by_name[n]).name end
   end
+  -- a tensor's field (x.grad): the field, not the value it holds
+  local obj, fieldname = s:match("^(.-)%.([%a_][%w_]*)$")
+  if obj and lunet_().is_tensor(lookup(obj)) and by_name["lunet.Tensor." .. fieldname] then
+    return "lunet.Tensor." .. fieldname
+  end
   local v = lookup(s)
   if v ~= nil then
     local e = doc.entry_of(v)
@@ -407,10 +414,20 @@ local function members(e)
   for _, m in ipairs(catalogue) do
     if m.parent == e.name then out[#out + 1] = m end
   end
-  -- a module class lists what it inherits from nn.Module too
+  -- a module class lists the methods it inherits from nn.Module too (not
+  -- what makes classes), an optimiser what it has from Optimizer
+  local base, skip
   if is_module_class(e.value) and e.name ~= "lunet.nn.Module" then
+    base = "lunet.nn.Module"
+    skip = require("lunet.nn.module")._class_only
+  elseif e.kind == "class" and is_class(e.value) and e.value ~= lunet_().Tensor
+         and e.name ~= "lunet.optim.Optimizer" and not is_module_class(e.value) then
+    base, skip = "lunet.optim.Optimizer", {}
+  end
+  if base then
     for _, m in ipairs(catalogue) do
-      if m.parent == "lunet.nn.Module" and rawget(e.value, m.name:match("[.:]([%w_]+)$")) == nil then
+      local short = m.name:match("[.:]([%w_]+)$")
+      if m.parent == base and (rawget(e.value, short) == nil or PROTOCOL[short]) and not skip[short] then
         out[#out + 1] = m
       end
     end
@@ -459,7 +476,7 @@ end
 -- says how to use it
 function doc.help(v, ...)
   if select("#", ...) == 0 and v == nil then
-    print(doc.INTRO)
+    print(doc.intro())
     return
   end
   local text, why = doc.text(v)
@@ -488,16 +505,23 @@ function doc.markdown_index()
   return table.concat(lines, "\n")
 end
 
-doc.INTRO = [[
+-- help() alone: how to ask, and every namespace (doc.NAMESPACES)
+function doc.intro()
+  local names = { "lunet.Tensor", "lunet.nn.Module" }
+  for _, ns in ipairs(doc.NAMESPACES) do names[#names + 1] = ns end
+  local lines, line = {}, "The namespaces and base classes:"
+  for i, n in ipairs(names) do
+    local word = " " .. n .. (i < #names and "," or ".")
+    if #line + #word > 72 then lines[#lines + 1] = line; line = word:sub(2) else line = line .. word end
+  end
+  lines[#lines + 1] = line
+  return table.concat({ [[
 help(obj) or ?name shows the documentation of any lunet function, class,
 method or namespace: help(lunet.zeros), help(model), ?lunet.nn.Linear,
-?x:matmul, ?optim.AdamW, ?matmul.  The namespaces: lunet, lunet.Tensor,
-lunet.nn (lunet.nn.Module, nn.functional, nn.init), lunet.optim
-(optim.schedule), lunet.data, lunet.profile, lunet.train, lunet.compare,
-lunet.sweep, lunet.plot, lunet.autograd, lunet.checkpoint, lunet.inspect,
-lunet.progress, lunet.cli.
+?x:matmul, ?x.grad, ?optim.AdamW, ?matmul.]], table.concat(lines, "\n"), [[
 In the REPL: TAB completes names, fields, methods and file names (inside
 a string); :time on|off prints each command's wall time; =expr prints
-expr; _LAST is the last result; :help lists the REPL's commands.]]
+expr; _LAST is the last result; :help lists the REPL's commands.]] }, "\n")
+end
 
 return doc

@@ -25,6 +25,17 @@ x.is_leaf; x[i] a row (a value for 1-d), x[{i, j}] an element, x[mask]
 and x[ids] selections; + - * / ^ % // and unary minus broadcast; #x is
 the size of dim 1.  lunet.Tensor is the method table: add methods here.]])
 
+-- the fields a tensor answers (x.grad, ...), documented as lunet.Tensor.<field>
+doc("lunet.Tensor.grad", [[
+x.grad: the gradient backward accumulated into x (a leaf that requires
+grad), a tensor of x's shape, or nil before any backward.  It adds up over
+backward calls: x.grad = nil (or opt:zero_grad()) resets it; assigning a
+tensor of x's shape sets it.  lunet.autograd.grad computes gradients
+without touching .grad.]])
+doc("lunet.Tensor.grad_fn", [[x.grad_fn: the name of the op that made x ("MulBackward"), nil for a leaf or a tensor made without grad.]])
+doc("lunet.Tensor.is_leaf", "x.is_leaf: true unless x was computed by a recorded op (it has a grad_fn); only leaves get .grad.")
+doc("lunet.Tensor.dtype", "x.dtype: the element type's name, \"float32\", \"int64\", \"int32\", \"uint8\" or \"bool\" (x:to(dtype) converts).")
+
 -- creation
 doc("lunet.tensor", "tensor(data [, {dtype=, requires_grad=}]) -> tensor: from a nested table of numbers (or booleans: a bool tensor), or a number (0-d).")
 doc("lunet.zeros", "zeros(shape [, {dtype=, requires_grad=}]) -> tensor of zeros; shape is {2, 3} or 2, 3.")
@@ -243,6 +254,7 @@ doc("lunet.data.reverse", "data.reverse{vocab_size=16, seq_len=32, ...}: write a
 doc("lunet.data.sort", "data.sort{vocab_size=16, seq_len=32, ...}: write a random sequence sorted after a separator. " .. TASK)
 doc("lunet.data.modadd", "data.modadd{p=97, train_frac=1, ...}: a + b = c (mod p), the answer scored (seq_len 4, vocab_size p+2). " .. TASK)
 doc("lunet.data.char_lm", "data.char_lm(path, {seq_len=64, split=0.9, ...}) or char_lm{text=...}: next-character prediction over a text; :encode(s), :decode(ids), .chars. " .. TASK)
+doc("lunet.data.tasks", "data.tasks: the names data.make builds, {\"mqar\", \"copy\", \"reverse\", \"sort\", \"modadd\", \"char_lm\"}.")
 doc("lunet.data.Task", [[
 A toy task, as data.mqar{...} and the others make it: batches are pure
 functions of (seed, stream, batch number), so a resumed run sees the data

@@ -28,12 +28,14 @@ startup: $LUNET_RC (or ~/.lunetrc) runs when the REPL starts; $LUA_INIT before a
 local function time_command(arg)
   if arg == "on" then repl.timing = true
   elseif arg == "off" then repl.timing = false
-  elseif arg ~= "" then return io.stderr:write("usage: :time on|off\n") end
+  elseif arg ~= "" then io.stderr:write("usage: :time on|off\n") return end
   print("timing " .. (repl.timing and "on" or "off"))
 end
 
--- :name args -- a REPL command (called by the line rewrite() makes)
+-- :name args -- a REPL command (called by the line rewrite() makes); a
+-- command is not timed (":time on" would time itself)
 function repl.command(line)
+  repl.untimed = true
   local name, arg = line:match("^(%S*)%s*(.-)%s*$")
   if name == "time" then return time_command(arg) end
   if name == "help" or name == "?" then return print(repl.COMMANDS) end
@@ -84,7 +86,8 @@ function repl.done(ok, seconds, ...)
     end
     print(table.concat(parts, multiline and "\n" or "\t"))
   end
-  if repl.timing then print("(" .. repl.time_str(seconds) .. ")") end
+  if repl.timing and not repl.untimed then print("(" .. repl.time_str(seconds) .. ")") end
+  repl.untimed = false
 end
 
 -- ---------------------------------------------------------------- start-up
@@ -205,13 +208,32 @@ local function fields(v)
   return out
 end
 
+-- the names completion leaves out for v: the `_internal` sets of v and
+-- its classes (nn.Module's, Optimizer's), and on a module instance what
+-- makes classes (nn.Module._class_only: extend, init, fail, ...)
+local function hidden_names(v)
+  local out = {}
+  if type(v) ~= "table" then return out end
+  local tables = repl.classes(v)
+  table.insert(tables, 1, v)
+  for _, t in ipairs(tables) do
+    local set = rawget(t, "_internal")
+    if type(set) == "table" then for k in pairs(set) do out[k] = true end end
+  end
+  if is_module(v) and rawget(v, "_attrs") ~= nil then
+    for k in pairs(require("lunet.nn.module")._class_only) do out[k] = true end
+  end
+  return out
+end
+
 --[[
 repl.complete(word) -> sorted list of completions of word: a global or
 keyword ("pri" -> "print"), a field along a path ("lunet.optim.A" ->
 "lunet.optim.Adam", "lunet.optim.AdamW", loading lunet's lazy parts as
 needed), or a method ("m:par" -> "m:parameters", "m:param_groups", a
 module's inherited methods included).  Names starting with "_" (and
-metamethods, "__") are left out unless the word starts with as many.
+metamethods, "__") are left out unless the word starts with as many, and
+so are a class's internals (hidden_names above).
 ]]
 function repl.complete(word)
   local path, sep, part = word:match("^(.*)([.:])([%w_]*)$")
@@ -224,6 +246,7 @@ function repl.complete(word)
       if v == nil then return {} end
     end
     names = fields(v)
+    for k in pairs(hidden_names(v)) do names[k] = nil end
   else
     part, path, sep = word, "", ""
     names = fields(_G)

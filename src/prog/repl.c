@@ -288,6 +288,9 @@ static const char *get_prompt (lua_State *L, int firstline) {
   return lua_tostring(L, -1);
 }
 
+/* lines read so far, and the number of the line a statement starts at */
+static long lines_read = 0, stmt_line = 1;
+
 /* read a line and push it: 1 ok, 0 end of input, -1 Ctrl-C */
 static int pushline (lua_State *L, int firstline) {
   char *line = NULL;
@@ -300,10 +303,50 @@ static int pushline (lua_State *L, int firstline) {
   else
     status = plain_readln(&line);
   if (status != 1) return status;
+  lines_read++;
+  if (firstline) stmt_line = lines_read;
   if (interactive) hist_add(line);
   lua_pushstring(L, line);
   free(line);
   return 1;
+}
+
+/*
+** Compiling a statement as chunk "=stdin".  From a pipe, the chunk is
+** read as if it stood at its line of the input (that many newlines come
+** first, from a static buffer), so an error names the input's line
+** (stdin:12:) as it would in a script; on a terminal every statement
+** counts from 1, as in lua.
+*/
+typedef struct chunk_reader {
+  long skip;            /* newlines still to give */
+  const char *s;        /* then the statement */
+  size_t len;
+} chunk_reader;
+
+static const char *read_chunk (lua_State *L, void *ud, size_t *size) {
+  static const char newlines[] =
+    "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"
+    "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n";
+  chunk_reader *r = ud;
+  (void)L;
+  if (r->skip > 0) {
+    size_t n = r->skip < (long)(sizeof newlines - 1) ? (size_t)r->skip : sizeof newlines - 1;
+    r->skip -= (long)n;
+    *size = n;
+    return newlines;
+  }
+  *size = r->len;
+  r->len = 0;
+  return *size ? r->s : NULL;
+}
+
+static int load_stmt (lua_State *L, const char *s, size_t len) {
+  chunk_reader r;
+  r.skip = interactive ? 0 : stmt_line - 1;
+  r.s = s;
+  r.len = len;
+  return lua_load(L, read_chunk, &r, "=stdin", NULL);
 }
 
 /* lunet.repl.rewrite(line): what "?name", ":cmd" and "=expr" mean; the
@@ -333,7 +376,7 @@ static int addreturn (lua_State *L) {
   const char *line = lua_tostring(L, -1);
   const char *retline = lua_pushfstring(L,
       "return (function (...) return ... end)(%s\n);", line);
-  int status = luaL_loadbuffer(L, retline, strlen(retline), "=stdin");
+  int status = load_stmt(L, retline, strlen(retline));
   if (status == LUA_OK)
     lua_remove(L, -2);  /* modified line */
   else
@@ -361,11 +404,11 @@ static int multiline (lua_State *L) {
   for (;;) {
     size_t len;
     const char *buf = lua_tolstring(L, 1, &len);
-    int status = luaL_loadbuffer(L, buf, len, "=stdin");
+    int status = load_stmt(L, buf, len);
     int more;
     if (!incomplete(L, status)) return status;
     if ((more = pushline(L, 0)) == 0) {  /* input ended mid-statement */
-      luaL_loadbuffer(L, buf, len, "=stdin");  /* the <eof> error again */
+      load_stmt(L, buf, len);  /* the <eof> error again */
       return LUA_ERRSYNTAX;
     }
     if (more < 0) return LT_SKIP;

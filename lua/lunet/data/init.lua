@@ -40,7 +40,6 @@ local data = {
   sort = sequence.sort,
   modadd = require "lunet.data.modadd",
   char_lm = require "lunet.data.char_lm",
-  RNG = require "lunet.data.rng",
   tasks = { "mqar", "copy", "reverse", "sort", "modadd", "char_lm" },
 }
 

@@ -39,6 +39,16 @@ Module.is_module = is_module
 local shape_str = util.shape_str
 Module.shape_str = shape_str
 
+-- Names for the REPL's completion and lunet.doc.  _internal: machinery
+-- of lunet's own layers (callable by a subclass, but neither documented in
+-- the index nor completed).  _class_only: what makes and writes classes
+-- (documented under nn.Module), not listed among a module's methods
+-- (help(m)) nor completed on one (m:<TAB>).
+Module._internal = { check_positive = true, format_options = true, parse_options = true,
+                     module_path = true, collect_state = true, shape_str = true }
+Module._class_only = { extend = true, init = true, op = true, keys = true, is_module = true,
+                       fail = true, AUTO = true, Parameter = true, spec = true }
+
 -- nn.Parameter(t): a leaf that requires grad, sharing t's storage
 function Module.Parameter(t)
   return t:detach():requires_grad(true)
@@ -367,8 +377,9 @@ local function set_buffer(self, name, t, opts)
   if t ~= nil then self._buffer_persistent[name] = not (opts and opts.persistent == false) end
 end
 
--- register (or with nil, remove) a parameter; any leaf tensor will do,
--- one that does not require grad is a frozen parameter.  A name that is
+-- m:register_parameter(name, p): register (or with nil, remove) a
+-- parameter; any leaf tensor will do, one that does not require grad is a
+-- frozen parameter.  A name that is
 -- already a buffer, a submodule, an attribute or a method is an error
 -- (as in PyTorch): assignment, self.name = p, replaces it instead.
 function Module:register_parameter(name, t)
@@ -451,7 +462,7 @@ function Module:named_parameters()
   return iterate(collect_params(self, "", {}, {}))
 end
 
--- the parameters as a list (each shared tensor once), for optimisers
+-- m:parameters() -> the parameters as a list (each shared tensor once), for optimisers
 function Module:parameters()
   return values(collect_params(self, "", {}, {}))
 end
@@ -487,7 +498,7 @@ function Module:apply(fn)
   return self
 end
 
--- total and trainable (requires_grad) element counts
+-- m:num_parameters() -> total and trainable (requires_grad) element counts
 function Module:num_parameters()
   local total, trainable = 0, 0
   for _, p in ipairs(self:parameters()) do
@@ -556,8 +567,9 @@ local function plural(n, word)
   return string.format("%d %s%s", n, word, n == 1 and "" or "s")
 end
 
--- Copy sd's tensors (a state_dict() or any name -> tensor table, such as
--- lunet.load gives) into the parameters.  Everything is checked before
+-- m:load_state_dict(sd [, {strict=true}]) -> missing, unexpected: copy
+-- sd's tensors (a state_dict() or any name -> tensor table, such as
+-- lunet.load gives) into the parameters and buffers.  Everything is checked before
 -- anything is copied, and all problems are reported in one error.  Shape
 -- mismatches always fail; missing and unexpected keys only when strict
 -- (the default).  Returns the lists of missing and unexpected keys.
@@ -605,7 +617,8 @@ end
 
 local save, load = Module.op(lunet.save), Module.op(lunet.load)
 
--- safetensors checkpoints, readable by PyTorch's safetensors.torch.load_file
+-- m:save(path) -> m: the state dict as a safetensors file, readable by
+-- PyTorch's safetensors.torch.load_file
 function Module:save(path)
   save(path, self:state_dict(), { format = "pt" })
   return self
@@ -657,7 +670,7 @@ end
 
 -- ---------------------------------------------------------------- buffers
 
--- register_buffer(name, t, {persistent=true}): t is module state that is
+-- m:register_buffer(name, t, {persistent=true}): t is module state that is
 -- not a parameter (no gradient, not stepped by optimisers): it is saved in
 -- state_dict() (unless persistent=false) and found as self.name.  nil removes.
 -- A name that is already a parameter, a submodule, an attribute or a

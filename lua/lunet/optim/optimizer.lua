@@ -25,6 +25,10 @@ local util = require "lunet.util"
 local Optimizer = {}
 Optimizer.__index = Optimizer
 
+-- what lunet's own optimisers are made with, not what a user calls: not in
+-- the documentation's lists nor in the REPL's completion (see nn.Module)
+Optimizer._internal = { new = true, class = true, number = true, check_groups = true, groups = true }
+
 -- params: a list of tensors, or anything with a parameters() method
 -- (a module).  A tensor listed twice is stepped once (seen: across groups).
 local function collect(name, params, seen, gi)
@@ -173,7 +177,7 @@ local function copy(t)
 end
 
 --[[
-A snapshot (tensors are copies):
+opt:state_dict() -> a snapshot of the optimiser (tensors are copies):
   { type = "Adam",
     param_groups = { { lr=, betas=, eps=, weight_decay=, params = {1, 2, ..., n} } },
     state = { [i] = { step = k, exp_avg = T, exp_avg_sq = T }, ... } }
@@ -205,8 +209,9 @@ end
 
 local shape_str = util.shape_str
 
--- Validates everything before changing anything, so a bad dict leaves the
--- optimiser as it was.
+-- opt:load_state_dict(sd): the state state_dict() gave back; validates
+-- everything before changing anything, so a bad dict leaves the optimiser
+-- as it was.
 function Optimizer:load_state_dict(sd)
   if type(sd) ~= "table" then fail(self, "expected a table, got %s", type(sd)) end
   if sd.type ~= nil and sd.type ~= self.name then
