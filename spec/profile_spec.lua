@@ -316,6 +316,38 @@ function TestProfileSummary:test_summary_is_one_object()
   H.raises("profile.summary: depth must be an integer >= 0, got -1", profile.summary, m, { 3, 8 }, { depth = -1 })
 end
 
+-- the table fits 80 characters by default: columns as wide as their
+-- cells, then the least needed default columns left out, then labels
+-- cut; columns the caller lists all stay; width= sets the limit
+function TestProfileSummary:test_summary_fits_the_width()
+  local lm = nn.TransformerLM { vocab_size = 1000, d_model = 64, n_layer = 1, num_heads = 4, attention = "mla" }
+  local function widest(s)
+    local w = 0
+    for line in s:gmatch("[^\n]+") do w = math.max(w, #line) end
+    return w
+  end
+  local s = tostring(profile.summary(lm, { 64, 512 }, { depth = 4 }))
+  lu.assertTrue(widest(s) <= 80, s)
+  lu.assertStrContains(s, "Param #")
+  lu.assertStrContains(s, "FLOPs")
+  lu.assertNotStrContains(s:match("^[^\n]*\n([^\n]*)"), "Linear MACs")    -- the first left out
+  lu.assertStrContains(s, "up_proj_k (Linear)")
+  local small = tostring(profile.summary(nn.Linear(4, 4), { 2, 4 }))
+  lu.assertStrContains(small, "Linear MACs")                                  -- room for all
+  lu.assertTrue(widest(small) < 60, small)
+  local narrow = tostring(profile.summary(lm, { 64, 512 }, { depth = 4, width = 50 }))
+  lu.assertTrue(widest(narrow) <= 50, narrow)
+  lu.assertStrContains(narrow, "Param #")                                     -- the last to go
+  local cut = tostring(profile.summary(lm, { 64, 512 }, { depth = 4, width = 50, columns = { "params", "flops" } }))
+  lu.assertTrue(widest(cut) <= 50, cut)
+  lu.assertStrContains(cut, "...")                                            -- labels cut instead
+  local all = tostring(profile.summary(lm, { 64, 512 }, { columns = profile.SUMMARY_COLUMNS }))
+  for _, h in ipairs { "Input Shape", "Output Shape", "Param #", "Param %", "Trainable", "Linear MACs", "FLOPs %" } do
+    lu.assertStrContains(all, h)
+  end
+  H.raises("profile.summary: width must be an integer >= 40, got 10", profile.summary, lm, { 1, 4 }, { width = 10 })
+end
+
 function TestProfileSummary:test_summary_rejects_unknown_options()
   local m = nn.Linear(4, 4)
   H.raises("profile.summary: unknown option 'backwards' (did you mean 'backward'?)",

@@ -126,7 +126,7 @@ local COUNTERS = { "forward_flops", "backward_flops", "linear_macs", "attention_
 
 -- the options count, summary and time take
 local COUNT_OPTIONS = { "mask", "causal", "backward", "vocab_size", "grad_input", "mode" }
-local SUMMARY_OPTIONS = { "print", "depth", "columns", table.unpack(COUNT_OPTIONS) }
+local SUMMARY_OPTIONS = { "print", "depth", "columns", "width", table.unpack(COUNT_OPTIONS) }
 local TIME_OPTIONS = { "reps", "warmup", "min_ms", table.unpack(COUNT_OPTIONS) }
 
 local counting = false
@@ -315,64 +315,101 @@ local function percent(part, whole)
   return string.format("%.1f%%", 100 * part / whole)
 end
 
--- the summary's columns: header, width, and the cell of a row (r: the totals)
+-- the summary's columns: header and the cell of a row (r: the totals)
 local COLUMNS = {
-  input_shape = { "Input Shape", 18, function(rw) return shape_str(rw.input_shape) end },
-  output_shape = { "Output Shape", 18, function(rw) return shape_str(rw.output_shape) end },
-  params = { "Param #", 14, function(rw) return commas(rw.params) end },
-  params_percent = { "Param %", 9, function(rw, r) return percent(rw.params, r.params.total) end },
-  trainable = { "Trainable", 14, function(rw) return commas(rw.trainable) end },
-  linear_macs = { "Linear MACs", 16, function(rw) return commas(rw.linear_macs) end },
-  flops = { "FLOPs", 16, function(rw) return commas(rw.forward_flops) end },
-  flops_percent = { "FLOPs %", 9, function(rw, r) return percent(rw.forward_flops, r.forward_flops) end },
+  input_shape = { "Input Shape", function(rw) return shape_str(rw.input_shape) end },
+  output_shape = { "Output Shape", function(rw) return shape_str(rw.output_shape) end },
+  params = { "Param #", function(rw) return commas(rw.params) end },
+  params_percent = { "Param %", function(rw, r) return percent(rw.params, r.params.total) end },
+  trainable = { "Trainable", function(rw) return commas(rw.trainable) end },
+  linear_macs = { "Linear MACs", function(rw) return commas(rw.linear_macs) end },
+  flops = { "FLOPs", function(rw) return commas(rw.forward_flops) end },
+  flops_percent = { "FLOPs %", function(rw, r) return percent(rw.forward_flops, r.forward_flops) end },
 }
 profile.SUMMARY_COLUMNS = { "input_shape", "output_shape", "params", "params_percent", "trainable",
                             "linear_macs", "flops", "flops_percent" }
 local DEFAULT_COLUMNS = { "output_shape", "params", "linear_macs", "flops" }
+-- the default columns a narrow table leaves out, first to last
+local DROP_ORDER = { "linear_macs", "output_shape", "flops" }
+local GAP, MIN_LABEL = 2, 24
 
 local Summary = {}
 Summary.__index = Summary
 Summary.__name = "profile.Summary"
 
+-- the table's rows: {label, cells by column name}, the header first
+local function summary_rows(r)
+  local rows, all = {}, profile.SUMMARY_COLUMNS
+  local header = {}
+  for _, c in ipairs(all) do header[c] = COLUMNS[c][1] end
+  rows[1] = { "Layer (type)", header }
+  for _, rw in ipairs(r.rows) do
+    if rw.depth <= r.depth then
+      local indent = string.rep("  ", rw.depth)
+      local cells = {}
+      for _, c in ipairs(all) do cells[c] = COLUMNS[c][2](rw, r) end
+      rows[#rows + 1] = { rw.depth == 0 and rw.type or indent .. rw.attr .. " (" .. rw.type .. ")", cells }
+      local o = rw.own
+      if rw.children > 0 and rw.depth < r.depth and (o.forward_flops > 0 or o.linear_macs > 0) then
+        rows[#rows + 1] = { indent .. "  (own ops)", { linear_macs = commas(o.linear_macs),
+                            flops = commas(o.forward_flops),
+                            flops_percent = percent(o.forward_flops, r.forward_flops) } }
+      end
+    end
+  end
+  return rows
+end
+
+-- the label column's width and each column's, from what they hold
+local function measure(rows, cols)
+  local label, w = 0, {}
+  for _, row in ipairs(rows) do
+    label = math.max(label, #row[1])
+    for _, c in ipairs(cols) do w[c] = math.max(w[c] or 0, #(row[2][c] or "")) end
+  end
+  local total = label
+  for _, c in ipairs(cols) do total = total + GAP + w[c] end
+  return label, w, total
+end
+
+-- Fit the table to r.width as torchinfo's fixed columns do not: columns as
+-- wide as what they hold, then (the default columns only) the least needed
+-- left out, then labels cut short.  Columns the caller listed all stay.
+local function layout(r, rows)
+  local cols = table.move(r.columns, 1, #r.columns, 1, {})
+  local label, w, total = measure(rows, cols)
+  if not r.columns_given then
+    for _, drop in ipairs(DROP_ORDER) do
+      if total <= r.width or #cols <= 1 then break end
+      for i, c in ipairs(cols) do if c == drop then table.remove(cols, i) end end
+      label, w, total = measure(rows, cols)
+    end
+  end
+  if total > r.width then label = math.max(MIN_LABEL, label - (total - r.width)) end
+  return cols, label, w
+end
+
 -- the table as text (tostring(summary) and print(summary) give it)
 function Summary.__tostring(r)
-  local cols, depth = r.columns, r.depth
-  local name_w = 44
+  local rows = summary_rows(r)
+  local cols, name_w, w = layout(r, rows)
   local lines = {}
   local function row(label, cells)
+    if #label > name_w then label = label:sub(1, name_w - 3) .. "..." end
     local parts = { pad(label, name_w) }
-    for i, c in ipairs(cols) do
-      local spec = COLUMNS[c]
-      parts[#parts + 1] = pad(cells[i] or "", spec[2], c ~= "input_shape" and c ~= "output_shape")
+    for _, c in ipairs(cols) do
+      parts[#parts + 1] = string.rep(" ", GAP) ..
+                          pad(cells[c] or "", w[c], c ~= "input_shape" and c ~= "output_shape")
     end
     lines[#lines + 1] = (table.concat(parts):gsub("%s+$", ""))
   end
   local width = name_w
-  for _, c in ipairs(cols) do width = width + COLUMNS[c][2] end
+  for _, c in ipairs(cols) do width = width + GAP + w[c] end
   local rule, heavy = string.rep("-", width), string.rep("=", width)
   lines[1] = heavy
-  local header = {}
-  for i, c in ipairs(cols) do header[i] = COLUMNS[c][1] end
-  row("Layer (type)", header)
+  row(rows[1][1], rows[1][2])
   lines[#lines + 1] = heavy
-  for _, rw in ipairs(r.rows) do
-    if rw.depth <= depth then
-      local indent = string.rep("  ", rw.depth)
-      local label = rw.depth == 0 and rw.type or indent .. rw.attr .. " (" .. rw.type .. ")"
-      local cells = {}
-      for i, c in ipairs(cols) do cells[i] = COLUMNS[c][3](rw, r) end
-      row(label, cells)
-      local o = rw.own
-      if rw.children > 0 and rw.depth < depth and (o.forward_flops > 0 or o.linear_macs > 0) then
-        local own = {}
-        for i, c in ipairs(cols) do
-          own[i] = c == "linear_macs" and commas(o.linear_macs) or c == "flops" and commas(o.forward_flops)
-                   or c == "flops_percent" and percent(o.forward_flops, r.forward_flops) or ""
-        end
-        row(indent .. "  (own ops)", own)
-      end
-    end
-  end
+  for i = 2, #rows do row(rows[i][1], rows[i][2]) end
   lines[#lines + 1] = heavy
   local p = r.params
   local function line(k, v) lines[#lines + 1] = k .. v end
@@ -406,6 +443,10 @@ The table: the module tree to opts.depth (default 3; deeper modules are
 counted in their parents' rows), the columns opts.columns lists (default
 {"output_shape", "params", "linear_macs", "flops"}; also "input_shape",
 "params_percent", "trainable", "flops_percent": profile.SUMMARY_COLUMNS),
+each as wide as what it holds, fitted to opts.width characters (default
+80: of the default columns, Linear MACs, then the output shape, then
+FLOPs are left out while it is too wide, then labels are cut; columns you
+list all stay),
 then the totals: parameters (trainable or not), Linear MACs (thop's
 count), forward (and with backward = true, backward) FLOPs, KV cache,
 and the sizes: input, forward/backward pass (what the graph keeps),
@@ -429,16 +470,20 @@ function profile.summary(model, input, opts)
                 util.choices(profile.SUMMARY_COLUMNS))
     end
   end
+  local width = opts.width or 80
+  if math.type(width) ~= "integer" or width < 40 then
+    util.fail("profile.summary", "width must be an integer >= 40, got %s", tostring(width))
+  end
   local copts = {}
   for k, v in pairs(opts) do
-    if k ~= "print" and k ~= "depth" and k ~= "columns" then copts[k] = v end
+    if k ~= "print" and k ~= "depth" and k ~= "columns" and k ~= "width" then copts[k] = v end
   end
   copts.backward = opts.backward == true
   local r = profile.count(model, input, copts)
   local n = 1
   for _, d in ipairs(r.input_shape) do n = n * d end
   r.input_bytes = FLOAT * n
-  r.depth, r.columns = depth, cols
+  r.depth, r.columns, r.columns_given, r.width = depth, cols, opts.columns ~= nil, width
   setmetatable(r, Summary)
   if opts.print then print(r) end
   return r
