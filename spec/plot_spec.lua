@@ -119,6 +119,33 @@ function TestPlot:test_in_the_terminal()
   lu.assertNil(text:find("\27", 1, true))
 end
 
+-- a column without values is said so, naming it (not "gnuplot failed");
+-- like any figure, it returns false and why rather than stop a run
+function TestPlot:test_a_column_without_values_is_named()
+  local h = rows(4, function(i) return 1 / i end)
+  for _, r in ipairs(h) do r.eval_acc = nil end                -- a log without evaluation
+  local ok, why = plot.curves(h, { y = "eval_acc", print = false })
+  lu.assertFalse(ok)
+  lu.assertEquals(why, "plot.curves: column 'eval_acc' has no values (the columns with numbers: loss, step)")
+  ok, why = plot.curves({ a = h, b = h }, { x = "epoch", out = "tmp/none.png" })
+  lu.assertFalse(ok)
+  lu.assertStrContains(why, "column 'epoch' has no values")
+end
+
+-- in the terminal the comparison's panels stand one under another, so
+-- their titles, labels and bars do not run into each other
+function TestPlot:test_comparison_in_the_terminal_is_readable()
+  lu.skipIf(not have_gnuplot(), "gnuplot not installed")
+  local cmp = require("lunet.compare") { hidden_size = 64, num_heads = 4, build = false }
+  local ok, text = plot.comparison(cmp, { print = false })
+  lu.assertTrue(ok, text)
+  for _, t in ipairs { "parameters", "forward FLOPs per token", "KV-cache floats per token" } do
+    lu.assertNotNil(text:find("\n%s*" .. t:gsub("%-", "%%-") .. "%s*\n"), t .. " on a line of its own:\n" .. text)
+  end
+  lu.assertNotNil(text:find("mha%s+mqa%s+gqa%s+mla%s+gated"), text)     -- the labels apart
+  for line in text:gmatch("[^\n]+") do lu.assertTrue(#line <= 80, line) end
+end
+
 function TestPlot:test_bars_of_a_comparison_table()
   os.execute("mkdir -p tmp")
   local cmp = require("lunet.compare") { hidden_size = 64, num_heads = 4, build = false }

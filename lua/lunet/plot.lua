@@ -60,12 +60,13 @@ end
 
 -- the terminal line for out, by its extension (nil: text in the terminal,
 -- as wide as it is), and the terminal's kind
-local function terminal_for(out, w, h)
+local function terminal_for(out, w, h, rows)
   local png = png_terminal()
   if not png then return nil end
-  if out == nil then
+  if out == nil then   -- each row of panels a quarter of the width tall
     local cols = require("lunet.progress").terminal_width(io.stdout) or 80
-    return string.format("set terminal dumb size %d,%d", math.max(40, cols - 1), math.max(12, cols // 4)), "dumb"
+    return string.format("set terminal dumb size %d,%d", math.max(40, cols - 1),
+                         rows * math.max(12, cols // 4)), "dumb"
   elseif out:lower():match("%.svg$") then
     return string.format("set terminal svg size %d,%d noenhanced font 'sans,10'", w, h), "svg"
   end
@@ -180,7 +181,7 @@ function plot.figure(panels, opts)
   local out = opts.out
   if out ~= nil and type(out) ~= "string" then util.fail("plot.figure", "out must be a file name, got %s", type(out)) end
   local layout = opts.layout or { 1, #panels }
-  local term, kind = terminal_for(out, opts.width or 600 * layout[2], opts.height or 450 * layout[1])
+  local term, kind = terminal_for(out, opts.width or 600 * layout[2], opts.height or 450 * layout[1], layout[1])
   if not term then return false, "gnuplot not found (Debian package gnuplot-nox)" end
   local base = out and out:gsub("%.[Pp][Nn][Gg]$", ""):gsub("%.[Ss][Vv][Gg]$", "") or os.tmpname()
   local dat, gp = base .. ".dat", base .. ".gp"
@@ -310,6 +311,34 @@ local function series_of(data, o)
   return series
 end
 
+-- whether any series has a number in its x or y list
+local function has_values(series, axis)
+  for _, se in ipairs(series) do
+    for _, v in pairs(se[axis]) do
+      if type(v) == "number" and v == v then return true end
+    end
+  end
+  return false
+end
+
+-- " (the columns there: a, b)" for a message: the fields the first rows have
+local function columns_of(data)
+  if type(data) == "string" then data = plot.read_csv(data) end
+  local rows = data[1] ~= nil and data or select(2, next(data))
+  if type(rows) == "string" then rows = plot.read_csv(rows) end
+  if type(rows) == "table" and is_rows(rows[1]) then rows = rows[1] end
+  local seen, names = {}, {}
+  for _, r in ipairs(type(rows) == "table" and rows or {}) do
+    if type(r) == "table" then
+      for k, v in pairs(r) do
+        if type(v) == "number" and not seen[k] then seen[k] = true; names[#names + 1] = tostring(k) end
+      end
+    end
+  end
+  table.sort(names)
+  return #names > 0 and " (the columns with numbers: " .. table.concat(names, ", ") .. ")" or ""
+end
+
 --[[
 plot.curves(data, {x = "step", y = "loss", lo, hi, spread = "range", out,
 title, xlabel, ylabel, logx, logy, xrange, yrange, key, print}): one line
@@ -326,9 +355,15 @@ function plot.curves(data, opts)
     util.fail("plot.curves", "expected rows, a CSV file name or name -> rows, got %s", type(data))
   end
   local x, y = opts.x or "step", opts.y or "loss"
+  local series = series_of(data, opts)
+  for _, field in ipairs { x, y } do
+    if not has_values(series, field == x and "x" or "y") then   -- nothing to draw: say why
+      return false, string.format("plot.curves: column '%s' has no values%s", field, columns_of(data))
+    end
+  end
   local panel = { kind = "lines", xlabel = opts.xlabel or x, ylabel = opts.ylabel or y, logx = opts.logx,
                   logy = opts.logy, yrange = opts.yrange, xrange = opts.xrange, key = opts.key,
-                  series = series_of(data, opts) }
+                  series = series }
   return plot.figure({ panel }, { out = opts.out, title = opts.title, print = opts.print })
 end
 
@@ -373,19 +408,22 @@ end
 --[[
 plot.comparison(rows, {columns = {"params", "flops", "kv"}, x = "variant",
 out, title, print}): a comparison table (lunet.compare's rows) as bar
-panels side by side, one per column: parameters, forward FLOPs per token
-and KV-cache floats per token per variant.
+panels, one per column: parameters, forward FLOPs per token and KV-cache
+floats per token per variant; side by side in a file, one under another
+in the terminal (where text plots side by side would overlap).
 ]]
 function plot.comparison(rows, opts)
   util.check_options("plot.comparison", opts, { "columns", "x", "out", "title", "print" })
   opts = opts or {}
   local labels = { params = "parameters", flops = "forward FLOPs per token", kv = "KV-cache floats per token" }
+  local text = opts.out == nil
   local panels = {}
   for i, c in ipairs(opts.columns or { "params", "flops", "kv" }) do
-    panels[i] = { kind = "bars", title = labels[c] or c, ylabel = labels[c] or c,
+    panels[i] = { kind = "bars", title = labels[c] or c, ylabel = not text and (labels[c] or c) or nil,
                   series = bar_series(rows, opts.x or "variant", c) }
   end
-  return plot.figure(panels, { out = opts.out, title = opts.title, print = opts.print })
+  return plot.figure(panels, { out = opts.out, title = opts.title, print = opts.print,
+                               layout = text and { #panels, 1 } or nil })
 end
 
 return plot
