@@ -10,8 +10,10 @@ The vocabulary is the file's distinct characters.  Training shows a
 progress bar (plain lines when the output is not a terminal) and, with
 --log, writes a CSV; the sample is drawn with model:generate, which runs
 the prompt once through the KV cache and then one character at a time.
---resume continues a --save'd run to --steps in total, on the same loss
-curve (same model options required).
+--resume continues a --save'd run to --steps in total (as the learning
+rate schedule counts them, and as PyTorch trainers' max_steps do), on the
+same loss curve (same model options required); a checkpoint already at
+--steps or past it trains nothing and says so.
 ]]
 local lunet = require "lunet"
 local cli = require "lunet.cli"
@@ -43,6 +45,12 @@ parser:argument("file", "the text file to learn")
 cli.flags(parser, FLAGS)
 local o = cli.parse(parser)
 local file = o.file
+
+-- a file, checkpoint or setting that does not work: the message (without
+-- the position lunet's errors carry) and the usage, exit status 2
+local function die(fmt, ...)
+  parser:error((string.format(fmt, ...):gsub("^[^\n]-:%d+: ", "")))
+end
 for _, k in ipairs { "steps", "seq-len", "batch", "d-model", "layers", "heads", "eval-every",
                      "eval-batches", "sample", "top-k", "seed" } do
   local v = math.tointeger(o[k])
@@ -90,6 +98,10 @@ if o.resume ~= "" then
   if not loaded then die("%s", step) end
   start = step or 0
   print(string.format("resumed from %s at step %d", o.resume, start))
+  if start >= o.steps then   -- --steps counts from the start, as the schedule does
+    print(string.format("nothing to train: the checkpoint is at step %d and --steps %d is the total "
+                        .. "(--steps %d trains %d more)", start, o.steps, start + 100, 100))
+  end
 end
 
 -- ---------------------------------------------------------------- train

@@ -8,10 +8,8 @@ local PROG = os.getenv("LUNET_PROGRAM")
 
 local function examples()
   local list = {}
-  local p = io.popen("ls ../examples/*.lua")
-  for f in p:lines() do
-    if not f:find("seed_setup", 1, true) then list[#list + 1] = f end
-  end
+  local p = io.popen("ls ../examples/*.lua")   -- examples/lib/ holds their helpers
+  for f in p:lines() do list[#list + 1] = f end
   p:close()
   return list
 end
@@ -57,6 +55,9 @@ local BAD = {
   { "compare_attention", "--match watts", "argument for option '--match' must be one of" },
   { "char_lm", "", "Error: missing argument 'file'" },
   { "mla_plateau", "--down-dim 0", "'0' is not an integer >= 1" },
+  { "mla_plateau", "--steps -3", "'-3' is not an integer >= 1" },       -- a value, not an option '-3'
+  { "char_lm", "--steps -3 README.md", "Error: --steps must be a positive integer, got -3" },
+  { "char_lm", "/nonexistent-lunet.txt", "Error: data.char_lm: cannot read '/nonexistent-lunet.txt'" },
 }
 
 function TestCli:test_bad_values_are_usage_errors()
@@ -87,4 +88,9 @@ function TestCli:test_converters_and_flags()
   lu.assertEquals(o.log, "")
   lu.assertEquals(o.dim, 3)
   lu.assertStrContains(p:get_help(), "(default: 10)")
+  -- a negative number after an option that takes a value is its value
+  o = cli.parse(p, { "--steps", "-3", "--seq-len", "-.5", "--quick" })
+  lu.assertEquals(o.steps, -3)
+  lu.assertEquals(o["seq-len"], -0.5)
+  lu.assertTrue(o.quick)
 end

@@ -130,6 +130,14 @@ function TestPlot:test_a_column_without_values_is_named()
   ok, why = plot.curves({ a = h, b = h }, { x = "epoch", out = "tmp/none.png" })
   lu.assertFalse(ok)
   lu.assertStrContains(why, "column 'epoch' has no values")
+  -- nor does a file that cannot be written stop anything
+  ok, why = plot.curves(h, { out = "/nonexistent-lunet/x.png" })
+  lu.assertFalse(ok)
+  lu.assertEquals(why, "plot: cannot write /nonexistent-lunet/x.dat: No such file or directory")
+  -- a CSV that cannot be read is named once
+  local ok2, err = pcall(plot.read_csv, "tmp/none.csv")
+  lu.assertFalse(ok2)
+  lu.assertStrContains(err, "plot: cannot read tmp/none.csv: No such file or directory")
 end
 
 -- in the terminal the comparison's panels stand one under another, so

@@ -95,6 +95,8 @@ function TestSweep:test_spec_errors()
   H.raises("sweep: unknown option 'lr' (did you mean 'lrs'?)", sweep.points, { lr = 1 })
   H.raises("sweep: seeds must be a non-empty list",
            sweep.points, { variants = { "mha" }, lrs = { 1 }, seeds = {}, steps = 1 })
+  H.raises("sweep: cannot read /nonexistent-lunet.csv: No such file or directory", sweep.read_csv,
+           "/nonexistent-lunet.csv")
   H.raises("sweep: cannot pass a function to a worker process",
            sweep.map, { variants = { "a" }, lrs = { 1 }, seeds = { 1, 2 }, steps = 1, jobs = 2,
                         model = { f = print } }, { { index = 1 }, { index = 2 } })

@@ -33,10 +33,33 @@ function cli.parser(name, description, epilog)
   return p
 end
 
--- cli.parse(parser [, args = arg]) -> the parsed options
+-- the spellings of parser's options that take a value ("--steps", "-s")
+local function valued(parser)
+  local out = {}
+  for _, opt in ipairs(rawget(parser, "_options") or {}) do
+    if (opt._maxargs or 0) > 0 then
+      for _, name in ipairs(opt._aliases or {}) do out[name] = true end
+    end
+  end
+  return out
+end
+
+-- cli.parse(parser [, args = arg]) -> the parsed options.  A negative
+-- number after an option that takes a value is that value (--steps -3
+-- reaches the option's check, which can say what is wrong with it), not
+-- an unknown option '-3' as argparse alone would have it.
 function cli.parse(parser, args)
-  local a = {}
-  for i, v in ipairs(args or arg or {}) do a[i] = v end
+  local takes, a, src, i = valued(parser), {}, args or arg or {}, 1
+  while src[i] ~= nil do
+    local v, value = src[i], src[i + 1]
+    if takes[v] and type(value) == "string" and value:match("^%-%.?%d") then
+      a[#a + 1] = v:sub(1, 2) == "--" and v .. "=" .. value or v .. value
+      i = i + 2
+    else
+      a[#a + 1] = v
+      i = i + 1
+    end
+  end
   return parser:parse(a)
 end
 

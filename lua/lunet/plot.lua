@@ -185,7 +185,8 @@ function plot.figure(panels, opts)
   if not term then return false, "gnuplot not found (Debian package gnuplot-nox)" end
   local base = out and out:gsub("%.[Pp][Nn][Gg]$", ""):gsub("%.[Ss][Vv][Gg]$", "") or os.tmpname()
   local dat, gp = base .. ".dat", base .. ".gp"
-  local f = assert(io.open(dat, "w"))
+  local f, err = io.open(dat, "w")
+  if not f then return false, "plot: cannot write " .. tostring(err) end   -- a figure never stops a run
   local blocks, next_block = {}, 0
   for i, p in ipairs(panels) do
     blocks[i] = next_block
@@ -199,7 +200,8 @@ function plot.figure(panels, opts)
                    string.format("set multiplot layout %d,%d title %q", layout[1], layout[2], opts.title or "") }
   for i, p in ipairs(panels) do script[#script + 1] = panel_script(p, dat, blocks[i], kind) end
   script[#script + 1] = "unset multiplot"
-  f = assert(io.open(gp, "w"))
+  f, err = io.open(gp, "w")
+  if not f then return false, "plot: cannot write " .. tostring(err) end
   f:write(table.concat(script, "\n"), "\n")
   f:close()
   if out == nil then return plot_text(base, gp, dat, opts.print ~= false) end
@@ -216,7 +218,7 @@ end
 -- a list of rows, with numbers where the cell is one
 function plot.read_csv(path)
   local f, err = io.open(path, "r")
-  if not f then util.fail("plot", "cannot read %s: %s", path, tostring(err)) end
+  if not f then util.fail("plot", "cannot read %s", tostring(err)) end   -- err names the path
   local header, rows = f:read("l"), {}
   if header == nil then f:close(); util.fail("plot", "%s is empty", path) end
   local names = {}

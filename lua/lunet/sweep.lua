@@ -409,7 +409,7 @@ local cell = util.csv_cell
 -- last step only
 function sweep.write_csv(path, rows)
   local f, err = io.open(path, "w")
-  if not f then fail("cannot write %s: %s", path, tostring(err)) end
+  if not f then fail("cannot write %s", tostring(err)) end   -- err names the path
   f:write(table.concat(COLUMNS, ","), "\n")
   for _, r in ipairs(rows) do
     for i, c in ipairs(r.curve) do
@@ -426,7 +426,7 @@ end
 -- sweep.read_csv(path) -> rows, as write_csv wrote them
 function sweep.read_csv(path)
   local f, err = io.open(path, "r")
-  if not f then fail("cannot read %s: %s", path, tostring(err)) end
+  if not f then fail("cannot read %s", tostring(err)) end   -- err names the path
   local header, rows, current = f:read("l"), {}, nil
   if header ~= table.concat(COLUMNS, ",") then fail("%s: not a sweep CSV (header %s)", path, tostring(header)) end
   for line in f:lines() do

@@ -1,17 +1,21 @@
 -- The seeds' setup shared by the attention_*.lua examples: batch 2,
 -- seq 10, hidden 256, 8 heads, the last 5 positions of each sequence
--- masked out.  An example loads it beside itself with
---   local seed = dofile((arg[0]:match("^(.*/)") or "") .. "seed_setup.lua")
--- so it runs from any directory.
+-- masked out.  Not an example itself: an example loads it from beside
+-- itself with
+--   local seed = dofile((arg[0]:match("^(.*/)") or "") .. "lib/seed_setup.lua")
+-- so it runs from any directory, and seed.parse_args() reads its (empty)
+-- command line as every example does (-h/--help, usage errors).
 local lunet = require "lunet"
 local cli = require "lunet.cli"
 
--- the examples take no arguments, but -h/--help and usage errors as all do
-cli.parse(cli.parser(arg[0]:match("[^/]*$"), "Builds the attention module with the seeds' configuration " ..
-                     "(batch 2, seq 10, hidden 256, 8 heads, the last 5 positions masked) and prints its " ..
-                     "tree, output shape and parameter count."))
-
 local seed = { batch = 2, seq = 10, hidden = 256, heads = 8, keep = 5 }
+
+-- the example's command line: none, but -h/--help and usage errors as all have
+function seed.parse_args()
+  cli.parse(cli.parser(arg[0]:match("[^/]*$"), "Builds the attention module with the seeds' " ..
+                       "configuration (batch 2, seq 10, hidden 256, 8 heads, the last 5 positions " ..
+                       "masked) and prints its tree, output shape and parameter count."))
+end
 
 -- run attn on a random {batch, seq, hidden} input under the seeds' mask
 -- and print the module tree, the output shape and the parameter count
