@@ -159,6 +159,11 @@ function TestOptimSGD:test_errors()
            function() optim.SGD({ p, "w" }, { lr = 1 }) end)
   H.raises("SGD: params must be a list of tensors or a module",
            function() optim.SGD(3, { lr = 1 }) end)
+  -- a parameter the update loops cannot run over is refused when the
+  -- optimiser is made, at the caller's line (not later, from inside a step)
+  local t = lunet.randn { 3, 2 }:t():detach():requires_grad(true)
+  H.raises_here("AdamW: params[1] {2,3} is not contiguous", function() local o = optim.AdamW({ t }); return o end)
+  H.raises_here("SGD: params[2] {2,3} is not contiguous", function() local o = optim.SGD({ p, t }); return o end)
   local opt = optim.SGD({ p }, { lr = 1 })
   opt.lr = "fast"
   p.grad = lunet.tensor { 1, 1 }

@@ -10,6 +10,8 @@ local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
 local util = require "lunet.util"
 
+local steppers = Optimizer.stepper(lunet._adam_step)   -- errors at the user's line
+
 local function check(o)
   local num = Optimizer.number
   local msg = num(o, "lr", 0) or num(o, "eps", 0) or num(o, "weight_decay", 0)
@@ -30,7 +32,7 @@ local function step(self, closure)
   if closure then loss = closure() end
   local msg = self:check_groups()
   if msg then util.fail(self.name, "%s", msg) end
-  local decoupled, adam_step, state, params = self.decoupled, lunet._adam_step, self.state, self.params
+  local decoupled, adam_step, state, params = self.decoupled, steppers[self.name], self.state, self.params
   for _, grp, ids in self:groups() do
     local lr, b1, b2, eps, wd = grp.lr, grp.betas[1], grp.betas[2], grp.eps, grp.weight_decay
     for _, i in ipairs(ids) do

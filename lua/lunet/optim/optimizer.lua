@@ -27,7 +27,18 @@ Optimizer.__index = Optimizer
 
 -- what lunet's own optimisers are made with, not what a user calls: not in
 -- the documentation's lists nor in the REPL's completion (see nn.Module)
-Optimizer._internal = { new = true, class = true, number = true, check_groups = true, groups = true }
+Optimizer._internal = { new = true, class = true, number = true, check_groups = true, groups = true,
+                        stepper = true }
+
+-- Optimizer.stepper(fn): the core update fn (lunet._adam_step, ...) whose
+-- errors are raised at the user's line and named for the optimiser
+-- ("AdamW: gradient {3} ..."), one wrapper per optimiser name
+function Optimizer.stepper(fn)
+  return setmetatable({}, { __index = function(t, name)
+    t[name] = util.op(fn, name)
+    return t[name]
+  end })
+end
 
 -- params: a list of tensors, or anything with a parameters() method
 -- (a module).  A tensor listed twice is stepped once (seen: across groups).
@@ -42,6 +53,10 @@ local function collect(name, params, seen, gi)
   local list = {}
   for i, p in ipairs(params) do
     if not lunet.is_tensor(p) then util.fail(name, "params[%d] is %s, expected a tensor", i, type(p)) end
+    if not p:is_contiguous() then   -- the update loops run over whole tensors in place
+      util.fail(name, "params[%d] %s is not contiguous (an optimiser updates whole tensors in place: "
+                .. "make the parameter from x:contiguous())", i, util.shape_str(p))
+    end
     if seen[p] and seen[p] ~= gi then
       util.fail(name, "a parameter appears in param groups %d and %d", seen[p], gi)
     end

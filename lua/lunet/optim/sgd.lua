@@ -9,6 +9,8 @@ local lunet = require "lunet"
 local Optimizer = require "lunet.optim.optimizer"
 local util = require "lunet.util"
 
+local steppers = Optimizer.stepper(lunet._sgd_step)    -- errors at the user's line
+
 local SGD = Optimizer.class {
   name = "SGD",
   hyper = { "lr", "momentum", "dampening", "nesterov", "weight_decay" },
@@ -37,7 +39,7 @@ function SGD:step(closure)
   if closure then loss = closure() end
   local msg = self:check_groups()
   if msg then util.fail("SGD", "%s", msg) end
-  local sgd_step, state, params = lunet._sgd_step, self.state, self.params
+  local sgd_step, state, params = steppers[self.name], self.state, self.params
   for _, grp, ids in self:groups() do
     local lr, mom, damp, nest, wd = grp.lr, grp.momentum, grp.dampening, grp.nesterov, grp.weight_decay
     for _, i in ipairs(ids) do
