@@ -319,11 +319,11 @@ static void test_checkpoint(void) {
   ts[1] = lt_full_raw(s1, 1, LT_INT64, &big);
   ts[2] = lt_full_dtype(s, 2, 1, LT_BOOL);
   CHECK(ts[0] && ts[1] && ts[2] && lt_st_save(path, 3, names, ts, 0, NULL, NULL) == 0);
-  f = lt_st_load(path);   /* saved sorted by name: ids, mask, w */
-  CHECK(f && f->n == 3 && strcmp(f->items[2].name, "w") == 0 &&
-        ct_equals(f->items[2].t, v, 0));
+  f = lt_st_load(path);   /* saved largest element first: ids (I64), w (F32), mask (BOOL) */
+  CHECK(f && f->n == 3 && strcmp(f->items[1].name, "w") == 0 &&
+        ct_equals(f->items[1].t, v, 0));
   CHECK(f && lt_dtypeof(f->items[0].t) == LT_INT64 && lt_i64(f->items[0].t)[0] == big);
-  CHECK(f && lt_dtypeof(f->items[1].t) == LT_BOOL && ((unsigned char *)lt_ptr(f->items[1].t))[3] == 1);
+  CHECK(f && lt_dtypeof(f->items[2].t) == LT_BOOL && ((unsigned char *)lt_ptr(f->items[2].t))[3] == 1);
   lt_st_free(f);
   /* a truncated file is an error naming the file, not a crash */
   if ((fp = fopen(path, "wb")) != NULL) { fputs("\x10", fp); fclose(fp); }
