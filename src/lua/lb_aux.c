@@ -185,12 +185,11 @@ static int64_t lb_shape_entry(lua_State *L, int idx, int i, const char *op) {
   return (int64_t)v;
 }
 
-/* a shape with no entry to infer must have a size the core can index */
-static int lb_shape_fits(lua_State *L, const int64_t *shape, int n, const char *op) {
+int lb_checksize(lua_State *L, const int64_t *shape, int n, const char *op) {
   char b[160];
   int i;
-  for (i = 0; i < n; i++)
-    if (shape[i] < 0) return n;
+  for (i = 0; i < n; i++)   /* lb_shape_entry let -1 through, for view's sake */
+    if (shape[i] < 0) luaL_error(L, "%s: shape entry %d is negative (-1)", op, i + 1);
   if (lt_contig_strides(shape, n, NULL) < 0)
     luaL_error(L, "%s: shape %s has too many elements", op, lt_dims_str(shape, n, b, sizeof b));
   return n;
@@ -206,7 +205,7 @@ int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op) {
       shape[i - 1] = lb_shape_entry(L, -1, i, op);
       lua_pop(L, 1);
     }
-    return lb_shape_fits(L, shape, n, op);
+    return n;
   }
   n = lua_gettop(L) - idx + 1;
   while (n > 0 && lua_type(L, idx + n - 1) != LUA_TNUMBER) n--;   /* trailing opts */
@@ -214,7 +213,7 @@ int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op) {
   if (n == 0 && !lua_isnoneornil(L, idx) && lua_type(L, idx) != LUA_TTABLE)
     luaL_error(L, "%s: shape must be a table of integers, got %s", op, luaL_typename(L, idx));
   for (i = 0; i < n; i++) shape[i] = lb_shape_entry(L, idx + i, i + 1, op);
-  return lb_shape_fits(L, shape, n, op);
+  return n;
 }
 
 /* ---------------------------------------------------------------- dtypes and elements */

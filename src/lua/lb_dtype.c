@@ -82,15 +82,13 @@ static const char *const lb_dtype_options[] = {"dtype", NULL};
 static int lb_randint(lua_State *L) {
   int64_t shape[LT_MAXDIM];
   lua_Integer lo = 0, hi;
-  int s = lua_type(L, 2) == LUA_TNUMBER ? 3 : 2, n, i;
+  int s = lua_type(L, 2) == LUA_TNUMBER ? 3 : 2, n;
   lt_dtype dt = LT_INT64;
   lt_tensor **r;
   if (!lb_toint(L, 1, s == 3 ? &lo : &hi) || (s == 3 && !lb_toint(L, 2, &hi)))
     luaL_error(L, "randint: low and high must be integers");
   if (!lua_istable(L, s)) luaL_error(L, "randint: shape must be a table, got %s", luaL_typename(L, s));
-  n = lb_checkshape(L, s, shape, "randint");
-  for (i = 0; i < n; i++)
-    if (shape[i] < 0) luaL_error(L, "randint: shape entry %d is negative", i + 1);
+  n = lb_checksize(L, shape, lb_checkshape(L, s, shape, "randint"), "randint");
   lb_checkoptions(L, s + 1, "randint", lb_dtype_options);
   if (lua_istable(L, s + 1) && lua_getfield(L, s + 1, "dtype") != LUA_TNIL)
     dt = lb_checkdtype(L, -1, "randint");

@@ -59,9 +59,7 @@ typedef lt_tensor *(*lb_maker)(const int64_t *shape, int ndim);
 
 /* the shape at 1 ({2,3} or 2, 3) and the options after it */
 static int lb_shape_and_opts(lua_State *L, int64_t *shape, lb_created *c, const char *op) {
-  int i, n = lb_checkshape(L, 1, shape, op);
-  for (i = 0; i < n; i++)
-    if (shape[i] < 0) luaL_error(L, "%s: shape entry %d is negative (-1)", op, i + 1);
+  int n = lb_checksize(L, shape, lb_checkshape(L, 1, shape, op), op);
   *c = lb_creation_opts(L, lua_type(L, 1) == LUA_TTABLE ? 2 : n + 1, op, LT_FLOAT32);
   return n;
 }
@@ -97,7 +95,7 @@ static int lb_full(lua_State *L) {
   lb_created c;
   lt_tensor **r;
   luaL_checktype(L, 1, LUA_TTABLE);
-  n = lb_checkshape(L, 1, shape, "full");
+  n = lb_checksize(L, shape, lb_checkshape(L, 1, shape, "full"), "full");
   c = lb_creation_opts(L, 3, "full", lua_isboolean(L, 2) ? LT_BOOL : LT_FLOAT32);
   lb_toelem(L, 2, c.dt, &v, "full", "fill value");
   r = lb_newbox(L);
@@ -111,7 +109,7 @@ static int lb_uniform(lua_State *L) {
   float lo, hi;
   lt_tensor **r;
   luaL_checktype(L, 1, LUA_TTABLE);
-  n = lb_checkshape(L, 1, shape, "uniform");
+  n = lb_checksize(L, shape, lb_checkshape(L, 1, shape, "uniform"), "uniform");
   lo = (float)luaL_optnumber(L, 2, 0);
   hi = (float)luaL_optnumber(L, 3, 1);
   r = lb_newbox(L);

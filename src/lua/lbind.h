@@ -80,6 +80,9 @@ int lb_checkdim(lua_State *L, int idx, int ndim, const char *op);
 /* shape from a Lua sequence {2,3}, or from varargs 2,3 starting at idx
 ** (trailing non-numbers, such as an options table, are not part of it) */
 int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op);
+/* a creation function's shape has no entry to infer (-1) and a size the
+** core can hold: else "<op>: shape {...} has too many elements".  Returns n */
+int lb_checksize(lua_State *L, const int64_t *shape, int n, const char *op);
 /* a dtype name ("int64", or an alias: "long") */
 lt_dtype lb_checkdtype(lua_State *L, int idx, const char *op);
 /* one element at p: a Lua float, integer or boolean by dtype */
