@@ -92,6 +92,18 @@ function TestInplace:test_rules_of_recording()
   local b = (a * a):sum()
   lunet.no_grad(function() a:add_(1) end)
   H.raises("was written in place after it was saved", b.backward, b)
+  -- a module's output saved by the next op is written (recorded: the write
+  -- is not refused, as in PyTorch), and backward refuses, at its caller's
+  -- line, with the README's message
+  local lin = lunet.nn.Linear(3, 3)
+  local h = lin(lunet.randn{ 2, 3 })
+  local loss = (h * h):sum()
+  h:add_(1)
+  lu.assertEquals(h.grad_fn, "AddBackward")
+  local msg = "backward: a tensor MulBackward saved was written in place after it was saved "
+              .. "(version 1, saved at 0): the gradient would be wrong"
+  H.raises_here(msg, function() loss:backward() end)
+  lu.assertNil(lin.weight.grad)
   -- zero_ leaves the graph: nothing flows back
   local z = w * 2
   z:zero_()
