@@ -111,6 +111,31 @@ function TestTrain:test_defaults_log_ten_rows_with_evaluation()
   lu.assertNil(fn[1].eval_loss)
 end
 
+-- what an evaluation runs (README): the training loss function, on the
+-- fixed held-out batches 1..n, in eval mode with grad off, the mode put
+-- back; training steps in train mode with grad on
+function TestTrain:test_evaluation_runs_the_loss_in_eval_mode_without_grad()
+  local model, opt, task = setup()
+  local seen = {}
+  local function loss_fn(m, x, y, mask)
+    seen[#seen + 1] = { training = m.training, grad = lunet.is_grad_enabled(),
+                        eval = lunet.equal(x, (task:eval_batch(1))) }
+    return train.default_loss(m, x, y, mask)
+  end
+  local hist = train { model = model, optimizer = opt, data = task, steps = 4, eval_every = 2,
+                       loss_fn = loss_fn, quiet = true }
+  lu.assertEquals(#hist, 2)
+  -- per row: two training steps, then one evaluation of eval_batch(1)
+  lu.assertEquals(#seen, 6)
+  for i, s in ipairs(seen) do
+    local is_eval = i % 3 == 0
+    lu.assertEquals(s.training, not is_eval, i)
+    lu.assertEquals(s.grad, not is_eval, i)
+    lu.assertEquals(s.eval, is_eval, i)
+  end
+  lu.assertTrue(model.training)
+end
+
 function TestTrain:test_csv_log()
   local model, opt, task = setup()
   local path = tmp("run.csv")
