@@ -126,6 +126,11 @@ local function parse(args)
   o.seed_list = list(o.seeds, "seeds", function(v) return math.tointeger(tonumber(v)) end)
   if o.match and o.match ~= "params" and o.match ~= "kv" then die("--match must be params or kv") end
   if not TASKS[o.task] then die("--task must be mqar, copy, reverse, sort or modadd, got '%s'", o.task) end
+  if o.from then   -- a usage error, not sweep.read_csv's traceback
+    local f, why = io.open(o.from)
+    if not f then die("--from: %s", why) end
+    f:close()
+  end
   return o
 end
 

@@ -51,6 +51,8 @@ end
 local BAD = {
   { "compare_training", "--steps many", "Error: 'many' is not a number" },
   { "compare_training", "--variants mha,xyz", "unknown variant 'xyz'" },
+  { "compare_training", "--from /nonexistent-lunet.csv",
+    "Error: --from: /nonexistent-lunet.csv: No such file or directory" },
   { "compare_attention", "--target 5", "Error: --target needs --match" },
   { "compare_attention", "--match watts", "argument for option '--match' must be one of" },
   { "char_lm", "", "Error: missing argument 'file'" },
