@@ -62,6 +62,27 @@ local BAD = {
   { "char_lm", "/nonexistent-lunet.txt", "Error: data.char_lm: cannot read '/nonexistent-lunet.txt'" },
 }
 
+-- the attention examples run from any directory (their shared setup is
+-- found beside them), print the module and its output under the seeds'
+-- setup, and nothing on stderr; the setup run by itself says what to run
+function TestCli:test_attention_examples_run_from_anywhere()
+  lu.skipIf(PROG == nil, "LUNET_PROGRAM not set (run through make test)")
+  local dir = H.sh("pwd"):gsub("%s+$", "") .. "/../examples/"
+  for _, v in ipairs { "mha", "mqa", "gqa", "mla", "gated" } do
+    local f = dir .. "attention_" .. v .. ".lua"
+    local errf = H.temp_file()
+    local out, _, how, code = H.sh(string.format("cd / && %s %s </dev/null 2>%s", H.q(PROG), H.q(f), H.q(errf)))
+    local err = H.read_file(errf)
+    os.remove(errf)
+    lu.assertEquals({ how, code, err }, { "exit", 0, "" }, v)
+    lu.assertStrContains(out, "output shape: {2, 10, 256}", false, v)
+    lu.assertStrMatches(out, ".*parameters:   %d+\n", nil, nil, v)
+  end
+  local _, err, code = run("../examples/lib/seed_setup.lua", "")
+  lu.assertEquals(code, 2)
+  lu.assertStrContains(err, "not an example: run examples/attention_mha.lua")
+end
+
 function TestCli:test_bad_values_are_usage_errors()
   lu.skipIf(PROG == nil, "LUNET_PROGRAM not set (run through make test)")
   for _, case in ipairs(BAD) do

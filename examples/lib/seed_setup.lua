@@ -8,6 +8,13 @@
 local lunet = require "lunet"
 local cli = require "lunet.cli"
 
+-- run by itself it would do nothing: say what to run instead
+if arg and arg[0] and arg[0]:match("seed_setup%.lua$") then
+  io.stderr:write("seed_setup.lua is the attention examples' shared setup, not an example: run ",
+                  "examples/attention_mha.lua (or _mqa, _gqa, _mla, _gated)\n")
+  os.exit(2)
+end
+
 local seed = { batch = 2, seq = 10, hidden = 256, heads = 8, keep = 5 }
 
 -- the example's command line: none, but -h/--help and usage errors as all have
