@@ -62,6 +62,74 @@ function TestBinding:test_unknown_options()
   lu.assertEquals(x:sum(1, { keepdim = true }):shape(), { 1, 3 })
 end
 
+-- the binding's check (lb_checkoptions) and util.check_options follow one
+-- near-miss rule: the same typo gets the same suggestion (or the same
+-- list) from a C-checked function as from a Lua-checked one.  Each C
+-- function's known options are read from its own message; the typos are
+-- every deletion, swap of neighbours, doubled letter and substitution of
+-- each known name, its halves, names holding a '\0' (a Lua string may: the
+-- C side must not stop there) and a few that no rule should catch
+function TestBinding:test_c_and_lua_near_misses_agree()
+  local util = require "lunet.util"
+  local x = lunet.randn{ 2, 3 }
+  local q = lunet.randn{ 1, 1, 2, 4 }
+  local C = {
+    zeros = function(o) return lunet.zeros({ 2 }, o) end,
+    attention = function(o) return lunet.attention(q, q, q, o) end,
+    sort = function(o) return x:sort(o) end,
+    topk = function(o) return x:topk(1, o) end,
+    var = function(o) return x:var(1, o) end,
+    allclose = function(o) return lunet.allclose(x, x, o) end,
+    cross_entropy = function(o) return lunet.cross_entropy(x, lunet.tensor{ 1, 2 }, o) end,
+  }
+  local function message(fn, ...)
+    local ok, err = pcall(fn, ...)
+    lu.assertFalse(ok)
+    return (tostring(err):gsub("^[^\n]-:%d+: ", ""))      -- without its position
+  end
+  local function typos(name)
+    local out = { name:sub(1, #name // 2), name:sub(#name // 2 + 1), name .. "_x", "x" .. name,
+                  name:upper(), "zzzz", "q", name .. "\0", name .. "\0junk", name:sub(1, -2) .. "\0" }
+    for i = 1, #name do
+      out[#out + 1] = name:sub(1, i - 1) .. name:sub(i + 1)                        -- deletion
+      out[#out + 1] = name:sub(1, i) .. name:sub(i, i) .. name:sub(i + 1)          -- doubled
+      out[#out + 1] = name:sub(1, i - 1) .. "e" .. name:sub(i + 1)                 -- substitution
+      if i < #name then
+        out[#out + 1] = name:sub(1, i - 1) .. name:sub(i + 1, i + 1) .. name:sub(i, i) .. name:sub(i + 2)
+      end
+    end
+    return out
+  end
+  local compared, hinted = 0, 0
+  for op, fn in pairs(C) do
+    local list = message(fn, { ["not an option at all"] = 1 }):match("%(known options: (.-)%)$")
+    lu.assertNotNil(list, op)
+    local known = {}
+    for name in list:gmatch("[^, ]+") do known[#known + 1] = name end
+    local seen = {}
+    for _, k in ipairs(known) do seen[k] = true end
+    for _, k in ipairs(known) do
+      for _, typo in ipairs(typos(k)) do
+        if not seen[typo] then
+          local c = message(fn, { [typo] = 1 })
+          lu.assertEquals(c, message(util.check_options, op, { [typo] = 1 }, known), op .. " " .. typo)
+          compared = compared + 1
+          if c:find("did you mean", 1, true) then hinted = hinted + 1 end
+        end
+      end
+    end
+    -- several unknown keys, and keys that are not strings
+    for _, opts in ipairs { { zz = 1, aa = 1 }, { [1] = true }, { [true] = 1, mask_ = 1 } } do
+      lu.assertEquals(message(fn, opts), message(util.check_options, op, opts, known), op)
+    end
+  end
+  -- a known name and more after a '\0' is not that option (C strings end there)
+  local ok, err = pcall(lunet.zeros, { 2 }, { ["dtype\0junk"] = "int64" })
+  lu.assertFalse(ok)
+  lu.assertStrContains(err, "zeros: unknown option 'dtype\0junk' (did you mean 'dtype'?)")
+  lu.assertTrue(compared > 300 and hinted > compared // 2 and hinted < compared, compared .. " " .. hinted)
+end
+
 -- text from the user reaches the message as it is, never as a format
 function TestBinding:test_percent_in_user_text()
   local x = lunet.zeros{ 2 }

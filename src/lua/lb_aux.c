@@ -261,10 +261,11 @@ void lb_toelem(lua_State *L, int idx, lt_dtype dt, void *p, const char *op,
 ** The near-miss rule and the choice of the key reported are lunet's one
 ** rule, which util.did_you_mean and util.check_options (lua/lunet/util.lua)
 ** document and the Lua side applies; this is the same rule in C, and
-** spec/errors_spec.lua compares the two on the same cases.
+** spec/binding_spec.lua compares the two on the same typos.  A key is a
+** Lua string with its length, as in Lua: it may hold a '\0'.
 */
 
-#define LB_NAMELEN 32   /* the longest known option name (asserted below) */
+#define LB_NAMELEN 32   /* the longest known option name lb_editdist handles */
 
 static int lb_min3(int a, int b, int c) {
   int m = a < b ? a : b;
@@ -276,9 +277,9 @@ static int lb_min3(int a, int b, int c) {
 ** counts 1, so casual -> causal is 1), row by row over a's letters; b is
 ** a known option, so its rows are short.
 */
-static int lb_editdist(const char *a, const char *b) {
+static int lb_editdist(const char *a, size_t alen, const char *b) {
   int rows[3][LB_NAMELEN + 1], *prev2 = rows[0], *prev = rows[1], *cur = rows[2], *t;
-  int n = (int)strlen(a), m = (int)strlen(b), i, j;
+  int n = (int)alen, m = (int)strlen(b), i, j;
   if (m > LB_NAMELEN) return 1 << 20;   /* no known option is this long */
   for (j = 0; j <= m; j++) prev[j] = j;
   for (i = 1; i <= n; i++) {
@@ -294,18 +295,27 @@ static int lb_editdist(const char *a, const char *b) {
   return prev[m];
 }
 
-/* the known option that `name` is a likely misspelling of (util.did_you_mean's
-** rule: at most a third of name's length in edits, at least one, or one name
-** holding the other when both have 4 letters or more; the nearest, then the
-** first in sorted order), or NULL */
-static const char *lb_near(const char *name, const char *const *known) {
+/* whether s (n bytes) holds sub (m bytes) */
+static int lb_holds(const char *s, size_t n, const char *sub, size_t m) {
+  size_t i;
+  for (i = 0; i + m <= n; i++)
+    if (memcmp(s + i, sub, m) == 0) return 1;
+  return 0;
+}
+
+/* the known option that `name` (len bytes) is a likely misspelling of
+** (util.did_you_mean's rule: at most a third of name's length in edits, at
+** least one, or one name holding the other when both have 4 letters or
+** more; the nearest, then the first in sorted order), or NULL */
+static const char *lb_near(const char *name, size_t len, const char *const *known) {
   const char *best = NULL;
-  int bestd = 0, i, limit = (int)strlen(name) / 3;
+  int bestd = 0, i, limit = (int)(len / 3);
   if (limit < 1) limit = 1;
   for (i = 0; known[i]; i++) {
-    int d = lb_editdist(name, known[i]);
-    int close = d <= limit || ((int)strlen(name) >= 4 && (int)strlen(known[i]) >= 4 &&
-                               (strstr(known[i], name) || strstr(name, known[i])));
+    size_t klen = strlen(known[i]);
+    int d = lb_editdist(name, len, known[i]);
+    int close = d <= limit || (len >= 4 && klen >= 4 &&
+                               (lb_holds(known[i], klen, name, len) || lb_holds(name, len, known[i], klen)));
     if (close && (best == NULL || d < bestd || (d == bestd && strcmp(known[i], best) < 0))) {
       best = known[i];
       bestd = d;
@@ -334,12 +344,15 @@ static void lb_addknown(luaL_Buffer *b, const char *const *known) {
 /* raise the unknown-option error for the key at index key (its string
 ** at key + 1), at the position of the function that called the binding */
 static int lb_unknown_option(lua_State *L, int key, const char *op, const char *const *known) {
-  const char *name = lua_tostring(L, key + 1);
-  const char *near = lua_type(L, key) == LUA_TSTRING ? lb_near(name, known) : NULL;
+  size_t len;
+  const char *name = lua_tolstring(L, key + 1, &len);
+  const char *near = lua_type(L, key) == LUA_TSTRING ? lb_near(name, len, known) : NULL;
   luaL_Buffer b;
   luaL_where(L, 1);
-  lua_pushfstring(L, "%s: unknown option '%s' (", op, name);
+  lua_pushfstring(L, "%s: unknown option '", op);
+  lua_pushvalue(L, key + 1);            /* the name whole, '\0's too */
   luaL_buffinit(L, &b);
+  luaL_addstring(&b, "' (");
   if (near) {
     luaL_addstring(&b, "did you mean '");
     luaL_addstring(&b, near);
@@ -349,15 +362,18 @@ static int lb_unknown_option(lua_State *L, int key, const char *op, const char *
     luaL_addchar(&b, ')');
   }
   luaL_pushresult(&b);
-  lua_concat(L, 3);
+  lua_concat(L, 4);
   return lua_error(L);
 }
 
 static int lb_isknown(lua_State *L, int idx, const char *const *known) {
+  size_t len;
+  const char *s;
   int i;
   if (lua_type(L, idx) != LUA_TSTRING) return 0;
+  s = lua_tolstring(L, idx, &len);
   for (i = 0; known[i]; i++)
-    if (strcmp(lua_tostring(L, idx), known[i]) == 0) return 1;
+    if (strlen(known[i]) == len && memcmp(s, known[i], len) == 0) return 1;
   return 0;
 }
 
