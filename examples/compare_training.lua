@@ -5,7 +5,7 @@ recall with its spread over seeds, loss, steps to 0.9 recall, parameters
 and KV cache per token.  This is `make demo`; --full runs a larger grid.
 
   lunet examples/compare_training.lua                 (make demo)
-  lunet examples/compare_training.lua --full          (a larger grid, about 10 minutes)
+  lunet examples/compare_training.lua --full          (a larger grid: 150 runs, about 7 minutes)
   lunet examples/compare_training.lua --variants mha,mla --lrs 1e-3,3e-3 --seeds 1,2,3,4
   lunet examples/compare_training.lua --match params  (every variant at MHA's parameters)
   lunet examples/compare_training.lua --from out/compare_training.csv   (the summary again)
@@ -18,11 +18,12 @@ instead, and rank 0 prints the same table.  A variant's learning rate is
 the one with the lowest mean validation loss over the seeds (held-out batches 1..4);
 the table reports the test batches after those, which the choice never
 saw.  out/compare_training.csv has one line per (variant, lr, seed, step),
-and --from recomputes the table from it.  The PNG shows the validation
-recall curves at each variant's best learning rate (mean, and the band
-from the worst to the best seed) and test recall against KV-cache floats
-per token.  README.md ("Comparing the variants") says how the default
-setting was chosen and what it shows.
+and --from recomputes the table from it.  The PNG shows, at each
+variant's best learning rate, the validation recall curves (mean, and the
+band from the worst to the best seed), the fraction of seeds that have
+reached 0.9 by each step, the training loss, and test recall against
+KV-cache floats per token.  README.md ("Comparing the variants") says how
+the default setting was chosen and what it shows.
 ]]
 local lunet = require "lunet"
 local dist = require "lunet.distributed"
@@ -40,9 +41,9 @@ local TASKS = { mqar = true, copy = true, reverse = true, sort = true, modadd = 
 local FLAGS = {
   { "task", "mqar", "mqar, copy, reverse, sort or modadd" },
   { "variants", table.concat(VARIANTS, ","), "comma-separated attention variants" },
-  { "lrs", "1e-3,3e-3", "learning rates tried per variant (AdamW peak)" },
-  { "seeds", "1,2,3", "seeds (model initialisation and data) per learning rate" },
-  { "steps", 1000, "optimiser steps per run" },
+  { "lrs", "3e-4,1e-3", "learning rates tried per variant (AdamW peak)" },
+  { "seeds", "1,2,3,4,5", "seeds (model initialisation and data) per learning rate" },
+  { "steps", 1250, "optimiser steps per run" },
   { "batch", 32, "sequences per batch" },
   { "vocab", 16, "vocabulary size (not modadd)" },
   { "seq-len", 16, "sequence length (not modadd)" },
@@ -65,8 +66,9 @@ local FLAGS = {
   { "quick", false, "a tiny configuration that runs in seconds (for tests)" },
 }
 
--- --full: more learning rates, seeds and steps
-local FULL = { lrs = "3e-4,1e-3,3e-3", seeds = "1,2,3,4,5", steps = 2000, ["eval-every"] = 100 }
+-- --full: the grid the default setting was chosen on (a third learning rate
+-- and seeds 6-10 as well), at the demo's budget
+local FULL = { lrs = "3e-4,1e-3,3e-3", seeds = "1,2,3,4,5,6,7,8,9,10" }
 local QUICK = { lrs = "1e-2", seeds = "1,2", steps = 20, batch = 8, vocab = 16, ["seq-len"] = 16,
                 ["kv-pairs"] = 2, ["d-model"] = 16, layers = 1, heads = 2, ["eval-every"] = 10,
                 ["val-batches"] = 1, ["test-batches"] = 1 }
@@ -74,8 +76,7 @@ local QUICK = { lrs = "1e-2", seeds = "1,2", steps = 20, batch = 8, vocab = 16, 
 local parser = cli.parser("compare_training.lua",
   "Train a small TransformerLM with each attention variant at its best learning rate over several " ..
   "seeds, and compare them (make demo).",
-  "--full sets --lrs " .. FULL.lrs .. " --seeds " .. FULL.seeds .. " --steps " .. FULL.steps ..
-  " --eval-every " .. FULL["eval-every"] .. " (flags given win).")
+  "--full sets --lrs " .. FULL.lrs .. " --seeds " .. FULL.seeds .. " (flags given win).")
 cli.flags(parser, FLAGS, false)     -- the presets fill what is not given, then the defaults
 
 local function die(fmt, ...)
@@ -184,18 +185,24 @@ local summary = sweep.summarise(rows, 0.9)
 print()
 print(sweep.format(summary))
 
--- validation loss per learning rate: how sharply each variant depends on it
-local lrs, seen = {}, {}
-for _, r in ipairs(rows) do if not seen[r.lr] then seen[r.lr] = true; lrs[#lrs + 1] = r.lr end end
+-- per learning rate: the validation loss the choice is made on, and the
+-- seeds that reached the target there (how much the verdict hangs on the lr)
+local lrs, seen, last_step, every = {}, {}, 0, math.huge
+for _, r in ipairs(rows) do
+  if not seen[r.lr] then seen[r.lr] = true; lrs[#lrs + 1] = r.lr end
+  last_step, every = math.max(last_step, r.curve[#r.curve].step), math.min(every, r.curve[1].step)
+end
 table.sort(lrs)
-local cells = { { "val loss at lr" } }
-for _, lr in ipairs(lrs) do cells[1][#cells[1] + 1] = string.format("%g", lr) end
+local cells = { { "val loss, seeds at " .. summary.target_acc } }
+for _, lr in ipairs(lrs) do cells[1][#cells[1] + 1] = string.format("lr %g", lr) end
 for _, s in ipairs(summary) do
   local line = { s.variant }
   for j, lr in ipairs(lrs) do
     line[j + 1] = "--"
     for _, e in ipairs(s.lrs) do
-      if e.lr == lr then line[j + 1] = string.format("%.3f%s", e.val_loss, lr == s.best_lr and "*" or " ") end
+      if e.lr == lr then
+        line[j + 1] = string.format("%.3f%s %d/%d", e.val_loss, lr == s.best_lr and "*" or " ", e.reached, e.runs)
+      end
     end
   end
   cells[#cells + 1] = line
@@ -203,11 +210,12 @@ end
 print()
 print(util.text_table(cells, { left = 1, rule = true }))
 local acc_word = o.task == "mqar" and "recall" or "accuracy"
+local test_seqs = o.from and "the" or string.format("%d", o["test-batches"] * o.batch)
 print(string.format("\n(* the learning rate chosen: lowest mean validation loss over the seeds.)\n" ..
-                    "test acc: " .. acc_word .. " on %d held-out sequences per seed, mean +- std over seeds and " ..
+                    "test acc: " .. acc_word .. " on %s held-out sequences per seed, mean +- std over seeds and " ..
                     "[worst, best] seed;\nsteps to 0.9: first evaluation (every %d steps) with validation " ..
                     "accuracy >= 0.9, per seed (- : not within %d steps).  KV/tok: cache floats per token, " ..
-                    "all layers.", o["test-batches"] * o.batch, o["eval-every"], o.steps))
+                    "all layers.", test_seqs, every, last_step))
 if not o.from then
   print(string.format("total %.0f s; curves: %s", lunet._now() - t0, csv_path))
 end
@@ -216,33 +224,64 @@ end
 
 if o["no-plot"] then return end
 
--- each variant's runs at its best lr: the mean of a field, and the band
--- from the worst to the best seed (lunet.plot.spread)
-local function band(s, field)
+-- each variant's runs (curves) at its best lr
+local function runs_of(s)
   local curves = {}
   for _, r in ipairs(rows) do
     if r.variant == s.variant and r.lr == s.best_lr then curves[#curves + 1] = r.curve end
   end
-  return plot.spread(curves, { y = field, name = string.format("%s (lr %g)", s.variant, s.best_lr) })
+  return curves
 end
 
-local recall, loss, kv = {}, {}, {}
+local function label(s) return string.format("%s (lr %g)", s.variant, s.best_lr) end
+
+-- the mean of a field over the seeds, and the band from the worst to the
+-- best seed (lunet.plot.spread)
+local function band(s, field)
+  return plot.spread(runs_of(s), { y = field, name = label(s) })
+end
+
+-- the fraction of seeds whose validation accuracy has reached the target
+-- by each step: the steps-to-target column as a curve
+local function reached(s)
+  local curves = runs_of(s)
+  local series = { name = label(s), x = {}, y = {} }
+  for i, point in ipairs(curves[1]) do
+    local n = 0
+    for _, c in ipairs(curves) do
+      for j = 1, math.min(i, #c) do
+        if c[j].val_acc and c[j].val_acc >= summary.target_acc then n = n + 1; break end
+      end
+    end
+    series.x[i], series.y[i] = point.step, n / #curves
+  end
+  return series
+end
+
+local recall, seeds_at, loss, kv = {}, {}, {}, {}
+local kv_hi = 0
 for _, s in ipairs(summary) do
   recall[#recall + 1] = band(s, "val_acc")
+  seeds_at[#seeds_at + 1] = reached(s)
   loss[#loss + 1] = band(s, "loss")
   kv[#kv + 1] = { name = s.variant, x = { s.kv }, y = { s.test_acc.mean }, lo = { s.test_acc.min },
                   hi = { s.test_acc.max } }
+  kv_hi = math.max(kv_hi, s.kv)
 end
+local target = string.format("%g", summary.target_acc)
 local png = o.out .. "/compare_training.png"
 local ok, why = plot.figure({
-  { kind = "lines", title = "held-out " .. acc_word .. " at each variant's best lr (band: worst..best seed)",
-    xlabel = "step", ylabel = acc_word, yrange = { 0, 1.05 }, series = recall, key = "bottom right" },
-  { kind = "lines", title = "training loss (mean, band over seeds)", xlabel = "step", ylabel = "loss",
-    logy = true, series = loss, key = "bottom left" },
-  { kind = "points", title = "test " .. acc_word .. " vs KV cache",
-    xlabel = "KV-cache floats per token (all layers)", ylabel = acc_word .. " (mean, worst..best seed)",
-    logx = true, yrange = { 0, 1.05 }, series = kv,
+  { kind = "lines", title = "held-out " .. acc_word .. " at each variant's best lr (mean; band: worst..best seed)",
+    xlabel = "step", ylabel = acc_word, xrange = { 0, last_step }, yrange = { 0, 1.05 }, series = recall,
     key = "bottom right" },
-}, { out = png, title = o.from and ("from " .. o.from) or (desc .. "; " .. train_desc), width = 1800,
-     height = 520 })
+  { kind = "lines", title = "seeds whose held-out " .. acc_word .. " has reached " .. target,
+    xlabel = "step", ylabel = "fraction of seeds", xrange = { 0, last_step }, yrange = { 0, 1.05 },
+    series = seeds_at, key = "top left" },
+  { kind = "lines", title = "training loss (mean; band: worst..best seed)", xlabel = "step", ylabel = "loss",
+    xrange = { 0, last_step }, logy = true, series = loss, key = "bottom left" },
+  { kind = "points", title = "test " .. acc_word .. " vs KV cache (mean; bar: worst..best seed)",
+    xlabel = "KV-cache floats per token (all layers)", ylabel = acc_word, xrange = { 0, kv_hi * 1.15 },
+    yrange = { 0, 1.05 }, series = kv, key = "bottom right" },
+}, { out = png, title = o.from and ("from " .. o.from) or (desc .. "; " .. train_desc), layout = { 2, 2 },
+     width = 1600, height = 1000 })
 print(ok and ("plot:   " .. png) or ("plot:   skipped (" .. why .. ")"))

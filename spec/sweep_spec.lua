@@ -27,6 +27,12 @@ local function check_summary(s)
   lu.assertEquals(a.steps_to_target, { 20, 40, false })
   lu.assertEquals(a.reached, 2)
   lu.assertEquals(#a.lrs, 3)
+  -- per learning rate: the mean validation loss and the seeds at the target
+  lu.assertEquals(a.lrs[2].lr, 1e-3)
+  lu.assertEquals({ a.lrs[1].reached, a.lrs[2].reached, a.lrs[3].reached }, { 0, 2, 0 })
+  lu.assertEquals({ b.lrs[1].reached, b.lrs[2].reached, b.lrs[3].reached }, { 0, 0, 3 })
+  lu.assertEquals(b.lrs[3].runs, 3)
+  H.assert_close(b.lrs[3].val_loss, 1.02, 1e-12)
   lu.assertEquals(a.seeds, { 1, 2, 3 })
 end
 

@@ -433,7 +433,10 @@ function TestCompareTraining:test_quick_run_prints_every_variant()
     lu.assertNotNil(text:match("\n" .. v .. "%s+0%.01%s+[%d,]+%s+[%d,]+%s+%d%.%d+ %+%- %d%.%d+%s+%[%d%.%d+, %d%.%d+%]"),
                     v .. " row missing:\n" .. text)
     lu.assertNotNil(text:match("%[%d+/10%] " .. v .. "%s+lr 0%.01"), "progress of " .. v)
+    -- the per-lr table: validation loss (* at the chosen lr) and the seeds at 0.9 of the 2 run there
+    lu.assertNotNil(text:match("\n" .. v .. "%s+%d+%.%d+%* [0-2]/2\n"), v .. " per-lr row missing:\n" .. text)
   end
+  lu.assertNotNil(text:match("\nval loss, seeds at 0%.9%s+lr 0%.01\n"), text)
   -- one CSV line per (variant, lr, seed, step): 5 variants x 1 lr x 2 seeds x 2 points
   local csv = read(out .. "/compare_training.csv")
   lu.assertNotNil(csv)

@@ -56,7 +56,8 @@ The runner, in pieces:
   sweep.format(summary) -> the table as text
 
 The summary has one entry per variant, in the grid's order:
-  {variant, best_lr, lrs = {{lr, val_loss (mean over seeds)}, ...},
+  {variant, best_lr, lrs = {{lr, val_loss (mean over seeds), reached
+   (seeds that reached the target at that lr), runs}, ...},
    params, kv, seeds, test_acc = {mean, std, min, max},
    test_loss = {...}, steps_to_target = {per seed: a step or false},
    reached (seeds that reached the target)}
@@ -350,10 +351,13 @@ function sweep.summarise(rows, target_acc)
     local lrs, best, best_loss, per_lr = by[v], nil, math.huge, {}
     table.sort(lrs)
     for _, lr in ipairs(lrs) do
-      local losses = {}
-      for _, r in ipairs(lrs[lr]) do losses[#losses + 1] = r.curve[#r.curve].val_loss end
+      local losses, hits = {}, 0
+      for _, r in ipairs(lrs[lr]) do
+        losses[#losses + 1] = r.curve[#r.curve].val_loss
+        if steps_to(r, target_acc) then hits = hits + 1 end
+      end
       local m = stats(losses).mean
-      per_lr[#per_lr + 1] = { lr = lr, val_loss = m }
+      per_lr[#per_lr + 1] = { lr = lr, val_loss = m, reached = hits, runs = #losses }
       if m < best_loss or (m ~= m and best == nil) then best, best_loss = lr, m end
     end
     best = best or lrs[1]
