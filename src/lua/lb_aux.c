@@ -2,6 +2,7 @@
 ** lb_aux.c -- what every binding file uses (lauxlib's role): tensors in
 ** and out of the stack, dims, shapes and option tables.
 */
+#include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,10 +220,13 @@ int lb_checkshape(lua_State *L, int idx, int64_t *shape, const char *op) {
 /* ---------------------------------------------------------------- dtypes and elements */
 
 lt_dtype lb_checkdtype(lua_State *L, int idx, const char *op) {
+  size_t len = 0;
+  const char *s = lua_type(L, idx) == LUA_TSTRING ? lua_tolstring(L, idx, &len) : NULL;
   lt_dtype dt;
-  if (lua_type(L, idx) != LUA_TSTRING || lt_dtype_parse(lua_tostring(L, idx), &dt))
+  /* the core parses C strings: one holding a '\0' ('int64\0x') names no dtype */
+  if (s == NULL || strlen(s) != len || lt_dtype_parse(s, &dt))
     luaL_error(L, "%s: unknown dtype %s (float32, int64, int32, uint8, bool)", op,
-               lua_type(L, idx) == LUA_TSTRING ? lua_tostring(L, idx) : luaL_typename(L, idx));
+               s ? lb_pushshown(L, idx) : luaL_typename(L, idx));
   return dt;
 }
 
@@ -253,6 +257,66 @@ void lb_toelem(lua_State *L, int idx, lt_dtype dt, void *p, const char *op,
   if (v < lo[dt] || v > hi[dt])
     luaL_error(L, "%s: %s %I is out of range for %s", op, what, (LUAI_UACINT)v, lt_dtype_name(dt));
   lt_set_i64(dt, p, (int64_t)v);
+}
+
+/* ---------------------------------------------------------------- names */
+
+/*
+** A string argument naming one of a fixed set ('sum', 'tanh', a field of
+** a tensor) is compared as Lua compares strings, with its length: it may
+** hold a '\0', and 'sum\0x' is not 'sum' as a C string compare would
+** say.  A message shows such a value whole, as Lua source would write it.
+*/
+
+int lb_findname(lua_State *L, int idx, const char *const *names) {
+  size_t len;
+  const char *s;
+  int i;
+  if (lua_type(L, idx) != LUA_TSTRING) return -1;
+  s = lua_tolstring(L, idx, &len);
+  for (i = 0; names[i]; i++)
+    if (strlen(names[i]) == len && memcmp(s, names[i], len) == 0) return i;
+  return -1;
+}
+
+const char *lb_pushshown(lua_State *L, int idx) {
+  size_t n, i;
+  const char *s = lua_tolstring(L, idx, &n);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (i = 0; i < n; i++) {
+    if (s[i] != '\0') luaL_addchar(&b, s[i]);
+    else if (i + 1 < n && isdigit((unsigned char)s[i + 1]))
+      luaL_addstring(&b, "\\000");      /* "\01" would be one escape */
+    else luaL_addstring(&b, "\\0");
+  }
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+int lb_checkname(lua_State *L, int idx, const char *def, const char *const *names,
+                 const char *op, const char *what) {
+  luaL_Buffer b;
+  const char *list;
+  int i;
+  if (def && lua_isnoneornil(L, idx)) {
+    for (i = 0; strcmp(names[i], def) != 0; i++) {}
+    return i;
+  }
+  if ((i = lb_findname(L, idx, names)) >= 0) return i;
+  idx = lua_absindex(L, idx);
+  luaL_buffinit(L, &b);                 /* 'a', 'b' or 'c' */
+  for (i = 0; names[i]; i++) {
+    if (i > 0) luaL_addstring(&b, names[i + 1] ? ", " : " or ");
+    luaL_addchar(&b, '\'');
+    luaL_addstring(&b, names[i]);
+    luaL_addchar(&b, '\'');
+  }
+  luaL_pushresult(&b);
+  list = lua_tostring(L, -1);
+  if (lua_type(L, idx) == LUA_TSTRING)
+    return luaL_error(L, "%s: %s must be %s, got '%s'", op, what, list, lb_pushshown(L, idx));
+  return luaL_error(L, "%s: %s must be %s, got %s", op, what, list, luaL_typename(L, idx));
 }
 
 /* ---------------------------------------------------------------- options */
@@ -366,17 +430,6 @@ static int lb_unknown_option(lua_State *L, int key, const char *op, const char *
   return lua_error(L);
 }
 
-static int lb_isknown(lua_State *L, int idx, const char *const *known) {
-  size_t len;
-  const char *s;
-  int i;
-  if (lua_type(L, idx) != LUA_TSTRING) return 0;
-  s = lua_tolstring(L, idx, &len);
-  for (i = 0; known[i]; i++)
-    if (strlen(known[i]) == len && memcmp(s, known[i], len) == 0) return 1;
-  return 0;
-}
-
 /* every key of the table at idx must be known; of several unknown keys the
 ** first in sorted order (of their tostring) is reported, as in Lua */
 void lb_checkoptions(lua_State *L, int idx, const char *op, const char *const *known) {
@@ -391,7 +444,7 @@ void lb_checkoptions(lua_State *L, int idx, const char *op, const char *const *k
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     lua_pop(L, 1);
-    if (lb_isknown(L, -1, known)) continue;
+    if (lb_findname(L, -1, known) >= 0) continue;
     luaL_tolstring(L, -1, NULL);
     if (lua_isnil(L, bad + 1) || lua_compare(L, -1, bad + 1, LUA_OPLT)) {
       lua_replace(L, bad + 1);

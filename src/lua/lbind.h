@@ -90,6 +90,22 @@ void lb_pushelem(lua_State *L, lt_dtype dt, const void *p);
 /* the Lua value at idx stored at p as dt, checked to fit; `what` names it */
 void lb_toelem(lua_State *L, int idx, lt_dtype dt, void *p, const char *op,
                const char *what);
+/* ---- names (lb_aux.c) ----
+** A string that must be one of a fixed set of names is compared with its
+** length, as Lua compares it: 'sum\0x' (a Lua string may hold a '\0') is
+** not 'sum'.  Never strcmp a Lua string against a name. */
+/* the index in names (NULL-terminated) of the string at idx, or -1 when
+** it is none of them or not a string */
+int lb_findname(lua_State *L, int idx, const char *const *names);
+/* the index in names of the value at idx (def's when it is nil or none
+** and def is not NULL: luaL_checkoption's order of arguments), else
+**   <op>: <what> must be 'a', 'b' or 'c', got '<value>'   (or got <type>) */
+int lb_checkname(lua_State *L, int idx, const char *def, const char *const *names,
+                 const char *op, const char *what);
+/* push the string at idx as a message shows it: whole, a '\0' written \0
+** (\000 before a digit) as in Lua source; returns it */
+const char *lb_pushshown(lua_State *L, int idx);
+
 /*
 ** The options table at idx (nil or none: no options): every key must be
 ** one of known (NULL-terminated), else the error every option check in
