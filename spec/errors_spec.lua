@@ -294,3 +294,46 @@ function TestErrors:test_matmul_shapes()
   H.raises("matmul: shapes {2,3} and {4,5} do not align (3 ~= 4)",
            function() return lunet.matmul(t23(), lunet.zeros{4, 5}) end)
 end
+
+-- A Lua string may hold a '\0', and a name with more after one is not the
+-- name before it (a C string would end there): each string the binding
+-- checks against a fixed set of names refuses it, naming the op and
+-- showing the whole value, each '\0' written \0 (\000 before a digit, as
+-- Lua writes it).  {text the message must contain, function raising it}
+local NUL_CASES = {
+  {"zeros: unknown dtype int64\\0junk (float32, int64, int32, uint8, bool)",
+    function() return lunet.zeros({2}, {dtype = "int64\0junk"}) end},
+  {"tensor: unknown dtype long\\0 (float32",               -- an alias
+    function() return lunet.tensor({1, 2}, {dtype = "long\0"}) end},
+  {"zeros_like: unknown dtype bool\\0x (float32",
+    function() return lunet.zeros_like(t23(), {dtype = "bool\0x"}) end},
+  {"to: unknown dtype int64\\0x (float32",
+    function() return t23():to("int64\0x") end},
+  {"randint: unknown dtype int32\\0 (float32",
+    function() return lunet.randint(3, {2}, {dtype = "int32\0"}) end},
+  {"cross_entropy: reduction must be 'mean', 'sum' or 'none', got 'sum\\0x'",
+    function() return lunet.cross_entropy(t23(), lunet.tensor{1, 2}, {reduction = "sum\0x"}) end},
+  {"mse_loss: reduction must be 'mean', 'sum' or 'none', got 'none\\0001'",
+    function() return lunet.mse_loss(t23(), t23(), {reduction = "none\0" .. "1"}) end},
+  {"gelu: approximate must be 'none' or 'tanh', got 'tanh\\0\\0'",
+    function() return t23():gelu("tanh\0\0") end},
+  {"attention: option all_masked must be 'zero' or 'uniform', got 'uniform\\0x'",
+    function() local q = lunet.zeros{1, 1, 2, 4}; return lunet.attention(q, q, q, {all_masked = "uniform\0x"}) end},
+  {"tensor: cannot set field 'grad\\0x'",
+    function() local x = leaf{2, 3}; x["grad\0x"] = t23() end},
+  {"tensor: cannot set field 'requires_grad\\0'",
+    function() local x = t23(); x["requires_grad\0"] = true end},
+}
+
+function TestErrors:test_names_with_a_nul_byte()
+  for _, c in ipairs(NUL_CASES) do H.raises(c[1], c[2]) end
+  -- nor is such a name a property of a tensor: it reads as nil, like any
+  -- unknown key
+  local x = leaf{2}
+  x:sum():backward()
+  for _, k in ipairs {"grad\0", "grad_fn\0x", "is_leaf\0", "dtype\0x", "sum\0"} do
+    lu.assertNil(x[k], k)
+  end
+  lu.assertEquals(x.dtype, "float32")
+  lu.assertTrue(x.is_leaf)
+end

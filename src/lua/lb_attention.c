@@ -12,6 +12,9 @@ static const char *const lb_attention_options[] = {
   "mask", "causal", "scale", "dropout", "bias", "all_masked", NULL
 };
 
+/* what a query whose every key is masked out gets: zeros or a uniform average */
+static const char *const lb_all_masked[] = {"zero", "uniform", NULL};
+
 /* a field of the options table (at index 4) that must be of type `want` */
 static int lb_attn_field(lua_State *L, const char *name, int want, const char *wname) {
   int t = lua_getfield(L, 4, name);
@@ -51,12 +54,8 @@ static int lb_attention(lua_State *L) {
     lua_settop(L, 6);
     if (lb_attn_field(L, "dropout", LUA_TNUMBER, "a number")) o.dropout = (float)lua_tonumber(L, -1);
     lua_settop(L, 6);
-    if (lb_attn_field(L, "all_masked", LUA_TSTRING, "'zero' or 'uniform'")) {
-      const char *s = lua_tostring(L, -1);
-      if (strcmp(s, "uniform") == 0) o.uniform = 1;
-      else if (strcmp(s, "zero") != 0)
-        return luaL_error(L, "attention: option all_masked must be 'zero' or 'uniform', got '%s'", s);
-    }
+    lua_getfield(L, 4, "all_masked");
+    o.uniform = lb_checkname(L, -1, "zero", lb_all_masked, "attention", "option all_masked");
     lua_settop(L, 6);
   }
   r = lb_newbox(L);

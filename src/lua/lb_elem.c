@@ -11,7 +11,6 @@
 ** Float results run the float kernels, integer results ops_int.c's.
 */
 #include <math.h>
-#include <string.h>
 
 #include "lbind.h"
 #include "ops.h"
@@ -219,11 +218,9 @@ static int lb_square(lua_State *L) { return lb_unop_int(L, LT_SQUARE); }
 
 /* x:gelu() is exact (erf); x:gelu('tanh') the tanh approximation */
 static int lb_gelu(lua_State *L) {
-  const char *approx = luaL_optstring(L, 2, "none");
-  if (strcmp(approx, "tanh") == 0) return lb_unop(L, LT_GELU_TANH);
-  if (strcmp(approx, "none") != 0)
-    luaL_error(L, "gelu: approximate must be 'none' or 'tanh', got '%s'", approx);
-  return lb_unop(L, LT_GELU);
+  static const char *const approximate[] = {"none", "tanh", NULL};
+  int which = lb_checkname(L, 2, "none", approximate, "gelu", "approximate");
+  return lb_unop(L, which == 1 ? LT_GELU_TANH : LT_GELU);
 }
 
 static int lb_roundop(lua_State *L, lt_roundop op, const char *name) {

@@ -2,21 +2,17 @@
 ** lb_loss.c -- binding of the losses.  Targets are 1-based class ids,
 ** like every index the user sees.
 */
-#include <string.h>
-
 #include "lbind.h"
 #include "ops.h"
 
+/* in lt_reduction's order */
+static const char *const lb_reductions[] = {"mean", "sum", "none", NULL};
+
 static lt_reduction lb_reduction(lua_State *L, int opts, const char *op) {
-  const char *r;
-  lt_reduction red = LT_REDUCE_MEAN;
-  if (!lua_istable(L, opts)) return red;
+  lt_reduction red;
+  if (!lua_istable(L, opts)) return LT_REDUCE_MEAN;
   lua_getfield(L, opts, "reduction");
-  r = luaL_optstring(L, -1, "mean");
-  if (strcmp(r, "sum") == 0) red = LT_REDUCE_SUM;
-  else if (strcmp(r, "none") == 0) red = LT_REDUCE_NONE;
-  else if (strcmp(r, "mean") != 0)
-    luaL_error(L, "%s: reduction must be 'mean', 'sum' or 'none', got '%s'", op, r);
+  red = (lt_reduction)lb_checkname(L, -1, "mean", lb_reductions, op, "reduction");
   lua_pop(L, 1);
   return red;
 }

@@ -290,28 +290,29 @@ int lb_gc(lua_State *L) {
   return 0;
 }
 
+/* the fields x.name reads besides the methods, and those it sets */
+static const char *const lb_getfields[] = {"grad", "grad_fn", "is_leaf", "dtype", NULL};
+static const char *const lb_setfields[] = {"grad", "requires_grad", NULL};
+
 /* the method table is __index's upvalue (lb_core.c) */
 int lb_index(lua_State *L) {
   lt_tensor *t = lb_checkany(L, 1, "index");
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    const char *k = lua_tostring(L, 2);
-    lua_pushvalue(L, 2);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
-    if (strcmp(k, "grad") == 0) {
-      lt_tensor **r;
-      if (t->grad == NULL) { lua_pushnil(L); return 1; }
-      r = lb_newbox(L);
-      return lb_fill(L, r, lt_tensor_retain(t->grad));
-    }
-    if (strcmp(k, "grad_fn") == 0) {
-      if (t->grad_fn) lua_pushstring(L, t->grad_fn->name); else lua_pushnil(L);
-      return 1;
-    }
-    if (strcmp(k, "is_leaf") == 0) { lua_pushboolean(L, t->grad_fn == NULL); return 1; }
-    if (strcmp(k, "dtype") == 0) { lua_pushstring(L, lt_dtype_name(lt_dtypeof(t))); return 1; }
-    return 0;   /* nil, like any table */
+  lt_tensor **r;
+  if (lua_type(L, 2) != LUA_TSTRING) return lb_index_key(L);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL) return 1;
+  switch (lb_findname(L, 2, lb_getfields)) {
+  case 0:
+    if (t->grad == NULL) { lua_pushnil(L); return 1; }
+    r = lb_newbox(L);
+    return lb_fill(L, r, lt_tensor_retain(t->grad));
+  case 1:
+    if (t->grad_fn) lua_pushstring(L, t->grad_fn->name); else lua_pushnil(L);
+    return 1;
+  case 2: lua_pushboolean(L, t->grad_fn == NULL); return 1;
+  case 3: lua_pushstring(L, lt_dtype_name(lt_dtypeof(t))); return 1;
+  default: return 0;   /* nil, like any table */
   }
-  return lb_index_key(L);
 }
 
 /* x.grad = g: a private contiguous copy, outside the graph: backward
@@ -349,16 +350,12 @@ void lb_set_requires_grad(lua_State *L, lt_tensor *t, int flag) {
 
 int lb_newindex(lua_State *L) {
   lt_tensor *t = lb_checkany(L, 1, "newindex");
-  if (lua_type(L, 2) == LUA_TSTRING) {
-    const char *k = lua_tostring(L, 2);
-    if (strcmp(k, "grad") == 0) return lb_setgrad(L, t);
-    if (strcmp(k, "requires_grad") == 0) {
-      lb_set_requires_grad(L, t, lua_toboolean(L, 3));
-      return 0;
-    }
-    return luaL_error(L, "tensor: cannot set field '%s'", k);
+  if (lua_type(L, 2) != LUA_TSTRING) return lb_newindex_key(L);
+  switch (lb_findname(L, 2, lb_setfields)) {
+  case 0: return lb_setgrad(L, t);
+  case 1: lb_set_requires_grad(L, t, lua_toboolean(L, 3)); return 0;
+  default: return luaL_error(L, "tensor: cannot set field '%s'", lb_pushshown(L, 2));
   }
-  return lb_newindex_key(L);
 }
 
 /* tostring(x): PyTorch's layout, which lunet/tensor_print.lua writes */
