@@ -327,10 +327,16 @@ local NUL_CASES = {
     function() local x = leaf{2, 3}; x["grad\0x"] = t23() end},
   {"tensor: cannot set field 'requires_grad\\0'",
     function() local x = t23(); x["requires_grad\0"] = true end},
+  -- a file name: the C library would open the part before the NUL
+  {"save: file name 'nul_case\\0.safetensors' contains a NUL byte",
+    function() lunet.save("nul_case\0.safetensors", {w = t23()}) end},
+  {"load: file name 'nul_case\\0.bak' contains a NUL byte",
+    function() return lunet.load("nul_case\0.bak") end},
 }
 
 function TestErrors:test_names_with_a_nul_byte()
   for _, c in ipairs(NUL_CASES) do H.raises(c[1], c[2]) end
+  lu.assertNil(io.open("nul_case", "rb"), "save wrote the name's prefix")
   -- nor is such a name a property of a tensor: it reads as nil, like any
   -- unknown key
   local x = leaf{2}

@@ -13,6 +13,18 @@
 #include "lbind.h"
 #include "safetensors.h"
 
+/* ---------------------------------------------------------------- paths */
+
+/* a file name: the C library would stop at an embedded NUL and open
+** another file than the one named, so such a name is refused */
+static const char *lb_checkpath(lua_State *L, const char *op) {
+  size_t len;
+  const char *path = luaL_checklstring(L, 1, &len);
+  if (strlen(path) != len)
+    luaL_error(L, "%s: file name '%s' contains a NUL byte", op, lb_pushshown(L, 1));
+  return path;
+}
+
 /* ---------------------------------------------------------------- load */
 
 /* a loaded file waiting to be moved into Lua; __gc frees what is left */
@@ -24,7 +36,7 @@ static int lb_stfile_gc(lua_State *L) {
 }
 
 static int lb_load(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lb_checkpath(L, "load");
   lt_st_file **pf, *f;
   int i;
   pf = lua_newuserdatauv(L, sizeof *pf, 0);
@@ -81,7 +93,7 @@ static int lb_count(lua_State *L, int idx, const char *what) {
 ** The strings stay alive because the tables stay on the stack.
 */
 static int lb_save(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = lb_checkpath(L, "save");
   const char **names, **mkeys = NULL, **mvals = NULL;
   lt_tensor **ts;
   int n, nmeta = 0, i = 0;
