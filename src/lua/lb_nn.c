@@ -2,6 +2,8 @@
 ** lb_nn.c -- binding of the layer ops (ops_nn.c): linear, embedding, the
 ** norms, rotary embedding, dropout.
 */
+#include <string.h>
+
 #include "lbind.h"
 #include "ops.h"
 
@@ -9,6 +11,27 @@ static int lb_linear(lua_State *L) {
   lt_tensor *x = lb_checktensor(L, 1, "linear"), *w = lb_checktensor(L, 2, "linear");
   lt_tensor *b = lb_opttensor(L, 3, "linear"), **r = lb_newbox(L);
   return lb_fill(L, r, lt_linear(x, w, b));
+}
+
+/* lunet.mlp(x, w1, b1, w2, b2 [, {approximate='none'|'tanh'}]): b1, b2 may be nil */
+static int lb_mlp(lua_State *L) {
+  static const char *const known[] = {"approximate", NULL};
+  lt_tensor *x = lb_checktensor(L, 1, "mlp"), *w1 = lb_checktensor(L, 2, "mlp");
+  lt_tensor *b1 = lb_opttensor(L, 3, "mlp"), *w2 = lb_checktensor(L, 4, "mlp");
+  lt_tensor *b2 = lb_opttensor(L, 5, "mlp"), **r;
+  int tanh_form = 0;
+  lb_checkoptions(L, 6, "mlp", known);
+  if (lua_istable(L, 6) && lua_getfield(L, 6, "approximate") != LUA_TNIL) {
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (s && strcmp(s, "tanh") == 0) tanh_form = 1;
+    else if (s == NULL || strcmp(s, "none") != 0)
+      return s ? luaL_error(L, "mlp: approximate must be 'none' or 'tanh', got '%s'", s)
+               : luaL_error(L, "mlp: approximate must be 'none' or 'tanh', got %s",
+                            luaL_typename(L, -1));
+  }
+  lua_settop(L, 5);
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_mlp(x, w1, b1, w2, b2, tanh_form));
 }
 
 /* ids are 1-based like every index the user sees: shift at the border
@@ -56,7 +79,7 @@ static int lb_dropout(lua_State *L) {
 }
 
 const luaL_Reg lb_nn_funcs[] = {
-  {"linear", lb_linear}, {"embedding", lb_embedding},
+  {"linear", lb_linear}, {"mlp", lb_mlp}, {"embedding", lb_embedding},
   {"layer_norm", lb_layer_norm}, {"rms_norm", lb_rms_norm},
   {"rope", lb_rope}, {"dropout", lb_dropout},
   {NULL, NULL}
