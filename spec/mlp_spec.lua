@@ -114,7 +114,9 @@ function TestMLP:test_gradcheck()
 end
 
 -- the chunks the pool runs (make test cuts them small) add up to the same
--- bits on any thread count
+-- bits on any thread count, for y and every gradient the chunks make; the
+-- weights' gradients, one sgemm over all rows as linear's are, repeat bit
+-- for bit on a given count and agree across counts to rounding
 function TestMLP:test_same_bits_on_any_thread_count()
   local threads = lunet.get_num_threads()
   local function run(n)
@@ -123,13 +125,18 @@ function TestMLP:test_same_bits_on_any_thread_count()
     local x, w1, b1, w2, b2 = table.unpack(leaves({ 700, 24 }, { 96, 24 }, { 96 }, { 24, 96 }, { 24 }))
     local y = lunet.mlp(x, w1, b1, w2, b2)
     y:backward(lunet.ones_like(y))
-    local out = { y:flatten(1, -1):totable() }
-    for _, t in ipairs { x, w1, b1, w2, b2 } do out[#out + 1] = t.grad:flatten(1, -1):totable() end
-    return out
+    return { y = y:flatten(1, -1):totable(), x = x.grad:flatten(1, -1):totable(),
+             b1 = b1.grad:totable(), b2 = b2.grad:totable(), w1 = w1.grad, w2 = w2.grad }
   end
-  local one, two = run(1), run(2)
+  local one, two, again = run(1), run(2), run(2)
   lunet.set_num_threads(threads)
-  lu.assertEquals(two, one)
+  for _, k in ipairs { "y", "x", "b1", "b2" } do
+    lu.assertEquals(two[k], one[k], k .. ": 1 and 2 threads")
+  end
+  for _, k in ipairs { "w1", "w2" } do
+    lu.assertEquals(again[k]:totable(), two[k]:totable(), k .. ": 2 threads, twice")
+    H.assert_close(two[k], one[k], 1e-5, k .. ": 1 and 2 threads")
+  end
 end
 
 function TestMLP:test_no_grad_records_nothing()

@@ -22,14 +22,15 @@
 **   a = gelu(h), dh = da gelu'(h)    one pass, one exp for both
 **   dx = dh w1                {R,K}  sgemm
 **
-** then over all M rows: dw2 = g^T a and dw1 = dh^T x, each cut into
-** blocks of its rows, a block per chunk (so one multithreaded sgemm,
-** whose bits change with OpenBLAS's thread count, is not used), db2 and
-** db1 the column sums of g and dh.  So
+** then over all M rows: dw2 = g^T a and dw1 = dh^T x (one sgemm each, all
+** of BLAS's threads, as linear's dw: cut into blocks of rows on the pool
+** they made the op 15% slower), db2 and db1 the column sums of g and dh.  So
 ** backward recomputes the activation instead of keeping M*H floats of it
 ** from forward; the counters charge that (1 flop per element), as they
 ** charge attention's recomputed scores.  Chunk boundaries depend on the
-** sizes only: the bits do not depend on the thread count.
+** sizes only, so y, dx, db1 and db2 have the same bits on any thread
+** count; dw1 and dw2, like linear's dw, repeat bit for bit on a given
+** count (OpenBLAS's own split of a product depends on its thread count).
 **
 ** Profiling: the three parts charge the scopes named by lt_prof_part(0..2)
 ** (nn.MLP names its Linear, GELU and Linear), the same counts the
@@ -132,33 +133,6 @@ static int lt_mlp_bwd_task(void *ctx, int worker, int64_t lo, int64_t hi) {
 
 /* ---------------------------------------------------------------- backward */
 
-/* dw {R,C} = g^T b summed over M rows, g {M,R}, b {M,C}: blocks of dw's
-** rows fixed by the sizes, each one single-threaded sgemm over all M */
-typedef struct lt_mlp_wjob {
-  int64_t M, R, C;
-  const float *g, *b;
-  float *dw;
-} lt_mlp_wjob;
-
-static int lt_mlp_wgrad_task(void *ctx, int worker, int64_t lo, int64_t hi) {
-  const lt_mlp_wjob *j = ctx;
-  (void)worker;
-  return lt_sgemm(1, 0, hi - lo, j->C, j->M, 1.0f, j->g + lo, j->R, j->b, j->C, 0.0f,
-                  j->dw + lo * j->C, j->C);
-}
-
-/* eight blocks of whole 16-row panels (the pool wakes its threads for
-** eight): enough for the cores to share, few enough that b is not packed
-** over and over */
-static int lt_mlp_wgrad(const float *g, const float *b, int64_t M, int64_t R, int64_t C,
-                        float *dw) {
-  lt_mlp_wjob j;
-  int64_t chunk = ((R + 7) / 8 + 15) / 16 * 16, cut = lt_par_chunk(R, 1);
-  j.M = M; j.R = R; j.C = C; j.g = g; j.b = b; j.dw = dw;
-  return lt_parallel(R, cut < chunk ? cut : chunk, LT_PAR_BLAS | LT_PAR_INTR,
-                     lt_mlp_wgrad_task, &j);
-}
-
 /* x is saved when w1 needs a gradient, w1 when x does, w2 when anything
 ** before it does; h always.  part: the profile scopes of the three parts */
 typedef struct lt_mlp_ctx {
@@ -209,7 +183,7 @@ static int lt_mlp_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   if (n->needs[3]) {
     shape[0] = N;
     if (lt_mlp_grad_buf(&gin[3], shape, 2) == NULL ||
-        lt_mlp_wgrad(j.g, j.a, M, N, H, lt_data(gin[3])))
+        lt_sgemm(1, 0, N, H, M, 1.0f, j.g, N, j.a, H, 0.0f, lt_data(gin[3]), H))
       goto done;
   }
   if (n->needs[4] && (lt_mlp_grad_buf(&gin[4], &N, 1) == NULL ||
@@ -218,7 +192,7 @@ static int lt_mlp_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   if (n->needs[1]) {
     shape[0] = H; shape[1] = K;
     if (lt_mlp_grad_buf(&gin[1], shape, 2) == NULL ||
-        lt_mlp_wgrad(j.dh, lt_data(c->x.t), M, H, K, lt_data(gin[1])))
+        lt_sgemm(1, 0, H, K, M, 1.0f, j.dh, H, lt_data(c->x.t), K, 0.0f, lt_data(gin[1]), K))
       goto done;
   }
   if (n->needs[2] && (lt_mlp_grad_buf(&gin[2], &H, 1) == NULL ||
