@@ -208,6 +208,16 @@ done:   /* the engine releases what gin holds */
 
 /* ---------------------------------------------------------------- forward */
 
+/* bias b (or none) of weight w: {w's rows} */
+static int lt_mlp_check_bias(lt_tensor *b, const char *bname, lt_tensor *w, const char *wname,
+                             const char *what) {
+  char s1[160], s2[160];
+  if (b == NULL || (b->ndim == 1 && b->shape[0] == w->shape[0])) return 0;
+  lt_err("mlp: %s %s does not match %s %s (%s %lld)", bname, lt_shape_str(b, s1, sizeof s1),
+         wname, lt_shape_str(w, s2, sizeof s2), what, (long long)w->shape[0]);
+  return -1;
+}
+
 static int lt_mlp_check(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w2,
                         lt_tensor *b2) {
   char s1[160], s2[160];
@@ -228,19 +238,8 @@ static int lt_mlp_check(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w
            (long long)w1->shape[0]);
     return -1;
   }
-  if (b1 && (b1->ndim != 1 || b1->shape[0] != w1->shape[0])) {
-    lt_err("mlp: b1 %s does not match w1 %s (hidden features %lld)",
-           lt_shape_str(b1, s1, sizeof s1), lt_shape_str(w1, s2, sizeof s2),
-           (long long)w1->shape[0]);
-    return -1;
-  }
-  if (b2 && (b2->ndim != 1 || b2->shape[0] != w2->shape[0])) {
-    lt_err("mlp: b2 %s does not match w2 %s (out_features %lld)",
-           lt_shape_str(b2, s1, sizeof s1), lt_shape_str(w2, s2, sizeof s2),
-           (long long)w2->shape[0]);
-    return -1;
-  }
-  return 0;
+  return lt_mlp_check_bias(b1, "b1", w1, "w1", "hidden features") ||
+         lt_mlp_check_bias(b2, "b2", w2, "w2", "out_features");
 }
 
 /* t contiguous, without a node (the gradient goes to t itself) */
