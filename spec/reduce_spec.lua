@@ -598,7 +598,8 @@ end
 -- ---------------------------------------------------------------- on the pool
 
 -- max/min (values and indices), argmax and var/std (values and gradients)
--- run their rows on the pool: on 2 threads, with the pool's grain at its
+-- run their rows on the pool, and a sum over everything and
+-- clip_grad_norm's norm their fixed pieces: on 2 threads, with the pool's grain at its
 -- default (the small sizes stay on the calling thread, the large ones are
 -- cut in chunks) and at 1 flop (every size cut), they give the bits of the
 -- serial loop on 1 thread -- rows with ties and NaNs included, over the
@@ -637,6 +638,9 @@ local function pool_results(shape)
       keep(y); keep(xl.grad)
     end
   end
+  local g = H.leaf(lunet.randn(shape))
+  g.grad = lunet.randn(shape)
+  out[#out + 1] = string.format("%a %a", lunet.sum(g):item(), lunet.optim.clip_grad_norm({ g }, 1e9))
   return out
 end
 
@@ -650,4 +654,14 @@ function TestReducePool:test_same_bits_as_the_serial_loop()
     lu.assertEquals(pool_results(shape), serial, "every size cut")
     lunet._par_grain(self.grain)
   end
+end
+
+-- the pieces add up to the norm a plain loop in double finds
+function TestReducePool:test_clip_norm_in_pieces()
+  lunet.manual_seed(22)
+  local g = H.leaf(lunet.zeros { 70000 * 3 + 5 })
+  g.grad = lunet.randn { 70000 * 3 + 5 }
+  local s, v = 0, g.grad:totable()
+  for i = 1, #v do s = s + v[i] * v[i] end
+  lu.assertAlmostEquals(lunet.optim.clip_grad_norm({ g }, 1e9), math.sqrt(s), 1e-9 * math.sqrt(s))
 end

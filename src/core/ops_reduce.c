@@ -184,46 +184,6 @@ static void rd_sum_planes(const float *x, const rd_plan *p, float *y, int mean) 
   lt_parallel(items, lt_par_chunk(items, (double)p->n * RD_COLS), 0, rd_planes_task, &j);
 }
 
-/*
-** One long row (a sum over everything): fixed pieces of RD_PIECE summed
-** on the pool, then added in order, so the result is the same on any
-** thread count.
-*/
-#define RD_PIECE 65536
-
-typedef struct rd_long_job {
-  const float *x;
-  int64_t n;
-  double *part;
-} rd_long_job;
-
-static int rd_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
-  const rd_long_job *j = ctx;
-  int64_t c;
-  (void)worker;
-  for (c = lo; c < hi; c++) {
-    int64_t a = c * RD_PIECE, len = j->n - a < RD_PIECE ? j->n - a : RD_PIECE;
-    j->part[c] = lt_row_sum(j->x + a, len);
-  }
-  return 0;
-}
-
-static int rd_long_sum(const float *x, int64_t n, double *out) {
-  rd_long_job j;
-  int64_t np = (n + RD_PIECE - 1) / RD_PIECE, c;
-  double s = 0;
-  if ((j.part = lt_malloc((size_t)(np > 0 ? np : 1) * sizeof *j.part)) == NULL) {
-    lt_err("sum: out of memory");
-    return -1;
-  }
-  j.x = x; j.n = n;
-  lt_parallel(np, 1, 0, rd_long_task, &j);
-  for (c = 0; c < np; c++) s += j.part[c];
-  free(j.part);
-  *out = s;
-  return 0;
-}
-
 /* items: rows, each summed whole */
 static int rd_rows_sum_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   const rd_sum_job *j = ctx;
@@ -291,8 +251,8 @@ static lt_tensor *rd_sum_mean(lt_tensor *a, int dim, int keepdim, int mean) {
     double s;
     if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
     j.x = x; j.y = y; j.p = &p; j.mean = mean;
-    if (p.rows == 1 && p.n > RD_PIECE) {
-      if (rd_long_sum(x, p.n, &s)) {
+    if (p.rows == 1) {    /* one long row (a sum over everything): in pieces */
+      if (lt_long_dot(op, x, NULL, p.n, &s)) {
         lt_tensor_release(hold);
         lt_tensor_release(out);
         return NULL;
