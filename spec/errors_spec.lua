@@ -321,6 +321,8 @@ local NUL_CASES = {
     function() return lunet.mse_loss(t23(), t23(), {reduction = "none\0" .. "1"}) end},
   {"gelu: approximate must be 'none' or 'tanh', got 'tanh\\0\\0'",
     function() return t23():gelu("tanh\0\0") end},
+  {"mlp: approximate must be 'none' or 'tanh', got 'tanh\\0'",
+    function() local w = lunet.zeros{3, 3}; return lunet.mlp(t23(), w, nil, w, nil, {approximate = "tanh\0"}) end},
   {"attention: option all_masked must be 'zero' or 'uniform', got 'uniform\\0x'",
     function() local q = lunet.zeros{1, 1, 2, 4}; return lunet.attention(q, q, q, {all_masked = "uniform\0x"}) end},
   {"tensor: cannot set field 'grad\\0x'",

@@ -594,3 +594,74 @@ function TestReduceGrad:test_graph_is_freed()
   collectgarbage()
   lu.assertEquals(lunet.memory_allocated(), before)
 end
+
+-- ---------------------------------------------------------------- on the pool
+
+-- max/min (values and indices), argmax and var/std (values and gradients)
+-- run their rows on the pool, and a sum over everything and
+-- clip_grad_norm's norm their fixed pieces: on 2 threads, with the pool's grain at its
+-- default (the small sizes stay on the calling thread, the large ones are
+-- cut in chunks) and at 1 flop (every size cut), they give the bits of the
+-- serial loop on 1 thread -- rows with ties and NaNs included, over the
+-- last dim, a middle one (rows gathered first) and everything
+TestReducePool = {}
+
+function TestReducePool:setUp() self.threads, self.grain = lunet.get_num_threads(), lunet._par_grain() end
+function TestReducePool:tearDown() lunet.set_num_threads(self.threads); lunet._par_grain(self.grain) end
+
+local function pool_results(shape)
+  lunet.manual_seed(21)
+  local x = lunet.randn(shape)
+  x[{ 1, 1 }] = 0 / 0                         -- a NaN row
+  x[{ 2, 2 }], x[{ 2, 3 }] = 50, 50           -- a tie
+  local out = {}
+  local function keep(t)   -- as hex floats: bits compared, NaN equal to NaN
+    local v = t:flatten(1, -1):totable()
+    for i = 1, #v do v[i] = string.format("%a", v[i]) end
+    out[#out + 1] = table.concat(v, " ")
+  end
+  for _, dim in ipairs { -1, 1, false } do
+    local d = dim or nil
+    for _, op in ipairs { "max", "min" } do
+      if d then
+        local v, i = lunet[op](x, d)
+        keep(v); keep(i)
+      else
+        keep(lunet[op](x))
+      end
+    end
+    keep(lunet.argmax(x, d))
+    for _, op in ipairs { "var", "std" } do
+      local xl = H.leaf(x:clone())
+      local y = xl[op](xl, d)
+      y:backward(lunet.ones_like(y))
+      keep(y); keep(xl.grad)
+    end
+  end
+  local g = H.leaf(lunet.randn(shape))
+  g.grad = lunet.randn(shape)
+  out[#out + 1] = string.format("%a %a", lunet.sum(g):item(), lunet.optim.clip_grad_norm({ g }, 1e9))
+  return out
+end
+
+function TestReducePool:test_same_bits_as_the_serial_loop()
+  for _, shape in ipairs { { 3, 7 }, { 200, 400 }, { 2000, 40 } } do
+    lunet.set_num_threads(1)
+    local serial = pool_results(shape)
+    lunet.set_num_threads(2)
+    lu.assertEquals(pool_results(shape), serial, "default grain")
+    lunet._par_grain(1)
+    lu.assertEquals(pool_results(shape), serial, "every size cut")
+    lunet._par_grain(self.grain)
+  end
+end
+
+-- the pieces add up to the norm a plain loop in double finds
+function TestReducePool:test_clip_norm_in_pieces()
+  lunet.manual_seed(22)
+  local g = H.leaf(lunet.zeros { 70000 * 3 + 5 })
+  g.grad = lunet.randn { 70000 * 3 + 5 }
+  local s, v = 0, g.grad:totable()
+  for i = 1, #v do s = s + v[i] * v[i] end
+  lu.assertAlmostEquals(lunet.optim.clip_grad_norm({ g }, 1e9), math.sqrt(s), 1e-9 * math.sqrt(s))
+end

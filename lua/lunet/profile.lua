@@ -152,6 +152,36 @@ local function scoped_call(state)
   end
 end
 
+-- profiling.fused while counting: a module whose forward is one fused op
+-- standing for its children (nn.MLP: Linear, GELU, Linear) has the op
+-- charge each child's share to the child's own row (lunet._prof_parts),
+-- and notes the children as called with the shapes they would have seen:
+-- x's, then x's with the last dim `hidden` between them.
+local function fused_call(state)
+  return function(parts, x, hidden, run)
+    local ids = {}
+    for i, m in ipairs(parts) do
+      ids[i] = state.ids[m]
+      if ids[i] == nil then return run() end   -- made on the fly: the current row
+    end
+    lunet._prof_parts(table.unpack(ids))
+    local out
+    do
+      local _ <close> = util.defer(function() lunet._prof_parts() end)
+      out = run()
+    end
+    local xs, hs = x:shape(), x:shape()
+    hs[#hs] = hidden
+    local shapes = { xs, hs, hs, lunet.is_tensor(out) and out:shape() or nil }
+    for i, id in ipairs(ids) do
+      state.calls[id] = state.calls[id] + 1
+      state.in_shapes[id] = state.in_shapes[id] or shapes[i]
+      state.shapes[id] = state.shapes[id] or shapes[i + 1]
+    end
+    return out
+  end
+end
+
 local function live_bytes()
   collectgarbage("collect")
   collectgarbage("collect")
@@ -231,7 +261,7 @@ function profile.count(model, input, opts)
   do
     -- put everything back on the way out, error or not (nothing is caught)
     local _ <close> = util.defer(function()
-      profiling.on, profiling.call = false, nil   -- (the call holds the model)
+      profiling.on, profiling.call, profiling.fused = false, nil, nil   -- (they hold the model)
       lunet._prof_scope(0)
       lunet._prof_stop()
       counting = false
@@ -240,12 +270,12 @@ function profile.count(model, input, opts)
     local _ <close> = util.grad_mode(true)
     local mem0 = live_bytes()
     lunet._prof_start(#nodes + 1)
-    profiling.call = scoped_call(state)
+    profiling.call, profiling.fused = scoped_call(state), fused_call(state)
     profiling.on = true
     local t0 = lunet._now()
     local out = call_model(model, x, opts)
     local t1 = lunet._now()
-    profiling.on = false
+    profiling.on, profiling.fused = false, nil
     if not lunet.is_tensor(out) then util.fail("profile", "the model must return a tensor") end
     out_shape = out:shape()
     if out:requires_grad() then

@@ -21,6 +21,7 @@
 
 #include "autograd.h"
 #include "blas.h"
+#include "linear.h"
 #include "ops.h"
 #include "pool.h"
 #include "profile.h"
@@ -33,9 +34,7 @@ typedef struct lt_linear_ctx {
   lt_saved x, w;
 } lt_linear_ctx;
 
-/* how BLAS reads w {N,K}: 0 row-major (ld its row stride), 1 column-major;
-** -1 neither (then a contiguous copy is read) */
-static int lt_wlayout(const lt_tensor *w, int64_t *ld) {
+int lt_wlayout(const lt_tensor *w, int64_t *ld) {
   int64_t N = w->shape[0], K = w->shape[1];
   if ((K <= 1 || w->stride[1] == 1) && (N <= 1 || w->stride[0] >= K)) {
     *ld = N <= 1 ? (K > 0 ? K : 1) : w->stride[0];
@@ -73,8 +72,7 @@ static int lt_rows_fold(const lt_tensor *x, int *perm, int64_t *ld) {
   return rows <= 1 || s >= K;
 }
 
-/* w as the products read it: a new reference (a copy if it must be) */
-static lt_tensor *lt_linear_weight(lt_tensor *w, int *wl, int64_t *ldw) {
+lt_tensor *lt_linear_weight(lt_tensor *w, int *wl, int64_t *ldw) {
   lt_tensor *cw;
   if ((*wl = lt_wlayout(w, ldw)) >= 0) return lt_tensor_retain(w);
   if ((cw = lt_empty(w->shape, 2)) != NULL) {

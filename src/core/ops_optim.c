@@ -12,6 +12,7 @@
 
 #include "optim.h"
 #include "pool.h"
+#include "rowmath.h"
 
 /* t has the parameter's shape, and is contiguous if the step writes it */
 static int lt_optim_check(const char *op, const char *what, const lt_tensor *t,
@@ -145,27 +146,17 @@ int lt_adam_step(lt_tensor *p, lt_tensor *g, lt_tensor *m, lt_tensor *v,
 
 /* ---------------------------------------------------------------- clipping */
 
-/* eight independent partial sums: the compiler may keep them in one
-** vector register without reordering any single sum */
-static double lt_sq_sum1(const float *x, int64_t m) {
-  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0}, total = 0;
-  int64_t i;
-  int j;
-  for (i = 0; i + 8 <= m; i += 8)
-    for (j = 0; j < 8; j++) acc[j] += (double)x[i + j] * x[i + j];
-  for (; i < m; i++) total += (double)x[i] * x[i];
-  for (j = 0; j < 8; j++) total += acc[j];
-  return total;
-}
-
 int lt_sq_sum(lt_tensor *const *ts, int n, double *out) {
   double acc = 0;
   int k;
   for (k = 0; k < n; k++) {
     lt_tensor *c = lt_contiguous(ts[k]);
     if (c == NULL) return -1;
-    acc += lt_sq_sum1(lt_data(c), lt_numel(c));
+    double part;
+    int rc = lt_long_dot("clip_grad_norm", lt_data(c), lt_data(c), lt_numel(c), &part);
     lt_tensor_release(c);
+    if (rc) return -1;
+    acc += part;
   }
   *out = acc;
   return 0;

@@ -184,46 +184,6 @@ static void rd_sum_planes(const float *x, const rd_plan *p, float *y, int mean) 
   lt_parallel(items, lt_par_chunk(items, (double)p->n * RD_COLS), 0, rd_planes_task, &j);
 }
 
-/*
-** One long row (a sum over everything): fixed pieces of RD_PIECE summed
-** on the pool, then added in order, so the result is the same on any
-** thread count.
-*/
-#define RD_PIECE 65536
-
-typedef struct rd_long_job {
-  const float *x;
-  int64_t n;
-  double *part;
-} rd_long_job;
-
-static int rd_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
-  const rd_long_job *j = ctx;
-  int64_t c;
-  (void)worker;
-  for (c = lo; c < hi; c++) {
-    int64_t a = c * RD_PIECE, len = j->n - a < RD_PIECE ? j->n - a : RD_PIECE;
-    j->part[c] = lt_row_sum(j->x + a, len);
-  }
-  return 0;
-}
-
-static int rd_long_sum(const float *x, int64_t n, double *out) {
-  rd_long_job j;
-  int64_t np = (n + RD_PIECE - 1) / RD_PIECE, c;
-  double s = 0;
-  if ((j.part = lt_malloc((size_t)(np > 0 ? np : 1) * sizeof *j.part)) == NULL) {
-    lt_err("sum: out of memory");
-    return -1;
-  }
-  j.x = x; j.n = n;
-  lt_parallel(np, 1, 0, rd_long_task, &j);
-  for (c = 0; c < np; c++) s += j.part[c];
-  free(j.part);
-  *out = s;
-  return 0;
-}
-
 /* items: rows, each summed whole */
 static int rd_rows_sum_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   const rd_sum_job *j = ctx;
@@ -291,8 +251,8 @@ static lt_tensor *rd_sum_mean(lt_tensor *a, int dim, int keepdim, int mean) {
     double s;
     if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
     j.x = x; j.y = y; j.p = &p; j.mean = mean;
-    if (p.rows == 1 && p.n > RD_PIECE) {
-      if (rd_long_sum(x, p.n, &s)) {
+    if (p.rows == 1) {    /* one long row (a sum over everything): in pieces */
+      if (lt_long_dot(op, x, NULL, p.n, &s)) {
         lt_tensor_release(hold);
         lt_tensor_release(out);
         return NULL;
@@ -375,12 +335,32 @@ static int rd_extreme_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
 ** only, flat over every element for LT_ALLDIMS).  Indices are 0-based
 ** floats: exact up to 2^24.
 */
+/* items: rows, each row's extreme and its index (either may be unwanted) */
+typedef struct rd_extreme_job {
+  const float *x;
+  float *out, *ix;
+  int64_t n;
+  int ismin;
+} rd_extreme_job;
+
+static int rd_extreme_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const rd_extreme_job *j = ctx;
+  int64_t r;
+  (void)worker;
+  for (r = lo; r < hi; r++) {
+    int64_t k = rd_arg_row(j->x + r * j->n, j->n, j->ismin);
+    if (j->out) j->out[r] = j->x[r * j->n + k];
+    if (j->ix) j->ix[r] = (float)k;
+  }
+  return 0;
+}
+
 static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
                              int ismin, lt_tensor **idx, int argonly) {
   rd_plan p;
   lt_tensor *out = NULL, *ix = NULL, *hold;
   const float *x;
-  int64_t r;
+  rd_extreme_job j;
   lt_node *nd;
   if (idx) *idx = NULL;
   if (rd_plan_make(op, a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
@@ -399,11 +379,9 @@ static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
   if ((argonly || p.d >= 0) && (ix = lt_empty(p.oshape, p.ondim)) == NULL) goto fail;
   if ((x = rd_rows(a, &p, &hold)) == NULL) goto fail;
   lt_prof_work((double)p.rows * p.n);
-  for (r = 0; r < p.rows; r++) {
-    int64_t k = rd_arg_row(x + r * p.n, p.n, ismin);
-    if (out) lt_data(out)[r] = x[r * p.n + k];
-    if (ix) lt_data(ix)[r] = (float)k;
-  }
+  j.x = x; j.n = p.n; j.ismin = ismin;
+  j.out = out ? lt_data(out) : NULL; j.ix = ix ? lt_data(ix) : NULL;
+  lt_parallel(p.rows, lt_par_chunk(p.rows, (double)p.n), 0, rd_extreme_task, &j);
   lt_tensor_release(hold);
   if (argonly) return ix;   /* no gradient */
   nd = lt_ag_record(out, ismin ? "MinBackward" : "MaxBackward",
@@ -487,52 +465,73 @@ typedef struct rd_var_ctx {
   lt_saved x, std;          /* the input; std's output (std only) */
 } rd_var_ctx;
 
+/* a job over rows of var/std: forward writes out, backward o from gp */
+typedef struct rd_var_job {
+  const float *x, *gp, *sd;
+  float *out, *o;
+  int64_t n;
+  double dof;
+  int isstd;
+} rd_var_job;
+
+static int rd_var_bw_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const rd_var_job *j = ctx;
+  int64_t r, i, n = j->n;
+  (void)worker;
+  for (r = lo; r < hi; r++) {
+    const float *xr = j->x + r * n;
+    float mean = (float)(lt_row_sum(xr, n) / (double)n);
+    float c = j->sd == NULL ? (float)(2.0 * j->gp[r] / j->dof)
+            : j->sd[r] == 0 ? 0.0f : (float)(j->gp[r] / (j->dof * j->sd[r]));
+    for (i = 0; i < n; i++) j->o[r * n + i] = c * (xr[i] - mean);
+  }
+  return 0;
+}
+
 static int rd_var_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   const rd_var_ctx *c = lt_ag_ctx(nd, rd_var_ctx);
   rd_bw b;
-  const float *x, *gp, *sd = c->isstd ? lt_data(c->std.t) : NULL;
-  float *o;
-  int64_t r, i;
-  double dof;
+  rd_var_job j;
   if (rd_bw_begin(&b, nd, c->d, c->x.t, gout)) return -1;
-  x = b.x; gp = b.gp; o = b.o;
-  dof = rd_dof(b.p.n, c->correction);
+  j.x = b.x; j.gp = b.gp; j.o = b.o; j.sd = c->isstd ? lt_data(c->std.t) : NULL;
+  j.n = b.p.n; j.dof = rd_dof(b.p.n, c->correction);
   lt_prof_work(3.0 * (double)b.p.rows * b.p.n);
-  for (r = 0; r < b.p.rows; r++) {
-    const float *xr = x + r * b.p.n;
-    float mean = (float)(lt_row_sum(xr, b.p.n) / (double)b.p.n);
-    float c = sd == NULL ? (float)(2.0 * gp[r] / dof)
-            : sd[r] == 0 ? 0.0f : (float)(gp[r] / (dof * sd[r]));
-    for (i = 0; i < b.p.n; i++) o[r * b.p.n + i] = c * (xr[i] - mean);
-  }
+  lt_parallel(b.p.rows, lt_par_chunk(b.p.rows, 3.0 * (double)b.p.n), 0, rd_var_bw_task, &j);
   return rd_bw_end(&b, gin);
 }
 
 /* two passes in double: the mean, then squared deviations from it */
+static int rd_var_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const rd_var_job *j = ctx;
+  int64_t r, i, n = j->n;
+  (void)worker;
+  for (r = lo; r < hi; r++) {
+    const float *xr = j->x + r * n;
+    double mean = lt_row_sum(xr, n) / (double)n, m2[8] = {0}, s = 0, v;
+    int k;
+    for (i = 0; i + 8 <= n; i += 8)
+      for (k = 0; k < 8; k++) m2[k] += (xr[i + k] - mean) * (xr[i + k] - mean);
+    for (; i < n; i++) s += (xr[i] - mean) * (xr[i] - mean);
+    for (k = 0; k < 8; k++) s += m2[k];
+    v = s / j->dof;
+    j->out[r] = (float)(j->isstd ? sqrt(v) : v);
+  }
+  return 0;
+}
+
 static lt_tensor *rd_var_std(const char *op, lt_tensor *a, int dim,
                              int correction, int keepdim, int isstd) {
   rd_plan p;
   lt_tensor *out, *hold;
   const float *x;
-  int64_t r, i;
-  double dof;
+  rd_var_job j;
   lt_node *nd;
   if (rd_plan_make(op, a->shape, a->ndim, dim, keepdim, &p) < 0) return NULL;
   if ((out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
   if ((x = rd_rows(a, &p, &hold)) == NULL) { lt_tensor_release(out); return NULL; }
-  dof = rd_dof(p.n, correction);
+  j.x = x; j.out = lt_data(out); j.n = p.n; j.dof = rd_dof(p.n, correction); j.isstd = isstd;
   lt_prof_work(4.0 * (double)p.rows * p.n);
-  for (r = 0; r < p.rows; r++) {
-    const float *xr = x + r * p.n;
-    double mean = lt_row_sum(xr, p.n) / (double)p.n, m2[8] = {0}, s = 0, v;
-    int k;
-    for (i = 0; i + 8 <= p.n; i += 8)
-      for (k = 0; k < 8; k++) m2[k] += (xr[i + k] - mean) * (xr[i + k] - mean);
-    for (; i < p.n; i++) s += (xr[i] - mean) * (xr[i] - mean);
-    for (k = 0; k < 8; k++) s += m2[k];
-    v = s / dof;
-    lt_data(out)[r] = (float)(isstd ? sqrt(v) : v);
-  }
+  lt_parallel(p.rows, lt_par_chunk(p.rows, 4.0 * (double)p.n), 0, rd_var_task, &j);
   lt_tensor_release(hold);
   nd = lt_ag_record(out, isstd ? "StdBackward" : "VarBackward",
                     rd_var_backward, &a, 1, sizeof(rd_var_ctx));

@@ -285,12 +285,17 @@ int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx) {
   total = (n + chunk - 1) / chunk;
   if (total == 1 || pool.size == 1 || lt_in_region || lt_pool_start() != 0 ||
       (total < LT_WAKE_CHUNKS && atomic_load(&pool.sleepers) == pool.started)) {
-    for (c = 0; c < total; c++) {   /* here, in order, stopping at an error */
+    /* several chunks run here still get single-threaded BLAS, as on the
+    ** pool: whether the workers slept must not change the bits */
+    int blas1 = total > 1 && pool.size > 1 && !lt_in_region && (flags & LT_PAR_BLAS);
+    if (blas1 && lt_blas_set_num_threads(1)) return -1;
+    for (c = 0; c < total && rc == 0; c++) {   /* here, in order, stopping at an error */
       int64_t lo = c * chunk;
-      if ((flags & LT_PAR_INTR) && lt_interrupted()) { lt_err("interrupted"); return -1; }
-      if (fn(ctx, 0, lo, lo + chunk < n ? lo + chunk : n)) return -1;
+      if ((flags & LT_PAR_INTR) && lt_interrupted()) { lt_err("interrupted"); rc = -1; }
+      else rc = fn(ctx, 0, lo, lo + chunk < n ? lo + chunk : n);
     }
-    return 0;
+    if (blas1) lt_blas_set_num_threads(pool.size);
+    return rc;
   }
   pool.fn = fn; pool.ctx = ctx; pool.n = n; pool.chunk = chunk; pool.flags = flags;
   if ((flags & LT_PAR_BLAS) && lt_blas_set_num_threads(1)) return -1;

@@ -21,8 +21,10 @@
 ** calling thread's): kernels allocate first, then go parallel.
 **
 ** BLAS: a region flagged LT_PAR_BLAS runs OpenBLAS single-threaded
-** inside (lunet's threads already fill the cores); a product called
-** outside any region gets all of OpenBLAS's threads.
+** inside (lunet's threads already fill the cores), also when its chunks
+** end up run here one after the other (so the bits do not depend on
+** whether the workers were awake); a region of one chunk, and a product
+** called outside any region, get all of OpenBLAS's threads.
 */
 #ifndef LT_POOL_H
 #define LT_POOL_H

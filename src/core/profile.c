@@ -11,6 +11,7 @@ int lt_prof_on = 0;
 
 static double (*lt_prof_table)[LT_PROF_NCOUNTERS] = NULL;
 static int lt_prof_nscopes = 0, lt_prof_cur = 0, lt_prof_in_bwd = 0;
+static int lt_prof_parts[LT_PROF_MAXPARTS], lt_prof_nparts = 0;
 
 void lt_prof_add_(lt_prof_counter c, double v) {
   if (lt_prof_cur >= 0 && lt_prof_cur < lt_prof_nscopes) lt_prof_table[lt_prof_cur][c] += v;
@@ -43,7 +44,17 @@ int lt_prof_start(int nscopes) {
   return 0;
 }
 
-void lt_prof_stop(void) { lt_prof_on = 0; }
+void lt_prof_stop(void) { lt_prof_on = 0; lt_prof_nparts = 0; }
+
+void lt_prof_set_parts(const int *scopes, int n) {
+  int i;
+  lt_prof_nparts = n < 0 ? 0 : n > LT_PROF_MAXPARTS ? LT_PROF_MAXPARTS : n;
+  for (i = 0; i < lt_prof_nparts; i++) lt_prof_parts[i] = scopes[i];
+}
+
+int lt_prof_part(int k) {
+  return k >= 0 && k < lt_prof_nparts ? lt_prof_parts[k] : lt_prof_cur;
+}
 
 double lt_prof_get(int scope, lt_prof_counter c) {
   if (scope < 0 || scope >= lt_prof_nscopes || c < 0 || c >= LT_PROF_NCOUNTERS) return 0;

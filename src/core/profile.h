@@ -36,4 +36,15 @@ int lt_prof_start(int nscopes);       /* zero counters for scopes 0..nscopes-1; 
 void lt_prof_stop(void);
 double lt_prof_get(int scope, lt_prof_counter c);
 
+/*
+** A fused op that does the work of several modules (nn.MLP's Linear,
+** GELU, Linear) charges each part to that module's scope: the Lua side
+** names the parts' scopes before the call (lt_prof_set_parts; n = 0
+** forgets them) and the op reads lt_prof_part(k), which is the current
+** scope for a part not named.  The op keeps them for its backward.
+*/
+#define LT_PROF_MAXPARTS 4
+void lt_prof_set_parts(const int *scopes, int n);
+int lt_prof_part(int k);
+
 #endif

@@ -10,11 +10,15 @@
 **
 ** Big blocks of rows go to the thread pool, rows being independent: a
 ** row's result does not depend on which rows share its chunk or thread.
+** One long row's sum (lt_long_dot) goes in fixed pieces.
 */
 #include <math.h>
+#include <stdlib.h>
 
+#include "alloc.h"
 #include "pool.h"
 #include "rowmath.h"
+#include "tensor.h"
 
 #define LT_ROWS_CHUNK 2048
 #define LT_ROWS_MAX   256      /* rows per chunk, at most */
@@ -166,4 +170,45 @@ void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
   lt_rows_job j;
   j.x = x; j.shift = shift; j.y = y; j.logw = j.lse = NULL; j.n = n;
   lt_parallel(rows, lt_par_chunk(rows, 4.0 * (double)(n > 0 ? n : 1)), 0, lt_rows_exp_task, &j);
+}
+
+/* ---------------------------------------------------------------- one long row */
+
+#define LT_PIECE 65536
+
+typedef struct lt_long_job {
+  const float *x, *y;
+  int64_t n;
+  double *part;
+} lt_long_job;
+
+static int lt_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_long_job *j = ctx;
+  int64_t c;
+  (void)worker;
+  for (c = lo; c < hi; c++) {
+    int64_t a = c * LT_PIECE, len = j->n - a < LT_PIECE ? j->n - a : LT_PIECE;
+    j->part[c] = j->y ? lt_row_dot(j->x + a, j->y + a, len) : lt_row_sum(j->x + a, len);
+  }
+  return 0;
+}
+
+int lt_long_dot(const char *op, const float *x, const float *y, int64_t n, double *out) {
+  lt_long_job j;
+  int64_t np = (n + LT_PIECE - 1) / LT_PIECE, c;
+  double s = 0;
+  if (np <= 1) {                     /* one piece: no buffer, no hand-off */
+    *out = y ? lt_row_dot(x, y, n) : lt_row_sum(x, n);
+    return 0;
+  }
+  if ((j.part = lt_malloc((size_t)np * sizeof *j.part)) == NULL) {
+    lt_err("%s: out of memory", op);
+    return -1;
+  }
+  j.x = x; j.y = y; j.n = n;
+  lt_parallel(np, 1, 0, lt_long_task, &j);
+  for (c = 0; c < np; c++) s += j.part[c];
+  free(j.part);
+  *out = s;
+  return 0;
 }

@@ -130,4 +130,12 @@ void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
 void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
                  int64_t n);
 
+/*
+** One long row (rowmath.c): *out = the sum of x (y NULL) or of x*y over
+** n floats, in fixed pieces (lt_row_sum, lt_row_dot) summed on the pool
+** and then added in order, so the bits do not depend on the thread count.
+** 0, or -1 with lt_err "<op>: out of memory".
+*/
+int lt_long_dot(const char *op, const float *x, const float *y, int64_t n, double *out);
+
 #endif

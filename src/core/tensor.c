@@ -100,6 +100,8 @@ static void lt_buf_cache_clear(void) {
   lt_cache_bytes = 0;
 }
 
+void lt_mem_release_cache(void) { lt_buf_cache_clear(); }
+
 /*
 ** Out of memory: give the cached buffers back and try again; then let the
 ** release hook free what it can (the binding's collects Lua's garbage,

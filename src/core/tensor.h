@@ -61,6 +61,7 @@ char *lt_dims_str(const int64_t *shape, int ndim, char *buf, size_t sz);
 
 /* ---- memory accounting (so the Lua GC can be told) ---- */
 size_t lt_mem_live(void);     /* bytes of live storage */
+void lt_mem_release_cache(void);   /* free the cache of freed buffers (tensor.c) */
 
 /* ---- lifetime ---- */
 lt_tensor *lt_tensor_retain(lt_tensor *t);

@@ -161,18 +161,24 @@ static inline float lt_vphi(float x, float e) {
 #define LT_GELU_K       0.79788456080286535588f   /* sqrt(2/pi) */
 #define LT_GELU_C       0.044715f
 
-/* GELU, exact form: x Phi(x); its limit -0 below -20 (also at -inf) */
-static inline float lt_vgelu(float x) {
-  float y = x * lt_vphi(x, lt_vgauss(x));
+/*
+** GELU, exact form: x Phi(x), its limit -0 below -20 (also at -inf); and
+** in *dy its derivative GELU'(x) = Phi(x) + x phi(x), x clamped in the
+** second term, whose factor phi is 0 out there anyway, so that +-inf give
+** the limits 1, 0.  One function for both because they share their exp:
+** the fused MLP's backward recomputes GELU beside its derivative, and
+** the single-purpose forms below are this with the other half unused
+** (which the compiler drops).
+*/
+static inline float lt_vgelu_pair(float x, float *dy) {
+  float e = lt_vgauss(x), p = lt_vphi(x, e), y = x * p;
+  float xc = x < -40.0f ? -40.0f : x > 40.0f ? 40.0f : x;
+  *dy = p + xc * (LT_INV_SQRT_2PI * e);
   return x < -20.0f ? -0.0f : y;
 }
 
-/* GELU'(x) = Phi(x) + x phi(x); x clamped in the second term, whose
-** factor phi is 0 out there anyway, so that +-inf give the limits 1, 0 */
-static inline float lt_vgelu_grad(float x) {
-  float e = lt_vgauss(x), xc = x < -40.0f ? -40.0f : x > 40.0f ? 40.0f : x;
-  return lt_vphi(x, e) + xc * (LT_INV_SQRT_2PI * e);
-}
+static inline float lt_vgelu(float x) { float d; return lt_vgelu_pair(x, &d); }
+static inline float lt_vgelu_grad(float x) { float d; lt_vgelu_pair(x, &d); return d; }
 
 /*
 ** GELU, tanh form: x (1 + tanh u) / 2 with u = k (x + c x^3), written as
@@ -185,19 +191,19 @@ static inline float lt_vgelu_tanh_u(float x) {
   return LT_GELU_K * lt_fma(LT_GELU_C * xc, xc * xc, xc);
 }
 
-static inline float lt_vgelu_tanh(float x) {
-  float y = x * lt_vsigmoid(2.0f * lt_vgelu_tanh_u(x));
+/* x s(2u), and in *dy its derivative s + x s (1 - s) 2 u' with
+** u' = k (1 + 3 c x^2): one exp for both, as lt_vgelu_pair */
+static inline float lt_vgelu_tanh_pair(float x, float *dy) {
+  float xc = x < -20.0f ? -20.0f : x > 20.0f ? 20.0f : x;
+  float v = 2.0f * lt_vgelu_tanh_u(x), a = lt_vexp(-fabsf(v)), s = lt_vsigmoid_a(v, a);
+  float du = 2.0f * LT_GELU_K * lt_fma(3.0f * LT_GELU_C * xc, xc, 1.0f);
+  float d = 1.0f + a, y = x * s;
+  *dy = s + xc * du * (a / (d * d));
   return x < -20.0f ? -0.0f : y;
 }
 
-/* d/dx x s(2u) = s + x s (1 - s) 2 u'  (u' = k (1 + 3 c x^2)) */
-static inline float lt_vgelu_tanh_grad(float x) {
-  float xc = x < -20.0f ? -20.0f : x > 20.0f ? 20.0f : x;
-  float v = 2.0f * lt_vgelu_tanh_u(x), a = lt_vexp(-fabsf(v));
-  float du = 2.0f * LT_GELU_K * lt_fma(3.0f * LT_GELU_C * xc, xc, 1.0f);
-  float d = 1.0f + a;
-  return lt_vsigmoid_a(v, a) + xc * du * (a / (d * d));
-}
+static inline float lt_vgelu_tanh(float x) { float d; return lt_vgelu_tanh_pair(x, &d); }
+static inline float lt_vgelu_tanh_grad(float x) { float d; lt_vgelu_tanh_pair(x, &d); return d; }
 
 /* SiLU x sigmoid(x), and its derivative s + x s (1 - s) */
 static inline float lt_vsilu(float x) {

@@ -11,6 +11,24 @@ static int lb_linear(lua_State *L) {
   return lb_fill(L, r, lt_linear(x, w, b));
 }
 
+/* lunet.mlp(x, w1, b1, w2, b2 [, {approximate='none'|'tanh'}]): b1, b2 may be nil */
+static int lb_mlp(lua_State *L) {
+  static const char *const known[] = {"approximate", NULL};
+  static const char *const approximate[] = {"none", "tanh", NULL};
+  lt_tensor *x = lb_checktensor(L, 1, "mlp"), *w1 = lb_checktensor(L, 2, "mlp");
+  lt_tensor *b1 = lb_opttensor(L, 3, "mlp"), *w2 = lb_checktensor(L, 4, "mlp");
+  lt_tensor *b2 = lb_opttensor(L, 5, "mlp"), **r;
+  int tanh_form = 0;
+  lb_checkoptions(L, 6, "mlp", known);
+  if (lua_istable(L, 6)) {
+    lua_getfield(L, 6, "approximate");
+    tanh_form = lb_checkname(L, -1, "none", approximate, "mlp", "approximate") == 1;
+  }
+  lua_settop(L, 5);
+  r = lb_newbox(L);
+  return lb_fill(L, r, lt_mlp(x, w1, b1, w2, b2, tanh_form));
+}
+
 /* ids are 1-based like every index the user sees: shift at the border
 ** (int64 ids, or float ones holding whole numbers) */
 static int lb_embedding(lua_State *L) {
@@ -56,7 +74,7 @@ static int lb_dropout(lua_State *L) {
 }
 
 const luaL_Reg lb_nn_funcs[] = {
-  {"linear", lb_linear}, {"embedding", lb_embedding},
+  {"linear", lb_linear}, {"mlp", lb_mlp}, {"embedding", lb_embedding},
   {"layer_norm", lb_layer_norm}, {"rms_norm", lb_rms_norm},
   {"rope", lb_rope}, {"dropout", lb_dropout},
   {NULL, NULL}

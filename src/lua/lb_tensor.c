@@ -269,6 +269,14 @@ static int lb_memory(lua_State *L) {
   return 1;
 }
 
+/* lunet._release_cache(): give the freed buffers kept for reuse back to
+** the C library (the memory spec measures a loop from a clean state) */
+static int lb_release_cache(lua_State *L) {
+  (void)L;
+  lt_mem_release_cache();
+  return 0;
+}
+
 const luaL_Reg lb_tensor_funcs[] = {
   {"zeros", lb_zeros}, {"ones", lb_ones}, {"empty", lb_empty},
   {"full", lb_full}, {"rand", lb_rand}, {"randn", lb_randn},
@@ -278,6 +286,7 @@ const luaL_Reg lb_tensor_funcs[] = {
   {"full_like", lb_full_like}, {"rand_like", lb_rand_like},
   {"randn_like", lb_randn_like}, {"manual_seed", lb_manual_seed},
   {"is_tensor", lb_is_tensor}, {"memory_allocated", lb_memory},
+  {"_release_cache", lb_release_cache},
   {NULL, NULL}
 };
 

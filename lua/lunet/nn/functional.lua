@@ -4,7 +4,7 @@ local lunet = require "lunet"
 
 local F = {}
 for _, name in ipairs {
-  "linear", "embedding", "layer_norm", "rms_norm", "rope", "dropout", "attention",
+  "linear", "mlp", "embedding", "layer_norm", "rms_norm", "rope", "dropout", "attention",
   "softmax", "log_softmax", "relu", "gelu", "silu", "cross_entropy", "mse_loss",
 } do
   F[name] = lunet[name]

@@ -13,6 +13,7 @@ local nn = {
   GELU = act.GELU, SiLU = act.SiLU, ReLU = act.ReLU,
   ModuleList = require "lunet.nn.module_list",
   Sequential = require "lunet.nn.sequential",
+  MLP = require "lunet.nn.mlp",
   RotaryEmbedding = require "lunet.nn.rotary_embedding",
   MultiHeadAttention = require "lunet.nn.multi_head_attention",
   MultiQueryAttention = require "lunet.nn.multi_query_attention",

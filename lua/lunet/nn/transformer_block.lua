@@ -2,17 +2,15 @@
 --   norm='layernorm', dropout=0, ...}: a pre-norm transformer block,
 --
 --   x = x + dropout(attn(ln_1(x), mask, opts))
---   x = x + dropout(mlp(ln_2(x)))          mlp = Linear, GELU, Linear
+--   x = x + dropout(mlp(ln_2(x)))          mlp = Linear, GELU, Linear (nn.MLP: one fused op)
 --
 -- attention is 'mha', 'mqa', 'gqa', 'mla' or 'gated', built by
 -- lunet.nn.attention; the further options the chosen variant takes
 -- (group_size, head_dim, down_dim, up_dim, rope_head_dim, latent_rank, ...)
 -- go to it, and any other is an unknown option of the block.
 local Module = require "lunet.nn.module"
-local Linear = require "lunet.nn.linear"
 local Dropout = require "lunet.nn.dropout"
-local Sequential = require "lunet.nn.sequential"
-local GELU = require("lunet.nn.activation").GELU
+local MLP = require "lunet.nn.mlp"
 local attention = require "lunet.nn.attention"
 local util = require "lunet.util"
 
@@ -63,7 +61,7 @@ function TransformerBlock:init(o)
   self.ln_1 = make_norm(o.d_model)
   self.attn = attention.new(o.attention, o.d_model, o.num_heads, attention_options(o))
   self.ln_2 = make_norm(o.d_model)
-  self.mlp = Sequential(Linear(o.d_model, hidden), GELU(), Linear(hidden, o.d_model))
+  self.mlp = MLP(o.d_model, hidden)
   self.dropout = Dropout(o.dropout)
 end
 
