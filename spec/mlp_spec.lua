@@ -175,7 +175,7 @@ function TestMLP:test_errors_name_the_op_and_shapes()
            lunet.mlp, z { 2, 4 }, z { 8 }, nil, z { 4, 8 })
   H.raises("mlp: approximate must be 'none' or 'tanh', got 'erf'",
            lunet.mlp, z { 2, 4 }, z { 8, 4 }, nil, z { 4, 8 }, nil, { approximate = "erf" })
-  H.raises("mlp: unknown option 'approx' (known options: approximate)",
+  H.raises("mlp: unknown option 'approx' (did you mean 'approximate'?)",
            lunet.mlp, z { 2, 4 }, z { 8, 4 }, nil, z { 4, 8 }, nil, { approx = "tanh" })
   -- at the user's line, naming the module, when nn.MLP calls it
   local m = nn.MLP(4, 8)
