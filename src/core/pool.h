@@ -24,7 +24,10 @@
 ** inside (lunet's threads already fill the cores), also when its chunks
 ** end up run here one after the other (so the bits do not depend on
 ** whether the workers were awake); a region of one chunk, and a product
-** called outside any region, get all of OpenBLAS's threads.
+** called outside any region, get all of OpenBLAS's threads.  Such a
+** product above OpenBLAS's threading threshold sums in an order that
+** depends on OpenBLAS's thread count: the same bits run to run, not
+** across counts.
 */
 #ifndef LT_POOL_H
 #define LT_POOL_H
