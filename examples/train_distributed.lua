@@ -31,7 +31,7 @@ local parser = cli.parser("train_distributed.lua",
 cli.flags(parser, {
   { "steps", 300, "optimiser steps", cli.int(1) },
   { "batch", 32, "the global batch: each of N ranks trains batch/N rows", cli.int(1) },
-  { "threads", 1, "BLAS threads per rank", cli.int(1) },
+  { "threads", 1, "threads per rank (lunet's pool and OpenBLAS)", cli.int(1) },
   { "d-model", 64, "model width", cli.int(1) },
   { "layers", 2, "transformer blocks", cli.int(1) },
   { "heads", 4, "attention heads", cli.int(1) },
@@ -60,7 +60,7 @@ if o.resume then
   start = lunet.load_checkpoint(ckpt, { model = model, optimizer = opt, data = task })
 end
 if rank == 0 then
-  print(string.format("%d rank(s) x %d BLAS thread(s); global batch %d (%d per rank); %s parameters; %s",
+  print(string.format("%d rank(s) x %d thread(s); global batch %d (%d per rank); %s parameters; %s",
                       world, o.threads, o.batch, o.batch // world, util.commas(model:num_parameters()),
                       start > 0 and ("resuming at step " .. start) or "from scratch"))
 end

@@ -130,7 +130,7 @@ assert(lunet.memory_allocated() == base, "bytes still live: " .. lunet.memory_al
 -- time limit so that a hang fails the test rather than the run
 local function under_limit(kib, script)
   local cmd, path = child(script)
-  local out, ok = H.sh(string.format("(ulimit -v %d; OPENBLAS_NUM_THREADS=1 timeout 120 %s) 2>&1",
+  local out, ok = H.sh(string.format("(ulimit -v %d; OPENBLAS_NUM_THREADS=1 LUNET_NUM_THREADS=1 timeout 120 %s) 2>&1",
                                      kib, cmd))
   os.remove(path)
   return ok == true, out

@@ -18,7 +18,7 @@ local lazy = {
   nn = { "lunet.nn" }, optim = { "lunet.optim" }, data = { "lunet.data" },
   profile = { "lunet.profile" }, train = { "lunet.train" }, autograd = { "lunet.autograd" },
   compare = { "lunet.compare" }, sweep = { "lunet.sweep" }, plot = { "lunet.plot" },
-  distributed = { "lunet.distributed" },
+  distributed = { "lunet.distributed" }, progress = { "lunet.progress" }, cli = { "lunet.cli" },
   inspect = { "lunet.inspect", "inspect" },
   save_checkpoint = { "lunet.checkpoint", "save_checkpoint" },
   load_checkpoint = { "lunet.checkpoint", "load_checkpoint" },

@@ -1,6 +1,6 @@
 -- lunet.profile: what a model costs -- parameters, multiply-adds, FLOPs
 -- forward and backward, activation memory, KV cache -- measured by
--- running it once with the core's work counters on (src/profile.h), and
+-- running it once with the core's work counters on (src/core/profile.h), and
 -- a torchinfo-like summary table.
 --
 --   local r = lunet.profile.count(model, {1, 10, 256}, {mask = m})

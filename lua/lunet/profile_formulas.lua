@@ -2,7 +2,7 @@
 -- formulas the attention modules give in their costs() methods.
 --
 -- Each helper adds one op's cost to a tally, by the same conventions the
--- C counters (src/profile.h) charge as the op runs, so a module's formula
+-- C counters (src/core/profile.h) charge as the op runs, so a module's formula
 -- and a measured run agree exactly (spec/profile_spec.lua checks it):
 --
 --   forward_flops    2 per multiply-add of a product, 1 per element of

@@ -28,7 +28,7 @@ The spec (plain data: it is copied to worker processes):
   target_acc      steps-to-target: the first curve point whose validation
                   accuracy reaches it (0.9)
   jobs            grid points trained at once, each in its own process (1)
-  threads         OpenBLAS threads per point (1)
+  threads         lunet threads per point (1)
   runner          the name of a module whose run_point(spec, point) trains
                   a point (default: this module's)
   quiet           no progress lines
