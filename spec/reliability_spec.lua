@@ -118,7 +118,7 @@ local ok, err = pcall(function()
   local keep = {}
   for i = 1, 1000 do keep[i] = lunet.randn { 1000, 1000 } end
 end)
-assert(not ok and tostring(err):find("out of memory allocating 1000000 elements"),
+assert(not ok and tostring(err):find("randn: out of memory allocating 1000000 elements", 1, true),
        "filling memory: " .. tostring(err))
 collectgarbage()
 collectgarbage()

@@ -74,7 +74,13 @@ lt_tensor *lb_toany(lua_State *L, int idx, const char *op) {
 /* ---------------------------------------------------------------- results */
 
 int lb_error(lua_State *L) {
-  return luaL_error(L, "%s", lt_errmsg());
+  const char *msg = lt_errmsg();
+  lua_Debug ar;
+  /* the allocator cannot know which op asked: name the function called */
+  if (strncmp(msg, "out of memory", 13) == 0 && lua_getstack(L, 0, &ar) &&
+      lua_getinfo(L, "n", &ar) && ar.name != NULL)
+    return luaL_error(L, "%s: %s", ar.name, msg);
+  return luaL_error(L, "%s", msg);
 }
 
 /*
