@@ -355,6 +355,49 @@ static int rd_extreme_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   return 0;
 }
 
+/*
+** One long row (every element, or a lone row): the index in fixed pieces
+** of LT_PIECE on the pool, the pieces' indices then combined in piece
+** order by the row rule (the first NaN, else the first extreme), so it is
+** the serial loop's index on any thread count.
+*/
+typedef struct rd_long_job {
+  const float *x;
+  int64_t n, *arg;
+  int ismin;
+} rd_long_job;
+
+static int rd_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const rd_long_job *j = ctx;
+  int64_t c;
+  (void)worker;
+  for (c = lo; c < hi; c++) {
+    int64_t a = c * LT_PIECE, len = j->n - a < LT_PIECE ? j->n - a : LT_PIECE;
+    j->arg[c] = a + rd_arg_row(j->x + a, len, j->ismin);
+  }
+  return 0;
+}
+
+static int rd_long_arg(const char *op, const float *x, int64_t n, int ismin, int64_t *out) {
+  rd_long_job j;
+  int64_t np = (n + LT_PIECE - 1) / LT_PIECE, c, best;
+  if (np <= 1) { *out = rd_arg_row(x, n, ismin); return 0; }
+  if ((j.arg = lt_malloc((size_t)np * sizeof *j.arg)) == NULL) {
+    lt_err("%s: out of memory", op);
+    return -1;
+  }
+  j.x = x; j.n = n; j.ismin = ismin;
+  lt_parallel(np, 1, 0, rd_long_task, &j);
+  best = j.arg[0];
+  for (c = 1; c < np && x[best] == x[best]; c++) {   /* a NaN piece ends it */
+    float v = x[j.arg[c]], m = x[best];
+    if (v != v || (ismin ? v < m : v > m)) best = j.arg[c];
+  }
+  free(j.arg);
+  *out = best;
+  return 0;
+}
+
 static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
                              int ismin, lt_tensor **idx, int argonly) {
   rd_plan p;
@@ -381,8 +424,17 @@ static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
   lt_prof_work((double)p.rows * p.n);
   j.x = x; j.n = p.n; j.ismin = ismin;
   j.out = out ? lt_data(out) : NULL; j.ix = ix ? lt_data(ix) : NULL;
-  lt_parallel(p.rows, lt_par_chunk(p.rows, (double)p.n), 0, rd_extreme_task, &j);
-  lt_tensor_release(hold);
+  if (p.rows == 1) {             /* one long row: pieces, not rows, on the pool */
+    int64_t k;
+    int rc = rd_long_arg(op, x, p.n, ismin, &k);
+    if (rc == 0 && j.out) j.out[0] = x[k];
+    if (rc == 0 && j.ix) j.ix[0] = (float)k;
+    lt_tensor_release(hold);   /* x may be its data */
+    if (rc) goto fail;
+  } else {
+    lt_parallel(p.rows, lt_par_chunk(p.rows, (double)p.n), 0, rd_extreme_task, &j);
+    lt_tensor_release(hold);
+  }
   if (argonly) return ix;   /* no gradient */
   nd = lt_ag_record(out, ismin ? "MinBackward" : "MaxBackward",
                     rd_extreme_backward, &a, 1, sizeof(rd_extreme_ctx));

@@ -174,8 +174,6 @@ void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
 
 /* ---------------------------------------------------------------- one long row */
 
-#define LT_PIECE 65536
-
 typedef struct lt_long_job {
   const float *x, *y;
   int64_t n;

@@ -130,6 +130,10 @@ void lt_softmax_rows(const float *x, int64_t rows, int64_t n, float *w,
 void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
                  int64_t n);
 
+/* floats per piece of one long row: fixed, so the pieces depend on the
+** length only (lt_long_dot here, max/min over every element in ops_reduce.c) */
+#define LT_PIECE 65536
+
 /*
 ** One long row (rowmath.c): *out = the sum of x (y NULL) or of x*y over
 ** n floats, in fixed pieces (lt_row_sum, lt_row_dot) summed on the pool
