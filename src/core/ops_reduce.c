@@ -122,25 +122,6 @@ static lt_tensor *rd_rows_done(lt_tensor *r, const rd_plan *p) {
   return out;
 }
 
-/* ================================================================ row kernels */
-
-/*
-** Index of the largest (ismin: smallest) element of a non-empty row: the
-** first one on ties, like PyTorch on CPU, and the first NaN if there is
-** one, since PyTorch's max/min propagate NaN.
-*/
-static int64_t rd_arg_row(const float *x, int64_t n, int ismin) {
-  int64_t i, best = 0;
-  float m = x[0];
-  if (m != m) return 0;
-  for (i = 1; i < n; i++) {
-    float v = x[i];
-    if (ismin ? v < m : v > m) { m = v; best = i; }
-    else if (v != v) return i;
-  }
-  return best;
-}
-
 /* ================================================================ sum, mean */
 
 /*
@@ -348,53 +329,10 @@ static int rd_extreme_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   int64_t r;
   (void)worker;
   for (r = lo; r < hi; r++) {
-    int64_t k = rd_arg_row(j->x + r * j->n, j->n, j->ismin);
+    int64_t k = lt_row_arg(j->x + r * j->n, j->n, j->ismin);
     if (j->out) j->out[r] = j->x[r * j->n + k];
     if (j->ix) j->ix[r] = (float)k;
   }
-  return 0;
-}
-
-/*
-** One long row (every element, or a lone row): the index in fixed pieces
-** of LT_PIECE on the pool, the pieces' indices then combined in piece
-** order by the row rule (the first NaN, else the first extreme), so it is
-** the serial loop's index on any thread count.
-*/
-typedef struct rd_long_job {
-  const float *x;
-  int64_t n, *arg;
-  int ismin;
-} rd_long_job;
-
-static int rd_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
-  const rd_long_job *j = ctx;
-  int64_t c;
-  (void)worker;
-  for (c = lo; c < hi; c++) {
-    int64_t a = c * LT_PIECE, len = j->n - a < LT_PIECE ? j->n - a : LT_PIECE;
-    j->arg[c] = a + rd_arg_row(j->x + a, len, j->ismin);
-  }
-  return 0;
-}
-
-static int rd_long_arg(const char *op, const float *x, int64_t n, int ismin, int64_t *out) {
-  rd_long_job j;
-  int64_t np = (n + LT_PIECE - 1) / LT_PIECE, c, best;
-  if (np <= 1) { *out = rd_arg_row(x, n, ismin); return 0; }
-  if ((j.arg = lt_malloc((size_t)np * sizeof *j.arg)) == NULL) {
-    lt_err("%s: out of memory", op);
-    return -1;
-  }
-  j.x = x; j.n = n; j.ismin = ismin;
-  lt_parallel(np, 1, 0, rd_long_task, &j);
-  best = j.arg[0];
-  for (c = 1; c < np && x[best] == x[best]; c++) {   /* a NaN piece ends it */
-    float v = x[j.arg[c]], m = x[best];
-    if (v != v || (ismin ? v < m : v > m)) best = j.arg[c];
-  }
-  free(j.arg);
-  *out = best;
   return 0;
 }
 
@@ -426,7 +364,7 @@ static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
   j.out = out ? lt_data(out) : NULL; j.ix = ix ? lt_data(ix) : NULL;
   if (p.rows == 1) {             /* one long row: pieces, not rows, on the pool */
     int64_t k;
-    int rc = rd_long_arg(op, x, p.n, ismin, &k);
+    int rc = lt_long_arg(op, x, p.n, ismin, &k);
     if (rc == 0 && j.out) j.out[0] = x[k];
     if (rc == 0 && j.ix) j.ix[0] = (float)k;
     lt_tensor_release(hold);   /* x may be its data */
