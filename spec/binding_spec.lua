@@ -123,10 +123,11 @@ function TestBinding:test_c_and_lua_near_misses_agree()
       lu.assertEquals(message(fn, opts), message(util.check_options, op, opts, known), op)
     end
   end
-  -- a known name and more after a '\0' is not that option (C strings end there)
+  -- a known name and more after a '\0' is not that option (C strings end
+  -- there); the message shows the NUL as \0
   local ok, err = pcall(lunet.zeros, { 2 }, { ["dtype\0junk"] = "int64" })
   lu.assertFalse(ok)
-  lu.assertStrContains(err, "zeros: unknown option 'dtype\0junk' (did you mean 'dtype'?)")
+  lu.assertStrContains(err, "zeros: unknown option 'dtype\\0junk' (did you mean 'dtype'?)")
   lu.assertTrue(compared > 300 and hinted > compared // 2 and hinted < compared, compared .. " " .. hinted)
 end
 

@@ -329,6 +329,15 @@ local NUL_CASES = {
     function() local x = leaf{2, 3}; x["grad\0x"] = t23() end},
   {"tensor: cannot set field 'requires_grad\\0'",
     function() local x = t23(); x["requires_grad\0"] = true end},
+  -- an option's name, checked in C and in Lua; the hint is for the real name
+  {"zeros: unknown option 'dtype\\0junk' (did you mean 'dtype'?)",
+    function() return lunet.zeros({2}, {["dtype\0junk"] = "int64"}) end},
+  {"zeros: unknown option 'requires_grad\\0001' (did you mean",
+    function() return lunet.zeros({2}, {["requires_grad\0" .. "1"] = true}) end},
+  {"gradcheck: unknown option 'eps\\0' (did you mean 'eps'?)",
+    function() return lunet.gradcheck(function(x) return x:sum() end, {leaf{2}}, {["eps\0"] = 1}) end},
+  {"inspect: unknown option 'x\\0\\0' (known options:",
+    function() return lunet.inspect({}, {["x\0\0"] = 1}) end},
   -- a file name: the C library would open the part before the NUL
   {"save: file name 'nul_case\\0.safetensors' contains a NUL byte",
     function() lunet.save("nul_case\0.safetensors", {w = t23()}) end},

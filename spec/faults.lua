@@ -69,6 +69,15 @@ piece("ops with autograd", function()
   return digest(loss, x.grad, w.grad, idx)
 end)
 
+-- over more than one piece of 65536 floats: the pieces' buffer can fail
+piece("one long row in pieces", function()
+  lunet.manual_seed(3)
+  local x = lunet.randn({ 65536 * 2 + 3 }, { requires_grad = true })
+  local m = x:max()
+  m:backward()
+  return digest(m, x:argmin(), x:sum(), x.grad)
+end)
+
 piece("attention op and views", function()
   lunet.manual_seed(2)
   local q = lunet.randn({ 1, 2, 4, 3 }, { requires_grad = true })

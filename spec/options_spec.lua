@@ -71,6 +71,7 @@ local PROBES = {
   { descend = true }, { larg = true }, { ignore_idx = 0 }, { equalnan = true },
   { b = 1, a = 2 }, { zeta = 1, [3] = true }, { [true] = 1 }, { Dtype = 1 },
   { replace = true }, { scal = 2 }, { x = 1, y = 2, requires = true },
+  { ["dtype\0junk"] = 1 }, { ["x\0" .. "1"] = 1, ["x\0\0"] = 1 },   -- NUL bytes shown as \0
 }
 
 function TestOptions:test_c_and_lua_give_the_same_message()

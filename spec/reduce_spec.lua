@@ -665,3 +665,79 @@ function TestReducePool:test_clip_norm_in_pieces()
   for i = 1, #v do s = s + v[i] * v[i] end
   lu.assertAlmostEquals(lunet.optim.clip_grad_norm({ g }, 1e9), math.sqrt(s), 1e-9 * math.sqrt(s))
 end
+
+-- max/min over one long row go in fixed pieces of 65536 on the pool: the
+-- value and the index of a plain Lua loop (the first NaN, else the first
+-- extreme) on 1 and 2 threads, with ties, NaNs and infinities placed
+-- inside, across and at the edges of the pieces
+local PIECE = 65536
+
+local function loop_extreme(v, ismin)
+  local best = 1
+  for i = 1, #v do
+    if v[i] ~= v[i] then return i end
+    if ismin and v[i] < v[best] or not ismin and v[i] > v[best] then best = i end
+  end
+  return best
+end
+
+local LONG_CASES = {
+  { what = "ties in two pieces", set = { [PIECE + 9] = 50, [7] = 50, [PIECE * 2 + 1] = -50, [3] = -50 } },
+  { what = "a tie across a piece edge", set = { [PIECE] = 50, [PIECE + 1] = 50 } },
+  { what = "NaN first", set = { [1] = 0 / 0, [2] = INF } },
+  { what = "NaN last", set = { [-1] = 0 / 0, [5] = INF, [6] = -INF } },
+  { what = "NaN in two pieces", set = { [PIECE * 2 + 3] = 0 / 0, [PIECE + 2] = 0 / 0, [PIECE + 1] = INF } },
+  { what = "NaN at a piece's start", set = { [PIECE + 1] = 0 / 0 } },
+  { what = "infinities", set = { [PIECE * 3] = INF, [PIECE * 3 + 1] = INF, [2] = -INF, [PIECE] = -INF } },
+}
+
+local function long_row(n, set)
+  lunet.manual_seed(n)
+  local v = lunet.randn({ n }):totable()
+  for i, x in pairs(set) do
+    if i < 0 then i = n + 1 + i end
+    if i <= n then v[i] = x end
+  end
+  return v
+end
+
+-- each op's value (as a hex float: NaN equal to NaN) and 1-based index
+local function long_results(x)
+  local r = {}
+  for _, op in ipairs { "max", "min" } do
+    local v, i = lunet[op](x, 1)
+    r[op] = { string.format("%a", lunet[op](x):item()), string.format("%a", v:item()), i:item(),
+              lunet["arg" .. op](x):item() }
+  end
+  return r
+end
+
+function TestReducePool:test_one_long_row_in_pieces()
+  for _, n in ipairs { 1000, PIECE, PIECE + 1, PIECE * 3 + 5 } do
+    for _, case in ipairs(LONG_CASES) do
+      local v = long_row(n, case.set)
+      local x = lunet.tensor(v)
+      local what = string.format("%s, n = %d", case.what, n)
+      lunet.set_num_threads(1)
+      local serial = long_results(x)
+      for _, op in ipairs { "max", "min" } do
+        local k = loop_extreme(v, op == "min")
+        local want = string.format("%a", v[k])
+        lu.assertEquals(serial[op], { want, want, k, k }, op .. ": " .. what)
+      end
+      lunet.set_num_threads(2)
+      lu.assertEquals(long_results(x), serial, "2 threads: " .. what)
+    end
+  end
+end
+
+-- an all-equal row and an all -inf row: the first index of all
+function TestReducePool:test_one_long_row_all_equal()
+  for _, fill in ipairs { 3, -INF, INF } do
+    local x = lunet.full({ PIECE * 2 + 7 }, fill)
+    for _, threads in ipairs { 1, 2 } do
+      lunet.set_num_threads(threads)
+      lu.assertEquals({ lunet.argmax(x):item(), lunet.argmin(x):item(), lunet.max(x):item() }, { 1, 1, fill })
+    end
+  end
+end

@@ -140,6 +140,12 @@ function util.did_you_mean(name, candidates)
   return best
 end
 
+-- s with each NUL byte written \0 (\000 before a digit), for a message:
+-- the binding's lb_pushshown does the same
+function util.shown(s)
+  return (s:gsub("\0(%d?)", function(d) return (d == "" and "\\0" or "\\000") .. d end))
+end
+
 -- the names a table of known options lists: the strings of its array part
 -- and its string keys (so a class spec {"dim", base = 10000} gives both
 -- "dim" and "base", and a set {causal = true} gives "causal")
@@ -182,7 +188,7 @@ function util.check_options(op, opts, ...)
   if bad == nil then return opts end
   table.sort(names)
   local near = util.did_you_mean(bad_key, names)
-  error(string.format("%s: unknown option '%s' (%s)", op, bad,
+  error(string.format("%s: unknown option '%s' (%s)", op, util.shown(bad),
                       near and string.format("did you mean '%s'?", near)
                         or "known options: " .. table.concat(names, ", ")),
         util.user_level())

@@ -122,25 +122,6 @@ static lt_tensor *rd_rows_done(lt_tensor *r, const rd_plan *p) {
   return out;
 }
 
-/* ================================================================ row kernels */
-
-/*
-** Index of the largest (ismin: smallest) element of a non-empty row: the
-** first one on ties, like PyTorch on CPU, and the first NaN if there is
-** one, since PyTorch's max/min propagate NaN.
-*/
-static int64_t rd_arg_row(const float *x, int64_t n, int ismin) {
-  int64_t i, best = 0;
-  float m = x[0];
-  if (m != m) return 0;
-  for (i = 1; i < n; i++) {
-    float v = x[i];
-    if (ismin ? v < m : v > m) { m = v; best = i; }
-    else if (v != v) return i;
-  }
-  return best;
-}
-
 /* ================================================================ sum, mean */
 
 /*
@@ -348,7 +329,7 @@ static int rd_extreme_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   int64_t r;
   (void)worker;
   for (r = lo; r < hi; r++) {
-    int64_t k = rd_arg_row(j->x + r * j->n, j->n, j->ismin);
+    int64_t k = lt_row_arg(j->x + r * j->n, j->n, j->ismin);
     if (j->out) j->out[r] = j->x[r * j->n + k];
     if (j->ix) j->ix[r] = (float)k;
   }
@@ -381,8 +362,17 @@ static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
   lt_prof_work((double)p.rows * p.n);
   j.x = x; j.n = p.n; j.ismin = ismin;
   j.out = out ? lt_data(out) : NULL; j.ix = ix ? lt_data(ix) : NULL;
-  lt_parallel(p.rows, lt_par_chunk(p.rows, (double)p.n), 0, rd_extreme_task, &j);
-  lt_tensor_release(hold);
+  if (p.rows == 1) {             /* one long row: pieces, not rows, on the pool */
+    int64_t k;
+    int rc = lt_long_arg(op, x, p.n, ismin, &k);
+    if (rc == 0 && j.out) j.out[0] = x[k];
+    if (rc == 0 && j.ix) j.ix[0] = (float)k;
+    lt_tensor_release(hold);   /* x may be its data */
+    if (rc) goto fail;
+  } else {
+    lt_parallel(p.rows, lt_par_chunk(p.rows, (double)p.n), 0, rd_extreme_task, &j);
+    lt_tensor_release(hold);
+  }
   if (argonly) return ix;   /* no gradient */
   nd = lt_ag_record(out, ismin ? "MinBackward" : "MaxBackward",
                     rd_extreme_backward, &a, 1, sizeof(rd_extreme_ctx));

@@ -10,7 +10,8 @@
 **
 ** Big blocks of rows go to the thread pool, rows being independent: a
 ** row's result does not depend on which rows share its chunk or thread.
-** One long row's sum (lt_long_dot) goes in fixed pieces.
+** One long row's sum (lt_long_dot) and max/min index (lt_long_arg) go in
+** fixed pieces.
 */
 #include <math.h>
 #include <stdlib.h>
@@ -176,9 +177,12 @@ void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
 
 #define LT_PIECE 65536
 
+/* the pieces' sums (y NULL), dot products, or indices of the extreme
+** (arg 1: max, 2: min; exact in a double) */
 typedef struct lt_long_job {
   const float *x, *y;
   int64_t n;
+  int arg;
   double *part;
 } lt_long_job;
 
@@ -188,27 +192,52 @@ static int lt_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   (void)worker;
   for (c = lo; c < hi; c++) {
     int64_t a = c * LT_PIECE, len = j->n - a < LT_PIECE ? j->n - a : LT_PIECE;
-    j->part[c] = j->y ? lt_row_dot(j->x + a, j->y + a, len) : lt_row_sum(j->x + a, len);
+    if (j->arg) j->part[c] = (double)(a + lt_row_arg(j->x + a, len, j->arg == 2));
+    else j->part[c] = j->y ? lt_row_dot(j->x + a, j->y + a, len) : lt_row_sum(j->x + a, len);
   }
   return 0;
 }
 
+/* run j's np > 1 pieces on the pool into j->part (freed by the caller) */
+static int lt_long_parts(const char *op, lt_long_job *j, int64_t np) {
+  if ((j->part = lt_malloc((size_t)np * sizeof *j->part)) == NULL) {
+    lt_err("%s: out of memory", op);
+    return -1;
+  }
+  lt_parallel(np, 1, 0, lt_long_task, j);
+  return 0;
+}
+
 int lt_long_dot(const char *op, const float *x, const float *y, int64_t n, double *out) {
-  lt_long_job j;
+  lt_long_job j = {x, y, n, 0, NULL};
   int64_t np = (n + LT_PIECE - 1) / LT_PIECE, c;
   double s = 0;
   if (np <= 1) {                     /* one piece: no buffer, no hand-off */
     *out = y ? lt_row_dot(x, y, n) : lt_row_sum(x, n);
     return 0;
   }
-  if ((j.part = lt_malloc((size_t)np * sizeof *j.part)) == NULL) {
-    lt_err("%s: out of memory", op);
-    return -1;
-  }
-  j.x = x; j.y = y; j.n = n;
-  lt_parallel(np, 1, 0, lt_long_task, &j);
+  if (lt_long_parts(op, &j, np)) return -1;
   for (c = 0; c < np; c++) s += j.part[c];
   free(j.part);
   *out = s;
+  return 0;
+}
+
+int lt_long_arg(const char *op, const float *x, int64_t n, int ismin, int64_t *out) {
+  lt_long_job j = {x, NULL, n, ismin ? 2 : 1, NULL};
+  int64_t np = (n + LT_PIECE - 1) / LT_PIECE, c, best;
+  if (np <= 1) {
+    *out = lt_row_arg(x, n, ismin);
+    return 0;
+  }
+  if (lt_long_parts(op, &j, np)) return -1;
+  best = (int64_t)j.part[0];
+  for (c = 1; c < np && x[best] == x[best]; c++) {   /* a NaN ends the search */
+    int64_t k = (int64_t)j.part[c];
+    float v = x[k], m = x[best];
+    if (v != v || (ismin ? v < m : v > m)) best = k;  /* ties: the earlier piece */
+  }
+  free(j.part);
+  *out = best;
   return 0;
 }

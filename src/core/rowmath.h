@@ -64,6 +64,23 @@ static inline float lt_row_max(const float *x, int64_t n) {
 }
 
 /*
+** Index of the largest (ismin: smallest) element of a non-empty row: the
+** first one on ties, like PyTorch on CPU, and the first NaN if there is
+** one, since PyTorch's max/min propagate NaN.
+*/
+static inline int64_t lt_row_arg(const float *x, int64_t n, int ismin) {
+  int64_t i, best = 0;
+  float m = x[0];
+  if (m != m) return 0;
+  for (i = 1; i < n; i++) {
+    float v = x[i];
+    if (ismin ? v < m : v > m) { m = v; best = i; }
+    else if (v != v) return i;
+  }
+  return best;
+}
+
+/*
 ** THE SOFTMAX FAMILY'S KERNEL: softmax, log_softmax, logsumexp,
 ** cross-entropy and attention all take their exps here.  Rows are n
 ** contiguous floats, row r at x + r*n.  Each row's exps are taken against
@@ -137,5 +154,10 @@ void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
 ** 0, or -1 with lt_err "<op>: out of memory".
 */
 int lt_long_dot(const char *op, const float *x, const float *y, int64_t n, double *out);
+
+/* *out = lt_row_arg of one long row, its pieces' indices found on the pool
+** and combined in order by lt_row_arg's rule: the same index on any thread
+** count.  0, or -1 with lt_err "<op>: out of memory". */
+int lt_long_arg(const char *op, const float *x, int64_t n, int ismin, int64_t *out);
 
 #endif

@@ -420,7 +420,7 @@ static int lb_unknown_option(lua_State *L, int key, const char *op, const char *
   luaL_Buffer b;
   luaL_where(L, 1);
   lua_pushfstring(L, "%s: unknown option '", op);
-  lua_pushvalue(L, key + 1);            /* the name whole, '\0's too */
+  lb_pushshown(L, key + 1);             /* the name whole, '\0's shown */
   luaL_buffinit(L, &b);
   luaL_addstring(&b, "' (");
   if (near) {
