@@ -169,12 +169,19 @@ sweep.serialize = serialize
 
 local function deserialize(text) return util.deserialize(text, "sweep") end
 
+-- through a temporary of its own (Lua 5.4 seeds math.random per process,
+-- the table's address differs per call), so two writers of one path never
+-- write into the same temporary; the rename replaces the file whole
 local function write_file(path, text)
-  local tmp = path .. ".tmp"
-  local f = assert(io.open(tmp, "w"))
-  f:write(text)
+  local tmp = string.format("%s.%08x%s.tmp", path, math.random(0, 0x7fffffff),
+                            tostring({}):match("0x(%x+)") or "")
+  local f, err = io.open(tmp, "w")
+  if not f then fail("cannot write %s", tostring(err)) end   -- err names the path
+  local ok, werr = f:write(text)
   f:close()
-  assert(os.rename(tmp, path))
+  if not ok then os.remove(tmp); fail("cannot write %s: %s", tmp, tostring(werr)) end
+  local moved, rerr = os.rename(tmp, path)
+  if not moved then os.remove(tmp); fail("cannot write %s", tostring(rerr)) end
 end
 
 local read_file = util.read_file
