@@ -24,6 +24,23 @@ function TestDtypeCreate:test_float32_unless_asked()
   lu.assertEquals(lunet.full({2}, 7, { dtype = "int32" }):totable(), { 7, 7 })
 end
 
+-- an integer arange is computed in double, not through float32 (which
+-- has no 2^25 + 1): exact to 2^53, the same values as before below 2^24
+function TestDtypeCreate:test_integer_arange_is_exact()
+  local b = 1 << 25
+  lu.assertEquals(lunet.arange(b, b + 3, { dtype = "int64" }):totable(), { b, b + 1, b + 2 })
+  lu.assertEquals(lunet.arange((1 << 53) - 3, 2^53, 2, { dtype = "int64" }):totable(),
+                  { (1 << 53) - 3, (1 << 53) - 1 })
+  lu.assertEquals(lunet.arange(5, 0, -1.5, { dtype = "int64" }):totable(), { 5, 3, 2, 0 })
+  lu.assertEquals(lunet.arange(-3, 0, { dtype = "int32" }):totable(), { -3, -2, -1 })
+  lu.assertEquals(lunet.arange(250, 260, 3, { dtype = "uint8" }):totable(), { 250, 253, 0, 3 })
+  lu.assertEquals(lunet.arange(0, 1, 0.25, { dtype = "bool" }):totable(), { false, true, true, true })
+  H.raises("arange: value 1e+30 has no int64 value",
+           function() return lunet.arange(1e30, 1e30 + 1e15, 1e14, { dtype = "int64" }) end)
+  H.raises("arange: value -1e+19 has no int32 value",
+           function() return lunet.arange(-1e19, 0, 1e18, { dtype = "int32" }) end)
+end
+
 function TestDtypeCreate:test_booleans_make_bool_tensors()
   local m = lunet.tensor{ { true, false }, { false, true } }
   lu.assertEquals(m.dtype, "bool")

@@ -73,6 +73,10 @@ function TestProfileOps:test_reductions_and_softmax()
   lu.assertEquals(c.backward_flops, 4 * 24)
   c = counted(function() lunet.no_grad(function() x:max(1) x:mean() x:logsumexp(2) end) end)
   lu.assertEquals(c.forward_flops, 24 + 24 + 4 * 24)
+  -- saved bytes count each saved tensor's own element size: max along a
+  -- dim keeps 4 int64 indices
+  c = counted(function() x:max(2) end)
+  lu.assertEquals(c.saved_bytes, 4 * 8)
 end
 
 function TestProfileOps:test_attention_op()

@@ -607,7 +607,11 @@ end
 TestReducePool = {}
 
 function TestReducePool:setUp() self.threads, self.grain = lunet.get_num_threads(), lunet._par_grain() end
-function TestReducePool:tearDown() lunet.set_num_threads(self.threads); lunet._par_grain(self.grain) end
+function TestReducePool:tearDown()
+  lunet.set_num_threads(self.threads); lunet._par_grain(self.grain)
+  collectgarbage()          -- the tensors past 2^24 (hundreds of MB) go now,
+  lunet._release_cache()    -- and their buffers back to the C library
+end
 
 local function pool_results(shape)
   lunet.manual_seed(21)
@@ -740,4 +744,77 @@ function TestReducePool:test_one_long_row_all_equal()
       lu.assertEquals({ lunet.argmax(x):item(), lunet.argmin(x):item(), lunet.max(x):item() }, { 1, 1, fill })
     end
   end
+end
+
+-- past 2^24 elements, where float32 indices would round (0-based 2^24 + 1
+-- has no float32), indices are exact: int64 from the kernel to the
+-- backward.  Along a dim over two rows (rows on the pool), over one long
+-- row (pieces on the pool) and over everything, on 1 and 2 threads
+local BIG = (1 << 24) + 3
+
+-- row 1: its max at the last index, its min just before; row 2: a max
+-- tied at the last two indices (the first wins), its min before them
+local function big_rows()
+  local x = lunet.zeros { 2, BIG }
+  x[{ 1, BIG }], x[{ 1, BIG - 1 }] = 2, -2
+  x[{ 2, BIG - 1 }], x[{ 2, BIG }], x[{ 2, BIG - 2 }] = 3, 3, -3
+  return x
+end
+
+-- each row as one long row (long_results), then the two rows at once
+-- along dim 2 and flat over everything
+local function big_results(x)
+  local r = { long_results(x:select(1, 1)), long_results(x:select(1, 2)) }
+  for _, op in ipairs { "max", "min" } do
+    local v, i = lunet[op](x, 2)
+    r[op] = { v:totable(), i:totable(), lunet["arg" .. op](x, 2):totable(), lunet["arg" .. op](x):item() }
+  end
+  return r
+end
+
+function TestReducePool:test_indices_past_2_24()
+  local x, n = big_rows(), BIG
+  local function hex(v) return string.format("%a", v) end
+  local want = {
+    { max = { hex(2), hex(2), n, n }, min = { hex(-2), hex(-2), n - 1, n - 1 } },
+    { max = { hex(3), hex(3), n - 1, n - 1 }, min = { hex(-3), hex(-3), n - 2, n - 2 } },
+    max = { { 2, 3 }, { n, n - 1 }, { n, n - 1 }, 2 * n - 1 },
+    min = { { -2, -3 }, { n - 1, n - 2 }, { n - 1, n - 2 }, 2 * n - 2 },
+  }
+  for _, threads in ipairs { 1, 2 } do
+    lunet.set_num_threads(threads)
+    lu.assertEquals(big_results(x), want, threads .. " threads")
+  end
+  lu.assertEquals(lunet.argmax(x, 2).dtype, "int64")
+end
+
+-- the gradient lands at the saved index past 2^24 (one long row: its
+-- max last, its min just before), or for a max over everything on every
+-- element equal to it
+function TestReducePool:test_gradient_past_2_24()
+  local n = BIG
+  local x = lunet.zeros { 1, n }
+  x[{ 1, n }], x[{ 1, n - 1 }] = 2, -2
+  x = H.leaf(x)
+  local function grad_at(cells)
+    local g, v = x.grad, {}
+    for i, c in ipairs(cells) do v[i] = g:get(c) end
+    v[#v + 1] = g:sum():item()
+    x.grad = nil
+    collectgarbage()
+    return v
+  end
+  local v, i = lunet.max(x, 2)
+  lu.assertEquals({ v:totable(), i:totable() }, { { 2 }, { n } })
+  v:backward(lunet.tensor { 10 })
+  lu.assertEquals(grad_at { { 1, n }, { 1, n - 1 } }, { 10, 0, 10 })
+  v, i = lunet.min(x, -1, true)
+  lu.assertEquals({ v:totable(), i:totable() }, { { { -2 } }, { { n - 1 } } })
+  v:backward(lunet.tensor { { 5 } })
+  lu.assertEquals(grad_at { { 1, n - 1 }, { 1, n } }, { 5, 0, 5 })
+  lunet.max(x):backward()
+  lu.assertEquals(grad_at { { 1, n }, { 1, n - 1 } }, { 1, 0, 1 })
+  lunet.no_grad(function() x[{ 1, 1 }] = 2 end)   -- a tie shares a max over everything
+  lunet.max(x):backward()
+  lu.assertEquals(grad_at { { 1, 1 }, { 1, n }, { 1, 2 } }, { 0.5, 0.5, 0, 1 })
 end

@@ -205,7 +205,7 @@ static void lt_ag_slot(lt_node *n, lt_saved *slot) {
 
 void lt_ag_save(lt_node *n, lt_saved *slot, lt_tensor *t) {
   lt_ag_slot(n, slot);
-  if (t) lt_prof_add(LT_PROF_SAVED, (double)lt_numel(t) * sizeof(float));
+  if (t) lt_prof_add(LT_PROF_SAVED, (double)lt_numel(t) * lt_dtype_size(lt_dtypeof(t)));
   slot->version = t ? t->st->version : 0;
   lt_tensor_release(slot->t);
   slot->t = lt_tensor_retain(t);

@@ -81,6 +81,41 @@ lt_tensor *lt_scalar_dtype(double v, lt_dtype dt) {
   return lt_full_dtype(NULL, 0, v, dt);
 }
 
+/* each value start + i*step in double, then as dt: an integer arange is
+** exact to 2^53 (through float32 it would round past 2^24) */
+lt_tensor *lt_arange(double start, double stop, double step, lt_dtype dt) {
+  double len, last;
+  int64_t n, i;
+  lt_tensor *t;
+  char *p;
+  if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
+    lt_err("arange: invalid range (%g, %g, step %g)", start, stop, step);
+    return NULL;
+  }
+  len = ceil((stop - start) / step);
+  if (len < 0) len = 0;
+  if (len > 1e12) {
+    lt_err("arange: range (%g, %g, step %g) is too long", start, stop, step);
+    return NULL;
+  }
+  n = (int64_t)len;
+  last = start + (double)(n - 1) * step;   /* the values run from start to last */
+  if (lt_is_integral(dt) && n > 0 && !(fmin(start, last) >= -0x1p63 && fmax(start, last) < 0x1p63)) {
+    lt_err("arange: value %g has no %s value", fabs(start) > fabs(last) ? start : last,
+           lt_dtype_name(dt));
+    return NULL;
+  }
+  if ((t = lt_empty_dtype(&n, 1, dt)) == NULL) return NULL;
+  p = lt_ptr(t);
+  for (i = 0; i < n; i++) {
+    double v = start + (double)i * step;
+    if (dt == LT_FLOAT32) ((float *)p)[i] = (float)v;
+    else if (dt == LT_BOOL) p[i] = v != 0;
+    else lt_set_i64(dt, p + i * (int64_t)lt_dtype_size(dt), (int64_t)v);
+  }
+  return t;
+}
+
 /* ---------------------------------------------------------------- conversion */
 
 /* float -> int64 when v has an integer part that fits: C leaves the

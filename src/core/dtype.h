@@ -68,6 +68,9 @@ lt_tensor *lt_full_dtype(const int64_t *shape, int ndim, double v, lt_dtype dt);
 /* every element a copy of the one at elem (exact for any int64) */
 lt_tensor *lt_full_raw(const int64_t *shape, int ndim, lt_dtype dt, const void *elem);
 lt_tensor *lt_scalar_dtype(double v, lt_dtype dt);
+/* start, start + step, ... short of stop, as dt (integers truncated
+** toward zero, as a conversion would) */
+lt_tensor *lt_arange(double start, double stop, double step, lt_dtype dt);
 /* t as dtype dt: t itself (retained) when it already is, else a new
 ** contiguous tensor.  float -> integer truncates toward zero and refuses
 ** NaN, infinities and values beyond int64; anything -> bool is (v != 0).

@@ -40,10 +40,12 @@ int lt_broadcast_shape(const char *op, const lt_tensor *a, const lt_tensor *b,
 /* ---- reductions (ops_reduce.c) ---- */
 lt_tensor *lt_sum(lt_tensor *a, int dim, int keepdim);
 lt_tensor *lt_mean(lt_tensor *a, int dim, int keepdim);
-/* values, and 0-based indices as floats in *idx (NULL for dim ALLDIMS) */
+/* of float32 tensors: values, and 0-based int64 indices in *idx (NULL
+** for dim ALLDIMS); argmax/argmin the indices alone (flat for ALLDIMS) */
 lt_tensor *lt_max(lt_tensor *a, int dim, int keepdim, lt_tensor **idx);
 lt_tensor *lt_min(lt_tensor *a, int dim, int keepdim, lt_tensor **idx);
-lt_tensor *lt_argmax(lt_tensor *a, int dim, int keepdim);   /* 0-based */
+lt_tensor *lt_argmax(lt_tensor *a, int dim, int keepdim);
+lt_tensor *lt_argmin(lt_tensor *a, int dim, int keepdim);
 lt_tensor *lt_var(lt_tensor *a, int dim, int correction, int keepdim);
 lt_tensor *lt_std(lt_tensor *a, int dim, int correction, int keepdim);
 lt_tensor *lt_norm(lt_tensor *a, double p, int dim, int keepdim);
@@ -122,7 +124,6 @@ lt_tensor *lt_int_abs(lt_tensor *a);
 lt_tensor *lt_int_sum(lt_tensor *x, int dim, int keepdim);
 int lt_int_extreme(lt_tensor *x, int dim, int keepdim, int ismin,
                           lt_tensor **values, lt_tensor **idx);
-lt_tensor *lt_argmin(lt_tensor *a, int dim, int keepdim);   /* float, 0-based (ops_reduce.c) */
 
 /* ---- rounding (ops_round.c): float32 in and out, zero gradient; integer
 ** inputs come back as they are (sign computes) ---- */

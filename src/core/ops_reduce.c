@@ -273,7 +273,7 @@ lt_tensor *lt_mean(lt_tensor *a, int dim, int keepdim) {
 typedef struct rd_extreme_ctx {
   int d;
   float value;              /* over every element: the result */
-  lt_saved idx;             /* along a dim: 0-based indices, as floats */
+  lt_saved idx;             /* along a dim: 0-based int64 indices */
   lt_saved x;               /* over every element: the input */
 } rd_extreme_ctx;
 
@@ -291,10 +291,10 @@ static int rd_extreme_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
   o = lt_data(gi);
   lt_prof_work(p.d >= 0 ? (double)p.rows : 2.0 * (double)p.n);
   if (p.d >= 0) {
-    const float *idx = lt_data(c->idx.t);
+    const int64_t *idx = lt_i64(c->idx.t);
     for (r = 0; r < p.rows; r++) {
       int64_t k = r / p.inner, j = r % p.inner;
-      o[(k * p.n + (int64_t)idx[r]) * p.inner + j] = gp[r];
+      o[(k * p.n + idx[r]) * p.inner + j] = gp[r];
     }
   } else {
     float v = c->value;
@@ -314,12 +314,13 @@ static int rd_extreme_backward(lt_node *nd, lt_tensor *gout, lt_tensor **gin) {
 /*
 ** max, min (values, and indices when reducing a dim) and argmax (indices
 ** only, flat over every element for LT_ALLDIMS).  Indices are 0-based
-** floats: exact up to 2^24.
+** int64 from the kernel to the backward, exact at any size.
 */
 /* items: rows, each row's extreme and its index (either may be unwanted) */
 typedef struct rd_extreme_job {
   const float *x;
-  float *out, *ix;
+  float *out;
+  int64_t *ix;
   int64_t n;
   int ismin;
 } rd_extreme_job;
@@ -331,7 +332,7 @@ static int rd_extreme_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   for (r = lo; r < hi; r++) {
     int64_t k = lt_row_arg(j->x + r * j->n, j->n, j->ismin);
     if (j->out) j->out[r] = j->x[r * j->n + k];
-    if (j->ix) j->ix[r] = (float)k;
+    if (j->ix) j->ix[r] = k;
   }
   return 0;
 }
@@ -350,23 +351,18 @@ static lt_tensor *rd_extreme(const char *op, lt_tensor *a, int dim, int keepdim,
     else lt_err("%s: reduction over an empty dim (dim %d has size 0)", op, p.d + 1);
     return NULL;
   }
-  /* indices travel as float32, exact only up to 2^24 */
-  if ((argonly || p.d >= 0) && p.n > ((int64_t)1 << 24)) {
-    lt_err("%s: %lld elements to index exceed 2^24, the float32 index limit", op,
-           (long long)p.n);
-    return NULL;
-  }
   if (!argonly && (out = lt_empty(p.oshape, p.ondim)) == NULL) return NULL;
-  if ((argonly || p.d >= 0) && (ix = lt_empty(p.oshape, p.ondim)) == NULL) goto fail;
+  if ((argonly || p.d >= 0) && (ix = lt_empty_dtype(p.oshape, p.ondim, LT_INT64)) == NULL)
+    goto fail;
   if ((x = rd_rows(a, &p, &hold)) == NULL) goto fail;
   lt_prof_work((double)p.rows * p.n);
   j.x = x; j.n = p.n; j.ismin = ismin;
-  j.out = out ? lt_data(out) : NULL; j.ix = ix ? lt_data(ix) : NULL;
+  j.out = out ? lt_data(out) : NULL; j.ix = ix ? (int64_t *)lt_ptr(ix) : NULL;
   if (p.rows == 1) {             /* one long row: pieces, not rows, on the pool */
     int64_t k;
     int rc = lt_long_arg(op, x, p.n, ismin, &k);
     if (rc == 0 && j.out) j.out[0] = x[k];
-    if (rc == 0 && j.ix) j.ix[0] = (float)k;
+    if (rc == 0 && j.ix) j.ix[0] = k;
     lt_tensor_release(hold);   /* x may be its data */
     if (rc) goto fail;
   } else {

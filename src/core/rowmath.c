@@ -177,13 +177,14 @@ void lt_rows_exp(float *y, const float *x, const float *shift, int64_t rows,
 
 #define LT_PIECE 65536
 
-/* the pieces' sums (y NULL), dot products, or indices of the extreme
-** (arg 1: max, 2: min; exact in a double) */
+/* the pieces' sums (y NULL) or dot products in part, or (arg 1: max,
+** 2: min) the indices of their extremes in at */
 typedef struct lt_long_job {
   const float *x, *y;
   int64_t n;
   int arg;
   double *part;
+  int64_t *at;
 } lt_long_job;
 
 static int lt_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
@@ -192,24 +193,28 @@ static int lt_long_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   (void)worker;
   for (c = lo; c < hi; c++) {
     int64_t a = c * LT_PIECE, len = j->n - a < LT_PIECE ? j->n - a : LT_PIECE;
-    if (j->arg) j->part[c] = (double)(a + lt_row_arg(j->x + a, len, j->arg == 2));
+    if (j->arg) j->at[c] = a + lt_row_arg(j->x + a, len, j->arg == 2);
     else j->part[c] = j->y ? lt_row_dot(j->x + a, j->y + a, len) : lt_row_sum(j->x + a, len);
   }
   return 0;
 }
 
-/* run j's np > 1 pieces on the pool into j->part (freed by the caller) */
+/* run j's np > 1 pieces on the pool into j->part or j->at (freed by the
+** caller) */
 static int lt_long_parts(const char *op, lt_long_job *j, int64_t np) {
-  if ((j->part = lt_malloc((size_t)np * sizeof *j->part)) == NULL) {
+  void *p = lt_malloc((size_t)np * (j->arg ? sizeof *j->at : sizeof *j->part));
+  if (p == NULL) {
     lt_err("%s: out of memory", op);
     return -1;
   }
+  if (j->arg) j->at = p;
+  else j->part = p;
   lt_parallel(np, 1, 0, lt_long_task, j);
   return 0;
 }
 
 int lt_long_dot(const char *op, const float *x, const float *y, int64_t n, double *out) {
-  lt_long_job j = {x, y, n, 0, NULL};
+  lt_long_job j = {x, y, n, 0, NULL, NULL};
   int64_t np = (n + LT_PIECE - 1) / LT_PIECE, c;
   double s = 0;
   if (np <= 1) {                     /* one piece: no buffer, no hand-off */
@@ -224,20 +229,20 @@ int lt_long_dot(const char *op, const float *x, const float *y, int64_t n, doubl
 }
 
 int lt_long_arg(const char *op, const float *x, int64_t n, int ismin, int64_t *out) {
-  lt_long_job j = {x, NULL, n, ismin ? 2 : 1, NULL};
+  lt_long_job j = {x, NULL, n, ismin ? 2 : 1, NULL, NULL};
   int64_t np = (n + LT_PIECE - 1) / LT_PIECE, c, best;
   if (np <= 1) {
     *out = lt_row_arg(x, n, ismin);
     return 0;
   }
   if (lt_long_parts(op, &j, np)) return -1;
-  best = (int64_t)j.part[0];
+  best = j.at[0];
   for (c = 1; c < np && x[best] == x[best]; c++) {   /* a NaN ends the search */
-    int64_t k = (int64_t)j.part[c];
+    int64_t k = j.at[c];
     float v = x[k], m = x[best];
     if (v != v || (ismin ? v < m : v > m)) best = k;  /* ties: the earlier piece */
   }
-  free(j.part);
+  free(j.at);
   *out = best;
   return 0;
 }

@@ -537,26 +537,6 @@ lt_tensor *lt_zeros(const int64_t *shape, int ndim) {
 
 lt_tensor *lt_scalar(float v) { return lt_full(NULL, 0, v); }
 
-lt_tensor *lt_arange(double start, double stop, double step) {
-  double len;
-  int64_t n, i;
-  lt_tensor *t;
-  if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
-    lt_err("arange: invalid range (%g, %g, step %g)", start, stop, step);
-    return NULL;
-  }
-  len = ceil((stop - start) / step);
-  if (len < 0) len = 0;
-  if (len > 1e12) {
-    lt_err("arange: range (%g, %g, step %g) is too long", start, stop, step);
-    return NULL;
-  }
-  n = (int64_t)len;
-  if ((t = lt_empty(&n, 1)) == NULL) return NULL;
-  for (i = 0; i < n; i++) lt_data(t)[i] = (float)(start + (double)i * step);
-  return t;
-}
-
 lt_tensor *lt_eye(int64_t n, int64_t m) {
   int64_t shape[2] = {n, m < 0 ? n : m}, i;
   lt_tensor *t = lt_zeros(shape, 2);

@@ -91,7 +91,6 @@ int lt_is_dense(const lt_tensor *t);
 lt_tensor *lt_zeros(const int64_t *shape, int ndim);
 lt_tensor *lt_full(const int64_t *shape, int ndim, float v);
 lt_tensor *lt_scalar(float v);                          /* 0-d tensor */
-lt_tensor *lt_arange(double start, double stop, double step);
 lt_tensor *lt_eye(int64_t n, int64_t m);
 lt_tensor *lt_rand(const int64_t *shape, int ndim);     /* U[0,1) */
 lt_tensor *lt_randn(const int64_t *shape, int ndim);    /* N(0,1) */

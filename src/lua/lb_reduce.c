@@ -54,8 +54,8 @@ static int lb_keepdim(lua_State *L, int i, const char *op) {
   }
 }
 
-/* 0-based indices t (float or int64) as a new 1-based int64 copy (t
-** stays as it was: a backward may have saved it) */
+/* 0-based int64 indices t as a new 1-based copy (t stays as it was: a
+** backward may have saved it) */
 static lt_tensor *lb_plus_one(lt_tensor *t) {
   return lt_ids("index", "indices", t, 1);
 }

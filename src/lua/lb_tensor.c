@@ -166,8 +166,7 @@ static int lb_arange(lua_State *L) {
   else b = luaL_checknumber(L, 2);
   c = lb_creation_opts(L, o, "arange", LT_FLOAT32);
   r = lb_newbox(L);
-  lb_fill_created(L, r, lt_arange(a, b, step), c);
-  return lb_recast(L, r, c);
+  return lb_fill_created(L, r, lt_arange(a, b, step, c.dt), c);
 }
 
 static int lb_eye(lua_State *L) {
