@@ -125,7 +125,9 @@ $(CORE_TEST): spec/core_test.c spec/core_vmath.c $(LIBCORE) $(HDRS)
 
 # The specs run on 2 threads with every parallel loop cut into at least
 # three chunks (LUNET_THREAD_STRESS), so the pool's threads run even on the
-# specs' small tensors; make sanitize runs them on one thread.
+# specs' small tensors, and into at most four, so that a task given more
+# rows than it asked for (as a huge job's are) meets that case too; make
+# sanitize runs them on one thread, in the same chunks.
 TEST_THREADS := LUNET_NUM_THREADS=2 LUNET_THREAD_STRESS=1
 
 # the specs' pseudo-terminal driver (the REPL's completion, help, timing)
@@ -164,7 +166,7 @@ sanitize: deps
 	@$(MAKE) --no-print-directory build BUILD=build-san \
 	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 	@cd spec && ASAN_OPTIONS=detect_leaks=1 \
-	  $(subst $(BUILD)/,build-san/,$(RUNENV)) LUNET_SANITIZE=1 LUNET_NUM_THREADS=1 \
+	  $(subst $(BUILD)/,build-san/,$(RUNENV)) LUNET_SANITIZE=1 LUNET_NUM_THREADS=1 LUNET_THREAD_STRESS=1 \
 	  $(CURDIR)/build-san/bin/lunet run.lua
 
 # ThreadSanitizer build of the program and the core's C test, running every

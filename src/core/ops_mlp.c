@@ -90,8 +90,8 @@ typedef struct lt_mlp_job {
   float *y;                 /* forward: {M,N} */
   const float *g;           /* backward: {M,N} */
   float *a, *dh, *dx;       /* backward: {M,H}, {M,H}, {M,K}, each or NULL */
-  float *scratch;           /* forward: R*H floats per thread */
-  int64_t per;
+  float *scratch;           /* forward: rows*H floats per thread */
+  int64_t rows, per;        /* the scratch's rows, and floats (rows*H) */
 } lt_mlp_job;
 
 /* rows [0, n) of y {.,N} set to b (or nothing: the product overwrites) */
@@ -100,8 +100,8 @@ static void lt_mlp_preset(float *y, const float *b, int64_t n, int64_t N) {
   if (b) for (i = 0; i < n; i++) memcpy(y + i * N, b, (size_t)N * sizeof(float));
 }
 
-static int lt_mlp_fwd_task(void *ctx, int worker, int64_t lo, int64_t hi) {
-  const lt_mlp_job *j = ctx;
+/* rows [lo, hi), at most j->rows of them (the scratch's size) */
+static int lt_mlp_fwd_rows(const lt_mlp_job *j, int worker, int64_t lo, int64_t hi) {
   int64_t n = hi - lo, H = j->H, N = j->N;
   float *a = j->scratch + worker * j->per, *h = j->h ? j->h + lo * H : a;
   float *y = j->y + lo * N;
@@ -112,6 +112,17 @@ static int lt_mlp_fwd_task(void *ctx, int worker, int64_t lo, int64_t hi) {
   lt_mlp_act(j->tanh_form, h, a, n * H);    /* in place when h is not kept */
   lt_mlp_preset(y, j->b2, n, N);
   return lt_sgemm(0, !j->wl2, n, N, H, 1.0f, a, H, j->w2, j->ld2, j->b2 ? 1.0f : 0.0f, y, N);
+}
+
+/* the pool may hand out more rows than asked for (it caps the number of
+** chunks of a huge job): take them in blocks the scratch holds, whose
+** bounds still depend on the sizes only */
+static int lt_mlp_fwd_task(void *ctx, int worker, int64_t lo, int64_t hi) {
+  const lt_mlp_job *j = ctx;
+  int64_t r;
+  for (r = lo; r < hi; r += j->rows)
+    if (lt_mlp_fwd_rows(j, worker, r, hi - r > j->rows ? r + j->rows : hi)) return -1;
+  return 0;
 }
 
 static int lt_mlp_bwd_task(void *ctx, int worker, int64_t lo, int64_t hi) {
@@ -277,7 +288,12 @@ lt_tensor *lt_mlp(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w2, lt_
   j.K = w1->shape[1]; j.H = w1->shape[0]; j.N = w2->shape[0]; j.tanh_form = tanh_form;
   M = lt_contig_strides(x->shape, x->ndim - 1, NULL);
   R = lt_mlp_rows(M, j.H);
-  j.per = (M < R ? M : R) * j.H;
+  j.rows = M < R ? M : R;
+  if (j.H > 0 && j.rows > INT64_MAX / (int64_t)sizeof(float) / lt_num_threads() / j.H) {
+    lt_err("mlp: hidden size %lld is too large", (long long)j.H);
+    return NULL;
+  }
+  j.per = j.rows * j.H;
   memcpy(shape, x->shape, sizeof shape);
   shape[x->ndim - 1] = j.N;
   hshape[0] = M; hshape[1] = j.H;

@@ -276,15 +276,22 @@ static void lt_run_job(int64_t total) {
 }
 
 int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx) {
-  int64_t c, total;
+  int64_t c, total, maxchunks;
   int rc = 0;
   if (n <= 0) return 0;
   if (chunk < 1) chunk = 1;
-  if ((n + chunk - 1) / chunk > LT_MAXCHUNKS) chunk = (n + LT_MAXCHUNKS - 1) / LT_MAXCHUNKS;
   lt_pool_init();
+  /* a job of more than maxchunks chunks gets bigger ones than it asked
+  ** for; stress mode caps them at 4, so that every task meets the case */
+  maxchunks = pool.stress ? 4 : LT_MAXCHUNKS;
+  if ((n + chunk - 1) / chunk > maxchunks) chunk = (n + maxchunks - 1) / maxchunks;
   total = (n + chunk - 1) / chunk;
+  /* a few light chunks are not worth waking sleeping workers for; a BLAS
+  ** region's chunks are products, heavy by construction, and run here they
+  ** would leave the other cores idle (BLAS is single-threaded inside) */
   if (total == 1 || pool.size == 1 || lt_in_region || lt_pool_start() != 0 ||
-      (total < LT_WAKE_CHUNKS && atomic_load(&pool.sleepers) == pool.started)) {
+      (total < LT_WAKE_CHUNKS && !(flags & LT_PAR_BLAS) &&
+       atomic_load(&pool.sleepers) == pool.started)) {
     /* several chunks run here still get single-threaded BLAS, as on the
     ** pool: whether the workers slept must not change the bits */
     int blas1 = total > 1 && pool.size > 1 && !lt_in_region && (flags & LT_PAR_BLAS);
