@@ -232,3 +232,27 @@ print("ok", #keep)
   lu.assertTrue(ok, out)
   lu.assertEquals(out, "ok\t38\n")
 end
+
+-- the allocator cannot know the op: the binding names the function the
+-- user called, also through pcall, a local alias, a method or a module
+function TestMemoryPressure:test_out_of_memory_names_the_function()
+  if SANITIZED then return lu.skip("ASan's shadow memory needs terabytes of address space") end
+  local ok, out = under_limit(300000, [[
+local lunet = require "lunet"
+local big = 100000000
+local alias = lunet.zeros
+local x = lunet.zeros { big // 100, 1 }
+for _, f in ipairs {
+  function() return select(2, pcall(lunet.zeros, { big })) end,
+  function() return select(2, pcall(alias, { big })) end,
+  function() return select(2, pcall(x:expand { big // 100, 100 }.contiguous, x:expand { big // 100, 100 })) end,
+  function() return select(2, pcall(function() return lunet.nn.Linear(1, 100)(x) end)) end,
+} do print((f():gsub("^.-(%a+: out of memory)", "%1"))) end
+]])
+  lu.assertTrue(ok, out)
+  lu.assertEquals(out, table.concat({
+    "zeros: out of memory allocating 100000000 elements",
+    "zeros: out of memory allocating 100000000 elements",
+    "contiguous: out of memory allocating 100000000 elements",
+    "linear: out of memory allocating 100000000 elements", ""}, "\n"))
+end

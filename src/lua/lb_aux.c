@@ -73,13 +73,47 @@ lt_tensor *lb_toany(lua_State *L, int idx, const char *op) {
 
 /* ---------------------------------------------------------------- results */
 
-int lb_error(lua_State *L) {
-  const char *msg = lt_errmsg();
+/* the key under which table t (an absolute index) holds the value on top */
+static const char *lb_keyof(lua_State *L, int t) {
+  if (!lua_istable(L, t)) return NULL;
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    if (lua_rawequal(L, -1, -3) && lua_type(L, -2) == LUA_TSTRING) {
+      lua_pop(L, 1);
+      return lua_tostring(L, -1);         /* the key stays on the stack */
+    }
+    lua_pop(L, 1);
+  }
+  return NULL;
+}
+
+/*
+** The name of the running C function: its key in lunet's function or
+** method table (so also when it was called through pcall or a local
+** alias), else what the caller called it.  Leaves values on the stack.
+*/
+static const char *lb_callee(lua_State *L) {
   lua_Debug ar;
+  const char *name;
+  int top;
+  if (!lua_getstack(L, 0, &ar) || !lua_getinfo(L, "nf", &ar)) return NULL;
+  lua_getfield(L, LUA_REGISTRYINDEX, LB_FUNCTIONS);
+  top = lua_gettop(L);
+  lua_pushvalue(L, top - 1);              /* the function, on top */
+  if ((name = lb_keyof(L, top)) != NULL) return name;
+  lua_settop(L, top);
+  if (lua_istable(L, top) && lua_getfield(L, top, "Tensor") == LUA_TTABLE) {
+    lua_pushvalue(L, top - 1);
+    if ((name = lb_keyof(L, top + 1)) != NULL) return name;
+  }
+  return ar.name;
+}
+
+int lb_error(lua_State *L) {
+  const char *msg = lt_errmsg(), *name;
   /* the allocator cannot know which op asked: name the function called */
-  if (strncmp(msg, "out of memory", 13) == 0 && lua_getstack(L, 0, &ar) &&
-      lua_getinfo(L, "n", &ar) && ar.name != NULL)
-    return luaL_error(L, "%s: %s", ar.name, msg);
+  if (strncmp(msg, "out of memory", 13) == 0 && (name = lb_callee(L)) != NULL)
+    return luaL_error(L, "%s: %s", name, msg);
   return luaL_error(L, "%s", msg);
 }
 

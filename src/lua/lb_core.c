@@ -114,6 +114,8 @@ LUAMOD_API int luaopen_lunet_core(lua_State *L) {
   lua_newtable(L);
   lb_setall(L, lb_functions);
   lb_createmeta(L);
+  lua_pushvalue(L, -1);                            /* for lb_error's names */
+  lua_setfield(L, LUA_REGISTRYINDEX, LB_FUNCTIONS);
   lb_newmeta(L, LB_STFILE, lb_stfile_meta);       /* a file being loaded */
   lb_newmeta(L, LB_MODE, lb_mode_meta);           /* no_grad's saved mode */
   lb_sethook(L);

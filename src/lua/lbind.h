@@ -33,6 +33,7 @@
 #include "lunetlib.h"
 
 #define LB_TENSOR "lunet.Tensor"         /* the metatable's registry name */
+#define LB_FUNCTIONS "lunet.functions"   /* the module table, in the registry */
 #define LB_STFILE "lunet.safetensors"    /* a file being loaded (lb_io.c) */
 #define LB_MODE "lunet.mode"             /* a mode to restore (lb_autograd.c) */
 
