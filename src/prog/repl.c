@@ -325,13 +325,12 @@ typedef struct chunk_reader {
 } chunk_reader;
 
 static const char *read_chunk (lua_State *L, void *ud, size_t *size) {
-  static const char newlines[] =
-    "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n"
-    "\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n\n";
+  static char newlines[4096];
   chunk_reader *r = ud;
   (void)L;
+  if (newlines[0] != '\n') memset(newlines, '\n', sizeof newlines);
   if (r->skip > 0) {
-    size_t n = r->skip < (long)(sizeof newlines - 1) ? (size_t)r->skip : sizeof newlines - 1;
+    size_t n = r->skip < (long)sizeof newlines ? (size_t)r->skip : sizeof newlines;
     r->skip -= (long)n;
     *size = n;
     return newlines;
@@ -341,12 +340,27 @@ static const char *read_chunk (lua_State *L, void *ud, size_t *size) {
   return *size ? r->s : NULL;
 }
 
-static int load_stmt (lua_State *L, const char *s, size_t len) {
+static int load_at (lua_State *L, const char *s, size_t len, long skip) {
   chunk_reader r;
-  r.skip = interactive ? 0 : stmt_line - 1;
+  r.skip = skip;
   r.s = s;
   r.len = len;
   return lua_load(L, read_chunk, &r, "=stdin", NULL);
+}
+
+/* A statement is compiled as it is while its form is being found (an
+** expression? complete yet?), which needs no line numbers; the form that
+** is kept is compiled again at its line.  So piped input costs time
+** linear in its length, not quadratic.  The result (function or error
+** message) on the stack top is replaced. */
+static int load_stmt (lua_State *L, const char *s, size_t len) {
+  return load_at(L, s, len, 0);
+}
+
+static int reload_at_line (lua_State *L, const char *s, size_t len, int status) {
+  if (interactive || stmt_line <= 1) return status;
+  lua_pop(L, 1);
+  return load_at(L, s, len, stmt_line - 1);
 }
 
 /* lunet.repl.rewrite(line): what "?name", ":cmd" and "=expr" mean; the
@@ -378,6 +392,8 @@ static int addreturn (lua_State *L) {
       "return (function (...) return ... end)(%s\n);", line);
   int status = load_stmt(L, retline, strlen(retline));
   if (status == LUA_OK)
+    status = reload_at_line(L, retline, strlen(retline), status);
+  if (status == LUA_OK)
     lua_remove(L, -2);  /* modified line */
   else
     lua_pop(L, 2);  /* error message and modified line */
@@ -406,9 +422,9 @@ static int multiline (lua_State *L) {
     const char *buf = lua_tolstring(L, 1, &len);
     int status = load_stmt(L, buf, len);
     int more;
-    if (!incomplete(L, status)) return status;
+    if (!incomplete(L, status)) return reload_at_line(L, buf, len, status);
     if ((more = pushline(L, 0)) == 0) {  /* input ended mid-statement */
-      load_stmt(L, buf, len);  /* the <eof> error again */
+      load_at(L, buf, len, interactive ? 0 : stmt_line - 1);  /* the <eof> error again */
       return LUA_ERRSYNTAX;
     }
     if (more < 0) return LT_SKIP;
