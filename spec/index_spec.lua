@@ -133,8 +133,37 @@ function TestIndexSubscript:test_mask_read_and_write()
   lu.assertEquals(x:totable(), { { 1, 7 }, { 8, 4 } })
   x[x:gt(5)] = lunet.tensor{ -1 }                                 -- one element fills
   lu.assertEquals(x:totable(), { { 1, -1 }, { -1, 4 } })
-  -- a row mask selects rows' elements (broadcast)
-  lu.assertEquals(x[lunet.tensor{ { true }, { false } }]:totable(), { 1, -1 })
+  -- a mask of fewer dims selects along x's leading dims, as in PyTorch:
+  -- whole rows, {count, ...}; read, filled, or written a row for each or
+  -- one row for all
+  local rows = lunet.tensor{ { 1, 2 }, { 3, 4 }, { 5, 6 } }
+  local m = lunet.tensor{ true, false, true }
+  lu.assertEquals(rows[m]:totable(), { { 1, 2 }, { 5, 6 } })
+  lu.assertEquals(rows[lunet.tensor{ false, false, false }]:shape(), { 0, 2 })
+  rows[m] = lunet.tensor{ { 7, 8 }, { 9, 10 } }
+  lu.assertEquals(rows:totable(), { { 7, 8 }, { 3, 4 }, { 9, 10 } })
+  rows[m] = lunet.tensor{ 0, -1 }                                 -- one row for every row
+  lu.assertEquals(rows:totable(), { { 0, -1 }, { 3, 4 }, { 0, -1 } })
+  rows[m] = 5
+  lu.assertEquals(rows:totable(), { { 5, 5 }, { 3, 4 }, { 5, 5 } })
+  local cube = lunet.arange(1, 25):view(2, 3, 4)
+  local picked = cube[lunet.tensor{ { true, false, true }, { false, false, true } }]
+  lu.assertEquals(picked:shape(), { 3, 4 })
+  lu.assertEquals(picked:totable(), { cube[1][1]:totable(), cube[1][3]:totable(), cube[2][3]:totable() })
+  -- a mask that only broadcasts is refused, as PyTorch does (masked_select
+  -- and masked_fill are the broadcasting forms)
+  H.raises("index: a mask of shape {2,1} does not match the leading dims of {2,2}",
+           function() return x[lunet.tensor{ { true }, { false } }] end)
+end
+
+function TestIndexSubscript:test_row_mask_gradients()
+  local m = lunet.tensor{ true, false, true }
+  H.gradcheck(function(w) return (w[m] * w[m]):sum() end, { H.leaf(lunet.randn{ 3, 2 }) })
+  H.gradcheck(function(w, v)
+    local y = w * 1
+    y[m] = v
+    return (y * y):sum()
+  end, { H.leaf(lunet.randn{ 3, 2 }), H.leaf(lunet.randn{ 2, 2 }) })
 end
 
 function TestIndexSubscript:test_ids_read_rows()
@@ -180,18 +209,19 @@ function TestIndexErrors:test_messages_name_the_op_and_values()
   -- x[mask] = v: v fills (one element) or has exactly the selected count
   -- ({n}, leading 1s allowed), as PyTorch's index_put_ wants; at the
   -- assignment's line
-  local m = lunet.tensor{ true, false, true }                       -- selects 4 of x's 6
+  local m = lunet.tensor{ { true, false, true }, { false, true, true } }  -- selects 4 of x's 6
   H.raises_here("index assignment: the mask selects 4 elements, got a tensor of shape {5}", function() x[m] = lunet.ones{ 5 } end)
   H.raises_here("index assignment: the mask selects 4 elements, got a tensor of shape {2,2}", function() x[m] = lunet.ones{ 2, 2 } end)
   H.raises_here("index assignment: the mask selects 4 elements, got a tensor of shape {4,1}", function() x[m] = lunet.ones{ 4, 1 } end)
-  H.raises_here("index assignment: mask of shape {2} does not broadcast to the input's {2,3}", function() x[lunet.tensor{ true, false }] = lunet.ones{ 2 } end)
+  H.raises_here("index assignment: the mask selects {1,3}, got a tensor of shape {2}", function() x[lunet.tensor{ true, false }] = lunet.ones{ 2 } end)
+  H.raises_here("index assignment: a mask of shape {3} does not match the leading dims of {2,3}", function() x[lunet.tensor{ true, false, true }] = 1 end)
   H.raises_here("index assignment: value must be a number, got string", function() x[m] = "a" end)
   H.raises_here("index assignment: index 3 out of range for dim 1 of size 2", function() x[{ 3, 1 }] = 1 end)
   lu.assertEquals(x:totable(), { { 0, 0, 0 }, { 0, 0, 0 } })        -- nothing written
   x[m] = lunet.tensor{ { 1, 2, 3, 4 } }
-  lu.assertEquals(x:totable(), { { 1, 0, 2 }, { 3, 0, 4 } })
+  lu.assertEquals(x:totable(), { { 1, 0, 2 }, { 0, 3, 4 } })
   x[m] = lunet.tensor{ { 9 } }
-  lu.assertEquals(x:totable(), { { 9, 0, 9 }, { 9, 0, 9 } })
+  lu.assertEquals(x:totable(), { { 9, 0, 9 }, { 0, 9, 9 } })
   x[lunet.zeros({ 2, 3 }, { dtype = "bool" })] = lunet.zeros{ 0 }   -- selects none: {0} fits
   H.raises("scatter_add: bool tensors do not add", function()
     return lunet.zeros({ 2 }, { dtype = "bool" }):scatter_add(1, I{ 1 }, lunet.tensor{ true })

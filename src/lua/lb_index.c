@@ -101,16 +101,49 @@ static int lb_masked_scatter_(lua_State *L) {
 
 /* ---------------------------------------------------------------- x[tensor] */
 
-/* x[mask] (bool): the selected elements, 1-d; x[ids] (integers): rows of
-** dim 1, shaped ids.shape .. x.shape[2..] */
+/*
+** A bool mask indexes x's leading dims, as in PyTorch: its shape must be
+** x's first mask.ndim sizes.  Replaces the mask at idx by a view of it
+** with a 1 for each further dim of x (so the core's broadcasting
+** masked_select and masked_scatter take whole trailing blocks), and
+** returns how many further dims there are.
+*/
+static int lb_leading_mask(lua_State *L, lt_tensor *x, int idx, const char *op) {
+  lt_tensor *k = lb_checkany(L, idx, op), **r;
+  int64_t shape[LT_MAXDIM];
+  char b1[160], b2[160];
+  int i, rest = x->ndim - k->ndim;
+  for (i = 0; i < k->ndim && rest >= 0; i++)
+    if (k->shape[i] != x->shape[i]) rest = -1;
+  if (rest < 0)
+    luaL_error(L, "%s: a mask of shape %s does not match the leading dims of %s "
+               "(masked_select and masked_fill broadcast)", op,
+               lt_shape_str(k, b1, sizeof b1), lt_shape_str(x, b2, sizeof b2));
+  if (rest == 0) return 0;
+  for (i = 0; i < x->ndim; i++) shape[i] = i < k->ndim ? k->shape[i] : 1;
+  r = lb_newbox(L);
+  lb_fill(L, r, lt_reshape(k, shape, x->ndim));
+  lua_replace(L, idx);
+  return rest;
+}
+
+/* x[mask] (bool): the selected blocks, {count, x.shape[mask.ndim+1..]};
+** x[ids] (integers): rows of dim 1, shaped ids.shape .. x.shape[2..] */
 int lb_index_tensor(lua_State *L) {
   lt_tensor *x = lb_checkany(L, 1, "index"), *k = lb_checkany(L, 2, "index"), *ix, *flat, *sel;
   lt_tensor **r;
-  int64_t shape[LT_MAXDIM], n;
+  int64_t shape[LT_MAXDIM], n, block = 1;
   int i;
   if (lt_dtypeof(k) == LT_BOOL) {
+    int rest = lb_leading_mask(L, x, 2, "index");
     r = lb_newbox(L);
-    return lb_fill(L, r, lt_masked_select(x, k));
+    sel = lb_fill(L, r, lt_masked_select(x, lb_checkany(L, 2, "index"))) ? *r : NULL;
+    if (rest == 0) return 1;
+    for (i = 0; i < rest; i++) block *= x->shape[x->ndim - rest + i];
+    shape[0] = block > 0 ? lt_numel(sel) / block : 0;
+    for (i = 0; i < rest; i++) shape[i + 1] = x->shape[x->ndim - rest + i];
+    r = lb_newbox(L);
+    return lb_fill(L, r, lt_reshape(sel, shape, rest + 1));
   }
   if (!lt_is_integral(lt_dtypeof(k)))
     luaL_error(L, "index: a %s tensor cannot index (a bool mask or integer ids can; "
@@ -129,30 +162,69 @@ int lb_index_tensor(lua_State *L) {
   return lb_fill(L, r, lt_reshape(sel, shape, ix->ndim + x->ndim - 1));
 }
 
-/* whether v fits the count elements a mask selects, as PyTorch has it:
-** its shape, leading 1s aside, is {count} */
-static int lb_fits_count(const lt_tensor *v, int64_t count) {
-  int i = 0;
+/* whether v fits the selected blocks {count, rest...} (x's last `rest`
+** sizes), as PyTorch has it: v's shape, leading 1s aside, is that shape
+** or, with rest > 0, the block's own (one value for every block) */
+static int lb_fits_blocks(const lt_tensor *v, int64_t count, const lt_tensor *x, int rest) {
+  int i = 0, j, n;
   while (i < v->ndim - 1 && v->shape[i] == 1) i++;
-  return v->ndim - i == 1 && v->shape[i] == count;
+  n = v->ndim - i;
+  if (n == rest + 1 && v->shape[i] != count) return 0;
+  if (n != rest + 1 && (n != rest || rest == 0)) return 0;
+  for (j = 0; j < rest; j++)
+    if (v->shape[v->ndim - rest + j] != x->shape[x->ndim - rest + j]) return 0;
+  return 1;
 }
 
-/* x[mask] = v: a number (or one-element tensor) fills, a tensor of as
-** many elements as the mask selects is scattered in row-major order */
+/* v at idx as {count, rest...} in row-major order, for masked_scatter:
+** v is that shape or one block's (lb_fits_blocks), leading 1s aside */
+static void lb_blocks_value(lua_State *L, lt_tensor *x, int idx, int64_t count, int rest) {
+  lt_tensor *v = lb_checkany(L, idx, "index assignment"), **r, *e;
+  int64_t shape[LT_MAXDIM], block = 1;
+  int i, whole;
+  shape[0] = count;
+  for (i = 0; i < rest; i++) block *= shape[i + 1] = x->shape[x->ndim - rest + i];
+  whole = lt_numel(v) == count * block;   /* else one block, for every one */
+  r = lb_newbox(L);
+  e = lb_fill(L, r, lt_reshape(v, whole ? shape : shape + 1, whole ? rest + 1 : rest)) ? *r : NULL;
+  r = lb_newbox(L);
+  e = lb_fill(L, r, lt_expand(e, shape, rest + 1)) ? *r : NULL;
+  r = lb_newbox(L);
+  lb_fill(L, r, lt_contiguous(e));
+  lua_replace(L, idx);
+  lua_settop(L, idx);
+}
+
+/* x[mask] = v: a number (or one-element tensor) fills the selected
+** blocks; a tensor shaped like them ({count, rest...}), or like one block,
+** is scattered in row-major order */
 int lb_newindex_tensor(lua_State *L) {
   lt_tensor *x = lb_checkany(L, 1, "index assignment");
   lt_tensor *k = lb_checkany(L, 2, "index assignment"), *v = lb_testtensor(L, 3);
-  int64_t count;
-  char b[160];
+  int64_t count, block = 1;
+  char b[160], b2[160];
+  int rest, i;
   if (lt_dtypeof(k) != LT_BOOL)
     luaL_error(L, "index assignment: only a bool mask can be assigned through (x[mask] = v); "
                "for ids use index_add or scatter");
   lua_settop(L, 3);
+  rest = lb_leading_mask(L, x, 2, "index assignment");
+  k = lb_checkany(L, 2, "index assignment");
   if (v && lt_numel(v) != 1) {
     if ((count = lt_masked_count(x, k)) < 0) luaL_error(L, "index assignment: %s", lt_errmsg());
-    if (!lb_fits_count(v, count))
-      luaL_error(L, "index assignment: the mask selects %I elements, got a tensor of shape %s",
-                 (LUAI_UACINT)count, lt_shape_str(v, b, sizeof b));
+    for (i = 0; i < rest; i++) block *= x->shape[x->ndim - rest + i];
+    count = block > 0 ? count / block : 0;
+    if (!lb_fits_blocks(v, count, x, rest)) {
+      int64_t shape[LT_MAXDIM];
+      shape[0] = count;
+      for (i = 0; i < rest; i++) shape[i + 1] = x->shape[x->ndim - rest + i];
+      if (rest == 0)
+        luaL_error(L, "index assignment: the mask selects %I elements, got a tensor of shape %s",
+                   (LUAI_UACINT)count, lt_shape_str(v, b, sizeof b));
+      luaL_error(L, "index assignment: the mask selects %s, got a tensor of shape %s",
+                 lt_dims_str(shape, rest + 1, b2, sizeof b2), lt_shape_str(v, b, sizeof b));
+    }
+    if (rest > 0) lb_blocks_value(L, x, 3, count, rest);
   }
   if (v && lt_numel(v) == 1) {
     lua_getfield(L, 3, "item");
