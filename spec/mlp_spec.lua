@@ -113,6 +113,35 @@ function TestMLP:test_gradcheck()
   end
 end
 
+-- with a residual r, r + mlp(x): the same values as the add after it, r's
+-- gradient is the output's, and the rest as without it
+function TestMLP:test_residual()
+  for _, approx in ipairs { "none", "tanh" } do
+    local x, w1, b1, w2, b2, r = table.unpack(leaves({ 2, 3, 4 }, { 5, 4 }, { 5 }, { 3, 5 }, { 3 }, { 2, 3, 3 }))
+    local y = lunet.mlp(x, w1, b1, w2, b2, { approximate = approx, residual = r })
+    local y0 = r + composed(x, w1, b1, w2, b2, approx)
+    H.assert_close(y, y0, 1e-6)
+    local gy = lunet.randn(y:shape())
+    y:backward(gy)
+    local g = grads { x, w1, b1, w2, b2, r }
+    y0:backward(gy)
+    local g0 = grads { x, w1, b1, w2, b2, r }
+    for i = 1, 6 do H.assert_close(g[i], g0[i], 1e-5) end
+    H.assert_close(g[6], gy, 0)
+    H.gradcheck(function(x, w1, b1, w2, b2, r)
+      return lunet.mlp(x, w1, b1, w2, b2, { approximate = approx, residual = r })
+    end, { x, w1, b1, w2, b2, r })
+    H.gradcheck(function(x, w1, w2, r)                -- no biases, a transposed residual
+      return lunet.mlp(x, w1, nil, w2, nil, { residual = r:transpose(1, 2) })
+    end, { x, w1, w2, H.leaf(lunet.randn { 3, 2, 3 }) })
+  end
+  local z = lunet.zeros
+  H.raises("mlp: residual {2,4} does not match the output {2,3}",
+           lunet.mlp, z { 2, 4 }, z { 8, 4 }, nil, z { 3, 8 }, nil, { residual = z { 2, 4 } })
+  H.raises("mlp: residual must be a tensor, got number",
+           lunet.mlp, z { 2, 4 }, z { 8, 4 }, nil, z { 3, 8 }, nil, { residual = 1 })
+end
+
 -- the chunks the pool runs (make test cuts them small) add up to the same
 -- bits on any thread count, for y and every gradient the chunks make; the
 -- weights' gradients, one sgemm over all rows as linear's are, repeat bit
@@ -213,6 +242,39 @@ end
 
 -- fused while it can be: the same values and gradients as its children run
 -- in turn; a forward hook on a child, or a child replaced, runs them in turn
+-- a transformer block folds its second residual add into the fused MLP
+-- when no dropout or hook stands between; the result is the one the
+-- separate add gives (a hook on the mlp makes the block add it itself)
+function TestMLPModule:test_block_folds_the_residual()
+  local block = nn.TransformerBlock { d_model = 16, num_heads = 2 }
+  local x = H.leaf(lunet.randn { 2, 5, 16 })
+  local y = block(x)
+  lu.assertEquals(tostring(y.grad_fn), "MlpBackward")           -- folded: no add of its own
+  y:sum():backward()
+  local gx, gw = x.grad, block.mlp[1].weight.grad
+  x.grad = nil
+  block:zero_grad()
+  local seen
+  local handle = block.mlp:register_forward_hook(function(_, _, out) seen = out end)
+  local y0 = block(x)
+  lu.assertEquals(tostring(y0.grad_fn), "AddBackward")
+  y0:sum():backward()
+  handle:remove()
+  -- dropout while training stands between the MLP and the add, too
+  local dropped = nn.TransformerBlock { d_model = 16, num_heads = 2, dropout = 0.1 }
+  lu.assertEquals(tostring(dropped(x).grad_fn), "AddBackward")
+  dropped:eval()
+  lu.assertEquals(tostring(dropped(x).grad_fn), "MlpBackward")
+  H.assert_close(y, y0, 1e-6)
+  H.assert_close(x.grad, gx, 1e-5)
+  H.assert_close(block.mlp[1].weight.grad, gw, 1e-5)
+  -- the hook saw the MLP's own output, not the sum: y0 - seen is the
+  -- block's input to its second residual, x + attention
+  local mid = x + block.dropout(block.attn(block.ln_1(x)))
+  H.assert_close(y0 - seen, mid, 1e-5)
+  H.assert_close(seen, block.mlp(block.ln_2(mid)), 1e-6)
+end
+
 function TestMLPModule:test_fuses_unless_a_child_needs_its_own_forward()
   local m = nn.MLP { 6, 10, approximate = "tanh" }
   local x = H.leaf(lunet.randn { 2, 3, 6 })

@@ -144,10 +144,11 @@ doc("lunet.repeat", "repeat(x, n1, ...) -> x repeated along each dim (PyTorch's 
 -- nn ops
 doc("lunet.linear", "linear(x, weight [, bias]) -> x W^T + b: one sgemm, no copy of the weight.")
 doc("lunet.mlp", [[
-mlp(x, w1, b1, w2, b2 [, {approximate='none'|'tanh'}]) -> gelu(x W1^T + b1) W2^T + b2, one fused op (nn.MLP's).
+mlp(x, w1, b1, w2, b2 [, {approximate='none'|'tanh', residual=r}]) -> [r +] gelu(x W1^T + b1) W2^T + b2, one fused op (nn.MLP's).
 b1, b2 may be nil.  The rows go through both products and the GELU in
 chunks on the thread pool; backward keeps only the pre-activation and
-recomputes the GELU beside its derivative.]])
+recomputes the GELU beside its derivative.  A residual r (the output's
+shape) is added inside the op, without a tensor of its own.]])
 doc("lunet.embedding", "embedding(ids, weight) -> weight's rows at the 1-based ids (int64, or whole floats).")
 doc("lunet.layer_norm", "layer_norm(x, weight, bias [, eps=1e-5]) -> x normalised over its last dim (weight, bias may be nil).")
 doc("lunet.rms_norm", "rms_norm(x, weight [, eps=1e-6]) -> x / rms(x) over the last dim, times weight (may be nil).")

@@ -64,10 +64,12 @@ lt_tensor *lt_stack(lt_tensor **ts, int n, int dim);
 /* ---- layers: linear (ops_linear.c), the MLP, the norms (ops_norm.c), embedding,
 ** RoPE and dropout (ops_nn.c), each a fused op with its own backward ---- */
 lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b);  /* x w^T + b; b may be NULL */
-/* the fused MLP (ops_mlp.c): gelu(x w1^T + b1) w2^T + b2, GELU's tanh
-** form when tanh_form; b1, b2 may be NULL */
+/* the fused MLP (ops_mlp.c): r + gelu(x w1^T + b1) w2^T + b2, GELU's tanh
+** form when tanh_form; b1, b2 and the residual r (the output's shape) may
+** be NULL.  With r the residual add is folded into the second product:
+** no tensor of its own */
 lt_tensor *lt_mlp(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w2, lt_tensor *b2,
-                  int tanh_form);
+                  lt_tensor *r, int tanh_form);
 /* ids: 0-based, int64 or whole floats (lt_ids) */
 lt_tensor *lt_embedding(lt_tensor *ids, lt_tensor *w);
 lt_tensor *lt_layer_norm(lt_tensor *x, lt_tensor *w, lt_tensor *b, float eps);

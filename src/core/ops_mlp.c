@@ -86,6 +86,7 @@ typedef struct lt_mlp_job {
   int64_t K, H, N, ldx, ld1, ld2;
   int wl1, wl2, tanh_form;
   const float *x, *w1, *b1, *w2, *b2;
+  const float *r;           /* forward: the residual {M,N}, or NULL */
   float *h;                 /* {M,H}: forward keeps it, backward reads it */
   float *y;                 /* forward: {M,N} */
   const float *g;           /* backward: {M,N} */
@@ -100,6 +101,16 @@ static void lt_mlp_preset(float *y, const float *b, int64_t n, int64_t N) {
   if (b) for (i = 0; i < n; i++) memcpy(y + i * N, b, (size_t)N * sizeof(float));
 }
 
+/* rows [0, n) of y set to the residual's, plus b when there is one */
+static void lt_mlp_preset_residual(float *y, const float *r, const float *b, int64_t n,
+                                   int64_t N) {
+  int64_t i, k;
+  memcpy(y, r, (size_t)(n * N) * sizeof(float));
+  if (b)
+    for (i = 0; i < n; i++)
+      for (k = 0; k < N; k++) y[i * N + k] += b[k];
+}
+
 /* rows [lo, hi), at most j->rows of them (the scratch's size) */
 static int lt_mlp_fwd_rows(const lt_mlp_job *j, int worker, int64_t lo, int64_t hi) {
   int64_t n = hi - lo, H = j->H, N = j->N;
@@ -110,8 +121,10 @@ static int lt_mlp_fwd_rows(const lt_mlp_job *j, int worker, int64_t lo, int64_t 
                j->b1 ? 1.0f : 0.0f, h, H))
     return -1;
   lt_mlp_act(j->tanh_form, h, a, n * H);    /* in place when h is not kept */
-  lt_mlp_preset(y, j->b2, n, N);
-  return lt_sgemm(0, !j->wl2, n, N, H, 1.0f, a, H, j->w2, j->ld2, j->b2 ? 1.0f : 0.0f, y, N);
+  if (j->r) lt_mlp_preset_residual(y, j->r + lo * N, j->b2, n, N);
+  else lt_mlp_preset(y, j->b2, n, N);
+  return lt_sgemm(0, !j->wl2, n, N, H, 1.0f, a, H, j->w2, j->ld2,
+                  j->b2 || j->r ? 1.0f : 0.0f, y, N);
 }
 
 /* the pool may hand out more rows than asked for (it caps the number of
@@ -197,6 +210,7 @@ static int lt_mlp_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
         lt_sgemm(1, 0, N, H, M, 1.0f, j.g, N, j.a, H, 0.0f, lt_data(gin[3]), H))
       goto done;
   }
+  if (n->needs[5]) gin[5] = lt_tensor_retain(g);   /* the residual's: g itself */
   if (n->needs[4] && (lt_mlp_grad_buf(&gin[4], &N, 1) == NULL ||
                       lt_colsum(j.g, M, N, lt_data(gin[4]))))
     goto done;
@@ -253,6 +267,16 @@ static int lt_mlp_check(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w
          lt_mlp_check_bias(b2, "b2", w2, "w2", "out_features");
 }
 
+/* the residual r (or none) has the output's shape, out {ndim} */
+static int lt_mlp_check_residual(lt_tensor *r, const int64_t *out, int ndim) {
+  char s1[160], s2[160];
+  if (r == NULL || (r->ndim == ndim && memcmp(r->shape, out, (size_t)ndim * sizeof *out) == 0))
+    return 0;
+  lt_err("mlp: residual %s does not match the output %s", lt_shape_str(r, s1, sizeof s1),
+         lt_dims_str(out, ndim, s2, sizeof s2));
+  return -1;
+}
+
 /* t contiguous, without a node (the gradient goes to t itself) */
 static lt_tensor *lt_mlp_dense(lt_tensor *t) {
   lt_tensor *c;
@@ -272,17 +296,17 @@ static void lt_mlp_charge_forward(const int *part, int64_t M, int64_t K, int64_t
 }
 
 lt_tensor *lt_mlp(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w2, lt_tensor *b2,
-                  int tanh_form) {
-  lt_tensor *cx = NULL, *cw1 = NULL, *cw2 = NULL, *cb1 = NULL, *cb2 = NULL;
-  lt_tensor *h = NULL, *out = NULL, *hold = NULL, *in[5];
+                  lt_tensor *r, int tanh_form) {
+  lt_tensor *cx = NULL, *cw1 = NULL, *cw2 = NULL, *cb1 = NULL, *cb2 = NULL, *cr = NULL;
+  lt_tensor *h = NULL, *out = NULL, *hold = NULL, *in[6];
   int64_t shape[LT_MAXDIM], hshape[2], M, R;
   int part[3], k, record;
   lt_mlp_job j;
   lt_node *n;
   if (lt_mlp_check(x, w1, b1, w2, b2)) return NULL;
   for (k = 0; k < 3; k++) part[k] = lt_prof_part(k);
-  in[0] = x; in[1] = w1; in[2] = b1; in[3] = w2; in[4] = b2;
-  for (record = 0, k = 0; k < 5; k++) record |= in[k] && lt_needs_grad(in[k]);
+  in[0] = x; in[1] = w1; in[2] = b1; in[3] = w2; in[4] = b2; in[5] = r;
+  for (record = 0, k = 0; k < 6; k++) record |= in[k] && lt_needs_grad(in[k]);
   record = record && lt_grad_enabled();
   memset(&j, 0, sizeof j);
   j.K = w1->shape[1]; j.H = w1->shape[0]; j.N = w2->shape[0]; j.tanh_form = tanh_form;
@@ -296,22 +320,26 @@ lt_tensor *lt_mlp(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w2, lt_
   j.per = j.rows * j.H;
   memcpy(shape, x->shape, sizeof shape);
   shape[x->ndim - 1] = j.N;
+  if (lt_mlp_check_residual(r, shape, x->ndim)) return NULL;
   hshape[0] = M; hshape[1] = j.H;
   if ((cx = lt_mlp_dense(x)) == NULL || (cw1 = lt_linear_weight(w1, &j.wl1, &j.ld1)) == NULL ||
       (cw2 = lt_linear_weight(w2, &j.wl2, &j.ld2)) == NULL ||
       (b1 && (cb1 = lt_mlp_dense(b1)) == NULL) || (b2 && (cb2 = lt_mlp_dense(b2)) == NULL) ||
+      (r && (cr = lt_mlp_dense(r)) == NULL) ||
       (record && (h = lt_empty(hshape, 2)) == NULL) ||
       (out = lt_empty(shape, x->ndim)) == NULL ||
       (j.scratch = lt_scratch((size_t)(j.per * lt_num_threads()) * sizeof(float),
                               &hold)) == NULL)
     goto fail;
   lt_mlp_charge_forward(part, M, j.K, j.H, j.N, b1 != NULL, b2 != NULL);
+  if (r && lt_prof_on) lt_prof_work((double)M * j.N);   /* the add, the caller's */
   j.x = lt_data(cx); j.ldx = j.K > 0 ? j.K : 1;
   j.w1 = lt_data(cw1); j.w2 = lt_data(cw2);
   j.b1 = cb1 ? lt_data(cb1) : NULL; j.b2 = cb2 ? lt_data(cb2) : NULL;
+  j.r = cr ? lt_data(cr) : NULL;
   j.h = h ? lt_data(h) : NULL; j.y = lt_data(out);
   if (lt_parallel(M, R, LT_PAR_BLAS | LT_PAR_INTR, lt_mlp_fwd_task, &j)) goto fail;
-  if (record && (n = lt_ag_record(out, "MlpBackward", lt_mlp_backward, in, 5,
+  if (record && (n = lt_ag_record(out, "MlpBackward", lt_mlp_backward, in, 6,
                                   sizeof(lt_mlp_ctx))) != NULL) {
     lt_mlp_ctx *c = lt_ag_ctx(n, lt_mlp_ctx);
     c->M = M; c->K = j.K; c->H = j.H; c->N = j.N; c->tanh_form = tanh_form;
@@ -327,7 +355,8 @@ fail:
   out = NULL;
 done:
   lt_tensor_release(cx); lt_tensor_release(cw1); lt_tensor_release(cw2);
-  lt_tensor_release(cb1); lt_tensor_release(cb2); lt_tensor_release(h);
+  lt_tensor_release(cb1); lt_tensor_release(cb2); lt_tensor_release(cr);
+  lt_tensor_release(h);
   lt_tensor_release(hold);
   return out;
 }

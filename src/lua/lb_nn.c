@@ -11,22 +11,27 @@ static int lb_linear(lua_State *L) {
   return lb_fill(L, r, lt_linear(x, w, b));
 }
 
-/* lunet.mlp(x, w1, b1, w2, b2 [, {approximate='none'|'tanh'}]): b1, b2 may be nil */
+/* lunet.mlp(x, w1, b1, w2, b2 [, {approximate='none'|'tanh', residual=r}]):
+** b1, b2 may be nil; r + the MLP when a residual is given */
 static int lb_mlp(lua_State *L) {
-  static const char *const known[] = {"approximate", NULL};
+  static const char *const known[] = {"approximate", "residual", NULL};
   static const char *const approximate[] = {"none", "tanh", NULL};
   lt_tensor *x = lb_checktensor(L, 1, "mlp"), *w1 = lb_checktensor(L, 2, "mlp");
   lt_tensor *b1 = lb_opttensor(L, 3, "mlp"), *w2 = lb_checktensor(L, 4, "mlp");
-  lt_tensor *b2 = lb_opttensor(L, 5, "mlp"), **r;
+  lt_tensor *b2 = lb_opttensor(L, 5, "mlp"), *res = NULL, **r;
   int tanh_form = 0;
   lb_checkoptions(L, 6, "mlp", known);
+  lua_settop(L, 6);
   if (lua_istable(L, 6)) {
     lua_getfield(L, 6, "approximate");
     tanh_form = lb_checkname(L, -1, "none", approximate, "mlp", "approximate") == 1;
+    if (lua_getfield(L, 6, "residual") != LUA_TNIL && (res = lb_testtensor(L, -1)) == NULL)
+      return luaL_error(L, "mlp: residual must be a tensor, got %s", luaL_typename(L, -1));
+    lua_replace(L, 6);     /* keeps the residual alive */
   }
-  lua_settop(L, 5);
+  lua_settop(L, 6);
   r = lb_newbox(L);
-  return lb_fill(L, r, lt_mlp(x, w1, b1, w2, b2, tanh_form));
+  return lb_fill(L, r, lt_mlp(x, w1, b1, w2, b2, res, tanh_form));
 }
 
 /* ids are 1-based like every index the user sees: shift at the border

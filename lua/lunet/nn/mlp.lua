@@ -7,7 +7,8 @@
 -- While its children are still a Linear, a GELU and a Linear without
 -- forward hooks, forward is lunet.mlp(x, W1, b1, W2, b2); otherwise (a
 -- child replaced, a hook that must see its child's output) it runs the
--- children in turn, as any Sequential.
+-- children in turn, as any Sequential.  mlp(x, r) is r + mlp(x), the
+-- residual add of a transformer block inside the fused op.
 local lunet = require "lunet"
 local Module = require "lunet.nn.module"
 local Linear = require "lunet.nn.linear"
@@ -40,10 +41,17 @@ local function fusable(self)
   return fc, act, proj
 end
 
-function MLP:forward(x)
+-- mlp(x [, residual]): with a residual r (the output's shape), r + mlp(x),
+-- the add folded into the fused op's second product (no tensor of its own)
+function MLP:forward(x, residual)
   local fc, act, proj = fusable(self)
-  if not fc then return Sequential.forward(self, x) end
+  if not fc then
+    local y = Sequential.forward(self, x)
+    if residual ~= nil then return residual + y end
+    return y
+  end
   local opts = act.approximate == "tanh" and TANH or nil
+  if residual ~= nil then opts = { approximate = act.approximate, residual = residual } end
   if profiling.fused then   -- lunet.profile is counting: each child's work in its own row
     return profiling.fused({ fc, act, proj }, x, fc.out_features, function()
       return mlp(x, fc.weight, fc.bias, proj.weight, proj.bias, opts)

@@ -69,6 +69,12 @@ end
 -- ({causal=true}, and cache= from new_cache() to decode)
 function TransformerBlock:forward(x, mask, opts)
   x = x + self.dropout(self.attn(self.ln_1(x), mask, opts))
+  -- the second residual add goes inside the fused MLP (no tensor of its
+  -- own) when nothing stands between: no dropout now, no hook on the mlp
+  -- that must see the MLP's own output
+  if self.dropout:rate() == 0 and rawget(self.mlp, "_hooks") == nil then
+    return self.mlp(self.ln_2(x), x)
+  end
   return x + self.dropout(self.mlp(self.ln_2(x)))
 end
 
