@@ -66,8 +66,9 @@ lt_tensor *lt_stack(lt_tensor **ts, int n, int dim);
 lt_tensor *lt_linear(lt_tensor *x, lt_tensor *w, lt_tensor *b);  /* x w^T + b; b may be NULL */
 /* the fused MLP (ops_mlp.c): r + gelu(x w1^T + b1) w2^T + b2, GELU's tanh
 ** form when tanh_form; b1, b2 and the residual r (the output's shape) may
-** be NULL.  With r the residual add is folded into the second product:
-** no tensor of its own */
+** be NULL.  With r the residual is added to each chunk of rows right after
+** its second product, in cache: the add has no tensor of its own, and the
+** bits are those of adding r to the output */
 lt_tensor *lt_mlp(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w2, lt_tensor *b2,
                   lt_tensor *r, int tanh_form);
 /* ids: 0-based, int64 or whole floats (lt_ids) */

@@ -101,14 +101,11 @@ static void lt_mlp_preset(float *y, const float *b, int64_t n, int64_t N) {
   if (b) for (i = 0; i < n; i++) memcpy(y + i * N, b, (size_t)N * sizeof(float));
 }
 
-/* rows [0, n) of y set to the residual's, plus b when there is one */
-static void lt_mlp_preset_residual(float *y, const float *r, const float *b, int64_t n,
-                                   int64_t N) {
-  int64_t i, k;
-  memcpy(y, r, (size_t)(n * N) * sizeof(float));
-  if (b)
-    for (i = 0; i < n; i++)
-      for (k = 0; k < N; k++) y[i * N + k] += b[k];
+/* rows [0, n) of y plus the residual's, while they are in cache: the
+** same sum, bit for bit, as adding the residual to the op's output */
+static void lt_mlp_add_residual(float *y, const float *r, int64_t n, int64_t N) {
+  int64_t i;
+  for (i = 0; i < n * N; i++) y[i] = r[i] + y[i];
 }
 
 /* rows [lo, hi), at most j->rows of them (the scratch's size) */
@@ -121,10 +118,11 @@ static int lt_mlp_fwd_rows(const lt_mlp_job *j, int worker, int64_t lo, int64_t 
                j->b1 ? 1.0f : 0.0f, h, H))
     return -1;
   lt_mlp_act(j->tanh_form, h, a, n * H);    /* in place when h is not kept */
-  if (j->r) lt_mlp_preset_residual(y, j->r + lo * N, j->b2, n, N);
-  else lt_mlp_preset(y, j->b2, n, N);
-  return lt_sgemm(0, !j->wl2, n, N, H, 1.0f, a, H, j->w2, j->ld2,
-                  j->b2 || j->r ? 1.0f : 0.0f, y, N);
+  lt_mlp_preset(y, j->b2, n, N);
+  if (lt_sgemm(0, !j->wl2, n, N, H, 1.0f, a, H, j->w2, j->ld2, j->b2 ? 1.0f : 0.0f, y, N))
+    return -1;
+  if (j->r) lt_mlp_add_residual(y, j->r + lo * N, n, N);
+  return 0;
 }
 
 /* the pool may hand out more rows than asked for (it caps the number of
