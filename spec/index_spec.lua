@@ -140,6 +140,7 @@ function TestIndexSubscript:test_mask_read_and_write()
   local m = lunet.tensor{ true, false, true }
   lu.assertEquals(rows[m]:totable(), { { 1, 2 }, { 5, 6 } })
   lu.assertEquals(rows[lunet.tensor{ false, false, false }]:shape(), { 0, 2 })
+  lu.assertEquals(lunet.zeros{ 3, 0 }[m]:shape(), { 2, 0 })        -- the count is the mask's
   rows[m] = lunet.tensor{ { 7, 8 }, { 9, 10 } }
   lu.assertEquals(rows:totable(), { { 7, 8 }, { 3, 4 }, { 9, 10 } })
   rows[m] = lunet.tensor{ 0, -1 }                                 -- one row for every row

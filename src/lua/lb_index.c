@@ -106,9 +106,10 @@ static int lb_masked_scatter_(lua_State *L) {
 ** x's first mask.ndim sizes.  Replaces the mask at idx by a view of it
 ** with a 1 for each further dim of x (so the core's broadcasting
 ** masked_select and masked_scatter take whole trailing blocks), and
-** returns how many further dims there are.
+** returns how many further dims there are.  With sel, also the shape of
+** the selection, {count, x's further sizes...} (count: the mask's trues).
 */
-static int lb_leading_mask(lua_State *L, lt_tensor *x, int idx, const char *op) {
+static int lb_leading_mask(lua_State *L, lt_tensor *x, int idx, const char *op, int64_t *sel) {
   lt_tensor *k = lb_checkany(L, idx, op), **r;
   int64_t shape[LT_MAXDIM];
   char b1[160], b2[160];
@@ -119,6 +120,10 @@ static int lb_leading_mask(lua_State *L, lt_tensor *x, int idx, const char *op) 
     luaL_error(L, "%s: a mask of shape %s does not match the leading dims of %s "
                "(masked_select and masked_fill broadcast)", op,
                lt_shape_str(k, b1, sizeof b1), lt_shape_str(x, b2, sizeof b2));
+  if (sel) {
+    if ((sel[0] = lt_masked_count(k, k)) < 0) luaL_error(L, "%s: %s", op, lt_errmsg());
+    for (i = 0; i < rest; i++) sel[i + 1] = x->shape[k->ndim + i];
+  }
   if (rest == 0) return 0;
   for (i = 0; i < x->ndim; i++) shape[i] = i < k->ndim ? k->shape[i] : 1;
   r = lb_newbox(L);
@@ -132,16 +137,13 @@ static int lb_leading_mask(lua_State *L, lt_tensor *x, int idx, const char *op) 
 int lb_index_tensor(lua_State *L) {
   lt_tensor *x = lb_checkany(L, 1, "index"), *k = lb_checkany(L, 2, "index"), *ix, *flat, *sel;
   lt_tensor **r;
-  int64_t shape[LT_MAXDIM], n, block = 1;
+  int64_t shape[LT_MAXDIM], n;
   int i;
   if (lt_dtypeof(k) == LT_BOOL) {
-    int rest = lb_leading_mask(L, x, 2, "index");
+    int rest = lb_leading_mask(L, x, 2, "index", shape);
     r = lb_newbox(L);
     sel = lb_fill(L, r, lt_masked_select(x, lb_checkany(L, 2, "index"))) ? *r : NULL;
     if (rest == 0) return 1;
-    for (i = 0; i < rest; i++) block *= x->shape[x->ndim - rest + i];
-    shape[0] = block > 0 ? lt_numel(sel) / block : 0;
-    for (i = 0; i < rest; i++) shape[i + 1] = x->shape[x->ndim - rest + i];
     r = lb_newbox(L);
     return lb_fill(L, r, lt_reshape(sel, shape, rest + 1));
   }
@@ -162,33 +164,26 @@ int lb_index_tensor(lua_State *L) {
   return lb_fill(L, r, lt_reshape(sel, shape, ix->ndim + x->ndim - 1));
 }
 
-/* whether v fits the selected blocks {count, rest...} (x's last `rest`
-** sizes), as PyTorch has it: v's shape, leading 1s aside, is that shape
-** or, with rest > 0, the block's own (one value for every block) */
-static int lb_fits_blocks(const lt_tensor *v, int64_t count, const lt_tensor *x, int rest) {
-  int i = 0, j, n;
+/* whether v fits the selection sel {count, rest...}, as PyTorch has it:
+** v's shape, leading 1s aside, is that shape or, with rest > 0, one
+** block's, {rest...} (one value for every block) */
+static int lb_fits_blocks(const lt_tensor *v, const int64_t *sel, int rest) {
+  int i = 0, n;
   while (i < v->ndim - 1 && v->shape[i] == 1) i++;
   n = v->ndim - i;
-  if (n == rest + 1 && v->shape[i] != count) return 0;
-  if (n != rest + 1 && (n != rest || rest == 0)) return 0;
-  for (j = 0; j < rest; j++)
-    if (v->shape[v->ndim - rest + j] != x->shape[x->ndim - rest + j]) return 0;
-  return 1;
+  if (n == rest + 1) return memcmp(v->shape + i, sel, (size_t)n * sizeof *sel) == 0;
+  return rest > 0 && n == rest && memcmp(v->shape + i, sel + 1, (size_t)n * sizeof *sel) == 0;
 }
 
-/* v at idx as {count, rest...} in row-major order, for masked_scatter:
-** v is that shape or one block's (lb_fits_blocks), leading 1s aside */
-static void lb_blocks_value(lua_State *L, lt_tensor *x, int idx, int64_t count, int rest) {
+/* v at idx as the selection sel {count, rest...} in row-major order, for
+** masked_scatter: v is that shape or one block's (lb_fits_blocks) */
+static void lb_blocks_value(lua_State *L, int idx, const int64_t *sel, int rest) {
   lt_tensor *v = lb_checkany(L, idx, "index assignment"), **r, *e;
-  int64_t shape[LT_MAXDIM], block = 1;
-  int i, whole;
-  shape[0] = count;
-  for (i = 0; i < rest; i++) block *= shape[i + 1] = x->shape[x->ndim - rest + i];
-  whole = lt_numel(v) == count * block;   /* else one block, for every one */
+  int whole = v->ndim >= rest + 1 && v->shape[v->ndim - rest - 1] == sel[0];
+  r = lb_newbox(L);                  /* leading 1s gone; a block for every one */
+  e = lb_fill(L, r, lt_reshape(v, whole ? sel : sel + 1, whole ? rest + 1 : rest)) ? *r : NULL;
   r = lb_newbox(L);
-  e = lb_fill(L, r, lt_reshape(v, whole ? shape : shape + 1, whole ? rest + 1 : rest)) ? *r : NULL;
-  r = lb_newbox(L);
-  e = lb_fill(L, r, lt_expand(e, shape, rest + 1)) ? *r : NULL;
+  e = lb_fill(L, r, lt_expand(e, sel, rest + 1)) ? *r : NULL;
   r = lb_newbox(L);
   lb_fill(L, r, lt_contiguous(e));
   lua_replace(L, idx);
@@ -201,30 +196,25 @@ static void lb_blocks_value(lua_State *L, lt_tensor *x, int idx, int64_t count, 
 int lb_newindex_tensor(lua_State *L) {
   lt_tensor *x = lb_checkany(L, 1, "index assignment");
   lt_tensor *k = lb_checkany(L, 2, "index assignment"), *v = lb_testtensor(L, 3);
-  int64_t count, block = 1;
+  int64_t sel[LT_MAXDIM];
   char b[160], b2[160];
-  int rest, i;
+  int rest;
   if (lt_dtypeof(k) != LT_BOOL)
     luaL_error(L, "index assignment: only a bool mask can be assigned through (x[mask] = v); "
                "for ids use index_add or scatter");
   lua_settop(L, 3);
-  rest = lb_leading_mask(L, x, 2, "index assignment");
-  k = lb_checkany(L, 2, "index assignment");
   if (v && lt_numel(v) != 1) {
-    if ((count = lt_masked_count(x, k)) < 0) luaL_error(L, "index assignment: %s", lt_errmsg());
-    for (i = 0; i < rest; i++) block *= x->shape[x->ndim - rest + i];
-    count = block > 0 ? count / block : 0;
-    if (!lb_fits_blocks(v, count, x, rest)) {
-      int64_t shape[LT_MAXDIM];
-      shape[0] = count;
-      for (i = 0; i < rest; i++) shape[i + 1] = x->shape[x->ndim - rest + i];
+    rest = lb_leading_mask(L, x, 2, "index assignment", sel);
+    if (!lb_fits_blocks(v, sel, rest)) {
       if (rest == 0)
         luaL_error(L, "index assignment: the mask selects %I elements, got a tensor of shape %s",
-                   (LUAI_UACINT)count, lt_shape_str(v, b, sizeof b));
+                   (LUAI_UACINT)sel[0], lt_shape_str(v, b, sizeof b));
       luaL_error(L, "index assignment: the mask selects %s, got a tensor of shape %s",
-                 lt_dims_str(shape, rest + 1, b2, sizeof b2), lt_shape_str(v, b, sizeof b));
+                 lt_dims_str(sel, rest + 1, b2, sizeof b2), lt_shape_str(v, b, sizeof b));
     }
-    if (rest > 0) lb_blocks_value(L, x, 3, count, rest);
+    if (rest > 0) lb_blocks_value(L, 3, sel, rest);
+  } else {
+    lb_leading_mask(L, x, 2, "index assignment", NULL);
   }
   if (v && lt_numel(v) == 1) {
     lua_getfield(L, 3, "item");
