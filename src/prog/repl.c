@@ -351,16 +351,21 @@ static int load_at (lua_State *L, const char *s, size_t len, long skip) {
 /* A statement is compiled as it is while its form is being found (an
 ** expression? complete yet?), which needs no line numbers; the form that
 ** is kept is compiled again at its line.  So piped input costs time
-** linear in its length, not quadratic.  The result (function or error
-** message) on the stack top is replaced. */
+** linear in its length, not quadratic. */
 static int load_stmt (lua_State *L, const char *s, size_t len) {
   return load_at(L, s, len, 0);
 }
 
+/* the newlines before a kept statement: its line, from a pipe */
+static long stmt_skip (void) {
+  return interactive ? 0 : stmt_line - 1;
+}
+
+/* the kept form at its line, replacing the trial's result on the top */
 static int reload_at_line (lua_State *L, const char *s, size_t len, int status) {
-  if (interactive || stmt_line <= 1) return status;
+  if (stmt_skip() == 0) return status;
   lua_pop(L, 1);
-  return load_at(L, s, len, stmt_line - 1);
+  return load_at(L, s, len, stmt_skip());
 }
 
 /* lunet.repl.rewrite(line): what "?name", ":cmd" and "=expr" mean; the
@@ -424,7 +429,7 @@ static int multiline (lua_State *L) {
     int more;
     if (!incomplete(L, status)) return reload_at_line(L, buf, len, status);
     if ((more = pushline(L, 0)) == 0) {  /* input ended mid-statement */
-      load_at(L, buf, len, interactive ? 0 : stmt_line - 1);  /* the <eof> error again */
+      load_at(L, buf, len, stmt_skip());  /* the <eof> error again, at its line */
       return LUA_ERRSYNTAX;
     }
     if (more < 0) return LT_SKIP;
