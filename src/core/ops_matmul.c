@@ -145,12 +145,13 @@ static int mm_task(void *ctx, int worker, int64_t lo, int64_t hi) {
 
 static int mm_loop(const mm_operand *a, const mm_operand *b, int nb,
                    const int64_t *bs, float *c) {
-  int64_t nbatch = 1, i;
+  int64_t nbatch = 1, i, chunk;
   double work = 2.0 * (double)a->rows * (double)b->cols * (double)a->cols + 1000;
   mm_job j;
   for (i = 0; i < nb; i++) nbatch *= bs[i];
   j.a = a; j.b = b; j.nb = nb; j.bs = bs; j.c = c;
-  return lt_parallel(nbatch, lt_par_chunk(nbatch, work), LT_PAR_BLAS, mm_task, &j);
+  chunk = lt_par_chunk(nbatch, work);
+  return lt_parallel(nbatch, chunk, LT_PAR_BLAS | lt_par_heavy(work * (double)chunk), mm_task, &j);
 }
 
 static int mm_run(lt_tensor *a, lt_tensor *b, int nb, const int64_t *bs,

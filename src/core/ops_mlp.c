@@ -57,6 +57,12 @@ static int64_t lt_mlp_rows(int64_t M, int64_t H) {
   return cut < r ? cut : r;
 }
 
+/* the pool's flags for chunks of `rows` rows: products, heavy when their
+** two products are */
+static int lt_mlp_flags(int64_t rows, int64_t K, int64_t H, int64_t N) {
+  return LT_PAR_BLAS | LT_PAR_INTR | lt_par_heavy(2.0 * (double)rows * H * (K + N));
+}
+
 /* ---------------------------------------------------------------- the activation */
 
 static void lt_mlp_act(int tanh_form, const float *h, float *a, int64_t n) {
@@ -200,7 +206,8 @@ static int lt_mlp_backward(lt_node *n, lt_tensor *g, lt_tensor **gin) {
   lt_mlp_charge(c->part, 1, LT_PROF_FWD, (early ? 2.0 * M * H : 0) + (n->needs[3] ? M * H : 0));
   lt_mlp_charge(c->part, 0, LT_PROF_FWD, 2.0 * M * H * K * (n->needs[0] + n->needs[1]));
   if ((early || n->needs[3]) &&
-      lt_parallel(M, lt_mlp_rows(M, H), LT_PAR_BLAS | LT_PAR_INTR, lt_mlp_bwd_task, &j))
+      lt_parallel(M, lt_mlp_rows(M, H), lt_mlp_flags(lt_mlp_rows(M, H), K, H, N),
+                  lt_mlp_bwd_task, &j))
     goto done;
   if (n->needs[3]) {
     shape[0] = N;
@@ -336,7 +343,7 @@ lt_tensor *lt_mlp(lt_tensor *x, lt_tensor *w1, lt_tensor *b1, lt_tensor *w2, lt_
   j.b1 = cb1 ? lt_data(cb1) : NULL; j.b2 = cb2 ? lt_data(cb2) : NULL;
   j.r = cr ? lt_data(cr) : NULL;
   j.h = h ? lt_data(h) : NULL; j.y = lt_data(out);
-  if (lt_parallel(M, R, LT_PAR_BLAS | LT_PAR_INTR, lt_mlp_fwd_task, &j)) goto fail;
+  if (lt_parallel(M, R, lt_mlp_flags(R, j.K, j.H, j.N), lt_mlp_fwd_task, &j)) goto fail;
   if (record && (n = lt_ag_record(out, "MlpBackward", lt_mlp_backward, in, 6,
                                   sizeof(lt_mlp_ctx))) != NULL) {
     lt_mlp_ctx *c = lt_ag_ctx(n, lt_mlp_ctx);

@@ -286,11 +286,11 @@ int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx) {
   maxchunks = pool.stress ? 4 : LT_MAXCHUNKS;
   if ((n + chunk - 1) / chunk > maxchunks) chunk = (n + maxchunks - 1) / maxchunks;
   total = (n + chunk - 1) / chunk;
-  /* a few light chunks are not worth waking sleeping workers for; a BLAS
-  ** region's chunks are products, heavy by construction, and run here they
-  ** would leave the other cores idle (BLAS is single-threaded inside) */
+  /* a few light chunks are not worth waking sleeping workers for; heavy
+  ** ones (products the caller counted) run here would leave the other
+  ** cores idle, BLAS being single-threaded inside a region */
   if (total == 1 || pool.size == 1 || lt_in_region || lt_pool_start() != 0 ||
-      (total < LT_WAKE_CHUNKS && !(flags & LT_PAR_BLAS) &&
+      (total < LT_WAKE_CHUNKS && !(flags & LT_PAR_HEAVY) &&
        atomic_load(&pool.sleepers) == pool.started)) {
     /* several chunks run here still get single-threaded BLAS, as on the
     ** pool: whether the workers slept must not change the bits */

@@ -38,6 +38,15 @@ typedef int (*lt_task_fn)(void *ctx, int worker, int64_t lo, int64_t hi);
 
 #define LT_PAR_BLAS 1            /* the chunks call BLAS */
 #define LT_PAR_INTR 2            /* Ctrl-C may stop it: the caller checks for -1 */
+#define LT_PAR_HEAVY 4           /* each chunk is worth waking a sleeping worker */
+
+/* LT_PAR_HEAVY for chunks of this many flops or more (products, which the
+** caller can count), else 0: a job of a few light chunks runs where it is
+** rather than pay for waking the workers */
+#define LT_PAR_HEAVY_FLOPS 8e6
+static inline int lt_par_heavy(double chunk_flops) {
+  return chunk_flops >= LT_PAR_HEAVY_FLOPS ? LT_PAR_HEAVY : 0;
+}
 
 int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx);
 
@@ -47,7 +56,7 @@ int lt_parallel(int64_t n, int64_t chunk, int flags, lt_task_fn fn, void *ctx);
 ** another thread pays (LT_PAR_GRAIN flops, picked by `make bench`), so a
 ** small tensor is one chunk and stays on the calling thread.  A job of
 ** fewer than 8 chunks does not wake threads that have gone to sleep
-** (pool.c): it runs here.
+** (pool.c): it runs here, unless its chunks are LT_PAR_HEAVY.
 */
 #define LT_PAR_GRAIN 65536
 int64_t lt_par_chunk(int64_t n, double cost);
